@@ -1,0 +1,250 @@
+"""Settings, declared once: built-in defaults → TOML file → ``CONNECTOR_<SECTION>_<KEY>`` env.
+
+Every key lives in :data:`SETTINGS` with its type, default and help text; ``config.example.toml``
+documents the same keys (a test keeps them in step). Nothing here does I/O except
+:func:`load_settings`, which reads the TOML file and the environment it is given.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from connector.errors import ConfigError
+from connector.shopify.domains import is_valid_shop_domain
+
+DEFAULT_API_VERSION = "2026-10"
+SHOP_SECTION = "shops"
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def env_var(self) -> str:
+        return f"CONNECTOR_{self.section.upper()}_{self.key.upper()}"
+
+
+def _s(section: str, key: str, type_: type, default: Any, help: str, secret: bool = False) -> Setting:
+    return Setting(section, key, type_, default, help, secret)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    _s("shopify", "api_key", str, "", "The app's client id (Partner Dashboard / Dev Dashboard)."),
+    _s("shopify", "api_secret", str, "", "The app's client secret: verifies webhook HMACs and OAuth. Required for `serve`.", True),
+    _s("shopify", "previous_api_secret", str, "", "The old client secret during a rotation; webhooks signed with it are accepted too.", True),
+    _s("shopify", "api_version", str, DEFAULT_API_VERSION, "Admin API version, YYYY-MM."),
+    _s("shopify", "scopes", str, "read_orders,read_fulfillments", "OAuth scopes requested at install."),
+    _s("shopify", "app_url", str, "", "Public base URL of this app (OAuth redirect and webhook address)."),
+    _s("database", "path", str, "connector.db", "SQLite file. Needs a persistent disk."),
+    _s("database", "busy_timeout_s", float, 10.0, "How long a writer waits for SQLite's write lock before giving up."),
+    _s("database", "retention_days", float, 30.0, "Processed events older than this are pruned (sync state is kept)."),
+    _s("admin", "token", str, "", "Bearer token for /admin; the admin API is closed when empty.", True),
+    _s("webhooks", "max_body_bytes", int, 5 * 1024 * 1024, "Largest accepted webhook body; larger ones get 413."),
+    _s("target", "kind", str, "dry-run", "Where orders go: foxdeli, parcellab, http or dry-run."),
+    _s("target", "base_url", str, "", "API root (e.g. https://api.foxdeli.com, https://api.parcellab.com); empty = vendor default."),
+    _s("target", "username", str, "", "Foxdeli API username."),
+    _s("target", "password", str, "", "Foxdeli API password.", True),
+    _s("target", "eshop_id", str, "", "Foxdeli e-shop UUID."),
+    _s("target", "token", str, "", "parcelLab API token (or bearer token for the http target).", True),
+    _s("target", "account", str, "", "parcelLab account id."),
+    _s("target", "client_key", str, "", "parcelLab client key (shop/brand)."),
+    _s("target", "auth_scheme", str, "Parcellab-API-Token", "Authorization scheme for parcelLab (the vendor's docs disagree: Parcellab-API-Token or Bearer)."),
+    _s("target", "timeout_s", float, 10.0, "Per-request timeout towards the target."),
+    _s("target", "dry_run_mapping", str, "neutral", "Mapping the dry-run target records: neutral, foxdeli or parcellab."),
+    _s("target", "carriers", dict, {}, "Overrides of the carrier table: Shopify tracking_company → target carrier code."),
+    _s("retry", "first_delay_s", float, 1.0, "First backoff delay after a transient failure."),
+    _s("retry", "max_delay_s", float, 3600.0, "Longest delay between two durable attempts (also caps Retry-After)."),
+    _s("retry", "in_process_window_s", float, 30.0, "How long one worker keeps retrying in-process before rescheduling durably."),
+    _s("retry", "in_process_attempts", int, 4, "Attempts within the in-process window."),
+    _s("retry", "give_up_after_s", float, 3 * 24 * 3600.0, "Age after which a failing event goes to the dead-letter list."),
+    _s("worker", "concurrency", int, 4, "Orders delivered at once by one worker process (never two of the same order)."),
+    _s("worker", "poll_interval_s", float, 1.0, "How often an idle worker looks for due work."),
+    _s("worker", "lease_s", float, 120.0, "How long a claimed order stays reserved; a crashed worker's lease expires after this."),
+    _s("worker", "batch_size", int, 200, "Events triaged per pass."),
+    _s("server", "bind", str, "127.0.0.1:8000", "Address gunicorn listens on for `connector serve`/`run`."),
+    _s("server", "workers", int, 2, "gunicorn worker processes."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS))
+# Keys a [shops."<shop>"] table may hold besides target.* overrides.
+SHOP_KEYS = {"access_token": str, "admin_url": str}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration. ``values`` is keyed by ``section.key``."""
+
+    values: Mapping[str, Any]
+    shops: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = "built-in defaults"
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def section(self, section: str) -> dict[str, Any]:
+        prefix = section + "."
+        return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def target_for(self, shop: str) -> dict[str, Any]:
+        """``target.*`` for one shop, with that shop's overrides applied."""
+        merged = self.section("target")
+        overrides = self.shops.get(shop, {})
+        merged.update({k: v for k, v in overrides.items() if k in merged})
+        return merged
+
+    def redacted(self) -> dict[str, Any]:
+        """Values safe to print: secrets shown as set/unset only."""
+        out: dict[str, Any] = {}
+        for name, value in self.values.items():
+            secret = _BY_NAME[name].secret
+            out[name] = ("***" if value else "") if secret else value
+        return out
+
+    def require(self, *names: str) -> None:
+        """Stop with one line naming the first required key that is empty."""
+        for name in names:
+            if not self.values.get(name):
+                setting = _BY_NAME[name]
+                raise ConfigError(
+                    f"{name} is required (set it in the config file or {setting.env_var})"
+                )
+
+
+def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
+    """Convert a TOML or env value to the setting's type; raise naming the key when it can't."""
+    expected = setting.type
+    try:
+        if expected is dict:
+            if not isinstance(raw, dict):
+                raise TypeError
+            return {str(k): str(v) for k, v in raw.items()}
+        if expected is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if isinstance(raw, bool) or isinstance(raw, (dict, list)):
+            raise TypeError
+        if expected is str:
+            return str(raw)
+        value = expected(raw)
+        if expected in (int, float) and value < 0:
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        shown = "<hidden>" if setting.secret else repr(raw)
+        raise ConfigError(
+            f"{setting.name}: expected {expected.__name__}, got {shown} (from {origin})"
+        ) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+
+
+def _parse_shops(raw: Any, origin: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"shops: expected a table of shops (from {origin})")
+    target_keys = {s.key: s for s in SETTINGS if s.section == "target"}
+    shops: dict[str, dict[str, Any]] = {}
+    for shop, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f'shops."{shop}": expected a table (from {origin})')
+        if not is_valid_shop_domain(shop):
+            raise ConfigError(f'shops."{shop}": not a shop domain like name.myshopify.com (from {origin})')
+        parsed: dict[str, Any] = {}
+        for key, value in table.items():
+            if key in target_keys:
+                parsed[key] = _coerce(target_keys[key], value, origin)
+            elif key in SHOP_KEYS:
+                parsed[key] = str(value)
+            else:
+                raise ConfigError(f'shops."{shop}".{key}: unknown key (from {origin})')
+        shops[shop] = parsed
+    return shops
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from defaults, a TOML file, the environment and ``overrides``.
+
+    The file is ``path``, else ``$CONNECTOR_CONFIG``, else ``config.toml`` when it exists.
+    ``overrides`` (``section.key`` → value) is for tests and the CLI and wins over everything.
+    """
+    env = os.environ if env is None else env
+    values = {s.name: s.default for s in SETTINGS}
+    shops: dict[str, dict[str, Any]] = {}
+    source = "built-in defaults"
+
+    explicit = path or env.get("CONNECTOR_CONFIG")
+    file_path = Path(explicit) if explicit else Path("config.toml")
+    if explicit and not file_path.exists():
+        raise ConfigError(f"config file {file_path} does not exist")
+    if file_path.exists():
+        source = str(file_path)
+        data = _read_toml(file_path)
+        for section, table in data.items():
+            if section == SHOP_SECTION:
+                shops = _parse_shops(table, source)
+                continue
+            if section not in SECTIONS or not isinstance(table, dict):
+                raise ConfigError(f"{section}: unknown section (from {source})")
+            for key, raw in table.items():
+                setting = _BY_NAME.get(f"{section}.{key}")
+                if setting is None:
+                    raise ConfigError(f"{section}.{key}: unknown key (from {source})")
+                values[setting.name] = _coerce(setting, raw, source)
+
+    for setting in SETTINGS:
+        if setting.env_var in env and setting.type is not dict:
+            values[setting.name] = _coerce(setting, env[setting.env_var], setting.env_var)
+
+    for name, raw in (overrides or {}).items():
+        if name not in _BY_NAME:
+            raise ConfigError(f"{name}: unknown key")
+        values[name] = _coerce(_BY_NAME[name], raw, "overrides")
+
+    _validate(values)
+    return Settings(values=values, shops=shops, source=source)
+
+
+def _validate(values: Mapping[str, Any]) -> None:
+    kind = values["target.kind"]
+    if kind not in ("dry-run", "foxdeli", "parcellab", "http"):
+        raise ConfigError(f"target.kind: expected foxdeli, parcellab, http or dry-run, got {kind!r}")
+    if values["target.dry_run_mapping"] not in ("neutral", "foxdeli", "parcellab"):
+        raise ConfigError("target.dry_run_mapping: expected neutral, foxdeli or parcellab")
+    version = values["shopify.api_version"]
+    if len(version) != 7 or version[4] != "-" or not (version[:4] + version[5:]).isdigit():
+        raise ConfigError(f"shopify.api_version: expected YYYY-MM, got {version!r}")
+    if values["worker.concurrency"] < 1:
+        raise ConfigError("worker.concurrency: must be at least 1")
+    if values["webhooks.max_body_bytes"] < 1024:
+        raise ConfigError("webhooks.max_body_bytes: must be at least 1024")

@@ -1,0 +1,54 @@
+"""Exceptions shared across the connector.
+
+Delivery errors carry the *reason* that ends up in the store (last error, dead-letter list),
+so they must never contain credentials.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base class for every error the connector raises on purpose."""
+
+
+class ConfigError(ConnectorError):
+    """A configuration key is missing or malformed; the message names the key."""
+
+
+class StorageError(ConnectorError):
+    """The SQLite store could not be read or written (disk full, read-only, locked too long)."""
+
+
+class DeliveryError(ConnectorError):
+    """A target refused or failed a delivery.
+
+    ``reason`` is a one-line human explanation kept in the store; ``status`` is the HTTP
+    status when there was a response.
+    """
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class TransientDeliveryError(DeliveryError):
+    """A failure that may succeed later (timeouts, 429, 5xx): retried, then rescheduled."""
+
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A failure that cannot succeed by retrying (a 4xx the target will always refuse)."""
+
+
+class MappingError(PermanentDeliveryError):
+    """The Shopify data cannot be turned into a valid target request; the reason says why."""
+
+
+class WaitingError(TransientDeliveryError):
+    """The delivery depends on something not there yet (e.g. a fulfillment before its order)."""

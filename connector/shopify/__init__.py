@@ -1,0 +1,1 @@
+"""Shopify's side: webhook verification, shop domains, topics, OAuth and the Admin API."""

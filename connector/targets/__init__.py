@@ -1,0 +1,1 @@
+"""Delivery targets: each turns Shopify orders into one tracking platform's requests."""

@@ -1,0 +1,93 @@
+"""Formats every target needs: money, countries, languages, timestamps, carrier names.
+
+Pure functions only. Targets import from here and never from each other.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation, ROUND_HALF_UP
+from typing import Any
+
+import pycountry
+
+from connector.timeutil import parse_iso
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Shopify money (a string like ``"359.97"`` or, in refunds, a JSON number) → Decimal.
+
+    Floats are converted through ``repr`` so 0.1 stays 0.1. None for missing/unparseable.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def format_amount(value: Any, places: int = 2) -> str | None:
+    """Money as a plain decimal string with ``places`` decimals (``"359.97"``), or None."""
+    number = to_decimal(value)
+    if number is None:
+        return None
+    quantum = Decimal(1).scaleb(-places)
+    return format(number.quantize(quantum, rounding=ROUND_HALF_UP), "f")
+
+
+def country_alpha2(code: Any) -> str | None:
+    """A valid ISO 3166-1 alpha-2 code, upper-cased, or None."""
+    if not isinstance(code, str) or len(code.strip()) != 2:
+        return None
+    country = pycountry.countries.get(alpha_2=code.strip().upper())
+    return country.alpha_2 if country else None
+
+
+def country_alpha3(code: Any) -> str | None:
+    """ISO 3166-1 alpha-2 (Shopify's ``country_code``) → alpha-3, or None when unknown."""
+    alpha2 = country_alpha2(code)
+    if alpha2 is None:
+        return None
+    return pycountry.countries.get(alpha_2=alpha2).alpha_3
+
+
+def language_iso2(locale: Any) -> str | None:
+    """Shopify ``customer_locale`` (``"en"``, ``"pt-BR"``, ``"zh_CN"``) → ISO 639-1 code, or None."""
+    if not isinstance(locale, str) or not locale.strip():
+        return None
+    primary = locale.strip().replace("_", "-").split("-")[0].lower()
+    if len(primary) != 2:
+        return None
+    return primary if pycountry.languages.get(alpha_2=primary) else None
+
+
+def utc_millis(value: Any) -> str | None:
+    """Shopify timestamp → ``YYYY-MM-DDThh:mm:ss.sssZ`` in UTC, or None."""
+    parsed = parse_iso(value) if isinstance(value, str) else None
+    if parsed is None:
+        return None
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
+
+
+def utc_date(value: Any) -> str | None:
+    """Shopify timestamp → ``YYYY-MM-DD`` (UTC), or None."""
+    parsed = parse_iso(value) if isinstance(value, str) else None
+    return parsed.strftime("%Y-%m-%d") if parsed else None
+
+
+def carrier_key(tracking_company: Any) -> str:
+    """Normalise Shopify's free-text ``tracking_company`` for table look-ups (``"DHL Express"`` → ``"dhl express"``)."""
+    if not isinstance(tracking_company, str):
+        return ""
+    return " ".join(tracking_company.lower().replace("_", " ").replace("-", " ").split())
+
+
+def text(value: Any, limit: int | None = None) -> str | None:
+    """A stripped non-empty string (cut to ``limit`` characters), or None."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    out = str(value).strip()
+    if not out:
+        return None
+    return out[:limit] if limit else out

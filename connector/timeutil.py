@@ -1,0 +1,53 @@
+"""Timestamps: Shopify's ISO-8601 with offsets in, UTC out.
+
+Stored times are UTC strings of one fixed shape (``2026-11-25T12:00:00.000000Z``) so SQLite can
+compare them as text.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """Parse an ISO-8601 timestamp (``Z`` or an offset); None for empty or unparseable input.
+
+    A timestamp without an offset is taken as UTC.
+    """
+    if not value or not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def to_db_time(moment: datetime) -> str:
+    """The fixed-width UTC text form used in the store."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalize_iso(value: str | None) -> str | None:
+    """Shopify timestamp → store form, or None when it cannot be read."""
+    parsed = parse_iso(value)
+    return to_db_time(parsed) if parsed else None
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def now_db() -> str:
+    return to_db_time(utc_now())
+
+
+def db_time_in(seconds: float) -> str:
+    """Store form of now + ``seconds``."""
+    return to_db_time(datetime.fromtimestamp(time.time() + seconds, timezone.utc))
