@@ -1,0 +1,119 @@
+"""HTTP plumbing shared by the target clients: one status table, Retry-After, error reasons.
+
+Classification of responses is one small table (:data:`STATUS_TABLE`); vendor clients pass
+their own overrides for codes the vendor uses differently (e.g. Foxdeli's 409 "order exists").
+"""
+
+from __future__ import annotations
+
+import json
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, Mapping
+
+import requests
+
+from connector.errors import PermanentDeliveryError, TransientDeliveryError
+from connector.timeutil import utc_now
+
+Verdict = Literal["transient", "permanent"]
+
+# Retrying can help with these; every other 4xx/5xx means "this request will never succeed".
+STATUS_TABLE: Mapping[int, Verdict] = {
+    408: "transient",  # request timeout
+    409: "permanent",  # conflict: vendors override when it means something specific
+    423: "transient",  # locked
+    425: "transient",  # too early
+    429: "transient",  # rate limited: honour Retry-After
+    500: "transient",
+    502: "transient",
+    503: "transient",
+    504: "transient",
+}
+MAX_REASON = 500
+
+
+def classify_status(status: int, overrides: Mapping[int, Verdict] | None = None) -> Verdict | None:
+    """None for a success (2xx/3xx), else "transient" or "permanent"."""
+    if status < 400:
+        return None
+    if overrides and status in overrides:
+        return overrides[status]
+    if status in STATUS_TABLE:
+        return STATUS_TABLE[status]
+    return "permanent" if status < 500 else "transient"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment is None:
+        return None
+    return max(0.0, (moment - utc_now()).total_seconds())
+
+
+def response_reason(response: requests.Response) -> str:
+    """A one-line reason from an error response: status plus the body's message, shortened."""
+    detail = ""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        detail = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    elif response.text:
+        detail = response.text.strip().replace("\n", " ")
+    reason = f"HTTP {response.status_code}"
+    if detail:
+        reason += f": {detail}"
+    return reason[:MAX_REASON]
+
+
+def raise_for_response(
+    response: requests.Response,
+    overrides: Mapping[int, Verdict] | None = None,
+    reason: str | None = None,
+) -> None:
+    """Raise Transient/PermanentDeliveryError for an error response; return for a success."""
+    verdict = classify_status(response.status_code, overrides)
+    if verdict is None:
+        return
+    text = reason or response_reason(response)
+    if verdict == "transient":
+        raise TransientDeliveryError(
+            text,
+            status=response.status_code,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    raise PermanentDeliveryError(text, status=response.status_code)
+
+
+def send_request(
+    session: requests.Session, method: str, url: str, *, timeout: float, **kwargs: Any
+) -> requests.Response:
+    """``session.request`` with network failures turned into TransientDeliveryError.
+
+    The reason names the method and path only: query strings and bodies may hold credentials.
+    """
+    try:
+        return session.request(method, url, timeout=timeout, **kwargs)
+    except requests.Timeout:
+        raise TransientDeliveryError(f"timeout after {timeout:g}s: {method} {_path(url)}") from None
+    except requests.ConnectionError as exc:
+        kind = type(exc).__name__
+        raise TransientDeliveryError(f"connection failed ({kind}): {method} {_path(url)}") from None
+    except requests.RequestException as exc:
+        raise TransientDeliveryError(f"request failed ({type(exc).__name__}): {method} {_path(url)}") from None
+
+
+def _path(url: str) -> str:
+    return url.split("?", 1)[0]
