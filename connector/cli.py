@@ -1,0 +1,242 @@
+"""The ``connector`` command: a thin click layer over the library.
+
+Every command takes ``--config PATH`` (else ``$CONNECTOR_CONFIG``, else ./config.toml, else the
+built-in defaults) and prints one clear line when the configuration is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from connector.config import Settings, load_settings
+from connector.errors import ConfigError
+
+DEMO_SHOP = "demo-shop.myshopify.com"
+
+
+def _config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+        help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
+    )
+    @wraps(func)
+    def wrapper(config_path: str | None, **kwargs: Any) -> Any:
+        try:
+            settings = load_settings(config_path)
+            return func(settings, config_path=config_path, **kwargs)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+
+    return wrapper
+
+
+def _db(settings: Settings):  # type: ignore[no-untyped-def]
+    from connector.app import prepare_store
+    from connector.db import get_db
+
+    prepare_store(settings)
+    return get_db(settings["database.path"], settings["database.busy_timeout_s"])
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if row.get(c) is None else str(row.get(c)))[:60] for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    click.echo("  ".join("-" * w for w in widths))
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+@click.group()
+@click.version_option(package_name="shopify-tracking-connector")
+def main() -> None:
+    """Deliver every Shopify order to your order-tracking platform, once.
+
+    Quick start: `connector run` (web + worker on built-in defaults), then in another terminal
+    `connector simulate` to post a signed sample order, and `connector payloads` to see what
+    the dry-run target would have sent.
+    """
+
+
+@main.command()
+@_config_option
+@click.option("--bind", default=None, help="Address to listen on, HOST:PORT (default: server.bind).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default: server.workers).")
+def serve(settings: Settings, config_path: str | None, bind: str | None, workers: int | None) -> None:
+    """Run the web app (webhooks, OAuth, admin API, metrics) under gunicorn."""
+    settings.require("shopify.api_secret")
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", bind or settings["server.bind"],
+        "--workers", str(workers or settings["server.workers"]),
+        "--access-logfile", "-",
+        "--graceful-timeout", "10",
+        "connector.app:create_app()",
+    ]
+    if config_path:
+        os.environ["CONNECTOR_CONFIG"] = str(Path(config_path).resolve())
+    os.execv(sys.executable, argv)
+
+
+@main.command()
+@_config_option
+@click.option("--once", is_flag=True, help="Deliver everything that is due, then exit.")
+@click.option("--concurrency", type=int, default=None, help="Orders delivered at once (default: worker.concurrency).")
+def worker(settings: Settings, config_path: str | None, once: bool, concurrency: int | None) -> None:
+    """Deliver queued events to the target until stopped (Ctrl-C or SIGTERM finish in-flight work)."""
+    from dataclasses import replace
+
+    from connector.logs import setup_logging
+    from connector.worker.loop import Worker
+
+    if concurrency:
+        settings = replace(settings, values={**settings.values, "worker.concurrency": concurrency})
+    setup_logging()
+    runner = Worker(settings)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.stop())
+    stats = runner.run(once=once)
+    if once:
+        click.echo(
+            f"triaged {stats.triaged} events; delivered {stats.delivered} orders, unchanged {stats.unchanged}, "
+            f"retrying {stats.retrying}, dead-lettered {stats.dead}"
+        )
+
+
+@main.command()
+@_config_option
+def run(settings: Settings, config_path: str | None) -> None:
+    """Run web and worker together (the quick start); Ctrl-C stops both.
+
+    Without shopify.api_secret this starts in demo mode: a development secret is generated and
+    kept in the database, and the shop demo-shop.myshopify.com is registered, so that
+    `connector simulate` works at once. Configure a real secret before connecting a shop.
+    """
+    from connector.runner import run_web_and_worker
+
+    sys.exit(run_web_and_worker(settings, config_path, DEMO_SHOP))
+
+
+@main.command()
+@_config_option
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--topic", default="orders/create", show_default=True, help="X-Shopify-Topic to send.")
+@click.option("--url", default=None, help="Webhook URL (default: http://<server.bind>/webhooks/shopify).")
+@click.option("--shop", default=DEMO_SHOP, show_default=True, help="X-Shopify-Shop-Domain to send.")
+def simulate(settings: Settings, config_path: str | None, file: str | None, topic: str, url: str | None, shop: str) -> None:
+    """Post a correctly signed webhook (default: a bundled real Shopify order) to a running connector."""
+    from connector.simulate import post_webhook, resolve_secret, sample_body
+
+    body = Path(file).read_bytes() if file else sample_body()
+    secret = resolve_secret(settings)
+    if not secret:
+        raise click.ClickException("no shopify.api_secret configured and no demo secret found: start `connector run` first")
+    target = url or f"http://{settings['server.bind']}/webhooks/shopify"
+    status, answer = post_webhook(target, body, secret, topic, shop)
+    click.echo(f"POST {target} topic={topic} shop={shop} → {status} {answer}")
+    if status != 200:
+        sys.exit(1)
+
+
+@main.command()
+@_config_option
+@click.option("--shop", default=None, help="Only this shop.")
+@click.option("--status", "status_filter", type=click.Choice(["pending", "synced", "retrying", "dead"]), default=None)
+@click.option("--order", "order_id", default=None, help="Show one order in detail (needs --shop unless only one shop).")
+@click.option("--limit", default=50, show_default=True)
+def status(settings: Settings, config_path: str | None, shop: str | None, status_filter: str | None, order_id: str | None, limit: int) -> None:
+    """Sync state: orders by status, or one order with its events and attempts."""
+    from connector.store import events as event_store
+    from connector.store import failures as failure_store
+    from connector.store import orders as order_store
+
+    db = _db(settings)
+    if order_id:
+        rows = [r for r in order_store.list_orders(db, shop, None, 100000) if r["order_id"] == order_id]
+        if not rows:
+            raise click.ClickException(f"no sync state for order {order_id}")
+        for row in rows:
+            click.echo(json.dumps(row, indent=2))
+            click.echo("events:")
+            _print_table(list(event_store.list_events(db, row["shop"], order_id)), ["id", "topic", "state", "reason", "received_at"])
+            click.echo("attempts:")
+            _print_table(failure_store.list_attempts(db, row["shop"], order_id), ["started_at", "what", "outcome", "status_code", "error"])
+        return
+    counts = order_store.count_orders_by_status(db)
+    click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet"))
+    click.echo("events: " + (", ".join(f"{k} {v}" for k, v in sorted(event_store.count_events_by_state(db).items())) or "none yet"))
+    _print_table(
+        order_store.list_orders(db, shop, status_filter, limit),
+        ["shop", "order_id", "status", "remote_id", "attempts", "shopify_updated_at", "last_synced_at", "last_error"],
+    )
+
+
+@main.command()
+@_config_option
+@click.option("--shop", default=None, help="Only this shop.")
+@click.option("--limit", default=50, show_default=True)
+def failures(settings: Settings, config_path: str | None, shop: str | None, limit: int) -> None:
+    """The dead-letter list: deliveries that need a person, with their reasons."""
+    from connector.store.failures import list_failures
+
+    _print_table(list_failures(_db(settings), shop, limit=limit), ["id", "shop", "order_id", "failed_at", "attempts", "status_code", "reason"])
+
+
+@main.command()
+@_config_option
+@click.option("--id", "failure_id", type=int, default=None, help="Replay one failure by id.")
+@click.option("--shop", default=None, help="Replay every open failure of this shop.")
+@click.option("--all", "replay_all", is_flag=True, help="Replay every open failure.")
+def replay(settings: Settings, config_path: str | None, failure_id: int | None, shop: str | None, replay_all: bool) -> None:
+    """Queue dead-lettered deliveries again (the worker picks them up at once)."""
+    from connector.store.failures import replay_failure, replay_shop
+
+    db = _db(settings)
+    if failure_id is not None:
+        failure = replay_failure(db, failure_id)
+        if failure is None:
+            raise click.ClickException(f"no open failure {failure_id}")
+        click.echo(f"replayed failure {failure_id}: order {failure['order_id']} of {failure['shop']}")
+    elif shop or replay_all:
+        click.echo(f"replayed {replay_shop(db, shop)} orders")
+    else:
+        raise click.UsageError("say what to replay: --id N, --shop S or --all")
+
+
+@main.command()
+@_config_option
+@click.option("--order", "order_id", default=None, help="Only payloads of this Shopify order id.")
+@click.option("--limit", default=5, show_default=True)
+def payloads(settings: Settings, config_path: str | None, order_id: str | None, limit: int) -> None:
+    """Show what the dry-run target recorded (the payloads it would have sent), newest first."""
+    from connector.store.dry_run import list_dry_runs
+
+    for row in list_dry_runs(_db(settings), order_id=order_id, limit=limit):
+        click.echo(f"# {row['recorded_at']} {row['shop']} order {row['order_id']} {row['kind']} ({row['mapping']} mapping)")
+        click.echo(json.dumps(row["payload"], indent=2, ensure_ascii=False))
+
+
+@main.command("config")
+@_config_option
+def show_config(settings: Settings, config_path: str | None) -> None:
+    """Print the effective configuration (secrets shown as *** only)."""
+    click.echo(f"# from {settings.source}")
+    for name, value in settings.redacted().items():
+        click.echo(f"{name} = {json.dumps(value)}")
+    for shop in settings.shops:
+        click.echo(f'[shops."{shop}"] configured')
+
+
+if __name__ == "__main__":
+    main()

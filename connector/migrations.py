@@ -1,0 +1,172 @@
+"""Schema, managed by sqlite-utils ``Migrations``: append new steps, never edit applied ones.
+
+Several gunicorn workers and worker processes start at once; :func:`migrate` serialises them on
+SQLite's write lock so each step runs exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from connector.db import write_transaction
+
+migrations = Migrations("connector")
+
+
+@migrations()
+def m001_core(db: sqlite_utils.Database) -> None:
+    # Every webhook (and re-synced order) as received: raw bytes, so nothing is lost even when
+    # the body is not JSON. ``state`` follows the event through triage and delivery.
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            shop TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            dedupe_key TEXT NOT NULL,
+            webhook_id TEXT,
+            event_id TEXT,
+            api_version TEXT,
+            triggered_at TEXT,
+            received_at TEXT NOT NULL,
+            test INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT 'webhook',
+            body BLOB NOT NULL,
+            state TEXT NOT NULL DEFAULT 'new',
+            reason TEXT,
+            order_id TEXT,
+            part_kind TEXT,
+            part_id TEXT,
+            resource_updated_at TEXT,
+            processed_at TEXT,
+            UNIQUE (shop, topic, dedupe_key)
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_state ON events (state, id)")
+    db.execute("CREATE INDEX events_order ON events (shop, order_id)")
+    # Sync state, one row per Shopify order: what the target holds and what is still to do.
+    db.execute(
+        """
+        CREATE TABLE orders (
+            shop TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            remote_id TEXT,
+            newest_event_id INTEGER,
+            newest_updated_at TEXT,
+            delivered_event_id INTEGER,
+            delivered_updated_at TEXT,
+            payload_hash TEXT,
+            deleted_at TEXT,
+            delete_delivered INTEGER NOT NULL DEFAULT 0,
+            has_work INTEGER NOT NULL DEFAULT 1,
+            silent INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            first_failed_at TEXT,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            lease_owner TEXT,
+            lease_until TEXT,
+            last_synced_at TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (shop, order_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX orders_due ON orders (has_work, next_attempt_at)")
+    db.execute("CREATE INDEX orders_status ON orders (shop, status)")
+    # Fulfillments and refunds of an order, each with its own remote id (e.g. Foxdeli parcel).
+    db.execute(
+        """
+        CREATE TABLE order_parts (
+            shop TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            part_id TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            remote_id TEXT,
+            newest_event_id INTEGER,
+            newest_updated_at TEXT,
+            delivered_event_id INTEGER,
+            delivered_updated_at TEXT,
+            payload_hash TEXT,
+            PRIMARY KEY (shop, kind, part_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX order_parts_order ON order_parts (shop, order_id)")
+    db.execute(
+        """
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            shop TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            what TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            status_code INTEGER,
+            error TEXT,
+            worker TEXT,
+            started_at TEXT NOT NULL,
+            duration_ms REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX attempts_order ON attempts (shop, order_id, id)")
+    # The dead-letter list: deliveries that cannot succeed without a person, with the reason.
+    db.execute(
+        """
+        CREATE TABLE failures (
+            id INTEGER PRIMARY KEY,
+            shop TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            status_code INTEGER,
+            attempts INTEGER NOT NULL,
+            failed_at TEXT NOT NULL,
+            replayed_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX failures_open ON failures (replayed_at, shop)")
+    db.execute(
+        """
+        CREATE TABLE shops (
+            shop TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            installed_at TEXT NOT NULL,
+            uninstalled_at TEXT,
+            scopes TEXT,
+            access_token TEXT,
+            refresh_token TEXT,
+            token_expires_at TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE dry_run_payloads (
+            id INTEGER PRIMARY KEY,
+            shop TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            part_id TEXT,
+            mapping TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE TABLE app_state (key TEXT PRIMARY KEY, value TEXT)")
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply pending migrations, one process at a time.
+
+    The whole run holds the write lock (BEGIN IMMEDIATE); sqlite-utils nests each step in a
+    savepoint, and a process that waited re-reads the applied list under the lock.
+    """
+    if not migrations.pending(db):
+        return
+    with write_transaction(db):
+        migrations.apply(db)

@@ -1,0 +1,90 @@
+"""Retry policy: a short in-process window with tenacity, then a durable schedule.
+
+In-process retries ride out blips (a 502, a dropped connection) within about a minute while the
+worker holds the order's lease. Past that window the order is rescheduled in SQLite
+(``next_attempt_at``) so an outage of hours costs nothing but time and survives restarts.
+Both honour ``Retry-After``, capped by ``retry.max_delay_s``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+
+from connector.config import Settings
+from connector.errors import TransientDeliveryError
+
+T = TypeVar("T")
+IN_PROCESS_MAX_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_delay_s: float
+    max_delay_s: float
+    window_s: float
+    attempts: int
+    give_up_after_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RetryPolicy":
+        return cls(
+            first_delay_s=settings["retry.first_delay_s"],
+            max_delay_s=settings["retry.max_delay_s"],
+            window_s=settings["retry.in_process_window_s"],
+            attempts=max(1, settings["retry.in_process_attempts"]),
+            give_up_after_s=settings["retry.give_up_after_s"],
+        )
+
+
+def _retry_after(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    return getattr(exc, "retry_after", None) or 0.0
+
+
+def call_with_retries(
+    fn: Callable[[], T], policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """Call ``fn``, retrying TransientDeliveryError with jittered exponential backoff.
+
+    Stops early (re-raising the last error) when the attempts are used up or the next wait —
+    e.g. a long ``Retry-After`` — would end past the in-process window; the caller then
+    reschedules durably.
+    """
+    jitter = wait_random_exponential(multiplier=policy.first_delay_s, max=IN_PROCESS_MAX_WAIT_S)
+    started = time.monotonic()
+
+    def wait(state: RetryCallState) -> float:
+        return min(max(jitter(state), _retry_after(state)), policy.max_delay_s)
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        remaining = policy.window_s - (time.monotonic() - started)
+        return _retry_after(state) > remaining or remaining <= 0
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientDeliveryError),
+        stop=stop,
+        wait=wait,
+        sleep=sleep,
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+def durable_delay_s(failures: int, retry_after: float | None, policy: RetryPolicy) -> float:
+    """Delay before the next durable attempt after ``failures`` consecutive failed rounds.
+
+    Exponential from ``first_delay_s`` × 4 (the in-process round already waited), "equal
+    jitter" so retries of many orders spread out, never shorter than Retry-After, capped.
+    """
+    base = min(policy.max_delay_s, policy.first_delay_s * 4 * 2 ** max(0, failures - 1))
+    delay = base / 2 + random.uniform(0, base / 2)
+    if retry_after:
+        delay = max(delay, retry_after)
+    return min(delay, policy.max_delay_s)

@@ -1,0 +1,41 @@
+"""What the dry-run target would have sent, kept so a new user can see the mapping work."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from connector.db import write_transaction
+from connector.timeutil import now_db
+
+
+def record_dry_run(
+    db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str | None,
+    mapping: str, payload: dict[str, Any],
+) -> int:
+    with write_transaction(db):
+        cursor = db.execute(
+            "INSERT INTO dry_run_payloads (shop, order_id, kind, part_id, mapping, payload, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [shop, order_id, kind, part_id, mapping, json.dumps(payload, ensure_ascii=False), now_db()],
+        )
+    return int(cursor.lastrowid)
+
+
+def list_dry_runs(
+    db: sqlite_utils.Database, shop: str | None = None, order_id: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    clauses, params = [], []
+    if shop:
+        clauses.append("shop = ?")
+        params.append(shop)
+    if order_id:
+        clauses.append("order_id = ?")
+        params.append(order_id)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = db.query(
+        f"SELECT * FROM dry_run_payloads {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+    )
+    return [{**row, "payload": json.loads(row["payload"])} for row in rows]

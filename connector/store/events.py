@@ -1,0 +1,132 @@
+"""Stored webhook events: intake, triage state, and look-ups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from connector.db import write_transaction
+from connector.timeutil import now_db
+
+# Event states: new → (queued → delivered | unchanged | dead) | stale | superseded | ignored
+# | held (unknown shop, kept aside) | invalid (not an order we can read, kept with its reason).
+OPEN_STATES = ("new", "queued", "held")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    shop: str
+    topic: str
+    dedupe_key: str
+    body: bytes
+    webhook_id: str | None = None
+    event_id: str | None = None
+    api_version: str | None = None
+    triggered_at: str | None = None
+    test: bool = False
+    source: str = "webhook"
+
+
+def save_event(db: sqlite_utils.Database, event: NewEvent) -> tuple[int | None, bool]:
+    """Store an event unless (shop, topic, dedupe key) is already there.
+
+    Returns ``(event id, duplicate)``. One INSERT in autocommit: durable once this returns.
+    """
+    cursor = db.execute(
+        """
+        INSERT INTO events (shop, topic, dedupe_key, webhook_id, event_id, api_version,
+                            triggered_at, received_at, test, source, body)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (shop, topic, dedupe_key) DO NOTHING
+        """,
+        [
+            event.shop, event.topic, event.dedupe_key, event.webhook_id, event.event_id,
+            event.api_version, event.triggered_at, now_db(), int(event.test), event.source,
+            event.body,
+        ],
+    )
+    if cursor.rowcount == 1:
+        return cursor.lastrowid, False
+    return None, True
+
+
+def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
+    """The oldest events not yet triaged."""
+    return list(
+        db.query(
+            "SELECT id, shop, topic, body, source, received_at, triggered_at FROM events "
+            "WHERE state = 'new' ORDER BY id LIMIT ?",
+            [limit],
+        )
+    )
+
+
+def fetch_event_body(db: sqlite_utils.Database, event_id: int) -> bytes | None:
+    row = db.execute("SELECT body FROM events WHERE id = ?", [event_id]).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def set_event_state(
+    db: sqlite_utils.Database, event_id: int, state: str, reason: str | None = None, **fields: Any
+) -> None:
+    """Record the outcome of triage or delivery for one event (call inside a transaction)."""
+    columns = {"state": state, "reason": reason, "processed_at": now_db(), **fields}
+    assignments = ", ".join(f"{name} = ?" for name in columns)
+    db.execute(f"UPDATE events SET {assignments} WHERE id = ?", [*columns.values(), event_id])
+
+
+def settle_queued_events(
+    db: sqlite_utils.Database,
+    shop: str,
+    order_id: str,
+    state: str,
+    up_to_event_id: int,
+    part_kind: str | None = None,
+    part_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Close the queued events of one order (or one part of it) that a delivery covered."""
+    if part_kind is None:
+        where, params = "part_kind IS NULL", []
+    else:
+        where, params = "part_kind = ? AND part_id = ?", [part_kind, part_id]
+    db.execute(
+        f"UPDATE events SET state = ?, reason = ?, processed_at = ? "
+        f"WHERE shop = ? AND order_id = ? AND state = 'queued' AND id <= ? AND {where}",
+        [state, reason, now_db(), shop, order_id, up_to_event_id, *params],
+    )
+
+
+def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
+    """Send a shop's held events back to triage (the shop became known)."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "UPDATE events SET state = 'new', reason = NULL WHERE shop = ? AND state = 'held'",
+            [shop],
+        )
+    return cursor.rowcount
+
+
+def count_events_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+    return {row["state"]: row["n"] for row in db.query("SELECT state, count(*) AS n FROM events GROUP BY state")}
+
+
+def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
+    """Seconds since the oldest event still waiting for triage or delivery was received."""
+    row = db.execute(
+        "SELECT (julianday('now') - julianday(min(received_at))) * 86400 FROM events "
+        "WHERE state IN ('new', 'queued')"
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def list_events(
+    db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 50
+) -> Iterable[dict[str, Any]]:
+    return db.query(
+        "SELECT id, topic, state, reason, received_at, resource_updated_at, source, part_kind, part_id "
+        "FROM events WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
+        [shop, order_id, limit],
+    )

@@ -1,0 +1,114 @@
+"""The dead-letter list and the attempt log.
+
+A dead-lettered order waits for a person: ``replay`` puts it back in the queue. A newer
+Shopify state of the same order also revives it (see ``orders._wake``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from connector.db import write_transaction
+from connector.store.orders import HAS_WORK_SQL
+from connector.timeutil import now_db
+
+
+def record_attempt(
+    db: sqlite_utils.Database, shop: str, order_id: str, what: str, outcome: str,
+    started_at: str, duration_ms: float, worker: str, status_code: int | None = None,
+    error: str | None = None,
+) -> None:
+    db.execute(
+        "INSERT INTO attempts (shop, order_id, what, outcome, status_code, error, worker, started_at, duration_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [shop, order_id, what, outcome, status_code, error, worker, started_at, round(duration_ms, 2)],
+    )
+
+
+def dead_letter(
+    db: sqlite_utils.Database, shop: str, order_id: str, reason: str, status_code: int | None
+) -> int:
+    """Park the order with its reason; its queued events become ``dead``. Inside a transaction."""
+    db.execute(
+        "UPDATE orders SET status = 'dead', attempts = attempts + 1, last_error = ?, "
+        "lease_owner = NULL, lease_until = NULL WHERE shop = ? AND order_id = ?",
+        [reason, shop, order_id],
+    )
+    attempts = db.execute(
+        "SELECT attempts FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
+    ).fetchone()[0]
+    db.execute(
+        "UPDATE events SET state = 'dead', reason = ?, processed_at = ? "
+        "WHERE shop = ? AND order_id = ? AND state = 'queued'",
+        [reason, now_db(), shop, order_id],
+    )
+    cursor = db.execute(
+        "INSERT INTO failures (shop, order_id, reason, status_code, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [shop, order_id, reason, status_code, attempts, now_db()],
+    )
+    return int(cursor.lastrowid)
+
+
+def list_failures(
+    db: sqlite_utils.Database, shop: str | None = None, include_replayed: bool = False, limit: int = 100
+) -> list[dict[str, Any]]:
+    clauses, params = [], []
+    if not include_replayed:
+        clauses.append("replayed_at IS NULL")
+    if shop:
+        clauses.append("shop = ?")
+        params.append(shop)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return list(db.query(f"SELECT * FROM failures {where} ORDER BY id DESC LIMIT ?", [*params, limit]))
+
+
+def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
+    db.execute(
+        "UPDATE events SET state = 'queued', reason = NULL WHERE shop = ? AND order_id = ? AND state = 'dead'",
+        [shop, order_id],
+    )
+    db.execute(
+        f"UPDATE orders SET status = 'pending', attempts = 0, first_failed_at = NULL, "
+        f"next_attempt_at = ?, has_work = {HAS_WORK_SQL} WHERE shop = ? AND order_id = ? AND status = 'dead'",
+        [now_db(), shop, order_id],
+    )
+
+
+def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any] | None:
+    """Queue a dead-lettered order again. None when there is no such open failure."""
+    with write_transaction(db):
+        rows = list(db.query("SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL", [failure_id]))
+        if not rows:
+            return None
+        failure = rows[0]
+        _requeue(db, failure["shop"], failure["order_id"])
+        db.execute(
+            "UPDATE failures SET replayed_at = ? WHERE shop = ? AND order_id = ? AND replayed_at IS NULL",
+            [now_db(), failure["shop"], failure["order_id"]],
+        )
+    return failure
+
+
+def replay_shop(db: sqlite_utils.Database, shop: str | None = None) -> int:
+    """Queue again every open failure (of one shop, or of all shops). Returns how many orders."""
+    with write_transaction(db):
+        where, params = ("AND shop = ?", [shop]) if shop else ("", [])
+        orders = db.execute(
+            f"SELECT DISTINCT shop, order_id FROM failures WHERE replayed_at IS NULL {where}", params
+        ).fetchall()
+        for order_shop, order_id in orders:
+            _requeue(db, order_shop, order_id)
+        db.execute(f"UPDATE failures SET replayed_at = ? WHERE replayed_at IS NULL {where}", [now_db(), *params])
+    return len(orders)
+
+
+def list_attempts(db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    return list(
+        db.query(
+            "SELECT what, outcome, status_code, error, started_at, duration_ms, worker FROM attempts "
+            "WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
+            [shop, order_id, limit],
+        )
+    )

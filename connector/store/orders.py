@@ -1,0 +1,283 @@
+"""Sync state per (shop, Shopify order id): what is pending, what the target holds, leases.
+
+The newest known state of an order is a pointer to the event that carries it
+(``newest_event_id``); delivering means bringing ``delivered_event_id`` up to it. Several
+events of one order therefore fold into one delivery, and an older one can never overwrite a
+newer one (``updated_at`` only moves forward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from connector.timeutil import db_time_in, now_db
+
+# An order has work when its newest state, a deletion or one of its parts is not delivered yet.
+HAS_WORK_SQL = """(
+    (newest_event_id IS NOT NULL AND newest_event_id IS NOT coalesce(delivered_event_id, -1))
+    OR (deleted_at IS NOT NULL AND delete_delivered = 0)
+    OR EXISTS (SELECT 1 FROM order_parts p WHERE p.shop = orders.shop AND p.order_id = orders.order_id
+               AND p.newest_event_id IS NOT coalesce(p.delivered_event_id, -1))
+)"""
+
+
+@dataclass(frozen=True)
+class PartWork:
+    kind: str
+    part_id: str
+    newest_event_id: int
+    newest_updated_at: str | None
+    remote_id: str | None
+    payload_hash: str | None
+
+
+@dataclass(frozen=True)
+class OrderWork:
+    """A claimed order and everything still to deliver for it."""
+
+    shop: str
+    order_id: str
+    remote_id: str | None
+    snapshot_event_id: int | None  # newest order body to deliver, None when up to date
+    snapshot_updated_at: str | None
+    latest_snapshot_event_id: int | None  # newest order body known at all (for parts' context)
+    payload_hash: str | None
+    delete_pending: bool
+    silent: bool
+    attempts: int
+    parts: tuple[PartWork, ...]
+
+
+def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any] | None:
+    db.execute(
+        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (shop, order_id) DO NOTHING",
+        [shop, order_id, now_db(), now_db()],
+    )
+    rows = list(db.query("SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]))
+    return rows[0]
+
+
+def _wake(db: sqlite_utils.Database, shop: str, order_id: str, row: dict[str, Any]) -> None:
+    """Mark the order as having work; revive a dead-lettered order, keep a retry's backoff."""
+    if row["status"] == "retrying":
+        db.execute("UPDATE orders SET has_work = 1 WHERE shop = ? AND order_id = ?", [shop, order_id])
+        return
+    db.execute(
+        "UPDATE orders SET has_work = 1, status = 'pending', attempts = 0, first_failed_at = NULL, "
+        "next_attempt_at = ? WHERE shop = ? AND order_id = ?",
+        [now_db(), shop, order_id],
+    )
+
+
+def queue_order_snapshot(
+    db: sqlite_utils.Database, shop: str, order_id: str, event_id: int, updated_at: str, silent: bool = False
+) -> tuple[str, str | None]:
+    """Fold an order body into the sync state. Returns the event's new state and a reason.
+
+    Call inside a write transaction.
+    """
+    row = _ensure_order(db, shop, order_id)
+    if row["deleted_at"]:
+        return "stale", "order was deleted in Shopify"
+    delivered = row["delivered_updated_at"]
+    if delivered and updated_at < delivered:
+        return "stale", f"updated_at {updated_at} is older than delivered {delivered}"
+    newest = row["newest_updated_at"]
+    if newest and updated_at < newest:
+        return "superseded", f"a newer state ({newest}) is already queued"
+    db.execute(
+        "UPDATE orders SET newest_event_id = ?, newest_updated_at = ?, silent = ? "
+        "WHERE shop = ? AND order_id = ?",
+        [event_id, updated_at, int(silent), shop, order_id],
+    )
+    _wake(db, shop, order_id, row)
+    return "queued", None
+
+
+def queue_order_delete(db: sqlite_utils.Database, shop: str, order_id: str) -> tuple[str, str | None]:
+    row = _ensure_order(db, shop, order_id)
+    if row["deleted_at"]:
+        return "superseded", "order already marked deleted"
+    db.execute(
+        "UPDATE orders SET deleted_at = ? WHERE shop = ? AND order_id = ?", [now_db(), shop, order_id]
+    )
+    _wake(db, shop, order_id, row)
+    return "queued", None
+
+
+def queue_part(
+    db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str, event_id: int,
+    updated_at: str,
+) -> tuple[str, str | None]:
+    """Fold a fulfillment/refund body into its order's work. Call inside a write transaction."""
+    order = _ensure_order(db, shop, order_id)
+    db.execute(
+        "INSERT INTO order_parts (shop, kind, part_id, order_id) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [shop, kind, part_id, order_id],
+    )
+    part = list(
+        db.query(
+            "SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?", [shop, kind, part_id]
+        )
+    )[0]
+    if part["delivered_updated_at"] and updated_at < part["delivered_updated_at"]:
+        return "stale", f"{kind} updated_at {updated_at} is older than delivered"
+    if part["newest_updated_at"] and updated_at < part["newest_updated_at"]:
+        return "superseded", f"a newer {kind} state is already queued"
+    db.execute(
+        "UPDATE order_parts SET newest_event_id = ?, newest_updated_at = ? "
+        "WHERE shop = ? AND kind = ? AND part_id = ?",
+        [event_id, updated_at, shop, kind, part_id],
+    )
+    _wake(db, shop, order_id, order)
+    return "queued", None
+
+
+def claim_due_orders(
+    db: sqlite_utils.Database, owner: str, limit: int, lease_s: float, exclude: set[tuple[str, str]] = frozenset()
+) -> list[tuple[str, str]]:
+    """Lease up to ``limit`` orders that have due work, for shops that are installed.
+
+    An expired lease (a crashed worker) is taken over. Call inside a write transaction.
+    """
+    now = now_db()
+    rows = db.execute(
+        """
+        SELECT o.shop, o.order_id FROM orders o
+        JOIN shops s ON s.shop = o.shop AND s.uninstalled_at IS NULL
+        WHERE o.has_work = 1 AND o.status != 'dead' AND o.next_attempt_at <= ?
+          AND (o.lease_until IS NULL OR o.lease_until < ?)
+        ORDER BY o.next_attempt_at LIMIT ?
+        """,
+        [now, now, limit + len(exclude)],
+    ).fetchall()
+    claimed = [(shop, oid) for shop, oid in rows if (shop, oid) not in exclude][:limit]
+    until = db_time_in(lease_s)
+    for shop, order_id in claimed:
+        db.execute(
+            "UPDATE orders SET lease_owner = ?, lease_until = ? WHERE shop = ? AND order_id = ?",
+            [owner, until, shop, order_id],
+        )
+    return claimed
+
+
+def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> OrderWork:
+    row = list(db.query("SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]))[0]
+    parts = tuple(
+        PartWork(p["kind"], p["part_id"], p["newest_event_id"], p["newest_updated_at"], p["remote_id"], p["payload_hash"])
+        for p in db.query(
+            "SELECT * FROM order_parts WHERE shop = ? AND order_id = ? "
+            "AND newest_event_id IS NOT coalesce(delivered_event_id, -1) ORDER BY newest_event_id",
+            [shop, order_id],
+        )
+    )
+    snapshot_due = row["newest_event_id"] is not None and row["newest_event_id"] != row["delivered_event_id"]
+    return OrderWork(
+        shop=shop,
+        order_id=order_id,
+        remote_id=row["remote_id"],
+        snapshot_event_id=row["newest_event_id"] if snapshot_due else None,
+        snapshot_updated_at=row["newest_updated_at"] if snapshot_due else None,
+        latest_snapshot_event_id=row["newest_event_id"],
+        payload_hash=row["payload_hash"],
+        delete_pending=bool(row["deleted_at"]) and not row["delete_delivered"],
+        silent=bool(row["silent"]),
+        attempts=row["attempts"],
+        parts=parts,
+    )
+
+
+def record_snapshot_delivered(
+    db: sqlite_utils.Database, shop: str, order_id: str, event_id: int, updated_at: str | None,
+    payload_hash: str, remote_id: str | None,
+) -> None:
+    db.execute(
+        "UPDATE orders SET delivered_event_id = ?, delivered_updated_at = max(coalesce(delivered_updated_at, ''), ?), "
+        "payload_hash = ?, remote_id = coalesce(?, remote_id), last_synced_at = ? "
+        "WHERE shop = ? AND order_id = ?",
+        [event_id, updated_at or "", payload_hash, remote_id, now_db(), shop, order_id],
+    )
+
+
+def record_part_delivered(
+    db: sqlite_utils.Database, shop: str, kind: str, part_id: str, event_id: int,
+    updated_at: str | None, payload_hash: str | None, remote_id: str | None,
+) -> None:
+    db.execute(
+        "UPDATE order_parts SET delivered_event_id = ?, delivered_updated_at = ?, "
+        "payload_hash = coalesce(?, payload_hash), remote_id = coalesce(?, remote_id) "
+        "WHERE shop = ? AND kind = ? AND part_id = ?",
+        [event_id, updated_at, payload_hash, remote_id, shop, kind, part_id],
+    )
+
+
+def record_delete_delivered(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
+    db.execute(
+        "UPDATE orders SET delete_delivered = 1, last_synced_at = ? WHERE shop = ? AND order_id = ?",
+        [now_db(), shop, order_id],
+    )
+
+
+def finish_success(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
+    """Everything claimed was delivered: clear failures, release the lease, recompute work."""
+    db.execute(
+        f"UPDATE orders SET status = CASE WHEN {HAS_WORK_SQL} THEN 'pending' ELSE 'synced' END, "
+        f"has_work = {HAS_WORK_SQL}, attempts = 0, first_failed_at = NULL, last_error = NULL, "
+        "lease_owner = NULL, lease_until = NULL, next_attempt_at = ? WHERE shop = ? AND order_id = ?",
+        [now_db(), shop, order_id],
+    )
+
+
+def finish_transient(
+    db: sqlite_utils.Database, shop: str, order_id: str, reason: str, retry_in_s: float
+) -> None:
+    """Reschedule durably: the next attempt waits ``retry_in_s``; a restart resumes from here."""
+    db.execute(
+        "UPDATE orders SET status = 'retrying', attempts = attempts + 1, last_error = ?, "
+        "first_failed_at = coalesce(first_failed_at, ?), next_attempt_at = ?, "
+        f"has_work = {HAS_WORK_SQL}, lease_owner = NULL, lease_until = NULL "
+        "WHERE shop = ? AND order_id = ?",
+        [reason, now_db(), db_time_in(retry_in_s), shop, order_id],
+    )
+
+
+def failing_since(db: sqlite_utils.Database, shop: str, order_id: str) -> str | None:
+    row = db.execute(
+        "SELECT first_failed_at FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def get_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]))
+    return rows[0] if rows else None
+
+
+def list_orders(
+    db: sqlite_utils.Database, shop: str | None = None, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    clauses, params = [], []
+    if shop:
+        clauses.append("shop = ?")
+        params.append(shop)
+    if status:
+        clauses.append("status = ?")
+        params.append(status)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return list(
+        db.query(
+            "SELECT shop, order_id, status, remote_id, attempts, last_error, last_synced_at, "
+            "delivered_updated_at AS shopify_updated_at, next_attempt_at, payload_hash "
+            f"FROM orders {where} ORDER BY last_synced_at DESC, order_id LIMIT ?",
+            [*params, limit],
+        )
+    )
+
+
+def count_orders_by_status(db: sqlite_utils.Database) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in db.query("SELECT status, count(*) AS n FROM orders GROUP BY status")}

@@ -1,0 +1,62 @@
+"""``POST /webhooks/shopify``: verify → record → answer. Nothing else happens here.
+
+The receiver never maps or delivers (the worker does), so Shopify gets its answer in
+milliseconds. Answers: 200 once stored (duplicates too), 401 bad/missing HMAC (nothing stored),
+400 missing headers, 405 non-POST (Flask), 413 too large, 503 only when storing failed —
+Shopify retries non-2xx, which is exactly what we want then, and never otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from connector.shopify.headers import MissingHeaderError, header, parse_webhook_headers
+from connector.shopify.verify import verify_webhook_hmac
+from connector.store.events import NewEvent, save_event
+from connector.web.dbconn import request_db
+from connector.web.metrics import WEBHOOKS
+
+bp = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
+
+
+def _refuse(status: int, reason: str, metric: str) -> tuple[Response, int]:
+    WEBHOOKS.labels(outcome="rejected", reason=metric).inc()
+    return jsonify(error=reason), status
+
+
+@bp.post("/webhooks/shopify")
+def receive_webhook() -> tuple[Response, int]:
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return _refuse(413, "body too large", "too_large")
+    secrets = current_app.config["WEBHOOK_SECRETS"]
+    # Verify the raw bytes before anything else looks at the body or trusts a header.
+    if not verify_webhook_hmac(body, header(request.headers, "Hmac-Sha256"), secrets):
+        return _refuse(401, "invalid or missing HMAC signature", "hmac")
+    try:
+        headers = parse_webhook_headers(request.headers)
+    except MissingHeaderError as exc:
+        return _refuse(400, str(exc), "headers")
+    if not body:
+        return _refuse(400, "empty body", "empty")
+    event = NewEvent(
+        shop=headers.shop, topic=headers.topic, dedupe_key=headers.dedupe_key, body=body,
+        webhook_id=headers.webhook_id, event_id=headers.event_id, api_version=headers.api_version,
+        triggered_at=headers.triggered_at, test=headers.test,
+    )
+    try:
+        event_id, duplicate = save_event(request_db(), event)
+    except sqlite3.Error as exc:
+        log.error("could not store webhook: %s", exc, extra={"shop": headers.shop, "topic": headers.topic})
+        WEBHOOKS.labels(outcome="rejected", reason="storage").inc()
+        response = jsonify(error="could not store the event; please retry")
+        response.headers["Retry-After"] = "5"
+        return response, 503
+    WEBHOOKS.labels(outcome="duplicate" if duplicate else "stored", reason="").inc()
+    return jsonify(stored=True, duplicate=duplicate, event=event_id), 200

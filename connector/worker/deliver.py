@@ -1,0 +1,182 @@
+"""Deliver one claimed order: its newest state, then its parts, then a deletion.
+
+Each step commits on its own, so a crash between steps never repeats a finished one; a step
+whose mapped payload hashes like the last delivered one is recorded as ``unchanged`` and not
+sent at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import sqlite_utils
+
+from connector.db import write_transaction
+from connector.errors import PermanentDeliveryError, TransientDeliveryError
+from connector.retrying import RetryPolicy, call_with_retries, durable_delay_s
+from connector.store import events as event_store
+from connector.store import failures as failure_store
+from connector.store import orders as order_store
+from connector.targets.base import RemoteRef, SendResult, ShopContext, Target
+from connector.timeutil import now_db, parse_iso, utc_now
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    shop: str
+    order_id: str
+    result: str  # delivered | unchanged | retrying | dead
+    sent: int = 0
+    reason: str | None = None
+
+
+def payload_hash(target_kind: str, what: str, payload: Any) -> str:
+    canonical = json.dumps([target_kind, what, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class OrderDelivery:
+    """One delivery run for one leased order."""
+
+    def __init__(
+        self, db: sqlite_utils.Database, target: Target, ctx: ShopContext, policy: RetryPolicy,
+        worker_name: str, on_attempt: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.db, self.target, self.ctx, self.policy = db, target, ctx, policy
+        self.worker_name = worker_name
+        self.on_attempt = on_attempt
+        self.sent = 0
+
+    def run(self, work: order_store.OrderWork) -> DeliveryOutcome:
+        try:
+            order = self._load_json(work.latest_snapshot_event_id)
+            remote_id = work.remote_id
+            if work.snapshot_event_id is not None:
+                remote_id = self._deliver_snapshot(work, order) or remote_id
+            for part in work.parts:
+                self._deliver_part(work, part, order, remote_id)
+            if work.delete_pending:
+                self._send(work, "delete", lambda: self.target.send_order_deleted(work.order_id, RemoteRef(remote_id), self.ctx))
+                with write_transaction(self.db):
+                    order_store.record_delete_delivered(self.db, work.shop, work.order_id)
+            with write_transaction(self.db):
+                order_store.finish_success(self.db, work.shop, work.order_id)
+            return DeliveryOutcome(work.shop, work.order_id, "delivered" if self.sent else "unchanged", self.sent)
+        except PermanentDeliveryError as exc:
+            return self._dead(work, exc.reason, exc.status)
+        except TransientDeliveryError as exc:
+            return self._reschedule(work, exc.reason, exc.retry_after)
+        except Exception as exc:  # a bug or an unexpected library error: retry, then dead-letter
+            log.exception("unexpected error delivering order", extra=self._log_extra(work))
+            return self._reschedule(work, f"internal error: {type(exc).__name__}: {exc}"[:500], None)
+
+    # -- steps --------------------------------------------------------------------------------
+    def _deliver_snapshot(self, work: order_store.OrderWork, order: Any) -> str | None:
+        assert work.snapshot_event_id is not None and isinstance(order, dict)
+        payload = self.target.map_order(order, self.ctx)
+        digest = payload_hash(self.target.kind, "order", payload)
+        if digest == work.payload_hash:
+            self._record_unchanged(work, "order")
+            with write_transaction(self.db):
+                order_store.record_snapshot_delivered(
+                    self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, None
+                )
+                event_store.settle_queued_events(
+                    self.db, work.shop, work.order_id, "unchanged", work.snapshot_event_id,
+                    reason="same payload as last delivered",
+                )
+            return None
+        ref = RemoteRef(order_remote_id=work.remote_id)
+        result = self._send(work, "order", lambda: self.target.send_order(payload, ref, self.ctx))
+        with write_transaction(self.db):
+            order_store.record_snapshot_delivered(
+                self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, result.remote_id
+            )
+            event_store.settle_queued_events(self.db, work.shop, work.order_id, "delivered", work.snapshot_event_id)
+        return result.remote_id
+
+    def _deliver_part(self, work: order_store.OrderWork, part: order_store.PartWork, order: Any, remote_id: str | None) -> None:
+        body = self._load_json(part.newest_event_id)
+        what = f"{part.kind}:{part.part_id}"
+        payload = self.target.map_part(part.kind, body, order if isinstance(order, dict) else None, self.ctx)  # type: ignore[arg-type]
+        digest = payload_hash(self.target.kind, what, payload) if payload is not None else None
+        state, result = "unchanged", None
+        if payload is not None and digest != part.payload_hash:
+            ref = RemoteRef(order_remote_id=remote_id, part_remote_id=part.remote_id)
+            result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, self.ctx))  # type: ignore[arg-type]
+            state = "delivered"
+        else:
+            self._record_unchanged(work, what)
+        with write_transaction(self.db):
+            order_store.record_part_delivered(
+                self.db, work.shop, part.kind, part.part_id, part.newest_event_id, part.newest_updated_at,
+                digest, result.remote_id if result else None,
+            )
+            event_store.settle_queued_events(
+                self.db, work.shop, work.order_id, state, part.newest_event_id, part.kind, part.part_id,
+                reason=None if state == "delivered" else "nothing new for the target",
+            )
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _load_json(self, event_id: int | None) -> Any:
+        if event_id is None:
+            return None
+        raw = event_store.fetch_event_body(self.db, event_id)
+        return json.loads(raw) if raw is not None else None
+
+    def _send(self, work: order_store.OrderWork, what: str, call: Callable[[], SendResult]) -> SendResult:
+        def attempt() -> SendResult:
+            started_at, started = now_db(), time.monotonic()
+            try:
+                result = call()
+            except Exception as exc:
+                self._record(work, what, "transient" if isinstance(exc, TransientDeliveryError) else "failed",
+                             started_at, started, getattr(exc, "status", None), getattr(exc, "reason", str(exc)))
+                raise
+            self._record(work, what, "delivered", started_at, started, None, None)
+            self.sent += 1
+            return result
+
+        return call_with_retries(attempt, self.policy)
+
+    def _record(self, work: order_store.OrderWork, what: str, outcome: str, started_at: str,
+                started: float, status: int | None, error: str | None) -> None:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        with write_transaction(self.db):
+            failure_store.record_attempt(
+                self.db, work.shop, work.order_id, what, outcome, started_at, elapsed_ms, self.worker_name, status, error
+            )
+        if self.on_attempt:
+            self.on_attempt(outcome, elapsed_ms / 1000)
+
+    def _record_unchanged(self, work: order_store.OrderWork, what: str) -> None:
+        self._record(work, what, "unchanged", now_db(), time.monotonic(), None, None)
+
+    def _reschedule(self, work: order_store.OrderWork, reason: str, retry_after: float | None) -> DeliveryOutcome:
+        since = parse_iso(order_store.failing_since(self.db, work.shop, work.order_id))
+        failing_for = (utc_now() - since).total_seconds() if since else 0.0
+        if failing_for >= self.policy.give_up_after_s:
+            return self._dead(work, f"gave up after {failing_for:.0f}s of failures: {reason}", None)
+        delay = durable_delay_s(work.attempts + 1, retry_after, self.policy)
+        with write_transaction(self.db):
+            order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
+        log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
+        return DeliveryOutcome(work.shop, work.order_id, "retrying", self.sent, reason)
+
+    def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
+        with write_transaction(self.db):
+            failure_store.dead_letter(self.db, work.shop, work.order_id, reason, status)
+        log.error("delivery dead-lettered: %s", reason, extra=self._log_extra(work))
+        return DeliveryOutcome(work.shop, work.order_id, "dead", self.sent, reason)
+
+    @staticmethod
+    def _log_extra(work: order_store.OrderWork) -> dict[str, Any]:
+        return {"shop": work.shop, "order_id": work.order_id}

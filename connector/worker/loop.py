@@ -1,0 +1,126 @@
+"""The worker process: triage new events, lease due orders, deliver them on a thread pool.
+
+Two worker processes never deliver the same order at once: an order is leased in SQLite
+(``lease_owner``/``lease_until``) and a crashed worker's lease simply expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable
+
+from connector.config import Settings
+from connector.db import close_thread_dbs, get_db, write_transaction
+from connector.migrations import migrate
+from connector.retrying import RetryPolicy
+from connector.store import orders as order_store
+from connector.store.dry_run import record_dry_run
+from connector.store.shops import sync_config_shops
+from connector.targets.base import ShopContext, Target
+from connector.targets.registry import build_target
+from connector.worker.deliver import DeliveryOutcome, OrderDelivery
+from connector.worker.triage import triage_new_events
+
+log = logging.getLogger(__name__)
+OrderKey = tuple[str, str]
+
+
+@dataclass
+class WorkerStats:
+    triaged: int = 0
+    delivered: int = 0
+    unchanged: int = 0
+    retrying: int = 0
+    dead: int = 0
+    outcomes: list[DeliveryOutcome] = field(default_factory=list)
+
+    def add(self, outcome: DeliveryOutcome) -> None:
+        setattr(self, outcome.result, getattr(self, outcome.result) + 1)
+        self.outcomes.append(outcome)
+
+
+class Worker:
+    """Delivers queued events until stopped (or, with ``once``, until nothing is due)."""
+
+    def __init__(
+        self, settings: Settings, name: str | None = None,
+        on_attempt: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.policy = RetryPolicy.from_settings(settings)
+        self.stop_event = threading.Event()
+        self.stats = WorkerStats()
+        self.on_attempt = on_attempt
+        self._local = threading.local()
+
+    def _db(self):
+        return get_db(self.settings["database.path"], self.settings["database.busy_timeout_s"])
+
+    def _target(self, kind: str) -> Target:
+        targets: dict[str, Target] = getattr(self._local, "targets", None) or {}
+        self._local.targets = targets
+        if kind not in targets:
+            def recorder(shop, order_id, what, part_id, mapping, payload):  # type: ignore[no-untyped-def]
+                return record_dry_run(self._db(), shop, order_id, what, part_id, mapping, payload)
+
+            targets[kind] = build_target(kind, self.settings["target.dry_run_mapping"], recorder)
+        return targets[kind]
+
+    def deliver_one(self, key: OrderKey) -> DeliveryOutcome:
+        shop, order_id = key
+        db = self._db()
+        settings = self.settings.target_for(shop)
+        work = order_store.load_order_work(db, shop, order_id)
+        ctx = ShopContext(shop=shop, settings=settings, silent=work.silent)
+        delivery = OrderDelivery(db, self._target(settings["kind"]), ctx, self.policy, self.name, self.on_attempt)
+        return delivery.run(work)
+
+    def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
+        db = self._db()
+        with write_transaction(db):
+            return order_store.claim_due_orders(db, self.name, free, self.settings["worker.lease_s"], busy)
+
+    def run(self, once: bool = False) -> WorkerStats:
+        db = self._db()
+        migrate(db)
+        sync_config_shops(db, self.settings.shops)
+        concurrency = self.settings["worker.concurrency"]
+        in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
+        log.info("worker started", extra={"worker": self.name})
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool:
+            while not self.stop_event.is_set():
+                triaged = triage_new_events(db, self.settings["worker.batch_size"])
+                self.stats.triaged += triaged
+                free = concurrency - len(in_flight)
+                claimed = self._claim(free, set(in_flight.values())) if free > 0 else []
+                for key in claimed:
+                    in_flight[pool.submit(self.deliver_one, key)] = key
+                if once and not triaged and not claimed and not in_flight:
+                    break
+                if in_flight:
+                    done, _ = wait(list(in_flight), timeout=0 if (triaged or claimed) else self.settings["worker.poll_interval_s"], return_when=FIRST_COMPLETED)
+                    for future in done:
+                        in_flight.pop(future)
+                        self._collect(future)
+                elif not triaged and not claimed:
+                    self.stop_event.wait(self.settings["worker.poll_interval_s"])
+            for future in list(in_flight):
+                self._collect(future)
+        log.info("worker stopped", extra={"worker": self.name})
+        return self.stats
+
+    def _collect(self, future: Future[DeliveryOutcome]) -> None:
+        try:
+            self.stats.add(future.result())
+        except Exception:  # deliver_one handles delivery errors; this is a store failure
+            log.exception("delivery crashed; the lease will expire and the order be retried")
+
+    def stop(self) -> None:
+        self.stop_event.set()

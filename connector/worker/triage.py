@@ -1,0 +1,70 @@
+"""Triage: fold newly stored events into per-order work, in one transaction per batch."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import sqlite_utils
+
+from connector.db import write_transaction
+from connector.store import events as event_store
+from connector.store import orders as order_store
+from connector.store.shops import known_shops
+from connector.worker.routing import Route, route_event
+
+log = logging.getLogger(__name__)
+
+# topic → handler(db, shop, body) for app lifecycle and privacy topics; returns (state, reason).
+LifecycleHandler = Callable[[sqlite_utils.Database, str, Any], "tuple[str, str | None]"]
+LIFECYCLE_HANDLERS: dict[str, LifecycleHandler] = {}
+
+
+def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
+    """Route up to ``batch_size`` new events; returns how many were triaged."""
+    rows = event_store.fetch_new_events(db, batch_size)
+    if not rows:
+        return 0
+    routes = [(row, route_event(row["topic"], bytes(row["body"]), row["received_at"])) for row in rows]
+    with write_transaction(db):
+        shops = known_shops(db)
+        for row, route in routes:
+            state, reason, fields = _apply(db, row, route, shops)
+            event_store.set_event_state(db, row["id"], state, reason, **fields)
+            if state in ("invalid", "held"):
+                log.warning(
+                    "event kept aside: %s", reason,
+                    extra={"shop": row["shop"], "topic": row["topic"], "event": row["id"], "order_id": route.order_id},
+                )
+    return len(rows)
+
+
+def _apply(
+    db: sqlite_utils.Database, row: dict[str, Any], route: Route, shops: set[str]
+) -> tuple[str, str | None, dict[str, Any]]:
+    shop, event_id = row["shop"], row["id"]
+    fields: dict[str, Any] = {"order_id": route.order_id, "resource_updated_at": route.updated_at}
+    if route.action == "lifecycle":
+        handler = LIFECYCLE_HANDLERS.get(row["topic"])
+        if handler is None:
+            return "ignored", f"no handler for {row['topic']}", fields
+        state, reason = handler(db, shop, route.body)
+        return state, reason, fields
+    if route.action in ("ignore", "invalid"):
+        return ("ignored" if route.action == "ignore" else "invalid"), route.reason, fields
+    if shop not in shops:
+        # Verified but from a shop that has not installed the app: keep, never deliver.
+        return "held", "shop is not installed or configured", fields
+    assert route.order_id is not None
+    if route.action == "delete":
+        state, reason = order_store.queue_order_delete(db, shop, route.order_id)
+    elif route.action == "snapshot":
+        state, reason = order_store.queue_order_snapshot(
+            db, shop, route.order_id, event_id, route.updated_at or "", silent=row.get("source") == "resync-silent"
+        )
+    else:
+        fields.update(part_kind=route.part_kind, part_id=route.part_id)
+        state, reason = order_store.queue_part(
+            db, shop, route.order_id, route.part_kind or "", route.part_id or "", event_id, route.updated_at or ""
+        )
+    return state, reason, fields
