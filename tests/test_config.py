@@ -1,0 +1,100 @@
+"""Settings: defaults → TOML → environment, one clear line per mistake, secrets never shown."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from connector.config import SETTINGS, load_settings
+from connector.errors import ConfigError
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert settings["target.kind"] == "dry-run"
+    assert settings["database.path"] == "connector.db"
+    assert settings.source == "built-in defaults"
+
+
+def test_file_then_environment(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[target]\nkind = "http"\ntimeout_s = 3\n[worker]\nconcurrency = 2\n')
+    settings = load_settings(path, env={"CONNECTOR_TARGET_TIMEOUT_S": "7.5", "CONNECTOR_ADMIN_TOKEN": "t"})
+    assert settings["target.kind"] == "http"
+    assert settings["target.timeout_s"] == 7.5
+    assert settings["worker.concurrency"] == 2
+    assert settings["admin.token"] == "t"
+
+
+def test_config_path_from_environment(tmp_path):
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('[database]\npath = "x.db"\n')
+    assert load_settings(env={"CONNECTOR_CONFIG": str(path)})["database.path"] == "x.db"
+
+
+@pytest.mark.parametrize(
+    "content, env, message",
+    [
+        ('[target]\nkind = "fedex"\n', {}, "target.kind"),
+        ('[target]\ntimeout_s = "soon"\n', {}, "target.timeout_s"),
+        ('[worker]\nnope = 1\n', {}, "worker.nope: unknown key"),
+        ('[wat]\nx = 1\n', {}, "wat: unknown section"),
+        ("[target\n", {}, "not valid TOML"),
+        ("", {"CONNECTOR_WORKER_CONCURRENCY": "many"}, "worker.concurrency"),
+        ('[shops."evil.com"]\n', {}, 'shops."evil.com"'),
+        ('[shopify]\napi_version = "latest"\n', {}, "shopify.api_version"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, content, env, message):
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, env=env)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_secret_values_never_appear_in_errors_or_redacted_output(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[target]\npassword = ["hunter3"]\n')  # wrong type: must not echo the value
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, env={})
+    assert "hunter3" not in str(raised.value) and "<hidden>" in str(raised.value)
+    settings = load_settings(env={"CONNECTOR_SHOPIFY_API_SECRET": "hunter2"})
+    assert "hunter2" not in str(settings.redacted())
+    assert settings.redacted()["shopify.api_secret"] == "***"
+
+
+def test_missing_required_key_is_one_clear_line():
+    settings = load_settings(env={}, overrides={"shopify.api_secret": ""})
+    with pytest.raises(ConfigError, match=r"^shopify.api_secret is required \(set it in the config file or CONNECTOR_SHOPIFY_API_SECRET\)$"):
+        settings.require("shopify.api_secret")
+
+
+def test_missing_explicit_config_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", env={})
+
+
+def test_per_shop_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[target]\neshop_id = "A"\n[shops."one.myshopify.com"]\neshop_id = "B"\naccess_token = "shpat_x"\n')
+    settings = load_settings(path, env={})
+    assert settings.target_for("one.myshopify.com")["eshop_id"] == "B"
+    assert settings.target_for("two.myshopify.com")["eshop_id"] == "A"
+    assert settings.shops["one.myshopify.com"]["access_token"] == "shpat_x"
+
+
+def test_example_config_documents_every_key_with_its_default():
+    example = tomllib.loads((ROOT / "config.example.toml").read_text())
+    documented = {f"{section}.{key}": value for section, table in example.items() for key, value in table.items()}
+    declared = {s.name: s.default for s in SETTINGS}
+    assert set(documented) == set(declared)
+    for name, default in declared.items():
+        assert documented[name] == default, name
+    assert load_settings(ROOT / "config.example.toml", env={})  # and it loads as-is

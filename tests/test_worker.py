@@ -1,0 +1,266 @@
+"""The delivering worker against a real HTTP target stand-in: once, newest, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from connector.config import Settings
+from connector.db import connect
+from connector.worker.loop import Worker
+from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
+
+ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
+
+
+def order_row(db_path: str, order_id: str = ORDER_ID) -> dict:
+    return list(connect(db_path).query("SELECT * FROM orders WHERE order_id = ?", [order_id]))[0]
+
+
+def event_states(db_path: str) -> list[str]:
+    return [r["state"] for r in connect(db_path).query("SELECT state FROM events ORDER BY id")]
+
+
+def test_order_webhook_is_delivered_once(post, run_worker, target, db_path):
+    post(fixture_bytes(DOCS_ORDER))
+    stats = run_worker()
+    assert stats.delivered == 1
+    assert target.writes[ORDER_PATH] == 1
+    document = target.documents[ORDER_PATH]
+    assert document["order_id"] == int(ORDER_ID) and document["total_price"] == "359.97"
+    row = order_row(db_path)
+    assert row["status"] == "synced" and row["remote_id"] == f"remote-{ORDER_ID}"
+    assert row["delivered_updated_at"].startswith("2022-01-01T00:00:00")
+    assert event_states(db_path) == ["delivered"]
+
+
+def test_duplicate_delivery_makes_one_delivery(post, run_worker, target):
+    body = fixture_bytes(DOCS_ORDER)
+    post(body, webhook_id="w-1", event_id="e-1")
+    post(body, webhook_id="w-1", event_id="e-1")
+    run_worker()
+    assert target.writes[ORDER_PATH] == 1
+
+
+def test_same_state_under_other_topics_is_not_sent_again(post, run_worker, target, db_path):
+    body = fixture_bytes(DOCS_ORDER)
+    post(body, "orders/create")
+    run_worker()
+    post(body, "orders/paid")
+    post(body, "orders/updated")
+    run_worker()
+    assert target.writes[ORDER_PATH] == 1  # unchanged payload (same hash): the target is not called
+    assert event_states(db_path).count("unchanged") + event_states(db_path).count("superseded") == 2
+
+
+def test_pending_events_of_one_order_fold_into_one_delivery_of_the_newest(post, run_worker, target):
+    for minute, note in [(1, "first"), (3, "third"), (2, "second")]:
+        post(order_body(updated_at=f"2026-11-25T10:0{minute}:00Z", note=note, total_price=f"{minute}.00"), "orders/updated")
+    run_worker()
+    assert target.writes[ORDER_PATH] == 1
+    assert target.documents[ORDER_PATH]["total_price"] == "3.00"
+
+
+def test_update_before_create_and_stale_retry_keep_the_newest(post, run_worker, target, db_path):
+    newest = order_body(DOCS_ORDER)  # updated_at 2022-…
+    older = fixture_bytes(OLD_ORDER)  # same order id, updated_at 2017-…
+    post(newest, "orders/updated")
+    run_worker()
+    post(older, "orders/create")  # arrives late: older than what was delivered
+    run_worker()
+    assert target.writes[ORDER_PATH] == 1
+    assert target.documents[ORDER_PATH]["total_price"] == "359.97"
+    assert event_states(db_path) == ["delivered", "stale"]
+    # Both queued at once: the older one is folded away, never sent.
+    post(order_body(DOCS_ORDER, updated_at="2026-01-01T00:00:00Z", total_price="1.00"), "orders/updated")
+    post(order_body(OLD_ORDER, updated_at="2025-01-01T00:00:00Z"), "orders/updated")
+    run_worker()
+    assert target.writes[ORDER_PATH] == 2
+    assert target.documents[ORDER_PATH]["total_price"] == "1.00"
+
+
+def test_target_outage_is_retried_durably_until_it_recovers(post, run_worker, target, db_path):
+    post(fixture_bytes(DOCS_ORDER))
+    target.fail_next(5, status=503)
+    run_worker()  # two in-process attempts, then rescheduled
+    row = order_row(db_path)
+    assert row["status"] == "retrying" and row["attempts"] == 1 and "HTTP 503" in row["last_error"]
+    assert ORDER_PATH not in target.documents
+    for _ in range(10):
+        time.sleep(0.06)  # retry.max_delay_s is 0.05 in tests
+        run_worker()
+        if order_row(db_path)["status"] == "synced":
+            break
+    assert order_row(db_path)["status"] == "synced"
+    assert target.writes[ORDER_PATH] == 1
+    attempts = list(connect(db_path).query("SELECT outcome, status_code FROM attempts ORDER BY id"))
+    assert [a["outcome"] for a in attempts].count("transient") == 5
+    assert attempts[-1]["outcome"] == "delivered"
+
+
+def test_connection_refused_and_timeouts_are_transient(post, run_worker, target, db_path):
+    post(fixture_bytes(DOCS_ORDER))
+    target.fail_next(1, drop=True)
+    target.fail_next(1, delay_s=2.5)  # past target.timeout_s = 2
+    run_worker()
+    row = order_row(db_path)
+    assert row["status"] == "retrying" and "timeout" in row["last_error"]
+    time.sleep(0.06)
+    run_worker()
+    assert order_row(db_path)["status"] == "synced"
+
+
+def test_retry_after_is_honoured_and_capped(post, run_worker, target, db_path, settings):
+    post(fixture_bytes(DOCS_ORDER))
+    target.fail_next(2, status=429, headers={"Retry-After": "7200"})
+    started = time.time()
+    run_worker(**{"retry.max_delay_s": 30.0})
+    row = order_row(db_path)
+    assert row["status"] == "retrying"
+    from connector.timeutil import parse_iso
+
+    wait = parse_iso(row["next_attempt_at"]).timestamp() - started
+    assert 25 <= wait <= 31  # Retry-After 2 h, capped at retry.max_delay_s
+    assert run_worker().delivered == 0  # not due yet: --once exits without calling the target
+    assert len(target.requests) == 1  # the long Retry-After ended the in-process round at once
+
+
+def test_permanent_error_goes_to_dead_letter_with_reason_and_replays(post, run_worker, target, db_path, client):
+    target.reject_paths[ORDER_PATH] = (422, {"error": "postal code invalid"})
+    post(fixture_bytes(DOCS_ORDER))
+    stats = run_worker()
+    assert stats.dead == 1
+    assert len(target.requests) == 1  # a permanent failure is not retried
+    row = order_row(db_path)
+    assert row["status"] == "dead" and "HTTP 422" in row["last_error"] and "postal code invalid" in row["last_error"]
+    auth = {"Authorization": "Bearer admin-token"}
+    [failure] = client.get("/admin/failures", headers=auth).json["failures"]
+    assert failure["order_id"] == ORDER_ID and "postal code invalid" in failure["reason"]
+    assert event_states(db_path) == ["dead"]
+    # The operator fixes the cause and replays.
+    del target.reject_paths[ORDER_PATH]
+    assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).json["replayed"] == 1
+    run_worker()
+    assert order_row(db_path)["status"] == "synced" and target.writes[ORDER_PATH] == 1
+    assert client.get("/admin/failures", headers=auth).json["failures"] == []
+    assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).status_code == 404
+
+
+def test_events_past_the_give_up_age_are_dead_lettered(post, run_worker, target, db_path):
+    post(fixture_bytes(DOCS_ORDER))
+    target.fail_next(100, status=500)
+    run_worker(**{"retry.give_up_after_s": 0.2, "retry.in_process_attempts": 1})
+    assert order_row(db_path)["status"] == "retrying"
+    time.sleep(0.3)
+    run_worker(**{"retry.give_up_after_s": 0.2, "retry.in_process_attempts": 1})
+    row = order_row(db_path)
+    assert row["status"] == "dead" and row["last_error"].startswith("gave up after")
+
+
+def test_newer_state_revives_a_dead_lettered_order(post, run_worker, target, db_path):
+    target.reject_paths[ORDER_PATH] = (400, {"error": "bad"})
+    post(fixture_bytes(DOCS_ORDER))
+    run_worker()
+    assert order_row(db_path)["status"] == "dead"
+    del target.reject_paths[ORDER_PATH]
+    post(order_body(updated_at="2026-11-25T11:00:00Z"), "orders/updated")
+    run_worker()
+    assert order_row(db_path)["status"] == "synced"
+
+
+def test_unknown_shop_is_kept_aside_never_delivered(post, run_worker, target, db_path):
+    post(fixture_bytes(DOCS_ORDER), shop="stranger.myshopify.com")
+    run_worker()
+    assert target.requests == []
+    [event] = connect(db_path).query("SELECT state, reason FROM events")
+    assert event["state"] == "held" and "not installed" in event["reason"]
+
+
+def test_invalid_body_is_kept_aside_with_a_reason(post, run_worker, target, db_path):
+    post(b"{not json")
+    post(b'["an array"]', "orders/updated")
+    post(b'{"no": "id"}', "orders/updated")
+    post(json.dumps({"id": 2**70, "updated_at": "2026-01-01T00:00:00Z"}).encode(), "orders/updated")
+    run_worker()
+    rows = list(connect(db_path).query("SELECT state, reason FROM events ORDER BY id"))
+    assert [r["state"] for r in rows[:3]] == ["invalid", "invalid", "invalid"]
+    assert "not JSON" in rows[0]["reason"] and "object" in rows[1]["reason"] and "id" in rows[2]["reason"]
+    # A huge id is still an id: kept exact as text, delivered.
+    assert rows[3]["state"] == "delivered"
+    assert f"/orders/{SHOP}/{2**70}" in target.documents
+
+
+def test_other_topics_are_acknowledged_and_ignored(post, run_worker, target, db_path):
+    post(b'{"id": 1}', "products/update")
+    run_worker()
+    assert target.requests == [] and event_states(db_path) == ["ignored"]
+
+
+def test_fulfillment_and_refund_are_delivered_as_parts(post, run_worker, target, db_path):
+    post(fixture_bytes(DOCS_ORDER))
+    fulfillment = json.loads(fixture_bytes("fulfillments_create.shopify-docs-2026-04.json"))
+    fulfillment["order_id"] = int(ORDER_ID)
+    post(json.dumps(fulfillment).encode(), "fulfillments/create")
+    refund = json.loads(fixture_bytes("refunds_create.shopify-docs-2026-04.json"))
+    refund["order_id"] = int(ORDER_ID)
+    post(json.dumps(refund).encode(), "refunds/create")
+    run_worker()
+    fulfillment_path = f"{ORDER_PATH}/fulfillments/{fulfillment['id']}"
+    assert target.documents[fulfillment_path]["tracking_numbers"] == fulfillment["tracking_numbers"]
+    assert f"{ORDER_PATH}/refunds/{refund['id']}" in target.documents
+    assert set(event_states(db_path)) == {"delivered"}
+    # A fulfillment update with the same content is not sent again; a new tracking number is.
+    post(json.dumps(fulfillment).encode(), "fulfillments/update")
+    fulfillment.update(tracking_numbers=["NEW123"], updated_at="2030-01-01T00:00:00Z")
+    post(json.dumps(fulfillment).encode(), "fulfillments/update")
+    run_worker()
+    assert target.writes[fulfillment_path] == 2
+    assert target.documents[fulfillment_path]["tracking_numbers"] == ["NEW123"]
+
+
+def test_order_delete_reaches_the_target_and_later_snapshots_are_stale(post, run_worker, target, db_path):
+    post(fixture_bytes(DOCS_ORDER))
+    run_worker()
+    post(json.dumps({"id": int(ORDER_ID)}).encode(), "orders/delete")
+    run_worker()
+    assert ORDER_PATH in target.deleted
+    post(order_body(updated_at="2030-01-01T00:00:00Z"), "orders/updated")
+    run_worker()
+    assert target.writes[ORDER_PATH] == 2  # one PUT, one DELETE, nothing after
+    assert event_states(db_path)[-1] == "stale"
+
+
+def test_two_workers_never_deliver_one_order_at_once(settings, post, target, db_path):
+    target.latency_s = 0.02
+    for n in range(30):
+        for version in range(3):
+            post(order_body(id=1000 + n, updated_at=f"2026-11-25T10:00:0{version}Z", note=str(version)), "orders/updated")
+    fast = Settings({**settings.values, "worker.concurrency": 4}, settings.shops)
+    workers = [Worker(fast, name=f"w{i}") for i in range(2)]
+    threads = [threading.Thread(target=w.run, kwargs={"once": True}) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert target.max_concurrent_per_order == 1
+    assert len(target.orders()) == 30
+    assert all(count == 1 for count in target.writes.values()), target.writes
+    assert sum(w.stats.delivered for w in workers) == 30
+    assert all(w.stats.delivered > 0 for w in workers)  # both took a share
+
+
+def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_worker, target, db_path):
+    from connector.db import write_transaction
+    from connector.store.orders import claim_due_orders
+    from connector.worker.triage import triage_new_events
+
+    post(fixture_bytes(DOCS_ORDER))
+    db = connect(db_path)
+    triage_new_events(db, 10)
+    with write_transaction(db):
+        assert claim_due_orders(db, "crashed-worker", 10, lease_s=0.3) == [(SHOP, ORDER_ID)]
+    assert run_worker().delivered == 0  # leased by someone else: not touched
+    time.sleep(0.35)
+    assert run_worker().delivered == 1
+    assert target.writes[ORDER_PATH] == 1
