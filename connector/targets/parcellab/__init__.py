@@ -1,0 +1,1 @@
+"""parcelLab API v4 target (placeholder until the Target class lands)."""
