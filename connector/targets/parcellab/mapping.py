@@ -320,13 +320,13 @@ def _article(item: dict[str, Any]) -> dict[str, Any]:
     if line_item_id is None:
         raise MappingError("line item without a usable id: parcelLab needs a stable line_item_id")
     quantity = item.get("quantity")
-    return {
+    return _compact({
         "line_item_id": line_item_id,
         "sku": text(item.get("sku"), 255),
         "article_name": text(item.get("name"), 255) or text(item.get("title"), 255),
         "quantity": quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None,
         "unit_price": amount(item.get("price")),
-    }
+    })
 
 
 # -- trackings -----------------------------------------------------------------------------------
