@@ -61,7 +61,7 @@ def put_order(session: requests.Session, settings: Mapping[str, Any], payload: d
     if not token:
         raise PermanentDeliveryError("target.token is not set: parcelLab needs an API token")
     scheme = str(settings.get("auth_scheme") or DEFAULT_AUTH_SCHEME).strip()
-    url = (str(settings.get("base_url") or "").strip() or DEFAULT_BASE_URL).rstrip("/") + ORDERS_PATH
+    url = orders_url(settings)
     timeout = float(settings.get("timeout_s") or DEFAULT_TIMEOUT_S)
     response = send_request(
         session, "PUT", url, timeout=timeout,
@@ -79,6 +79,12 @@ def put_order(session: requests.Session, settings: Mapping[str, Any], payload: d
     check_mutations(body, response.status_code, token)
     remote_id = body.get("external_id") if isinstance(body, dict) else None
     return SendResult(remote_id=str(remote_id or payload["order_number"]), detail=f"HTTP {response.status_code}")
+
+
+def orders_url(settings: Mapping[str, Any]) -> str:
+    """``{base_url}/v4/track/orders/``; an empty ``target.base_url`` means parcelLab's default host."""
+    base = str(settings.get("base_url") or "").strip() or DEFAULT_BASE_URL
+    return base.rstrip("/") + ORDERS_PATH
 
 
 def error_reason(response: requests.Response) -> str:
