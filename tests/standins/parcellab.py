@@ -63,6 +63,14 @@ class ParcellabStandIn(StandIn):
         self.invalid_requests: list[tuple[Request, list[dict[str, str]]]] = []
         self.failed_mutations: list[str] = []
 
+    def reset(self) -> None:
+        """Forget everything (state, request log, queued faults) so one server can serve many tests."""
+        with self.lock:
+            for store in (self.orders, self.trackings):
+                store.clear()
+            for log in (self.invalid_requests, self.failed_mutations, self.requests, self.faults):
+                log.clear()
+
     def fail_next_mutation(self, message: str) -> None:
         """Answer the next mutation with ``success: false`` and this message (still HTTP 200)."""
         with self.lock:
