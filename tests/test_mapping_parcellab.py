@@ -233,6 +233,13 @@ def test_fulfillment_unknown_courier_is_refused() -> None:
         map_fulfillment(fulfillment, load_fixture(DOCS_ORDER), SETTINGS)
 
 
+def test_order_with_uncourierable_fulfillment_is_still_mapped() -> None:
+    order = load_fixture(DE_ORDER)
+    order["fulfillments"][0].update(tracking_company=None, tracking_url=None, tracking_urls=[])
+    numbers = [m["tracking"]["tracking_number"] for m in map_order(order, SETTINGS)["mutations"]]
+    assert "00340434292135100186" not in numbers and "REK-1" in numbers
+
+
 def test_account_must_be_numeric() -> None:
     with pytest.raises(MappingError, match="target.account"):
         map_order(load_fixture(DOCS_ORDER), {**SETTINGS, "account": "acme"})

@@ -72,7 +72,12 @@ def map_order(order: dict[str, Any], settings: Mapping[str, Any], silent: bool =
     mutations: list[dict[str, Any]] = []
     live = [f for f in _fulfillments(order) if _tracking_numbers(f)]
     for fulfillment in live:
-        mutations += _tracking_mutations(fulfillment, payload, order, settings, silent)
+        try:
+            mutations += _tracking_mutations(fulfillment, payload, order, settings, silent)
+        except MappingError:
+            # A parcel without a recognisable courier must not block the whole order; the
+            # fulfillment's own event (map_fulfillment) reports the refusal.
+            continue
     if live:
         payload["has_multiple_shipments"] = _shipment_count(live) > 1
     if order.get("cancelled_at"):
