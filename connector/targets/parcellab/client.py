@@ -1,0 +1,136 @@
+"""HTTP half of the parcelLab target: ``PUT /v4/track/orders/`` and what its answers mean.
+
+One call only: the PUT is parcelLab's idempotent create-or-update (200 updated, 201 created) and
+carries trackings and cancellations as ``mutations`` (spec §1.3, §1.5). Retrying is the worker's
+job; this module classifies each outcome as transient or permanent and never lets the API token
+into a log line or an error reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Mapping
+
+import requests
+
+from connector.errors import MappingError, PermanentDeliveryError, TransientDeliveryError
+from connector.targets.base import SendResult
+from connector.targets.httpclient import MAX_REASON, Verdict, raise_for_response, response_reason, send_request
+from connector.targets.parcellab.mapping import CORE_FIELDS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.parcellab.com"
+ORDERS_PATH = "/v4/track/orders/"
+# The docs disagree on the scheme (spec §1.2): "Parcellab-API-Token <token>" in the
+# authentication guide, "Bearer <token>" in the OpenAPI block; target.auth_scheme picks.
+DEFAULT_AUTH_SCHEME = "Parcellab-API-Token"
+DEFAULT_TIMEOUT_S = 10.0
+
+# parcelLab's reading of statuses, passed as overrides to the shared table (httpclient).
+STATUS_OVERRIDES: Mapping[int, Verdict] = {
+    400: "permanent",  # validation_error: "no order or mutation history is written" (spec §1.4)
+    401: "permanent",  # missing/invalid token: an operator must fix target.token
+    403: "permanent",  # token lacks the write scope or belongs to another account
+    404: "permanent",
+    409: "transient",  # [I] concurrent write to the same order: the next attempt should pass
+    429: "transient",  # account rate limit: honour Retry-After (spec §1.6)
+}
+# A failed mutation inside a 200 is permanent (unknown courier, tracking on another order...)
+# unless its message clearly says "later" — these words decide that.
+TRANSIENT_MUTATION_WORDS = ("timeout", "timed out", "temporar", "try again", "unavailable", "rate limit")
+
+
+def new_session() -> requests.Session:
+    """A pooled HTTP session for one target instance."""
+    return requests.Session()
+
+
+def put_order(session: requests.Session, settings: Mapping[str, Any], payload: dict[str, Any]) -> SendResult:
+    """Upsert one order (with any mutations); the remote id is parcelLab's ``external_id``.
+
+    Raises TransientDeliveryError / PermanentDeliveryError; a 200 whose mutation failed is an
+    error too, with parcelLab's message as the reason.
+    """
+    missing = [name for name in CORE_FIELDS if payload.get(name) in (None, "")]
+    if missing:
+        # parcelLab validates these on every PUT, even a partial update (spec §1.6).
+        raise MappingError(f"parcelLab PUT without core fields: {', '.join(missing)}")
+    token = str(settings.get("token") or "").strip()
+    if not token:
+        raise PermanentDeliveryError("target.token is not set: parcelLab needs an API token")
+    scheme = str(settings.get("auth_scheme") or DEFAULT_AUTH_SCHEME).strip()
+    url = orders_url(settings)
+    timeout = float(settings.get("timeout_s") or DEFAULT_TIMEOUT_S)
+    response = send_request(
+        session, "PUT", url, timeout=timeout,
+        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        headers={
+            "Authorization": f"{scheme} {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+    )
+    log.debug("PUT %s order_number=%s -> %s", ORDERS_PATH, payload.get("order_number"), response.status_code)
+    if response.status_code >= 400:
+        raise_for_response(response, STATUS_OVERRIDES, reason=scrub(error_reason(response), token))
+    body = _json(response)
+    check_mutations(body, response.status_code, token)
+    remote_id = body.get("external_id") if isinstance(body, dict) else None
+    return SendResult(remote_id=str(remote_id or payload["order_number"]), detail=f"HTTP {response.status_code}")
+
+
+def orders_url(settings: Mapping[str, Any]) -> str:
+    """``{base_url}/v4/track/orders/``; an empty ``target.base_url`` means parcelLab's default host."""
+    base = str(settings.get("base_url") or "").strip() or DEFAULT_BASE_URL
+    return base.rstrip("/") + ORDERS_PATH
+
+
+def error_reason(response: requests.Response) -> str:
+    """parcelLab's error body as one line: ``HTTP 400 validation_error: attr: detail (code); ...``.
+
+    Other shapes (``{"detail": ...}``, HTML from a proxy) fall back to the shared rendering.
+    """
+    body = _json(response)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return response_reason(response)
+    parts = []
+    for error in errors:
+        if isinstance(error, dict):
+            attr = f"{error['attr']}: " if error.get("attr") else ""
+            code = f" ({error['code']})" if error.get("code") else ""
+            parts.append(f"{attr}{error.get('detail') or 'invalid'}{code}")
+    kind = body.get("type") or "error"
+    return f"HTTP {response.status_code} {kind}: {'; '.join(parts)}"[:MAX_REASON]
+
+
+def check_mutations(body: Any, status: int, token: str = "") -> None:
+    """Raise when any ``mutations[].result.success`` is false (a 200 can hide a failed tracking)."""
+    mutations = body.get("mutations") if isinstance(body, dict) else None
+    failures = []
+    for mutation in mutations if isinstance(mutations, list) else []:
+        result = mutation.get("result") if isinstance(mutation, dict) else None
+        if isinstance(result, dict) and result.get("success") is False:
+            message = result.get("message") or json.dumps(result.get("errors") or {}, separators=(",", ":"))
+            failures.append(f"{mutation.get('type', 'mutation')} failed: {message}")
+    if not failures:
+        return
+    reason = scrub(f"HTTP {status} with failed mutation: " + "; ".join(failures), token)[:MAX_REASON]
+    if any(word in reason.lower() for word in TRANSIENT_MUTATION_WORDS):
+        raise TransientDeliveryError(reason, status=status)
+    raise PermanentDeliveryError(reason, status=status)
+
+
+def scrub(reason: str, token: str) -> str:
+    """The reason with the token blanked, in case a server echoes the Authorization header."""
+    return reason.replace(token, "***") if token else reason
+
+
+def _json(response: requests.Response) -> Any:
+    # The seed documents "No response body / No content" for the PUT: an empty body is fine.
+    try:
+        return response.json() if response.content else {}
+    except ValueError:
+        return {}
