@@ -264,3 +264,23 @@ def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_wor
     time.sleep(0.35)
     assert run_worker().delivered == 1
     assert target.writes[ORDER_PATH] == 1
+
+
+def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(post, run_worker, target, db_path):
+    from connector.store.events import prune_events
+
+    post(order_body(updated_at="2026-01-01T00:00:00Z"), "orders/updated")
+    run_worker()
+    post(order_body(updated_at="2026-01-02T00:00:00Z"), "orders/updated")
+    post(order_body(updated_at="2025-01-01T00:00:00Z"), "orders/updated")  # stale
+    post(b'{"id": 1}', "products/update")
+    post(fixture_bytes(DOCS_ORDER), shop="stranger.myshopify.com")  # held: kept whatever its age
+    run_worker()
+    db = connect(db_path)
+    assert prune_events(db, older_than_s=3600) == 0  # nothing old enough
+    assert prune_events(db, older_than_s=0) == 3  # first delivered, stale, ignored
+    left = [r["state"] for r in db.query("SELECT state FROM events ORDER BY id")]
+    assert left == ["delivered", "held"]  # the newest body of the order, and the held event
+    post(order_body(updated_at="2026-01-03T00:00:00Z"), "orders/updated")
+    run_worker()
+    assert target.writes[ORDER_PATH] == 3  # deliveries go on after pruning

@@ -130,3 +130,40 @@ def list_events(
         "FROM events WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
         [shop, order_id, limit],
     )
+
+
+TERMINAL_STATES = ("delivered", "unchanged", "stale", "superseded", "ignored", "invalid")
+
+
+def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 5000) -> int:
+    """Delete finished events received more than ``older_than_s`` ago; returns how many.
+
+    Kept whatever their age: events still open (new, queued, held, dead) and the newest body of
+    each order and part, which later deliveries of that order still read. Sync state is never
+    pruned, so idempotency does not depend on old events. Deletes in batches to keep each write
+    transaction short.
+    """
+    placeholders = ", ".join("?" for _ in TERMINAL_STATES)
+    total = 0
+    while True:
+        with write_transaction(db):
+            cursor = db.execute(
+                f"""
+                DELETE FROM events WHERE id IN (
+                    SELECT id FROM events
+                    WHERE state IN ({placeholders})
+                      AND received_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)
+                      AND id NOT IN (SELECT newest_event_id FROM orders WHERE newest_event_id IS NOT NULL)
+                      AND id NOT IN (SELECT newest_event_id FROM order_parts WHERE newest_event_id IS NOT NULL)
+                    LIMIT ?
+                )
+                """,
+                [*TERMINAL_STATES, f"-{older_than_s:.3f} seconds", batch],
+            )
+            db.execute(
+                "DELETE FROM attempts WHERE started_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+                [f"-{older_than_s:.3f} seconds"],
+            )
+        total += cursor.rowcount
+        if cursor.rowcount < batch:
+            return total

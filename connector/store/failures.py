@@ -76,6 +76,10 @@ def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
     )
 
 
+def count_open_failures(db: sqlite_utils.Database) -> int:
+    return int(db.execute("SELECT count(*) FROM failures WHERE replayed_at IS NULL").fetchone()[0])
+
+
 def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any] | None:
     """Queue a dead-lettered order again. None when there is no such open failure."""
     with write_transaction(db):

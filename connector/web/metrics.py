@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from connector.store.events import count_events_by_state, oldest_open_event_age_s
-from connector.store.failures import list_failures
+from connector.store.failures import count_open_failures
 from connector.store.orders import count_orders_by_status
 
 bp = Blueprint("metrics", __name__)
@@ -35,15 +35,15 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         db = self._db_factory()
+        counts = count_events_by_state(db)
         events = GaugeMetricFamily("connector_events", "Stored events by state", labels=["state"])
-        for state, count in count_events_by_state(db).items():
+        for state, count in counts.items():
             events.add_metric([state], count)
         yield events
         orders = GaugeMetricFamily("connector_orders", "Orders by sync status", labels=["status"])
         for status, count in count_orders_by_status(db).items():
             orders.add_metric([status], count)
         yield orders
-        counts = count_events_by_state(db)
         yield GaugeMetricFamily(
             "connector_queue_depth", "Events waiting for triage or delivery",
             value=counts.get("new", 0) + counts.get("queued", 0),
@@ -53,7 +53,7 @@ class StoreCollector(Collector):
             value=oldest_open_event_age_s(db) or 0.0,
         )
         yield GaugeMetricFamily(
-            "connector_dead_letters", "Open entries in the dead-letter list", value=len(list_failures(db, limit=100000)),
+            "connector_dead_letters", "Open entries in the dead-letter list", value=count_open_failures(db),
         )
 
 

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from connector.db import close_thread_dbs, get_db, write_transaction
 from connector.migrations import migrate
 from connector.retrying import RetryPolicy
 from connector.store import orders as order_store
+from connector.store.events import prune_events
 from connector.store.dry_run import record_dry_run
 from connector.store.shops import sync_config_shops
 from connector.targets.base import ShopContext, Target
@@ -28,6 +30,7 @@ from connector.worker.deliver import DeliveryOutcome, OrderDelivery
 from connector.worker.triage import triage_new_events
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 600.0
 OrderKey = tuple[str, str]
 
 
@@ -93,9 +96,13 @@ class Worker:
         sync_config_shops(db, self.settings.shops)
         concurrency = self.settings["worker.concurrency"]
         in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
+        next_prune = 0.0
         log.info("worker started", extra={"worker": self.name})
         with ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
+                if time.monotonic() >= next_prune:
+                    self._prune()
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
                 triaged = triage_new_events(db, self.settings["worker.batch_size"])
                 self.stats.triaged += triaged
                 free = concurrency - len(in_flight)
@@ -115,6 +122,13 @@ class Worker:
                 self._collect(future)
         log.info("worker stopped", extra={"worker": self.name})
         return self.stats
+
+    def _prune(self) -> None:
+        """Keep the SQLite file from growing without bound (database.retention_days)."""
+        retention_s = self.settings["database.retention_days"] * 86400
+        pruned = prune_events(self._db(), retention_s)
+        if pruned:
+            log.info("pruned %d processed events older than %g days", pruned, self.settings["database.retention_days"])
 
     def _collect(self, future: Future[DeliveryOutcome]) -> None:
         try:
