@@ -1,0 +1,39 @@
+"""Run one of the test stand-ins as its own process (so benchmarks don't share its GIL).
+
+    python bench/standin_server.py parcellab --latency 0.05   # prints the URL, serves until killed
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+STANDINS = {
+    "http": ("tests.standins.http_target", "HttpTargetStandIn", {}),
+    "parcellab": ("tests.standins.parcellab", "ParcellabStandIn", {"token": "bench-token"}),
+    "foxdeli": ("tests.standins.foxdeli", "FoxdeliStandIn", {}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=sorted(STANDINS))
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    module_name, class_name, kwargs = STANDINS[args.kind]
+    module = __import__(module_name, fromlist=[class_name])
+    standin = getattr(module, class_name)(latency_s=args.latency, **kwargs).start()
+    print(standin.url, flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    done.wait()
+    standin.stop()
+
+
+if __name__ == "__main__":
+    main()
