@@ -137,6 +137,8 @@ def carrier_from_url(url: Any) -> str | None:
         return None
     host = (urlsplit(url.strip()).hostname or "").lower()
     for fragment, code in _URL_HOSTS:
-        if host.startswith(fragment) or f".{fragment}" in f".{host}":
+        # "dhl." is a brand under any country domain; "ups.com" must be the host's own domain.
+        brand = fragment.endswith(".") and f".{fragment}" in f".{host}"
+        if brand or host == fragment or host.endswith(f".{fragment}"):
             return code
     return None

@@ -79,7 +79,10 @@ def map_payment(order: Mapping[str, Any]) -> dict[str, Any]:
     gateways = _gateways(order)
     paying = [g for g in gateways if g != _GIFT_CARD] or gateways
     if paying:
-        payment["method"] = "CASH_ON_DELIVERY" if is_cash_on_delivery(order) else gateway_method(paying[0])
+        if is_cash_on_delivery(order):
+            payment["method"] = "CASH_ON_DELIVERY"
+        else:  # a gift card is store credit, not a card payment
+            payment["method"] = "OTHER" if paying[0] == _GIFT_CARD else gateway_method(paying[0])
         service = next((s for s, pattern in _SERVICES if any(pattern.search(g) for g in paying)), None)
         if service:
             payment["service"] = service
