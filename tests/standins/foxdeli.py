@@ -57,9 +57,18 @@ class FoxdeliStandIn(StandIn):
         self.by_external: dict[tuple[str, str], str] = {}
         self.invalid_requests: list[InvalidRequest] = []
         self.auth_count = 0
+        self.reject_all_tokens = False  # every API call answers 401, even with a fresh token
         self._serial = itertools.count(1)
 
     # -- test helpers ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget everything (orders, tokens, log, faults, flags): lets tests share one server."""
+        with self.lock:
+            for collection in (self.tokens, self.orders, self.by_external, self.invalid_requests,
+                               self.requests, self.faults):
+                collection.clear()
+            self.auth_count, self.reject_all_tokens = 0, False
+
     def revoke_tokens(self) -> None:
         """Make every issued token invalid at once (the server forgot them)."""
         with self.lock:
@@ -130,7 +139,7 @@ class FoxdeliStandIn(StandIn):
     def _check_token(self, request: Request) -> Response | None:
         token = request.headers.get("X-API-Key")
         expires = self.tokens.get(token or "")
-        if expires is None:
+        if expires is None or self.reject_all_tokens:
             return problem(401, "Invalid API token provided.")
         if time.time() >= expires:
             return problem(401, f"The Token has expired on {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires))}.")
