@@ -135,7 +135,8 @@ class FoxdeliClient:
             return self._token
 
     # -- requests -----------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None) -> requests.Response:
+    def request(self, method: str, path: str, *, body: Any = None,
+                params: Mapping[str, str] | None = None) -> requests.Response:
         """Send with ``X-API-Key``; on 401 log in once more and resend. Errors are not raised here."""
         url = self.base_url + path
         for attempt in (1, 2):
@@ -172,7 +173,8 @@ class FoxdeliClient:
         if isinstance(body, dict) and isinstance(body.get("content"), list):  # a page, should it be one
             body = body["content"]
         if isinstance(body, list):
-            body = next((o for o in body if isinstance(o, dict) and str(o.get("externalIdentifier")) == external_id), None)
+            matches = [o for o in body if isinstance(o, dict) and str(o.get("externalIdentifier")) == external_id]
+            body = matches[0] if matches else None
         return str(body["id"]) if isinstance(body, dict) and body.get("id") else None
 
     def update_order(self, order_id: str, payload: Mapping[str, Any]) -> requests.Response:

@@ -213,7 +213,8 @@ def map_billing(order: Mapping[str, Any]) -> dict[str, Any] | None:
     if not isinstance(billing, Mapping):
         return None
     details = {"name": _full_name(billing), "companyName": text(billing.get("company")),
-               "billingAddress": map_address(billing), "email": _first_text(order.get("email"), order.get("contact_email")),
+               "billingAddress": map_address(billing),
+               "email": _first_text(order.get("email"), order.get("contact_email")),
                "phone": text(billing.get("phone"))}
     details = {key: value for key, value in details.items() if value}
     return details or None

@@ -92,7 +92,9 @@ def map_payment(order: Mapping[str, Any]) -> dict[str, Any]:
     return payment
 
 
-def cash_on_delivery(order: Mapping[str, Any], price: Mapping[str, Any], payment: Mapping[str, Any]) -> dict[str, Any] | None:
+def cash_on_delivery(
+    order: Mapping[str, Any], price: Mapping[str, Any], payment: Mapping[str, Any]
+) -> dict[str, Any] | None:
     """``cashOnDelivery``: what the courier collects, for COD orders only.
 
     Unpaid: ``total_outstanding`` when it is in the price's currency (it has no presentment
