@@ -279,3 +279,11 @@ def test_auth_endpoint_failures_are_transient_too(fox: FoxdeliStandIn, client: F
     with pytest.raises(TransientDeliveryError, match="authorize: HTTP 502"):
         client.token()
     assert client.token()
+
+
+def test_defaults_for_empty_base_url_and_timeout(target: FoxdeliTarget) -> None:
+    client = target.client(ShopContext("a.myshopify.com", {"base_url": "", "username": "u", "password": "p"}))
+    assert client.base_url == "https://api.foxdeli.com" and client.timeout_s == 10.0
+    other = target.client(ShopContext("b.myshopify.com", {"base_url": "http://127.0.0.1:1/", "username": "u",
+                                                          "password": "p", "timeout_s": 3.5}))
+    assert other.base_url == "http://127.0.0.1:1" and other.timeout_s == 3.5
