@@ -1,0 +1,114 @@
+"""The Foxdeli target: Shopify orders → Foxdeli orders, fulfillments → Foxdeli parcels.
+
+Mapping is in :mod:`.mapping` (pure), HTTP in :mod:`.client`. Decisions taken here:
+
+* **Cancellation**: a cancelled Shopify order is upserted like any other (Foxdeli keeps its
+  products and prices), then ``PUT …/order/{id}/cancel`` is called. The mapped payload carries
+  ``_cancelled``, so it hashes differently once the order is cancelled.
+* **Refunds**: Foxdeli has no refund resource; the next order update carries the products'
+  current quantities and the current total, so ``map_part("refund", ...)`` returns None.
+* **Deleted orders** (``orders/delete``): Foxdeli has no delete, so the order is cancelled there
+  when it exists (by the remembered id, else found by ``externalIdentifier``); otherwise nothing
+  is done.
+* **Cancelled fulfillments**: the parcel is deleted at Foxdeli (``DELETE …/parcel/{id}``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from connector.errors import PermanentDeliveryError, WaitingError
+from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
+from connector.targets.foxdeli.client import FoxdeliClient
+from connector.targets.foxdeli.mapping import map_fulfillment, map_order
+
+if TYPE_CHECKING:  # only the client imports requests at run time (STYLE.md)
+    import requests
+
+
+class FoxdeliTarget:
+    """:class:`connector.targets.base.Target` for Foxdeli; settings come per shop in ``ShopContext``."""
+
+    kind: ClassVar[str] = "foxdeli"
+
+    def __init__(self, session: "requests.Session | None" = None) -> None:
+        self._session = session
+        self._clients: dict[tuple[str, str], FoxdeliClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, ctx: ShopContext) -> FoxdeliClient:
+        """The cached authenticated client for this shop's (base_url, username)."""
+        settings = ctx.settings
+        base_url = str(settings.get("base_url") or "")
+        username, password = str(settings.get("username") or ""), str(settings.get("password") or "")
+        with self._lock:
+            client = self._clients.get((base_url, username))
+            if client is None:
+                client = FoxdeliClient(base_url, username, password, session=self._session,
+                                       timeout_s=float(settings.get("timeout_s") or 10.0))
+                self._clients[(base_url, username)] = client
+            else:
+                client.set_password(password)
+            return client
+
+    # -- mapping (pure) ---------------------------------------------------------------------------
+    def map_order(self, order: dict[str, Any], ctx: ShopContext) -> dict[str, Any]:
+        """Foxdeli ``OrderRegistration`` for the order (plus ``_cancelled`` when cancelled)."""
+        return map_order(order, ctx.settings)
+
+    def map_part(self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None,
+                 ctx: ShopContext) -> dict[str, Any] | None:
+        """A parcel for a fulfillment; None for refunds (the order update carries them)."""
+        if kind == "fulfillment":
+            return map_fulfillment(part, ctx.settings)
+        return None
+
+    # -- sending ----------------------------------------------------------------------------------
+    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
+        """Upsert the order, then cancel it at Foxdeli when Shopify cancelled it."""
+        client = self.client(ctx)
+        order_id = client.upsert_order(payload, ref.order_remote_id)
+        if payload.get("_cancelled"):
+            client.cancel_order(order_id)
+            return SendResult(order_id, "upserted and cancelled")
+        return SendResult(order_id, "upserted")
+
+    def send_part(self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
+        """Create or update the fulfillment's parcel; returns the parcel id."""
+        if kind != "fulfillment":
+            return SendResult(ref.part_remote_id, f"{kind}: nothing to send to Foxdeli")
+        client = self.client(ctx)
+        order_id = ref.order_remote_id or client.find_order_id(
+            str(payload.get("_orderExternalId")), self._eshop_id(ctx))
+        if not order_id:
+            raise WaitingError("parcel waits for its order to reach Foxdeli")
+        if payload.get("_cancelled"):
+            if ref.part_remote_id:
+                client.delete_parcel(order_id, ref.part_remote_id)
+            return SendResult(ref.part_remote_id, "fulfillment cancelled: parcel deleted")
+        parcel_id = client.upsert_parcel(order_id, payload, ref.part_remote_id)
+        return SendResult(parcel_id, f"parcel of order {order_id}")
+
+    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext) -> SendResult:
+        """Cancel the order at Foxdeli if it is there (Foxdeli cannot delete orders); else no-op."""
+        client = self.client(ctx)
+        remote_id = ref.order_remote_id or client.find_order_id(str(order_id), self._eshop_id(ctx))
+        if not remote_id:
+            return SendResult(None, "deleted in Shopify; never reached Foxdeli")
+        client.cancel_order(remote_id)
+        return SendResult(remote_id, "deleted in Shopify: cancelled at Foxdeli")
+
+    @staticmethod
+    def _eshop_id(ctx: ShopContext) -> str:
+        eshop_id = str(ctx.settings.get("eshop_id") or "").strip()
+        if not eshop_id:
+            raise PermanentDeliveryError("settings eshop_id is empty: Foxdeli needs the e-shop UUID")
+        return eshop_id
+
+    def close(self) -> None:
+        """Close every cached client."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()

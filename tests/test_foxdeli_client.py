@@ -1,0 +1,289 @@
+"""The Foxdeli client and target against the strict stand-in (real HTTP, no mocks)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from connector.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError, WaitingError
+from connector.targets.base import RemoteRef, ShopContext
+from connector.targets.foxdeli import FoxdeliTarget
+from connector.targets.foxdeli.client import STATUS_OVERRIDES, FoxdeliClient, jwt_expiry
+from connector.targets.foxdeli.mapping import map_order
+from connector.targets.httpclient import classify_status
+from tests.golden import load_fixture, order_fixtures
+from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
+
+SAMPLE = "orders_create.shopify-docs-sample.exact-ids.json"
+FULFILLMENT = "fulfillments_create.shopify-docs-2026-04.json"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FoxdeliStandIn]:
+    # One server for the module: stopping a server costs half a second (serve_forever's poll).
+    with FoxdeliStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def fox(server: FoxdeliStandIn) -> Iterator[FoxdeliStandIn]:
+    server.reset()
+    server.allow_invalid = False  # a test that sends a bad body on purpose sets this
+    yield server
+    assert server.allow_invalid or server.invalid_requests == [], server.invalid_requests
+
+
+@pytest.fixture
+def client(fox: FoxdeliStandIn) -> Iterator[FoxdeliClient]:
+    c = FoxdeliClient(fox.url, fox.username, fox.password, timeout_s=2)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def target() -> Iterator[FoxdeliTarget]:
+    t = FoxdeliTarget()
+    yield t
+    t.close()
+
+
+def ctx_for(fox: FoxdeliStandIn, **extra: Any) -> ShopContext:
+    settings = {"base_url": fox.url, "username": fox.username, "password": fox.password,
+                "eshop_id": ESHOP_ID, "timeout_s": 2, "carriers": {}, **extra}
+    return ShopContext("demo.myshopify.com", settings)
+
+
+def payload(name: str = "orders_cod.json") -> dict[str, Any]:
+    return map_order(load_fixture(name), {"eshop_id": ESHOP_ID})
+
+
+def calls(fox: FoxdeliStandIn) -> list[tuple[str, str]]:
+    return [(r.method, r.path.replace("/tracking/api/v1", "")) for r in fox.requests]
+
+
+def assert_secret_free(error: DeliveryError, fox: FoxdeliStandIn) -> None:
+    for secret in (fox.password, fox.username, *fox.tokens):
+        assert secret not in error.reason and secret not in str(error)
+
+
+# -- orders -----------------------------------------------------------------------------------------
+def test_every_fixture_is_accepted_by_the_strict_standin(fox: FoxdeliStandIn, target: FoxdeliTarget) -> None:
+    ctx = ctx_for(fox)
+    for name in order_fixtures():
+        order = load_fixture(name)
+        if name == "orders_create.shopify-test-notification-2017.json":
+            order["id"] += 1  # same id as the docs sample: a different order here
+        result = target.send_order(target.map_order(order, ctx), RemoteRef(), ctx)
+        assert fox.orders[result.remote_id]["externalIdentifier"] == str(order["id"])
+    assert len(fox.orders) == len(order_fixtures())
+    assert fox.order_by_external("820982911946154508")["orderState"] == "CANCELLED"
+    assert fox.auth_count == 1
+
+
+def test_create_sends_registration_without_private_keys(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    body = payload(SAMPLE)
+    order_id = client.upsert_order(body)
+    stored = fox.orders[order_id]
+    assert stored["externalIdentifier"] == "820982911946154508"
+    assert "_cancelled" not in stored and stored["language"] == "en"
+    assert fox.requests[1].headers["X-API-Key"] in fox.tokens
+
+
+def test_conflict_finds_the_order_and_patches_it(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    first = client.upsert_order(payload())
+    changed = payload()
+    changed["customer"]["phone"] = "+420 777 000 000"
+    assert client.upsert_order(changed) == first
+    assert calls(fox)[-3:] == [("POST", "/order"), ("GET", "/order"), ("PATCH", f"/order/{first}")]
+    patch = fox.requests[-1].json()
+    assert "eshopId" not in patch and "language" not in patch
+    assert fox.orders[first]["customer"]["phone"] == "+420 777 000 000"
+
+
+def test_later_changes_patch_the_remembered_id(fox: FoxdeliStandIn, target: FoxdeliTarget) -> None:
+    ctx = ctx_for(fox)
+    order = load_fixture("orders_cod.json")
+    remote = target.send_order(target.map_order(order, ctx), RemoteRef(), ctx).remote_id
+    order["line_items"][0]["current_quantity"] = 1
+    again = target.send_order(target.map_order(order, ctx), RemoteRef(order_remote_id=remote), ctx)
+    assert again.remote_id == remote
+    assert calls(fox)[-1] == ("PATCH", f"/order/{remote}")
+    assert fox.orders[remote]["products"][0]["quantity"] == 1
+
+
+def test_a_remembered_id_gone_at_foxdeli_is_created_again(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    order_id = client.upsert_order(payload(), "00000000-0000-0000-0000-000000000000")
+    assert order_id in fox.orders
+    assert [m for m, _ in calls(fox)[1:]] == ["PATCH", "POST"]
+
+
+def test_cancellation_and_deletion_cancel_at_foxdeli(fox: FoxdeliStandIn, target: FoxdeliTarget) -> None:
+    ctx = ctx_for(fox)
+    order = load_fixture("orders_cod.json")
+    remote = target.send_order(target.map_order(order, ctx), RemoteRef(), ctx).remote_id
+    order["cancelled_at"] = "2024-05-01T10:00:00+02:00"
+    result = target.send_order(target.map_order(order, ctx), RemoteRef(order_remote_id=remote), ctx)
+    assert result.remote_id == remote and fox.orders[remote]["orderState"] == "CANCELLED"
+    other = target.send_order(payload("orders_no_phone.json"), RemoteRef(), ctx).remote_id
+    deleted = target.send_order_deleted("5726128734523", RemoteRef(), ctx)  # found by externalId
+    assert deleted.remote_id == other and fox.orders[other]["orderState"] == "CANCELLED"
+    assert target.send_order_deleted("1", RemoteRef(), ctx).remote_id is None  # never reached Foxdeli
+
+
+# -- parcels ------------------------------------------------------------------------------------------
+def test_fulfillment_creates_then_updates_a_parcel(fox: FoxdeliStandIn, target: FoxdeliTarget) -> None:
+    ctx = ctx_for(fox)
+    order_id = target.send_order(payload(SAMPLE), RemoteRef(), ctx).remote_id
+    fulfillment = load_fixture(FULFILLMENT)
+    part = target.map_part("fulfillment", fulfillment, None, ctx)
+    parcel_id = target.send_part("fulfillment", part, RemoteRef(order_remote_id=order_id), ctx).remote_id
+    parcel = fox.orders[order_id]["parcels"][0]
+    assert parcel["id"] == parcel_id and parcel["tracking"] == [{"carrier": "UPS", "number": "1z827wk74630"}]
+    fulfillment["tracking_numbers"] = ["1Z999"]
+    part = target.map_part("fulfillment", fulfillment, None, ctx)
+    ref = RemoteRef(order_remote_id=order_id, part_remote_id=parcel_id)
+    assert target.send_part("fulfillment", part, ref, ctx).remote_id == parcel_id
+    assert calls(fox)[-1] == ("PATCH", f"/order/{order_id}/parcel/{parcel_id}")
+    assert fox.orders[order_id]["parcels"][0]["tracking"][0]["number"] == "1Z999"
+    fulfillment["status"] = "cancelled"
+    target.send_part("fulfillment", target.map_part("fulfillment", fulfillment, None, ctx), ref, ctx)
+    assert fox.orders[order_id]["parcels"] == []
+
+
+def test_parcel_finds_its_order_by_external_id_or_waits(fox: FoxdeliStandIn, target: FoxdeliTarget) -> None:
+    ctx = ctx_for(fox)
+    part = target.map_part("fulfillment", load_fixture("fulfillments_create.shopify-fulfillment-integration-2014.json"), None, ctx)
+    with pytest.raises(WaitingError):
+        target.send_part("fulfillment", part, RemoteRef(), ctx)
+    order = payload()
+    order["externalIdentifier"] = "450789469"
+    order_id = target.send_order(order, RemoteRef(), ctx).remote_id
+    parcel_id = target.send_part("fulfillment", part, RemoteRef(), ctx).remote_id
+    assert fox.orders[order_id]["parcels"][0]["id"] == parcel_id
+
+
+def test_refunds_are_not_sent(fox: FoxdeliStandIn, target: FoxdeliTarget) -> None:
+    ctx = ctx_for(fox)
+    assert target.map_part("refund", load_fixture("refunds_create.shopify-docs-2026-04.json"), None, ctx) is None
+
+
+# -- authentication -------------------------------------------------------------------------------------
+def test_token_is_renewed_before_it_expires() -> None:
+    with FoxdeliStandIn(token_lifetime_s=0.6) as fox:
+        client = FoxdeliClient(fox.url, fox.username, fox.password, timeout_s=2)
+        client.upsert_order(payload())
+        time.sleep(0.55)  # renewed at 90 % of the token's life, before Foxdeli would refuse it
+        client.upsert_order(payload("orders_no_phone.json"))
+        assert fox.auth_count == 2
+        assert len(fox.requests) == 4  # auth, create, auth, create: no 401 round trip
+        assert fox.invalid_requests == []
+
+
+def test_without_exp_claim_a_token_lives_ten_minutes() -> None:
+    now = [1_000_000.0]
+    with FoxdeliStandIn(jwt_exp=False, token_lifetime_s=3600) as fox:
+        client = FoxdeliClient(fox.url, fox.username, fox.password, timeout_s=2, clock=lambda: now[0])
+        token = client.token()
+        assert jwt_expiry(token) is None
+        now[0] += 500
+        assert client.token() == token
+        now[0] += 101
+        assert client.token() != token and fox.auth_count == 2
+
+
+def test_a_401_triggers_exactly_one_new_login(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    client.token()
+    fox.revoke_tokens()
+    client.upsert_order(payload())
+    assert fox.auth_count == 2
+    fox.reject_all_tokens = True
+    with pytest.raises(PermanentDeliveryError) as caught:
+        client.upsert_order(payload("orders_no_phone.json"))
+    assert caught.value.status == 401 and fox.auth_count == 3
+    assert_secret_free(caught.value, fox)
+
+
+def test_wrong_credentials_are_permanent_and_never_in_the_reason(fox: FoxdeliStandIn) -> None:
+    client = FoxdeliClient(fox.url, fox.username, "wrong-password-123", timeout_s=2)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        client.upsert_order(payload())
+    assert caught.value.status == 401 and "wrong-password-123" not in caught.value.reason
+    assert_secret_free(caught.value, fox)
+    with pytest.raises(PermanentDeliveryError, match="empty"):
+        FoxdeliClient(fox.url, "", "", timeout_s=2).token()
+
+
+def test_target_caches_one_client_per_base_url_and_user(fox: FoxdeliStandIn, target: FoxdeliTarget) -> None:
+    assert target.client(ctx_for(fox)) is target.client(ctx_for(fox, eshop_id="other"))
+    assert target.client(ctx_for(fox)) is not target.client(ctx_for(fox, username="someone-else"))
+
+
+# -- errors -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("status, verdict", [
+    (400, "permanent"), (401, "permanent"), (403, "permanent"), (404, "permanent"), (409, "permanent"),
+    (415, "permanent"), (408, "transient"), (429, "transient"), (500, "transient"), (502, "transient"),
+    (503, "transient"), (504, "transient"),
+])
+def test_status_classification_table(status: int, verdict: str) -> None:
+    assert classify_status(status, STATUS_OVERRIDES) == verdict
+
+
+def test_problem_json_violations_become_the_reason(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    fox.allow_invalid = True
+    bad = payload()
+    bad["language"] = "bb"
+    with pytest.raises(PermanentDeliveryError) as caught:
+        client.upsert_order(bad)
+    assert caught.value.status == 400
+    assert "create order: HTTP 400 | Bad Request" in caught.value.reason and "language: Invalid value: bb" in caught.value.reason
+    assert len(fox.invalid_requests) == 1 and "language" in fox.invalid_requests[0].violations
+    assert_secret_free(caught.value, fox)
+
+
+def test_wrong_eshop_is_permanent_403(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    body = payload()
+    body["eshopId"] = "aaaaaaaa-1234-1234-1234-1234567890ab"
+    with pytest.raises(PermanentDeliveryError, match="Eshop was not found") as caught:
+        client.upsert_order(body)
+    assert caught.value.status == 403
+
+
+def test_429_is_transient_with_retry_after(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    client.token()
+    fox.fail_next(status=429, headers={"Retry-After": "1"})
+    with pytest.raises(TransientDeliveryError) as caught:
+        client.upsert_order(payload())
+    assert caught.value.status == 429 and caught.value.retry_after == 1.0
+    assert client.upsert_order(payload())  # and the next attempt goes through
+
+
+@pytest.mark.parametrize("fault, match", [
+    ({"status": 503, "body": {"title": "Service Unavailable"}}, "HTTP 503"),
+    ({"status": 500}, "HTTP 500"),
+    ({"delay_s": 1.0, "status": 503}, "timeout"),  # the late answer must not touch the next test
+    ({"drop": True}, "connection failed"),
+])
+def test_server_errors_timeouts_and_drops_are_transient(fox: FoxdeliStandIn, fault: dict[str, Any], match: str) -> None:
+    client = FoxdeliClient(fox.url, fox.username, fox.password, timeout_s=0.5)
+    client.token()
+    fox.fail_next(**fault)
+    with pytest.raises(TransientDeliveryError, match=match) as caught:
+        client.upsert_order(payload())
+    assert_secret_free(caught.value, fox)
+
+
+def test_auth_endpoint_failures_are_transient_too(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    fox.fail_next(status=502)
+    with pytest.raises(TransientDeliveryError, match="authorize: HTTP 502"):
+        client.token()
+    assert client.token()
+
+
+def test_defaults_for_empty_base_url_and_timeout(target: FoxdeliTarget) -> None:
+    client = target.client(ShopContext("a.myshopify.com", {"base_url": "", "username": "u", "password": "p"}))
+    assert client.base_url == "https://api.foxdeli.com" and client.timeout_s == 10.0
+    other = target.client(ShopContext("b.myshopify.com", {"base_url": "http://127.0.0.1:1/", "username": "u",
+                                                          "password": "p", "timeout_s": 3.5}))
+    assert other.base_url == "http://127.0.0.1:1" and other.timeout_s == 3.5
