@@ -14,7 +14,7 @@ import requests
 
 from connector.errors import ConfigError
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
-from connector.targets.httpclient import raise_for_response, send_request
+from connector.targets.httpclient import new_session, raise_for_response, send_request
 from connector.targets.neutral import map_neutral_order, map_neutral_part
 
 
@@ -22,7 +22,7 @@ class HttpJsonTarget:
     kind: ClassVar[str] = "http"
 
     def __init__(self, session: requests.Session | None = None) -> None:
-        self._session = session or requests.Session()
+        self._session = session or new_session()
 
     def map_order(self, order: dict[str, Any], ctx: ShopContext) -> dict[str, Any]:
         return map_neutral_order(order)

@@ -11,8 +11,9 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import sqlite_utils
 
@@ -54,21 +55,26 @@ class OrderDelivery:
         self.worker_name = worker_name
         self.on_attempt = on_attempt
         self.sent = 0
+        self._attempts: list[tuple[Any, ...]] = []
 
     def run(self, work: order_store.OrderWork) -> DeliveryOutcome:
         try:
             order = self._load_json(work.latest_snapshot_event_id)
             remote_id = work.remote_id
+            steps = int(work.snapshot_event_id is not None) + len(work.parts) + int(work.delete_pending)
             if work.snapshot_event_id is not None:
-                remote_id = self._deliver_snapshot(work, order) or remote_id
+                steps -= 1
+                remote_id = self._deliver_snapshot(work, order, last=steps == 0) or remote_id
             for part in work.parts:
-                self._deliver_part(work, part, order, remote_id)
+                steps -= 1
+                self._deliver_part(work, part, order, remote_id, last=steps == 0)
             if work.delete_pending:
                 self._send(work, "delete", lambda: self.target.send_order_deleted(work.order_id, RemoteRef(remote_id), self.ctx))
-                with write_transaction(self.db):
+                with self._step(work, last=True):
                     order_store.record_delete_delivered(self.db, work.shop, work.order_id)
-            with write_transaction(self.db):
-                order_store.finish_success(self.db, work.shop, work.order_id)
+            if not (work.snapshot_event_id is not None or work.parts or work.delete_pending):
+                with self._step(work, last=True):
+                    pass
             return DeliveryOutcome(work.shop, work.order_id, "delivered" if self.sent else "unchanged", self.sent)
         except PermanentDeliveryError as exc:
             return self._dead(work, exc.reason, exc.status)
@@ -78,14 +84,24 @@ class OrderDelivery:
             log.exception("unexpected error delivering order", extra=self._log_extra(work))
             return self._reschedule(work, f"internal error: {type(exc).__name__}: {exc}"[:500], None)
 
+    @contextmanager
+    def _step(self, work: order_store.OrderWork, last: bool) -> Iterator[None]:
+        """One step's writes, the attempts recorded since the last step, and — after the last
+        step — the end of the claim, all in one transaction (one commit per step)."""
+        with write_transaction(self.db):
+            yield
+            self._flush_attempts()
+            if last:
+                order_store.finish_success(self.db, work.shop, work.order_id)
+
     # -- steps --------------------------------------------------------------------------------
-    def _deliver_snapshot(self, work: order_store.OrderWork, order: Any) -> str | None:
+    def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:
         assert work.snapshot_event_id is not None and isinstance(order, dict)
         payload = self.target.map_order(order, self.ctx)
         digest = payload_hash(self.target.kind, "order", payload)
         if digest == work.payload_hash:
             self._record_unchanged(work, "order")
-            with write_transaction(self.db):
+            with self._step(work, last):
                 order_store.record_snapshot_delivered(
                     self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, None
                 )
@@ -96,14 +112,16 @@ class OrderDelivery:
             return None
         ref = RemoteRef(order_remote_id=work.remote_id)
         result = self._send(work, "order", lambda: self.target.send_order(payload, ref, self.ctx))
-        with write_transaction(self.db):
+        with self._step(work, last):
             order_store.record_snapshot_delivered(
                 self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, result.remote_id
             )
             event_store.settle_queued_events(self.db, work.shop, work.order_id, "delivered", work.snapshot_event_id)
         return result.remote_id
 
-    def _deliver_part(self, work: order_store.OrderWork, part: order_store.PartWork, order: Any, remote_id: str | None) -> None:
+    def _deliver_part(
+        self, work: order_store.OrderWork, part: order_store.PartWork, order: Any, remote_id: str | None, last: bool
+    ) -> None:
         body = self._load_json(part.newest_event_id)
         what = f"{part.kind}:{part.part_id}"
         payload = self.target.map_part(part.kind, body, order if isinstance(order, dict) else None, self.ctx)  # type: ignore[arg-type]
@@ -115,7 +133,7 @@ class OrderDelivery:
             state = "delivered"
         else:
             self._record_unchanged(work, what)
-        with write_transaction(self.db):
+        with self._step(work, last):
             order_store.record_part_delivered(
                 self.db, work.shop, part.kind, part.part_id, part.newest_event_id, part.newest_updated_at,
                 digest, result.remote_id if result else None,
@@ -149,13 +167,16 @@ class OrderDelivery:
 
     def _record(self, work: order_store.OrderWork, what: str, outcome: str, started_at: str,
                 started: float, status: int | None, error: str | None) -> None:
+        """Remember an attempt; it is written with the next step's (or failure's) transaction."""
         elapsed_ms = (time.monotonic() - started) * 1000
-        with write_transaction(self.db):
-            failure_store.record_attempt(
-                self.db, work.shop, work.order_id, what, outcome, started_at, elapsed_ms, self.worker_name, status, error
-            )
+        self._attempts.append((work.shop, work.order_id, what, outcome, started_at, elapsed_ms, self.worker_name, status, error))
         if self.on_attempt:
             self.on_attempt(outcome, elapsed_ms / 1000)
+
+    def _flush_attempts(self) -> None:
+        for attempt in self._attempts:
+            failure_store.record_attempt(self.db, *attempt)
+        self._attempts.clear()
 
     def _record_unchanged(self, work: order_store.OrderWork, what: str) -> None:
         self._record(work, what, "unchanged", now_db(), time.monotonic(), None, None)
@@ -167,12 +188,14 @@ class OrderDelivery:
             return self._dead(work, f"gave up after {failing_for:.0f}s of failures: {reason}", None)
         delay = durable_delay_s(work.attempts + 1, retry_after, self.policy)
         with write_transaction(self.db):
+            self._flush_attempts()
             order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
         log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, "retrying", self.sent, reason)
 
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
         with write_transaction(self.db):
+            self._flush_attempts()
             failure_store.dead_letter(self.db, work.shop, work.order_id, reason, status)
         log.error("delivery dead-lettered: %s", reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, "dead", self.sent, reason)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 import requests
 
 from connector.errors import PermanentDeliveryError, TransientDeliveryError, WaitingError
-from connector.targets.httpclient import MAX_REASON, Verdict, raise_for_response, response_reason, send_request
+from connector.targets.httpclient import MAX_REASON, Verdict, new_session, raise_for_response, response_reason, send_request
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class FoxdeliClient:
         self.username, self._password = username, password
         self.timeout_s = float(timeout_s or 10.0)
         self._own_session = session is None
-        self.session = session or requests.Session()
+        self.session = session or new_session()
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None

@@ -16,7 +16,7 @@ import requests
 
 from connector.errors import MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.targets.base import SendResult
-from connector.targets.httpclient import MAX_REASON, Verdict, raise_for_response, response_reason, send_request
+from connector.targets.httpclient import MAX_REASON, Verdict, new_session, raise_for_response, response_reason, send_request
 from connector.targets.parcellab.mapping import CORE_FIELDS
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,6 @@ STATUS_OVERRIDES: Mapping[int, Verdict] = {
 # A failed mutation inside a 200 is permanent (unknown courier, tracking on another order...)
 # unless its message clearly says "later" — these words decide that.
 TRANSIENT_MUTATION_WORDS = ("timeout", "timed out", "temporar", "try again", "unavailable", "rate limit")
-
-
-def new_session() -> requests.Session:
-    """A pooled HTTP session for one target instance."""
-    return requests.Session()
 
 
 def put_order(session: requests.Session, settings: Mapping[str, Any], payload: dict[str, Any]) -> SendResult:
