@@ -130,3 +130,17 @@ def list_events(
         "FROM events WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
         [shop, order_id, limit],
     )
+
+
+def pending_event_time(db: sqlite_utils.Database, shop: str, topic: str) -> tuple[str | None, str | None]:
+    """(X-Shopify-Triggered-At, received_at) of the oldest not-yet-triaged event of a topic.
+
+    Lifecycle handlers run during triage, before the event's state changes, so this is the
+    event being handled.
+    """
+    row = db.execute(
+        "SELECT triggered_at, received_at FROM events WHERE shop = ? AND topic = ? AND state = 'new' "
+        "ORDER BY id LIMIT 1",
+        [shop, topic],
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
