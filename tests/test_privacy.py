@@ -31,6 +31,9 @@ def settings(tmp_path):
     db = get_db(settings["database.path"])
     create_app(settings=settings)  # migrates
     add_shop(db, SHOP, "config")
+    # Debian/Ubuntu builds of SQLite default to secure_delete=ON; the worker's triage runs on this
+    # thread's cached connection, so turning it off here proves the redaction turns it on itself.
+    db.execute("PRAGMA secure_delete = OFF")
     yield settings
     close_thread_dbs()
 
