@@ -13,9 +13,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-import sqlite_utils
+from typing import Any, Mapping, TYPE_CHECKING
 
 from connector import privacy
 from connector.config import Settings
@@ -30,6 +28,9 @@ from connector.store.events import pending_event_time, release_held_events
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
 from connector.store.shops import get_shop, mark_uninstalled
 from connector.timeutil import normalize_iso
+
+if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 STATE_TTL_S = 600.0  # the merchant has ten minutes on Shopify's grant screen

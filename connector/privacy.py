@@ -17,12 +17,13 @@ write transaction.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import sqlite_utils
+from typing import Any, TYPE_CHECKING
 
 from connector.redaction import Identifiers
 from connector.store import privacy as privacy_store
+
+if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 HANDLED = "handled"

@@ -42,6 +42,9 @@ def test_shops_add_stores_encrypted_token_and_subscribes(tmp_path, shopify):
     assert again.exit_code == 0 and "created none" in again.output
     assert run(settings, "shops", "remove", SHOP).exit_code == 0
     assert rows(settings, "SELECT access_token, uninstalled_at IS NOT NULL FROM shops") == [(None, 1)]
+    purged = run(settings, "shops", "remove", SHOP, "--purge")
+    assert purged.exit_code == 0 and "erased" in purged.output
+    assert rows(settings, "SELECT count(*) FROM shops") == [(0,)]
 
 
 def test_shops_add_refuses_clear_text_storage_without_a_key(tmp_path, shopify):

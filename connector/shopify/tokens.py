@@ -10,8 +10,7 @@ A custom app's token from configuration (``shops."<shop>".access_token``) never 
 from __future__ import annotations
 
 import logging
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from connector.config import Settings
 from connector.crypto import KEY_SETTING, TokenCipher
@@ -19,6 +18,9 @@ from connector.errors import ShopifyApiError, ShopNotInstalledError
 from connector.shopify.oauth import TokenGrant, admin_base, fetch_refreshed_token
 from connector.store import shops as shop_store
 from connector.timeutil import db_time_in, now_db
+
+if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 REFRESH_MARGIN_S = 300.0  # refresh 5 minutes early: a request must not start with a dying token
