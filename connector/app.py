@@ -32,9 +32,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     app.config["MAX_CONTENT_LENGTH"] = settings["webhooks.max_body_bytes"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from connector.web import admin, health, webhooks
+    from connector.web import admin, auth, health, webhooks
 
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
 

@@ -238,5 +238,11 @@ def show_config(settings: Settings, config_path: str | None) -> None:
         click.echo(f'[shops."{shop}"] configured')
 
 
+# shops, register-webhooks, privacy (connector/cli_lifecycle.py)
+from connector.cli_lifecycle import register as _register_lifecycle  # noqa: E402
+
+_register_lifecycle(main, _config_option, _db, _print_table)
+
+
 if __name__ == "__main__":
     main()

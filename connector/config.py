@@ -49,6 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("shopify", "api_version", str, DEFAULT_API_VERSION, "Admin API version, YYYY-MM."),
     _s("shopify", "scopes", str, "read_orders,read_fulfillments", "OAuth scopes requested at install."),
     _s("shopify", "app_url", str, "", "Public base URL of this app (OAuth redirect and webhook address)."),
+    _s("shopify", "token_encryption_key", str, "", "Fernet key(s) encrypting shop access/refresh tokens at rest; comma-separated, newest first, to rotate. Required to store tokens.", True),
+    _s("shopify", "admin_base_url_template", str, "https://{shop}", "Base of a shop's OAuth and Admin API URLs; {shop} is the myshopify domain (a [shops] admin_url wins)."),
+    _s("shopify", "expiring_offline_tokens", bool, True, "Ask for expiring offline tokens (60-min access token + refresh token) at install."),
     _s("database", "path", str, "connector.db", "SQLite file. Needs a persistent disk."),
     _s("database", "busy_timeout_s", float, 10.0, "How long a writer waits for SQLite's write lock before giving up."),
     _s("database", "retention_days", float, 30.0, "Processed events older than this are pruned (sync state is kept)."),
@@ -244,6 +247,8 @@ def _validate(values: Mapping[str, Any]) -> None:
     version = values["shopify.api_version"]
     if len(version) != 7 or version[4] != "-" or not (version[:4] + version[5:]).isdigit():
         raise ConfigError(f"shopify.api_version: expected YYYY-MM, got {version!r}")
+    if "{shop}" not in values["shopify.admin_base_url_template"]:
+        raise ConfigError("shopify.admin_base_url_template: must contain {shop}, e.g. https://{shop}")
     if values["worker.concurrency"] < 1:
         raise ConfigError("worker.concurrency: must be at least 1")
     if values["webhooks.max_body_bytes"] < 1024:

@@ -52,3 +52,29 @@ class MappingError(PermanentDeliveryError):
 
 class WaitingError(TransientDeliveryError):
     """The delivery depends on something not there yet (e.g. a fulfillment before its order)."""
+
+
+class TokenEncryptionError(ConfigError):
+    """Shop tokens cannot be stored or read: no (or a wrong) ``shopify.token_encryption_key``."""
+
+
+class OAuthError(ConnectorError):
+    """An install or token request failed; ``status`` is the HTTP answer to give the browser."""
+
+    def __init__(self, reason: str, *, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class ShopifyApiError(ConnectorError):
+    """Shopify's Admin API (OAuth token endpoint or GraphQL) refused or failed a request."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class ShopNotInstalledError(ConnectorError):
+    """No usable Admin API token for the shop: not installed, uninstalled, or not configured."""

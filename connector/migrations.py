@@ -160,6 +160,41 @@ def m001_core(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE app_state (key TEXT PRIMARY KEY, value TEXT)")
 
 
+@migrations()
+def m002_lifecycle(db: sqlite_utils.Database) -> None:
+    # OAuth ``state`` nonces: single use (deleted when consumed) and short-lived, kept server-side
+    # so any gunicorn worker can finish an install another one started.
+    db.execute(
+        """
+        CREATE TABLE oauth_states (
+            state TEXT PRIMARY KEY,
+            shop TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    # customers/data_request: what the store owner asked for, until an operator answers it.
+    # email/phone are blanked when the same customer is later redacted.
+    db.execute(
+        """
+        CREATE TABLE data_requests (
+            id INTEGER PRIMARY KEY,
+            shop TEXT NOT NULL,
+            data_request_id TEXT,
+            customer_id TEXT,
+            email TEXT,
+            phone TEXT,
+            orders_requested TEXT NOT NULL DEFAULT '[]',
+            received_at TEXT NOT NULL,
+            exported_at TEXT,
+            redacted_at TEXT,
+            UNIQUE (shop, data_request_id)
+        )
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply pending migrations, one process at a time.
 

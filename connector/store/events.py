@@ -132,7 +132,7 @@ def list_events(
     )
 
 
-TERMINAL_STATES = ("delivered", "unchanged", "stale", "superseded", "ignored", "invalid")
+TERMINAL_STATES = ("delivered", "unchanged", "stale", "superseded", "ignored", "invalid", "handled")
 
 
 def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 5000) -> int:
@@ -167,3 +167,17 @@ def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 50
         total += cursor.rowcount
         if cursor.rowcount < batch:
             return total
+
+
+def pending_event_time(db: sqlite_utils.Database, shop: str, topic: str) -> tuple[str | None, str | None]:
+    """(X-Shopify-Triggered-At, received_at) of the oldest not-yet-triaged event of a topic.
+
+    Lifecycle handlers run during triage, before the event's state changes, so this is the
+    event being handled.
+    """
+    row = db.execute(
+        "SELECT triggered_at, received_at FROM events WHERE shop = ? AND topic = ? AND state = 'new' "
+        "ORDER BY id LIMIT 1",
+        [shop, topic],
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)

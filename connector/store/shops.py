@@ -52,13 +52,68 @@ def known_shops(db: sqlite_utils.Database) -> set[str]:
 
 
 def mark_uninstalled(db: sqlite_utils.Database, shop: str) -> None:
-    """Idempotent: the token goes, the row (and so the shop's history) stays."""
+    """Idempotent: the token goes, the row (and so the shop's history) stays.
+
+    Joins the caller's transaction when there is one (the worker's triage runs lifecycle
+    handlers inside its own write transaction).
+    """
+    sql = (
+        "UPDATE shops SET uninstalled_at = coalesce(uninstalled_at, ?), access_token = NULL, "
+        "refresh_token = NULL, token_expires_at = NULL WHERE shop = ?"
+    )
+    if db.conn.in_transaction:
+        db.execute(sql, [now_db(), shop])
+        return
+    with write_transaction(db):
+        db.execute(sql, [now_db(), shop])
+
+
+def save_shop_tokens(
+    db: sqlite_utils.Database, shop: str, source: str, access_token: str, scopes: str | None,
+    refresh_token: str | None = None, expires_at: str | None = None,
+) -> None:
+    """Install (or re-authorize) a shop with its tokens, which the caller has encrypted.
+
+    ``installed_at`` becomes now: an ``app/uninstalled`` sent before this moment must not
+    delete the new token (see ``connector.lifecycle``).
+    """
     with write_transaction(db):
         db.execute(
-            "UPDATE shops SET uninstalled_at = coalesce(uninstalled_at, ?), access_token = NULL, "
-            "refresh_token = NULL, token_expires_at = NULL WHERE shop = ?",
-            [now_db(), shop],
+            """
+            INSERT INTO shops (shop, source, installed_at, access_token, scopes, refresh_token, token_expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (shop) DO UPDATE SET
+                source = excluded.source, installed_at = excluded.installed_at, uninstalled_at = NULL,
+                access_token = excluded.access_token, scopes = coalesce(excluded.scopes, shops.scopes),
+                refresh_token = excluded.refresh_token, token_expires_at = excluded.token_expires_at
+            """,
+            [shop, source, now_db(), access_token, scopes, refresh_token, expires_at],
         )
+
+
+def replace_refreshed_tokens(
+    db: sqlite_utils.Database, shop: str, used_refresh_token: str, access_token: str,
+    refresh_token: str | None, expires_at: str | None,
+) -> bool:
+    """Store refreshed tokens unless another process already refreshed (compare-and-swap)."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "UPDATE shops SET access_token = ?, refresh_token = coalesce(?, refresh_token), "
+            "token_expires_at = ? WHERE shop = ? AND refresh_token = ? AND uninstalled_at IS NULL",
+            [access_token, refresh_token, expires_at, shop, used_refresh_token],
+        )
+    return cursor.rowcount == 1
+
+
+def list_shops(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every shop row, without token values (only whether one is stored)."""
+    return list(
+        db.query(
+            "SELECT shop, source, installed_at, uninstalled_at, scopes, "
+            "access_token IS NOT NULL AS has_token, refresh_token IS NOT NULL AS expiring, "
+            "token_expires_at FROM shops ORDER BY shop"
+        )
+    )
 
 
 def get_shop(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:

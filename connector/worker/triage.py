@@ -10,6 +10,8 @@ import sqlite_utils
 from connector.db import write_transaction
 from connector.store import events as event_store
 from connector.store import orders as order_store
+from connector.shopify.topics import PRIVACY_TOPICS
+from connector.store.privacy import checkpoint_wal
 from connector.store.shops import known_shops
 from connector.worker.routing import Route, route_event
 
@@ -18,6 +20,11 @@ log = logging.getLogger(__name__)
 # topic → handler(db, shop, body) for app lifecycle and privacy topics; returns (state, reason).
 LifecycleHandler = Callable[[sqlite_utils.Database, str, Any], "tuple[str, str | None]"]
 LIFECYCLE_HANDLERS: dict[str, LifecycleHandler] = {}
+
+# app/uninstalled and the privacy topics: registered on import, so every worker has them.
+from connector.lifecycle import HANDLERS as _LIFECYCLE  # noqa: E402  (after the dict it fills)
+
+LIFECYCLE_HANDLERS.update(_LIFECYCLE)
 
 
 def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
@@ -36,6 +43,9 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
                     "event kept aside: %s", reason,
                     extra={"shop": row["shop"], "topic": row["topic"], "event": row["id"], "order_id": route.order_id},
                 )
+    if any(row["topic"] in PRIVACY_TOPICS for row in rows):
+        # Redaction rewrote pages; move them out of the WAL so old page images do not linger there.
+        checkpoint_wal(db)
     return len(rows)
 
 

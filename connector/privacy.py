@@ -1,0 +1,66 @@
+"""The mandatory privacy webhooks, as worker lifecycle handlers.
+
+The webhook endpoint has already verified (401 on a bad HMAC), stored and acknowledged them;
+here the worker acts on them (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance):
+
+* ``customers/data_request`` — recorded in ``data_requests``; an operator answers the store
+  owner with ``connector privacy export --request ID``.
+* ``customers/redact`` — the customer's personal data leaves every stored event body, sent
+  payload and error text of the shop; ids, ``updated_at``, hashes and states stay, so later
+  webhooks for the same orders still deliver, once.
+* ``shop/redact`` — sent 48 h after uninstall: everything held for the shop is deleted.
+
+Each handler is ``handler(db, shop, body) -> (event state, reason)`` and runs inside triage's
+write transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TYPE_CHECKING
+
+from connector.redaction import Identifiers
+from connector.store import privacy as privacy_store
+
+if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
+    import sqlite_utils
+
+log = logging.getLogger(__name__)
+HANDLED = "handled"
+
+
+def handle_data_request(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+    if not isinstance(body, dict) or not isinstance(body.get("customer"), dict):
+        return "invalid", "customers/data_request body has no customer"
+    request_id = privacy_store.record_data_request(db, shop, body)
+    if request_id is None:
+        return HANDLED, "data request already recorded"
+    log.warning("privacy data request %s recorded: answer it with `connector privacy export --request %s`",
+                request_id, request_id, extra={"shop": shop})
+    return HANDLED, f"data request {request_id} recorded for an operator"
+
+
+def handle_customers_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+    if not isinstance(body, dict):
+        return "invalid", "customers/redact body is not a JSON object"
+    ids = Identifiers.from_request(body)
+    order_ids = {str(i) for i in body.get("orders_to_redact") or [] if str(i).isdigit()}
+    if not (ids.customer_id or ids.emails or ids.phones or order_ids):
+        return "invalid", "customers/redact names no customer and no orders"
+    report = privacy_store.redact_customer(db, shop, ids, order_ids)
+    log.info("customer redacted: %s", report.summary(), extra={"shop": shop})
+    return HANDLED, report.summary()
+
+
+def handle_shop_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+    counts = privacy_store.erase_shop(db, shop)
+    summary = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
+    log.info("shop erased: %s", summary or "nothing held", extra={"shop": shop})
+    return HANDLED, f"erased {summary or 'nothing (no data held)'}"
+
+
+HANDLERS = {
+    "customers/data_request": handle_data_request,
+    "customers/redact": handle_customers_redact,
+    "shop/redact": handle_shop_redact,
+}

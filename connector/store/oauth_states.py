@@ -1,0 +1,39 @@
+"""OAuth ``state`` nonces: created at ``/auth/install``, consumed once at ``/auth/callback``.
+
+Shopify requires the callback's ``state`` to be the nonce the app set, so a callback cannot be
+forged or replayed (https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant#step-3-validate-authorization-code).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import sqlite_utils
+
+from connector.db import write_transaction
+from connector.timeutil import db_time_in, now_db
+
+
+def create_oauth_state(db: sqlite_utils.Database, state: str, shop: str, ttl_s: float) -> None:
+    """Remember ``state`` for ``shop`` until ``ttl_s`` from now; expired ones are pruned here."""
+    with write_transaction(db):
+        db.execute("DELETE FROM oauth_states WHERE expires_at < ?", [now_db()])
+        db.execute(
+            "INSERT INTO oauth_states (state, shop, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            [state, shop, now_db(), db_time_in(ttl_s)],
+        )
+
+
+def consume_oauth_state(db: sqlite_utils.Database, state: str, shop: str) -> bool:
+    """True once for a live ``state`` issued to ``shop``; the nonce is gone afterwards either way."""
+    if not state:
+        return False
+    with write_transaction(db):
+        row = db.execute(
+            "SELECT shop, expires_at FROM oauth_states WHERE state = ?", [state]
+        ).fetchone()
+        if row is None:
+            return False
+        db.execute("DELETE FROM oauth_states WHERE state = ?", [state])
+    issued_shop, expires_at = row
+    return hmac.compare_digest(issued_shop.encode(), shop.encode()) and expires_at >= now_db()
