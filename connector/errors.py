@@ -52,3 +52,27 @@ class MappingError(PermanentDeliveryError):
 
 class WaitingError(TransientDeliveryError):
     """The delivery depends on something not there yet (e.g. a fulfillment before its order)."""
+
+
+class ShopifyApiError(ConnectorError):
+    """Shopify's Admin API refused or failed a request; ``transient`` says if retrying may help.
+
+    The message never contains the access token (only method, path and Shopify's own message).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.transient = transient
+
+
+class ShopifyThrottledError(ShopifyApiError):
+    """A THROTTLED answer (HTTP 200 with a THROTTLED error, or 429): wait for points, retry."""
+
+    def __init__(self, message: str, *, status: int | None = None, wait_s: float | None = None) -> None:
+        super().__init__(message, status=status, transient=True)
+        self.wait_s = wait_s
+
+
+class BadRequestError(ConnectorError, ValueError):
+    """An operator request (admin API or CLI) is malformed; the message says what to fix."""

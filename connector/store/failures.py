@@ -64,6 +64,11 @@ def list_failures(
     return list(db.query(f"SELECT * FROM failures {where} ORDER BY id DESC LIMIT ?", [*params, limit]))
 
 
+def count_open_failures(db: sqlite_utils.Database) -> int:
+    """How many dead-letter entries wait for a person (a cheap count for metrics)."""
+    return int(db.execute("SELECT count(*) FROM failures WHERE replayed_at IS NULL").fetchone()[0])
+
+
 def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
     db.execute(
         "UPDATE events SET state = 'queued', reason = NULL WHERE shop = ? AND order_id = ? AND state = 'dead'",
