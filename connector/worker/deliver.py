@@ -184,6 +184,6 @@ class OrderDelivery:
         # The event carrying the state being delivered (or the newest known one), so a log line
         # can be joined with /admin/orders/<shop>/<id> and the events table.
         return {
-            "shop": work.shop, "order_id": work.order_id, "topic": "orders/*",
+            "shop": work.shop, "order_id": work.order_id,
             "event": work.snapshot_event_id or work.latest_snapshot_event_id,
         }
