@@ -214,6 +214,132 @@ def replay(settings: Settings, config_path: str | None, failure_id: int | None, 
         raise click.UsageError("say what to replay: --id N, --shop S or --all")
 
 
+def _run_job_in_foreground(settings: Settings, db, job_id: str, owner: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Run a job here with a progress bar; Ctrl-C pauses it (the worker or --resume continues)."""
+    import threading
+
+    from connector.resync.runner import run_job
+    from connector.store.jobs import get_job
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    job = get_job(db, job_id) or {}
+    with click.progressbar(length=job.get("total") or 0, label=f"{job.get('kind', 'job')} {job.get('shop', '')}",
+                           show_pos=True, file=sys.stderr) as bar:
+        seen = {"fetched": job.get("fetched", 0)}
+
+        def progress(current: dict[str, Any]) -> None:
+            if current.get("total") and not bar.length:
+                bar.length = current["total"]
+            bar.update(current["fetched"] - seen["fetched"])
+            seen["fetched"] = current["fetched"]
+
+        final = run_job(db, settings, job_id, owner, stop=stop, on_progress=progress) or {}
+    return final
+
+
+def _print_job(job: dict[str, Any]) -> None:
+    from connector.resync.jobs import job_view
+
+    view = job_view(job)
+    click.echo(f"job {view['job_id']} ({view['kind']} {view['shop']}): {view['status']}")
+    click.echo("  " + ", ".join(f"{k} {v}" for k, v in view["progress"].items() if v is not None))
+    for note in view["notes"]:
+        click.echo(f"  note: {note}")
+    if view["error"]:
+        click.echo(f"  error: {view['error']}")
+    if view["status"] in ("queued", "running"):
+        click.echo(f"  paused: `connector resync --resume {view['job_id']}` continues it (the worker does too)")
+
+
+def _job_exit(job: dict[str, Any]) -> None:
+    _print_job(job)
+    if job.get("status") == "failed":
+        sys.exit(1)
+
+
+@main.command()
+@_config_option
+@click.option("--shop", default=None, help="The shop's domain, name.myshopify.com.")
+@click.option("--since", default=None, help="Re-sync orders updated since this ISO-8601 time.")
+@click.option("--until", default=None, help="…and until this ISO-8601 time (with --since).")
+@click.option("--order", "order_ids", multiple=True, help="A Shopify order id (repeatable) instead of --since.")
+@click.option("--silent", is_flag=True, help="Ask the target not to notify customers (source resync-silent).")
+@click.option("--resume", "resume_id", default=None, help="Continue a paused or orphaned job by id.")
+def resync(settings: Settings, config_path: str | None, shop: str | None, since: str | None, until: str | None,
+           order_ids: tuple[str, ...], silent: bool, resume_id: str | None) -> None:
+    """Fetch orders from Shopify's Admin API and queue them like webhooks (never duplicates, never backwards).
+
+    Runs here with a progress bar; the worker delivers what it queues. Ctrl-C pauses the job
+    after the current page; it is resumable.
+    """
+    from connector.errors import BadRequestError
+    from connector.resync.jobs import create_resync_job
+    from connector.resync.runner import runner_name
+    from connector.resync.spec import parse_resync_request
+    from connector.timeutil import utc_now
+
+    db = _db(settings)
+    owner = runner_name("cli")
+    try:
+        if resume_id:
+            job_id = resume_id
+        else:
+            body: dict[str, Any] = {"shop": shop, "silent": silent}
+            if order_ids:
+                body["order_ids"] = list(order_ids)
+            if since is not None:
+                body["since"] = since
+            if until is not None:
+                body["until"] = until
+            job_id = create_resync_job(db, settings, parse_resync_request(body, utc_now()), owner, "cli")
+    except BadRequestError as exc:
+        raise click.UsageError(str(exc).replace('"order_ids"', "--order").replace('"since"', "--since")) from None
+    _job_exit(_run_job_in_foreground(settings, db, job_id, owner))
+
+
+@main.command()
+@_config_option
+@click.option("--shop", required=True, help="The shop's domain, name.myshopify.com.")
+@click.option("--window", default="72h", show_default=True, help="How far back to look: 72h, 3d, 90m.")
+def reconcile(settings: Settings, config_path: str | None, shop: str, window: str) -> None:
+    """Ask Shopify for orders updated in the window and queue those we never heard of (missed webhooks)."""
+    from connector.errors import BadRequestError
+    from connector.resync.jobs import create_reconcile_job
+    from connector.resync.runner import runner_name
+    from connector.resync.spec import parse_duration
+
+    db = _db(settings)
+    owner = runner_name("cli")
+    try:
+        job_id = create_reconcile_job(db, settings, shop, parse_duration(window), owner, "cli")
+    except BadRequestError as exc:
+        raise click.UsageError(str(exc)) from None
+    job = _run_job_in_foreground(settings, db, job_id, owner)
+    _job_exit(job)
+    click.echo(f"recovered {job.get('recovered', 0)} order(s) whose webhooks were missed")
+
+
+@main.command()
+@_config_option
+@click.argument("job_id", required=False)
+@click.option("--shop", default=None, help="Only this shop.")
+@click.option("--limit", default=20, show_default=True)
+def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: str | None, limit: int) -> None:
+    """Re-sync and reconcile jobs: the newest first, or one job in detail."""
+    from connector.store.jobs import get_job, list_jobs
+
+    db = _db(settings)
+    if job_id:
+        job = get_job(db, job_id)
+        if job is None:
+            raise click.ClickException(f"no job {job_id}")
+        _print_job(job)
+        return
+    rows = [{**j, "id": j["id"][:12], "running": "yes" if j["lease_owner"] else ""} for j in list_jobs(db, shop, limit=limit)]
+    _print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "recovered", "created_at", "error"])
+
+
 @main.command()
 @_config_option
 @click.option("--order", "order_id", default=None, help="Only payloads of this Shopify order id.")

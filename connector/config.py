@@ -52,6 +52,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("shopify", "token_encryption_key", str, "", "Fernet key(s) encrypting shop access/refresh tokens at rest; comma-separated, newest first, to rotate. Required to store tokens.", True),
     _s("shopify", "admin_base_url_template", str, "https://{shop}", "Base of a shop's OAuth and Admin API URLs; {shop} is the myshopify domain (a [shops] admin_url wins)."),
     _s("shopify", "expiring_offline_tokens", bool, True, "Ask for expiring offline tokens (60-min access token + refresh token) at install."),
+    _s("shopify", "page_size", int, 50, "Orders per Admin API page in re-sync/reconcile (1-250); modest pages keep the requested query cost low."),
     _s("database", "path", str, "connector.db", "SQLite file. Needs a persistent disk."),
     _s("database", "busy_timeout_s", float, 10.0, "How long a writer waits for SQLite's write lock before giving up."),
     _s("database", "retention_days", float, 30.0, "Processed events older than this are pruned (sync state is kept)."),
@@ -78,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("worker", "poll_interval_s", float, 1.0, "How often an idle worker looks for due work."),
     _s("worker", "lease_s", float, 120.0, "How long a claimed order stays reserved; a crashed worker's lease expires after this."),
     _s("worker", "batch_size", int, 200, "Events triaged per pass."),
+    _s("worker", "metrics_port", int, 0, "Port where the worker serves its Prometheus metrics (0 = off)."),
+    _s("worker", "reconcile_interval_s", float, 3600.0, "How often the worker asks Shopify for recently updated orders it may have missed (0 = off). Needs Admin API access per shop."),
+    _s("worker", "reconcile_window_s", float, 6 * 3600.0, "How far back each reconciliation looks; keep it well above the interval so windows overlap."),
     _s("server", "bind", str, "127.0.0.1:8000", "Address gunicorn listens on for `connector serve`/`run`."),
     _s("server", "workers", int, 2, "gunicorn worker processes."),
 )
@@ -251,5 +255,7 @@ def _validate(values: Mapping[str, Any]) -> None:
         raise ConfigError("shopify.admin_base_url_template: must contain {shop}, e.g. https://{shop}")
     if values["worker.concurrency"] < 1:
         raise ConfigError("worker.concurrency: must be at least 1")
+    if not 1 <= values["shopify.page_size"] <= 250:
+        raise ConfigError("shopify.page_size: must be from 1 to 250")
     if values["webhooks.max_body_bytes"] < 1024:
         raise ConfigError("webhooks.max_body_bytes: must be at least 1024")

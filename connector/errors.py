@@ -68,13 +68,30 @@ class OAuthError(ConnectorError):
 
 
 class ShopifyApiError(ConnectorError):
-    """Shopify's Admin API (OAuth token endpoint or GraphQL) refused or failed a request."""
+    """Shopify's Admin API (OAuth token endpoint or GraphQL) refused or failed a request.
 
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
+    ``transient`` says if retrying may help. The message never contains the access token (only
+    method, path and Shopify's own message).
+    """
+
+    def __init__(self, reason: str, *, status: int | None = None, transient: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.transient = transient
 
 
 class ShopNotInstalledError(ConnectorError):
     """No usable Admin API token for the shop: not installed, uninstalled, or not configured."""
+
+
+class ShopifyThrottledError(ShopifyApiError):
+    """A THROTTLED answer (HTTP 200 with a THROTTLED error, or 429): wait for points, retry."""
+
+    def __init__(self, message: str, *, status: int | None = None, wait_s: float | None = None) -> None:
+        super().__init__(message, status=status, transient=True)
+        self.wait_s = wait_s
+
+
+class BadRequestError(ConnectorError, ValueError):
+    """An operator request (admin API or CLI) is malformed; the message says what to fix."""

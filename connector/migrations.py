@@ -195,6 +195,45 @@ def m002_lifecycle(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m003_jobs(db: sqlite_utils.Database) -> None:
+    # Re-sync and reconcile jobs. The cursor (and the chunk of order ids) is written in the same
+    # transaction as the events of each finished page, so a restart resumes after the last page
+    # and never fetches it again. ``lease_*`` marks the live runner; a dead runner's lease lapses
+    # and the worker resumes the job.
+    db.execute(
+        """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            shop TEXT NOT NULL,
+            params TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',
+            requested_by TEXT,
+            cursor TEXT,
+            chunk INTEGER NOT NULL DEFAULT 0,
+            total INTEGER,
+            pages INTEGER NOT NULL DEFAULT 0,
+            fetched INTEGER NOT NULL DEFAULT 0,
+            queued INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            recovered INTEGER NOT NULL DEFAULT 0,
+            notes TEXT NOT NULL DEFAULT '[]',
+            error TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT,
+            lease_owner TEXT,
+            lease_until TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX jobs_open ON jobs (status, lease_until)")
+    db.execute("CREATE INDEX jobs_shop ON jobs (shop, kind, created_at)")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply pending migrations, one process at a time.
 

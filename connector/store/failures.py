@@ -64,6 +64,11 @@ def list_failures(
     return list(db.query(f"SELECT * FROM failures {where} ORDER BY id DESC LIMIT ?", [*params, limit]))
 
 
+def count_open_failures(db: sqlite_utils.Database) -> int:
+    """How many dead-letter entries wait for a person (a cheap count for metrics)."""
+    return int(db.execute("SELECT count(*) FROM failures WHERE replayed_at IS NULL").fetchone()[0])
+
+
 def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
     db.execute(
         "UPDATE events SET state = 'queued', reason = NULL WHERE shop = ? AND order_id = ? AND state = 'dead'",
@@ -74,10 +79,6 @@ def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
         f"next_attempt_at = ?, has_work = {HAS_WORK_SQL} WHERE shop = ? AND order_id = ? AND status = 'dead'",
         [now_db(), shop, order_id],
     )
-
-
-def count_open_failures(db: sqlite_utils.Database) -> int:
-    return int(db.execute("SELECT count(*) FROM failures WHERE replayed_at IS NULL").fetchone()[0])
 
 
 def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any] | None:

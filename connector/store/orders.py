@@ -281,3 +281,16 @@ def list_orders(
 
 def count_orders_by_status(db: sqlite_utils.Database) -> dict[str, int]:
     return {r["status"]: r["n"] for r in db.query("SELECT status, count(*) AS n FROM orders GROUP BY status")}
+
+
+def newest_updated_at_by_order(db: sqlite_utils.Database, shop: str, order_ids: list[str]) -> dict[str, str | None]:
+    """``order id → newest_updated_at`` for the orders of ``shop`` that have sync state."""
+    out: dict[str, str | None] = {}
+    for start in range(0, len(order_ids), 500):  # stay under SQLite's variable limit
+        chunk = order_ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for oid, updated in db.execute(
+            f"SELECT order_id, newest_updated_at FROM orders WHERE shop = ? AND order_id IN ({marks})", [shop, *chunk]
+        ):
+            out[oid] = updated
+    return out

@@ -7,14 +7,21 @@ time.
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from connector.errors import BadRequestError
+from connector.resync.jobs import create_reconcile_job, create_resync_job, job_view
+from connector.resync.runner import runner_name, start_job_thread
+from connector.resync.spec import check_shop, parse_duration, parse_resync_request
+from connector.store import jobs as job_store
 from connector.store import failures as failure_store
 from connector.store import orders as order_store
 from connector.store.events import list_events
 from connector.store.failures import list_attempts
+from connector.timeutil import utc_now
 from connector.web.dbconn import request_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -39,21 +46,82 @@ def _bad_request(message: str) -> tuple[Response, int]:
     return jsonify(error=message), 400
 
 
+@bp.errorhandler(BadRequestError)
+def bad_request(exc: BadRequestError) -> tuple[Response, int]:
+    return _bad_request(str(exc))
+
+
+def _json_body() -> Any:
+    """The request body as JSON whatever the Content-Type says; BadRequestError otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadRequestError("expected a JSON body")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequestError(f"body is not valid JSON: {exc}"[:200]) from None
+
+
+def _start(job_id: str, owner: str) -> tuple[Response, int]:
+    """Run the job in a background thread of this process; the worker resumes it if we die."""
+    start_job_thread(current_app.config["SETTINGS"], job_id, owner)
+    response = jsonify(job_id=job_id, status_url=f"/admin/jobs/{job_id}")
+    response.headers["Location"] = f"/admin/jobs/{job_id}"
+    return response, 202
+
+
+@bp.post("/resync")
+def resync() -> tuple[Response, int]:
+    spec = parse_resync_request(_json_body(), utc_now())
+    owner = runner_name("web")
+    job_id = create_resync_job(request_db(), current_app.config["SETTINGS"], spec, owner, "admin-api")
+    return _start(job_id, owner)
+
+
+@bp.post("/reconcile")
+def reconcile() -> tuple[Response, int]:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise BadRequestError('expected a JSON object like {"shop": "name.myshopify.com", "window": "72h"}')
+    shop = check_shop(body.get("shop"))
+    settings = current_app.config["SETTINGS"]
+    window = body.get("window")
+    window_s = parse_duration(str(window)) if window is not None else settings["worker.reconcile_window_s"]
+    owner = runner_name("web")
+    job_id = create_reconcile_job(request_db(), settings, shop, window_s, owner, "admin-api")
+    return _start(job_id, owner)
+
+
+@bp.get("/jobs/<job_id>")
+def job_detail(job_id: str) -> tuple[Response, int]:
+    job = job_store.get_job(request_db(), job_id)
+    if job is None:
+        return jsonify(error=f"no job {job_id}"), 404
+    return jsonify(job_view(job)), 200
+
+
+@bp.get("/jobs")
+def jobs() -> tuple[Response, int]:
+    limit = _int_arg("limit", 50)
+    kind = request.args.get("kind")
+    if kind and kind not in ("resync", "reconcile"):
+        raise BadRequestError("kind must be resync or reconcile")
+    rows = job_store.list_jobs(request_db(), request.args.get("shop"), kind, limit)
+    return jsonify(jobs=[job_view(j) for j in rows]), 200
+
+
 def _int_arg(name: str, default: int, maximum: int = 1000) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not 0 < int(raw) <= maximum:
-        raise ValueError(f"{name} must be a whole number from 1 to {maximum}")
+        raise BadRequestError(f"{name} must be a whole number from 1 to {maximum}")
     return int(raw)
 
 
 @bp.get("/orders")
 def orders() -> tuple[Response, int]:
-    try:
-        limit = _int_arg("limit", 100)
-    except ValueError as exc:
-        return _bad_request(str(exc))
+    limit = _int_arg("limit", 100)
     status = request.args.get("status")
     if status and status not in ("pending", "synced", "retrying", "dead"):
         return _bad_request("status must be one of pending, synced, retrying, dead")
@@ -81,10 +149,7 @@ def order_detail(shop: str, order_id: str) -> tuple[Response, int]:
 
 @bp.get("/failures")
 def failures() -> tuple[Response, int]:
-    try:
-        limit = _int_arg("limit", 100)
-    except ValueError as exc:
-        return _bad_request(str(exc))
+    limit = _int_arg("limit", 100)
     rows = failure_store.list_failures(request_db(), request.args.get("shop"), limit=limit)
     return jsonify(failures=rows), 200
 
@@ -99,8 +164,9 @@ def replay_one(failure_id: int) -> tuple[Response, int]:
 
 @bp.post("/replay")
 def replay_shop() -> tuple[Response, int]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("shop"), str) or not body["shop"]:
-        return _bad_request('expected a JSON body {"shop": "<shop>.myshopify.com"}')
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise BadRequestError('expected a JSON body {"shop": "<shop>.myshopify.com"}')
+    check_shop(body.get("shop"))
     count = failure_store.replay_shop(request_db(), body["shop"])
     return jsonify(replayed=count, shop=body["shop"]), 200

@@ -53,7 +53,10 @@ def receive_webhook() -> tuple[Response, int]:
     try:
         event_id, duplicate = save_event(request_db(), event)
     except sqlite3.Error as exc:
-        log.error("could not store webhook: %s", exc, extra={"shop": headers.shop, "topic": headers.topic})
+        log.error(
+            "could not store webhook: %s", exc,
+            extra={"shop": headers.shop, "topic": headers.topic, "webhook_id": headers.webhook_id},
+        )
         WEBHOOKS.labels(outcome="rejected", reason="storage").inc()
         response = jsonify(error="could not store the event; please retry")
         response.headers["Retry-After"] = "5"

@@ -75,6 +75,8 @@ class OrderDelivery:
             if not (work.snapshot_event_id is not None or work.parts or work.delete_pending):
                 with self._step(work, last=True):
                     pass
+            if self.sent:
+                log.info("order delivered (%d request(s))", self.sent, extra=self._log_extra(work))
             return DeliveryOutcome(work.shop, work.order_id, "delivered" if self.sent else "unchanged", self.sent)
         except PermanentDeliveryError as exc:
             return self._dead(work, exc.reason, exc.status)
@@ -202,4 +204,9 @@ class OrderDelivery:
 
     @staticmethod
     def _log_extra(work: order_store.OrderWork) -> dict[str, Any]:
-        return {"shop": work.shop, "order_id": work.order_id}
+        # The event carrying the state being delivered (or the newest known one), so a log line
+        # can be joined with /admin/orders/<shop>/<id> and the events table.
+        return {
+            "shop": work.shop, "order_id": work.order_id,
+            "event": work.snapshot_event_id or work.latest_snapshot_event_id,
+        }

@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
 
+from connector import metrics
 from connector.config import Settings
 from connector.db import close_thread_dbs, get_db, write_transaction
 from connector.migrations import migrate
@@ -60,8 +61,20 @@ class Worker:
         self.policy = RetryPolicy.from_settings(settings)
         self.stop_event = threading.Event()
         self.stats = WorkerStats()
-        self.on_attempt = on_attempt
+        self.on_attempt = self._with_metrics(on_attempt)
         self._local = threading.local()
+        self.jobs = None  # JobScheduler, when running continuously
+
+    @staticmethod
+    def _with_metrics(callback: Callable[[str, float], None] | None) -> Callable[[str, float], None]:
+        """Every attempt feeds the delivery counters and latency histogram, then ``callback``."""
+
+        def on_attempt(outcome: str, seconds: float) -> None:
+            metrics.record_delivery_attempt(outcome, seconds)
+            if callback is not None:
+                callback(outcome, seconds)
+
+        return on_attempt
 
     def _db(self):
         return get_db(self.settings["database.path"], self.settings["database.busy_timeout_s"])
@@ -95,6 +108,8 @@ class Worker:
         migrate(db)
         sync_config_shops(db, self.settings.shops)
         concurrency = self.settings["worker.concurrency"]
+        if not once:
+            self._start_background(db)
         in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
         next_prune = 0.0
         log.info("worker started", extra={"worker": self.name})
@@ -103,6 +118,7 @@ class Worker:
                 if time.monotonic() >= next_prune:
                     self._prune()
                     next_prune = time.monotonic() + PRUNE_EVERY_S
+                self._tick_jobs(db)
                 triaged = triage_new_events(db, self.settings["worker.batch_size"])
                 self.stats.triaged += triaged
                 free = concurrency - len(in_flight)
@@ -120,6 +136,8 @@ class Worker:
                     self.stop_event.wait(self.settings["worker.poll_interval_s"])
             for future in list(in_flight):
                 self._collect(future)
+        if self.jobs is not None:
+            self.jobs.stop()
         log.info("worker stopped", extra={"worker": self.name})
         return self.stats
 
@@ -129,6 +147,26 @@ class Worker:
         pruned = prune_events(self._db(), retention_s)
         if pruned:
             log.info("pruned %d processed events older than %g days", pruned, self.settings["database.retention_days"])
+
+    def _start_background(self, db) -> None:  # type: ignore[no-untyped-def]
+        """Metrics server and the job scheduler (re-sync resumption, reconciliation): not in
+        ``--once`` runs, which only deliver what is due."""
+        from connector.resync.scheduler import JobScheduler
+
+        port = self.settings["worker.metrics_port"]
+        if port and not getattr(Worker, "_metrics_started", False):
+            metrics.start_metrics_server(port, self._db)
+            Worker._metrics_started = True  # type: ignore[attr-defined]
+            log.info("worker metrics on port %d", port, extra={"worker": self.name})
+        self.jobs = JobScheduler(self.settings)
+
+    def _tick_jobs(self, db) -> None:  # type: ignore[no-untyped-def]
+        if self.jobs is None:
+            return
+        try:
+            self.jobs.tick(db)
+        except Exception:  # never let job bookkeeping stop deliveries
+            log.exception("job scheduler failed; retrying next tick", extra={"worker": self.name})
 
     def _collect(self, future: Future[DeliveryOutcome]) -> None:
         try:

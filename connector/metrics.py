@@ -1,0 +1,109 @@
+"""Process-wide Prometheus metrics and the store-derived gauges (no Flask here).
+
+Counters count what *this* process did (web: webhooks, re-sync jobs it ran; worker: deliveries,
+Shopify calls of reconciliation). Queue figures are read from SQLite at scrape time, so any
+process answers them correctly. ``connector.web.metrics`` serves them at ``/metrics``; the
+worker serves the same on ``worker.metrics_port``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from connector.store.events import count_events_by_state, oldest_open_event_age_s
+from connector.store.failures import count_open_failures
+from connector.store.orders import count_orders_by_status
+
+WEBHOOKS = Counter(
+    "connector_webhooks_total", "Webhooks received, by outcome (stored, duplicate, rejected) and reason",
+    ["outcome", "reason"],
+)
+DELIVERY_ATTEMPTS = Counter(
+    "connector_delivery_attempts_total",
+    "Delivery attempts towards the target by outcome: succeeded, retried (transient failure), "
+    "failed (permanent failure), unchanged (skipped, same payload as delivered)",
+    ["outcome"],
+)
+DELIVERY_LATENCY = Histogram(
+    "connector_delivery_seconds", "Duration of one request to the target (attempts that sent something)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SHOPIFY_THROTTLED = Counter(
+    "connector_shopify_throttled_total", "THROTTLED answers from Shopify's Admin GraphQL API", ["shop"]
+)
+SHOPIFY_POINTS = Gauge(
+    "connector_shopify_points_available", "Query-cost points left in Shopify's bucket at the last answer", ["shop"]
+)
+SHOPIFY_REQUESTS = Counter(
+    "connector_shopify_requests_total", "Admin GraphQL API requests by outcome (ok, throttled, error)",
+    ["shop", "outcome"],
+)
+RESYNC_ORDERS = Counter(
+    "connector_resync_orders_total", "Orders fetched by re-sync/reconcile jobs, by what happened: queued, recovered, skipped",
+    ["kind", "result"],
+)
+
+# Worker on_attempt outcomes (connector.worker.deliver) → the counter's outcome label.
+_ATTEMPT_OUTCOMES = {"delivered": "succeeded", "transient": "retried", "failed": "failed", "unchanged": "unchanged"}
+
+
+def record_delivery_attempt(outcome: str, seconds: float) -> None:
+    """``Worker(on_attempt=...)`` callback: count the attempt, time those that sent a request."""
+    DELIVERY_ATTEMPTS.labels(outcome=_ATTEMPT_OUTCOMES.get(outcome, outcome)).inc()
+    if outcome != "unchanged":
+        DELIVERY_LATENCY.observe(seconds)
+
+
+class StoreCollector(Collector):
+    """Gauges computed from the SQLite store at scrape time."""
+
+    def __init__(self, db_factory: Callable[[], object]) -> None:
+        self._db_factory = db_factory
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        db = self._db_factory()
+        counts = count_events_by_state(db)  # type: ignore[arg-type]
+        events = GaugeMetricFamily("connector_events", "Stored events by state", labels=["state"])
+        for state, count in counts.items():
+            events.add_metric([state], count)
+        yield events
+        orders = GaugeMetricFamily("connector_orders", "Orders by sync status", labels=["status"])
+        for status, count in count_orders_by_status(db).items():  # type: ignore[arg-type]
+            orders.add_metric([status], count)
+        yield orders
+        yield GaugeMetricFamily(
+            "connector_queue_depth", "Events waiting for triage or delivery",
+            value=counts.get("new", 0) + counts.get("queued", 0),
+        )
+        yield GaugeMetricFamily(
+            "connector_oldest_pending_event_age_seconds", "Age of the oldest event not yet delivered",
+            value=oldest_open_event_age_s(db) or 0.0,  # type: ignore[arg-type]
+        )
+        yield GaugeMetricFamily(
+            "connector_dead_letters", "Open entries in the dead-letter list", value=count_open_failures(db),  # type: ignore[arg-type]
+        )
+
+
+class _Combined(Collector):
+    """The process's default registry plus the store gauges, for the worker's metrics server."""
+
+    def __init__(self, store: StoreCollector) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+        yield from self._store.collect()
+
+
+def start_metrics_server(port: int, db_factory: Callable[[], object], addr: str = "0.0.0.0") -> CollectorRegistry:
+    """Serve this process's metrics and the store gauges on ``port`` (the worker's /metrics)."""
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Combined(StoreCollector(db_factory)))
+    start_http_server(port, addr=addr, registry=registry)
+    return registry

@@ -1,0 +1,1 @@
+"""Re-sync and reconciliation: fetch orders from Shopify into the webhook pipeline."""

@@ -1,0 +1,80 @@
+"""Starting jobs: check the shop, explain limits up front, create the (leased) job row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlite_utils
+
+from connector.config import Settings
+from connector.errors import BadRequestError
+from connector.resync.spec import ResyncSpec, check_shop, window_notes
+from connector.shopify.credentials import admin_credentials
+from connector.store import jobs as job_store
+from connector.store.shops import get_shop, is_known_shop
+from connector.timeutil import utc_now
+
+RECONCILE = "reconcile"
+RESYNC = "resync"
+
+
+def check_shop_ready(db: sqlite_utils.Database, settings: Settings, shop: str) -> None:
+    """The shop must be known and have Admin API credentials; BadRequestError says what's missing."""
+    check_shop(shop)
+    if not is_known_shop(db, shop):
+        raise BadRequestError(f"unknown shop {shop}: it has not installed the app and is not configured under [shops]")
+    admin_credentials(db, settings, shop)
+
+
+def has_read_all_orders(db: sqlite_utils.Database, settings: Settings, shop: str) -> bool:
+    row = get_shop(db, shop) or {}
+    scopes = f"{row.get('scopes') or ''},{settings['shopify.scopes']}"
+    return "read_all_orders" in {s.strip() for s in scopes.split(",")}
+
+
+def create_resync_job(
+    db: sqlite_utils.Database, settings: Settings, spec: ResyncSpec, owner: str, requested_by: str
+) -> str:
+    check_shop_ready(db, settings, spec.shop)
+    notes = window_notes(spec.since, utc_now(), has_read_all_orders(db, settings, spec.shop))
+    if spec.silent:
+        notes.append("silent: the target is asked not to notify customers about these orders")
+    return job_store.create_job(
+        db, RESYNC, spec.shop, spec.params(), owner, settings["worker.lease_s"], notes, requested_by
+    )
+
+
+def create_reconcile_job(
+    db: sqlite_utils.Database, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str
+) -> str:
+    """Orders updated in the last ``window_s`` seconds whose state the sync state lacks."""
+    check_shop_ready(db, settings, shop)
+    now = utc_now()
+    since = (now - timedelta(seconds=window_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    params: dict[str, Any] = {"order_ids": [], "since": since, "until": None, "silent": False, "window_s": window_s}
+    notes = window_notes(since, now, has_read_all_orders(db, settings, shop))
+    return job_store.create_job(db, RECONCILE, shop, params, owner, settings["worker.lease_s"], notes, requested_by)
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of a job (admin API and CLI)."""
+    params = job["params"]
+    return {
+        "job_id": job["id"],
+        "kind": job["kind"],
+        "shop": job["shop"],
+        "status": job["status"],
+        "request": {k: v for k, v in params.items() if v not in (None, [], False) or k == "silent"},
+        "progress": {
+            "pages": job["pages"], "total": job["total"], "fetched": job["fetched"], "queued": job["queued"],
+            "already_queued": job["duplicates"], "skipped_known": job["skipped"], "recovered": job["recovered"],
+        },
+        "notes": job["notes"],
+        "error": job["error"],
+        "running": job["lease_owner"] is not None,
+        "created_at": job["created_at"],
+        "started_at": job["started_at"],
+        "updated_at": job["updated_at"],
+        "finished_at": job["finished_at"],
+    }

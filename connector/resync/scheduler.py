@@ -1,0 +1,82 @@
+"""The worker's side of jobs: resume orphaned ones, start periodic reconciliation.
+
+Runs in the worker's main loop as a cheap ``tick`` (a few SQL reads at most every few seconds);
+the jobs themselves run on their own threads so delivery never waits for Shopify.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import sqlite_utils
+
+from connector.config import Settings
+from connector.errors import BadRequestError
+from connector.resync.jobs import RECONCILE, create_reconcile_job
+from connector.resync.runner import runner_name, start_job_thread
+from connector.shopify.credentials import has_admin_credentials
+from connector.store import jobs as job_store
+from connector.store.app_state import get_value, set_value
+from connector.store.shops import known_shops
+from connector.timeutil import now_db, parse_iso, utc_now
+
+log = logging.getLogger(__name__)
+TICK_EVERY_S = 5.0
+
+
+class JobScheduler:
+    def __init__(
+        self, settings: Settings, start: Callable[..., threading.Thread] = start_job_thread,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.owner = runner_name("worker-jobs")
+        self.stop_event = threading.Event()
+        self.threads: dict[str, threading.Thread] = {}
+        self._start = start
+        self._clock = clock
+        self._next_tick = 0.0
+
+    def tick(self, db: sqlite_utils.Database, force: bool = False) -> list[str]:
+        """Start threads for orphaned and due jobs; returns the job ids started."""
+        if not force and self._clock() < self._next_tick:
+            return []
+        self._next_tick = self._clock() + TICK_EVERY_S
+        self.threads = {j: t for j, t in self.threads.items() if t.is_alive()}
+        started = [j for j in job_store.orphaned_job_ids(db) if j not in self.threads]
+        started += self._due_reconciles(db)
+        for job_id in started:
+            log.info("starting job", extra={"job": job_id})
+            self.threads[job_id] = self._start(self.settings, job_id, self.owner, self.stop_event)
+        return started
+
+    def _due_reconciles(self, db: sqlite_utils.Database) -> list[str]:
+        interval = self.settings["worker.reconcile_interval_s"]
+        if interval <= 0:
+            return []
+        created = []
+        for shop in sorted(known_shops(db)):
+            if not has_admin_credentials(db, self.settings, shop) or job_store.open_job_for(db, shop, RECONCILE):
+                continue
+            last = parse_iso(get_value(db, f"reconcile_last:{shop}"))
+            if last is not None and (utc_now() - last).total_seconds() < interval:
+                continue
+            try:
+                created.append(create_reconcile_job(
+                    db, self.settings, shop, self.settings["worker.reconcile_window_s"], self.owner, "worker"
+                ))
+            except BadRequestError as exc:  # e.g. uninstalled between the read and now
+                log.warning("reconcile not started: %s", exc, extra={"shop": shop})
+                continue
+            set_value(db, f"reconcile_last:{shop}", now_db())
+        return created
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask job threads to stop after their current page (their jobs stay resumable)."""
+        self.stop_event.set()
+        deadline = self._clock() + timeout_s
+        for thread in self.threads.values():
+            thread.join(max(0.0, deadline - self._clock()))

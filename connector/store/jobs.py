@@ -1,0 +1,166 @@
+"""Re-sync and reconcile jobs: creation, leases, per-page progress, outcome.
+
+A job is run by whoever holds its lease (the web process's background thread, the CLI, or the
+worker). Each finished page is recorded in ONE transaction together with the events it queued
+and the cursor to continue from, so a crash can lose at most the page in flight — and that page
+is fetched again, into the same dedupe keys.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from connector.db import write_transaction
+from connector.store.events import NewEvent, save_event
+from connector.timeutil import db_time_in, now_db
+
+OPEN_JOB_STATES = ("queued", "running")
+
+
+class LeaseLostError(Exception):
+    """Another runner took the job over (our lease lapsed): stop without writing."""
+
+
+def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = dict(row)
+    out["params"] = json.loads(out["params"])
+    out["notes"] = json.loads(out["notes"])
+    return out
+
+
+def create_job(
+    db: sqlite_utils.Database, kind: str, shop: str, params: dict[str, Any], owner: str,
+    lease_s: float, notes: Iterable[str] = (), requested_by: str | None = None,
+) -> str:
+    """A new job, already leased by ``owner`` (so nobody else starts it before its runner)."""
+    job_id = uuid.uuid4().hex
+    now = now_db()
+    with write_transaction(db):
+        db.execute(
+            "INSERT INTO jobs (id, kind, shop, params, status, requested_by, notes, created_at, updated_at, "
+            "lease_owner, lease_until) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            [job_id, kind, shop, json.dumps(params), requested_by, json.dumps(list(notes)), now, now, owner, db_time_in(lease_s)],
+        )
+    return job_id
+
+
+def get_job(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+    return _decode(rows[0] if rows else None)
+
+
+def list_jobs(
+    db: sqlite_utils.Database, shop: str | None = None, kind: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    clauses, params = [], []
+    for column, value in (("shop", shop), ("kind", kind)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = db.query(f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
+    return [_decode(r) for r in rows]  # type: ignore[misc]
+
+
+def claim_job(db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float) -> dict[str, Any] | None:
+    """Lease an open job for ``owner`` (it may already hold it). None when someone else holds it
+    or the job is finished."""
+    now = now_db()
+    with write_transaction(db):
+        cursor = db.execute(
+            "UPDATE jobs SET lease_owner = ?, lease_until = ?, status = 'running', "
+            "started_at = coalesce(started_at, ?), updated_at = ? "
+            "WHERE id = ? AND status IN ('queued', 'running') "
+            "AND (lease_owner = ? OR lease_until IS NULL OR lease_until < ?)",
+            [owner, db_time_in(lease_s), now, now, job_id, owner, now],
+        )
+    return get_job(db, job_id) if cursor.rowcount == 1 else None
+
+
+def orphaned_job_ids(db: sqlite_utils.Database, limit: int = 10) -> list[str]:
+    """Open jobs nobody runs: released on purpose, or whose runner died (lease lapsed)."""
+    rows = db.execute(
+        "SELECT id FROM jobs WHERE status IN ('queued', 'running') "
+        "AND (lease_until IS NULL OR lease_until < ?) ORDER BY created_at LIMIT ?",
+        [now_db(), limit],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _check_lease(db: sqlite_utils.Database, job_id: str, owner: str) -> None:
+    row = db.execute("SELECT lease_owner, status FROM jobs WHERE id = ?", [job_id]).fetchone()
+    if row is None or row[0] != owner or row[1] not in OPEN_JOB_STATES:
+        raise LeaseLostError(job_id)
+
+
+def record_page(
+    db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float, events: list[NewEvent],
+    cursor: str | None, chunk: int, fetched: int, skipped: int = 0, recovered_keys: set[str] = frozenset(),
+    notes: Iterable[str] = (),
+) -> tuple[int, int, int]:
+    """Store a page's events and move the job's cursor, atomically. Returns (queued, duplicates,
+    recovered).
+
+    ``recovered_keys`` are dedupe keys of events that restore a state the sync state lacked
+    (reconciliation); only those actually stored count, so a repeated page counts nothing twice.
+    """
+    queued = duplicates = recovered = 0
+    with write_transaction(db):
+        _check_lease(db, job_id, owner)
+        for event in events:
+            _, duplicate = save_event(db, event)
+            if duplicate:
+                duplicates += 1
+            else:
+                queued += 1
+                recovered += event.dedupe_key in recovered_keys
+        extra = list(notes)
+        db.execute(
+            "UPDATE jobs SET cursor = ?, chunk = ?, pages = pages + 1, fetched = fetched + ?, queued = queued + ?, "
+            "duplicates = duplicates + ?, skipped = skipped + ?, recovered = recovered + ?, updated_at = ?, "
+            "lease_until = ?, notes = CASE WHEN ? THEN json_insert(notes, '$[#]', ?) ELSE notes END WHERE id = ?",
+            [cursor, chunk, fetched, queued, duplicates, skipped, recovered, now_db(), db_time_in(lease_s),
+             bool(extra), "; ".join(extra), job_id],
+        )
+    return queued, duplicates, recovered
+
+
+def set_job_total(db: sqlite_utils.Database, job_id: str, total: int | None) -> None:
+    with write_transaction(db):
+        db.execute("UPDATE jobs SET total = ? WHERE id = ?", [total, job_id])
+
+
+def finish_job(db: sqlite_utils.Database, job_id: str, owner: str, status: str, error: str | None = None) -> None:
+    """Final outcome (``done`` or ``failed``); releases the lease."""
+    now = now_db()
+    with write_transaction(db):
+        db.execute(
+            "UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, lease_owner = NULL, "
+            "lease_until = NULL WHERE id = ? AND lease_owner = ?",
+            [status, error, now, now, job_id, owner],
+        )
+
+
+def release_job(
+    db: sqlite_utils.Database, job_id: str, owner: str, retry_in_s: float | None = None, error: str | None = None
+) -> None:
+    """Stop running the job but leave it open: resumable at once, or after ``retry_in_s``."""
+    with write_transaction(db):
+        db.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = ?, error = ?, updated_at = ? "
+            "WHERE id = ? AND lease_owner = ?",
+            [db_time_in(retry_in_s) if retry_in_s else None, error, now_db(), job_id, owner],
+        )
+
+
+def open_job_for(db: sqlite_utils.Database, shop: str, kind: str) -> str | None:
+    row = db.execute(
+        "SELECT id FROM jobs WHERE shop = ? AND kind = ? AND status IN ('queued', 'running') LIMIT 1", [shop, kind]
+    ).fetchone()
+    return row[0] if row else None
