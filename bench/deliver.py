@@ -40,8 +40,9 @@ SAMPLE = json.loads((ROOT / "tests/fixtures/orders_create.shopify-docs-sample.ex
 TARGET_SETTINGS = {
     "http": {},
     "parcellab": {"target.token": "bench-token", "target.account": "1612345", "target.client_key": "bench"},
-    "foxdeli": {"target.username": "bench@example.com", "target.password": "bench-password",
-                "target.eshop_id": "2b7c6f0e-8f3a-4c1e-9d2a-5e6f7a8b9c0d"},
+    # The Foxdeli stand-in's default credentials and e-shop.
+    "foxdeli": {"target.username": "api-user@shop.example", "target.password": "s3cret-Pa55word!",
+                "target.eshop_id": "12345678-1234-1234-1234-1234567890ab"},
 }
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlite_utils
 
+from connector.store.rows import query_rows
+
 from connector.db import write_transaction
 from connector.timeutil import now_db
 
@@ -35,7 +37,7 @@ def list_dry_runs(
         clauses.append("order_id = ?")
         params.append(order_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.query(
+    rows = query_rows(db,
         f"SELECT * FROM dry_run_payloads {where} ORDER BY id DESC LIMIT ?", [*params, limit]
     )
     return [{**row, "payload": json.loads(row["payload"])} for row in rows]

@@ -7,6 +7,8 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
+from connector.store.rows import query_rows
+
 from connector.db import write_transaction
 from connector.timeutil import now_db
 
@@ -54,13 +56,12 @@ def save_event(db: sqlite_utils.Database, event: NewEvent) -> tuple[int | None, 
 
 def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
     """The oldest events not yet triaged."""
-    return list(
-        db.query(
+    return query_rows(db,
             "SELECT id, shop, topic, body, source, received_at, triggered_at FROM events "
             "WHERE state = 'new' ORDER BY id LIMIT ?",
             [limit],
         )
-    )
+    
 
 
 def fetch_event_body(db: sqlite_utils.Database, event_id: int) -> bytes | None:
@@ -110,7 +111,7 @@ def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
 
 
 def count_events_by_state(db: sqlite_utils.Database) -> dict[str, int]:
-    return {row["state"]: row["n"] for row in db.query("SELECT state, count(*) AS n FROM events GROUP BY state")}
+    return {row["state"]: row["n"] for row in query_rows(db, "SELECT state, count(*) AS n FROM events GROUP BY state")}
 
 
 def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
@@ -125,7 +126,7 @@ def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
 def list_events(
     db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 50
 ) -> Iterable[dict[str, Any]]:
-    return db.query(
+    return query_rows(db,
         "SELECT id, topic, state, reason, received_at, resource_updated_at, source, part_kind, part_id "
         "FROM events WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
         [shop, order_id, limit],

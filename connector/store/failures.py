@@ -10,6 +10,8 @@ from typing import Any
 
 import sqlite_utils
 
+from connector.store.rows import query_rows
+
 from connector.db import write_transaction
 from connector.store.orders import HAS_WORK_SQL
 from connector.timeutil import now_db
@@ -61,7 +63,7 @@ def list_failures(
         clauses.append("shop = ?")
         params.append(shop)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return list(db.query(f"SELECT * FROM failures {where} ORDER BY id DESC LIMIT ?", [*params, limit]))
+    return query_rows(db, f"SELECT * FROM failures {where} ORDER BY id DESC LIMIT ?", [*params, limit])
 
 
 def count_open_failures(db: sqlite_utils.Database) -> int:
@@ -84,7 +86,7 @@ def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
 def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any] | None:
     """Queue a dead-lettered order again. None when there is no such open failure."""
     with write_transaction(db):
-        rows = list(db.query("SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL", [failure_id]))
+        rows = query_rows(db, "SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL", [failure_id])
         if not rows:
             return None
         failure = rows[0]
@@ -110,10 +112,9 @@ def replay_shop(db: sqlite_utils.Database, shop: str | None = None) -> int:
 
 
 def list_attempts(db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    return list(
-        db.query(
+    return query_rows(db,
             "SELECT what, outcome, status_code, error, started_at, duration_ms, worker FROM attempts "
             "WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
             [shop, order_id, limit],
         )
-    )
+    

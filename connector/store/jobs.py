@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
+from connector.store.rows import query_rows
+
 from connector.db import write_transaction
 from connector.store.events import NewEvent, save_event
 from connector.timeutil import db_time_in, now_db
@@ -51,7 +53,7 @@ def create_job(
 
 
 def get_job(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+    rows = query_rows(db, "SELECT * FROM jobs WHERE id = ?", [job_id])
     return _decode(rows[0] if rows else None)
 
 
@@ -64,7 +66,7 @@ def list_jobs(
             clauses.append(f"{column} = ?")
             params.append(value)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.query(f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
+    rows = query_rows(db, f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
     return [_decode(r) for r in rows]  # type: ignore[misc]
 
 

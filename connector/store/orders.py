@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
+from connector.store.rows import query_rows
+
 from connector.timeutil import db_time_in, now_db
 
 # An order has work when its newest state, a deletion or one of its parts is not delivered yet.
@@ -57,7 +59,7 @@ def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[s
         "ON CONFLICT (shop, order_id) DO NOTHING",
         [shop, order_id, now_db(), now_db()],
     )
-    rows = list(db.query("SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]))
+    rows = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
     return rows[0]
 
 
@@ -120,10 +122,8 @@ def queue_part(
         "ON CONFLICT DO NOTHING",
         [shop, kind, part_id, order_id],
     )
-    part = list(
-        db.query(
-            "SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?", [shop, kind, part_id]
-        )
+    part = query_rows(
+        db, "SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?", [shop, kind, part_id]
     )[0]
     if part["delivered_updated_at"] and updated_at < part["delivered_updated_at"]:
         return "stale", f"{kind} updated_at {updated_at} is older than delivered"
@@ -167,10 +167,10 @@ def claim_due_orders(
 
 
 def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> OrderWork:
-    row = list(db.query("SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]))[0]
+    row = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])[0]
     parts = tuple(
         PartWork(p["kind"], p["part_id"], p["newest_event_id"], p["newest_updated_at"], p["remote_id"], p["payload_hash"])
-        for p in db.query(
+        for p in query_rows(db,
             "SELECT * FROM order_parts WHERE shop = ? AND order_id = ? "
             "AND newest_event_id IS NOT coalesce(delivered_event_id, -1) ORDER BY newest_event_id",
             [shop, order_id],
@@ -254,7 +254,7 @@ def failing_since(db: sqlite_utils.Database, shop: str, order_id: str) -> str | 
 
 
 def get_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]))
+    rows = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
     return rows[0] if rows else None
 
 
@@ -269,18 +269,17 @@ def list_orders(
         clauses.append("status = ?")
         params.append(status)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return list(
-        db.query(
+    return query_rows(db,
             "SELECT shop, order_id, status, remote_id, attempts, last_error, last_synced_at, "
             "delivered_updated_at AS shopify_updated_at, next_attempt_at, payload_hash "
             f"FROM orders {where} ORDER BY last_synced_at DESC, order_id LIMIT ?",
             [*params, limit],
         )
-    )
+    
 
 
 def count_orders_by_status(db: sqlite_utils.Database) -> dict[str, int]:
-    return {r["status"]: r["n"] for r in db.query("SELECT status, count(*) AS n FROM orders GROUP BY status")}
+    return {r["status"]: r["n"] for r in query_rows(db, "SELECT status, count(*) AS n FROM orders GROUP BY status")}
 
 
 def newest_updated_at_by_order(db: sqlite_utils.Database, shop: str, order_ids: list[str]) -> dict[str, str | None]:

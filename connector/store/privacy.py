@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from connector.store.rows import query_rows
+
 from connector.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
 from connector.timeutil import now_db
 
@@ -56,11 +58,11 @@ def record_data_request(db: sqlite_utils.Database, shop: str, body: dict[str, An
 
 def list_data_requests(db: sqlite_utils.Database, shop: str | None = None) -> list[dict[str, Any]]:
     where, params = ("WHERE shop = ?", [shop]) if shop else ("", [])
-    return list(db.query(f"SELECT * FROM data_requests {where} ORDER BY id", params))
+    return query_rows(db, f"SELECT * FROM data_requests {where} ORDER BY id", params)
 
 
 def get_data_request(db: sqlite_utils.Database, request_id: int) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM data_requests WHERE id = ?", [request_id]))
+    rows = query_rows(db, "SELECT * FROM data_requests WHERE id = ?", [request_id])
     return rows[0] if rows else None
 
 
@@ -80,17 +82,17 @@ def collect_customer_data(db: sqlite_utils.Database, request: dict[str, Any]) ->
     params = [shop, *sorted(order_ids)]
     return {
         "request": {k: request[k] for k in ("id", "shop", "data_request_id", "customer_id", "email", "phone", "received_at")},
-        "orders": list(db.query(f"SELECT * FROM orders WHERE {by_order} ORDER BY order_id", params)),
-        "order_parts": list(db.query(f"SELECT * FROM order_parts WHERE {by_order} ORDER BY part_id", params)),
+        "orders": query_rows(db, f"SELECT * FROM orders WHERE {by_order} ORDER BY order_id", params),
+        "order_parts": query_rows(db, f"SELECT * FROM order_parts WHERE {by_order} ORDER BY part_id", params),
         "events": [
             {"id": r["id"], "topic": r["topic"], "received_at": r["received_at"], "state": r["state"], "body": doc}
             for r, doc in events
         ],
         "sent_payloads": [
             {**r, "payload": json.loads(r["payload"])}
-            for r in db.query(f"SELECT * FROM dry_run_payloads WHERE {by_order} ORDER BY id", params)
+            for r in query_rows(db, f"SELECT * FROM dry_run_payloads WHERE {by_order} ORDER BY id", params)
         ],
-        "attempts": list(db.query(f"SELECT * FROM attempts WHERE {by_order} ORDER BY id", params)),
+        "attempts": query_rows(db, f"SELECT * FROM attempts WHERE {by_order} ORDER BY id", params),
     }
 
 
@@ -112,7 +114,7 @@ def _text(value: Any) -> str | None:
 
 
 def _load(db: sqlite_utils.Database, shop: str) -> list[tuple[dict[str, Any], Any]]:
-    rows = db.query(
+    rows = query_rows(db,
         "SELECT id, topic, order_id, state, received_at, body FROM events WHERE shop = ? ORDER BY id", [shop]
     )
     out = []
@@ -182,7 +184,7 @@ def redact_customer(db: sqlite_utils.Database, shop: str, ids: Identifiers, orde
 
 def _redact_payloads(db: sqlite_utils.Database, shop: str, orders: set[str], ids: Identifiers, removed: set[str]) -> int:
     count = 0
-    for row in list(db.query("SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ?", [shop])):
+    for row in query_rows(db, "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ?", [shop]):
         doc = json.loads(row["payload"])
         if row["order_id"] not in orders and not mentions(doc, ids):
             continue

@@ -6,6 +6,8 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
+from connector.store.rows import query_rows
+
 from connector.db import write_transaction
 from connector.timeutil import now_db
 
@@ -107,15 +109,14 @@ def replace_refreshed_tokens(
 
 def list_shops(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Every shop row, without token values (only whether one is stored)."""
-    return list(
-        db.query(
+    return query_rows(db,
             "SELECT shop, source, installed_at, uninstalled_at, scopes, "
             "access_token IS NOT NULL AS has_token, refresh_token IS NOT NULL AS expiring, "
             "token_expires_at FROM shops ORDER BY shop"
         )
-    )
+    
 
 
 def get_shop(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM shops WHERE shop = ?", [shop]))
+    rows = query_rows(db, "SELECT * FROM shops WHERE shop = ?", [shop])
     return rows[0] if rows else None

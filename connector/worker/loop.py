@@ -92,11 +92,17 @@ class Worker:
     def deliver_one(self, key: OrderKey) -> DeliveryOutcome:
         shop, order_id = key
         db = self._db()
-        settings = self.settings.target_for(shop)
+        settings = self._shop_settings(shop)
         work = order_store.load_order_work(db, shop, order_id)
         ctx = ShopContext(shop=shop, settings=settings, silent=work.silent)
         delivery = OrderDelivery(db, self._target(settings["kind"]), ctx, self.policy, self.name, self.on_attempt)
         return delivery.run(work)
+
+    def _shop_settings(self, shop: str) -> dict:
+        cache: dict[str, dict] = self.__dict__.setdefault("_target_settings", {})
+        if shop not in cache:
+            cache[shop] = self.settings.target_for(shop)
+        return cache[shop]
 
     def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
         db = self._db()
