@@ -16,6 +16,7 @@ import pytest
 from connector.config import Settings
 from connector.db import connect
 from connector.store.dry_run import list_dry_runs
+from connector.worker.loop import Worker
 from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, order_body
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
@@ -328,8 +329,6 @@ def test_constraint_violation_reason_lists_the_violations(post, run_worker, fox,
 
 # -- dry run with the Foxdeli mapping ------------------------------------------------------------------
 def test_dry_run_with_the_foxdeli_mapping_records_the_foxdeli_payload(settings, post, db_path, fox):
-    from connector.worker.loop import Worker
-
     dry = Settings({**settings.values, "target.kind": "dry-run", "target.dry_run_mapping": "foxdeli"},
                    settings.shops)
     post(fixture_bytes(DOCS_ORDER))

@@ -17,6 +17,7 @@ from connector.config import Settings
 from connector.db import connect
 from connector.store.dry_run import list_dry_runs
 from connector.store.events import NewEvent, save_event
+from connector.worker.loop import Worker
 from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, order_body
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
@@ -183,6 +184,22 @@ def test_fulfillment_adds_one_tracking_and_a_new_number_adds_it_once(post, run_w
 SLOW_RETRY = {"retry.first_delay_s": 5.0, "retry.max_delay_s": 60.0, "retry.in_process_attempts": 1}
 
 
+def test_fulfillment_duplicates_and_reordering_send_the_newest_tracking_once(post, run_worker, pl):
+    post(live_order())
+    run_worker()
+    newer = fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
+                        tracking_urls=[], updated_at="2026-11-26T08:00:00Z")
+    post(dumps(newer), "fulfillments/update", webhook_id="f-2")  # overtakes its fulfillments/create
+    post(dumps(newer), "fulfillments/update", webhook_id="f-2")  # and is delivered twice by Shopify
+    post(dumps(fulfillment()), "fulfillments/create", webhook_id="f-1")
+    run_worker()
+    post(dumps(fulfillment()), "fulfillments/create", webhook_id="f-1b")  # a late retry of the old state
+    run_worker()
+    the_order(pl)
+    assert set(trackings(pl)) == {("ups", "1Z999AA10123456784")}
+    assert len(puts(pl)) == 2  # the order, then the newest fulfillment once
+
+
 def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arrives(post, run_worker, pl, db_path):
     # The German order's fulfillment has no email or country: it must wait for its order.
     post(dumps(de_fulfillment(0)), "fulfillments/create")
@@ -320,8 +337,6 @@ def test_live_fulfillment_after_a_silent_resync_notifies(app, post, run_worker, 
 
 # -- dry run with the parcelLab mapping ------------------------------------------------------------
 def test_dry_run_with_the_parcellab_mapping_records_the_parcellab_payload(settings, post, db_path, pl):
-    from connector.worker.loop import Worker
-
     dry = Settings({**settings.values, "target.kind": "dry-run", "target.dry_run_mapping": "parcellab"},
                    settings.shops)
     post(fixture_bytes(DOCS_ORDER))
