@@ -15,6 +15,8 @@ from connector.timeutil import now_db
 # Event states: new → (queued → delivered | unchanged | dead) | stale | superseded | ignored
 # | held (unknown shop, kept aside) | invalid (not an order we can read, kept with its reason).
 OPEN_STATES = ("new", "queued", "held")
+# Events stored with this source are backfills/re-syncs: what they carry must not message customers.
+SILENT_SOURCE = "resync-silent"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, An
 def fetch_event_body(db: sqlite_utils.Database, event_id: int) -> bytes | None:
     row = db.execute("SELECT body FROM events WHERE id = ?", [event_id]).fetchone()
     return bytes(row[0]) if row else None
+
+
+def event_is_silent(db: sqlite_utils.Database, event_id: int) -> bool:
+    """Whether the event came from a silent backfill/re-sync (``source = SILENT_SOURCE``)."""
+    row = db.execute("SELECT source FROM events WHERE id = ?", [event_id]).fetchone()
+    return bool(row) and row[0] == SILENT_SOURCE
 
 
 def set_event_state(

@@ -63,9 +63,10 @@ def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[s
     return rows[0]
 
 
-def _wake(db: sqlite_utils.Database, shop: str, order_id: str, row: dict[str, Any]) -> None:
-    """Mark the order as having work; revive a dead-lettered order, keep a retry's backoff."""
-    if row["status"] == "retrying":
+def _wake(db: sqlite_utils.Database, shop: str, order_id: str, row: dict[str, Any], due_now: bool = False) -> None:
+    """Mark the order as having work; revive a dead-lettered order, keep a retry's backoff
+    unless ``due_now`` (what the retries were waiting for has arrived)."""
+    if row["status"] == "retrying" and not due_now:
         db.execute("UPDATE orders SET has_work = 1 WHERE shop = ? AND order_id = ?", [shop, order_id])
         return
     db.execute(
@@ -96,7 +97,9 @@ def queue_order_snapshot(
         "WHERE shop = ? AND order_id = ?",
         [event_id, updated_at, int(silent), shop, order_id],
     )
-    _wake(db, shop, order_id, row)
+    # The first body of an order whose parts came first: those parts were waiting for it
+    # (WaitingError), so the order is due now rather than after their backoff.
+    _wake(db, shop, order_id, row, due_now=row["newest_event_id"] is None)
     return "queued", None
 
 

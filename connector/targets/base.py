@@ -20,7 +20,8 @@ class ShopContext:
 
     ``settings`` holds the effective ``target.*`` keys for this shop (per-shop overrides from
     ``[shops."<shop>"]`` already applied). ``silent`` is set for backfills and re-syncs that must
-    not message customers.
+    not message customers: it follows the stored event that carries the state being sent (source
+    ``resync-silent``), so a live fulfillment of a silently re-synced order is not silent.
     """
 
     shop: str

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, TypeVar
 
 import sqlite_utils
@@ -126,12 +126,15 @@ class OrderDelivery:
     ) -> None:
         body = self._load_json(part.newest_event_id)
         what = f"{part.kind}:{part.part_id}"
-        payload = self.target.map_part(part.kind, body, order if isinstance(order, dict) else None, self.ctx)  # type: ignore[arg-type]
+        # Silence belongs to the event that carries this state, not to the order: a live
+        # fulfillment after a silent re-sync of its order must still notify the customer.
+        ctx = replace(self.ctx, silent=event_store.event_is_silent(self.db, part.newest_event_id))
+        payload = self.target.map_part(part.kind, body, order if isinstance(order, dict) else None, ctx)  # type: ignore[arg-type]
         digest = payload_hash(self.target.kind, what, payload) if payload is not None else None
         state, result = "unchanged", None
         if payload is not None and digest != part.payload_hash:
             ref = RemoteRef(order_remote_id=remote_id, part_remote_id=part.remote_id)
-            result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, self.ctx))  # type: ignore[arg-type]
+            result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx))  # type: ignore[arg-type]
             state = "delivered"
         else:
             self._record_unchanged(work, what)

@@ -70,7 +70,7 @@ def _apply(
         state, reason = order_store.queue_order_delete(db, shop, route.order_id)
     elif route.action == "snapshot":
         state, reason = order_store.queue_order_snapshot(
-            db, shop, route.order_id, event_id, route.updated_at or "", silent=row.get("source") == "resync-silent"
+            db, shop, route.order_id, event_id, route.updated_at or "", silent=row.get("source") == event_store.SILENT_SOURCE
         )
     else:
         fields.update(part_kind=route.part_kind, part_id=route.part_id)

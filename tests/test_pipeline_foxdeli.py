@@ -1,0 +1,342 @@
+"""The whole pipeline against the strict Foxdeli stand-in.
+
+Signed webhook → real Flask app → SQLite → Worker → FoxdeliTarget → stand-in over real HTTP.
+Every test ends by checking that the stand-in never saw a request it had to refuse as invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from connector.config import Settings
+from connector.db import connect
+from connector.store.dry_run import list_dry_runs
+from connector.worker.loop import Worker
+from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, order_body
+from tests.golden import GOLDEN_DIR
+from tests.processes import connector_env, start_connector, stop, wait_for
+from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
+
+FULFILLMENT = "fulfillments_create.shopify-docs-2026-04.json"
+ORDER_PATH = "/tracking/api/v1/order"
+
+
+@pytest.fixture
+def fox() -> Iterator[FoxdeliStandIn]:
+    # A fresh server per test: a request a test left in flight (a delayed fault) lands in its own
+    # stand-in, never in the next test's.
+    with FoxdeliStandIn() as standin:
+        yield standin  # type: ignore[misc]
+        assert standin.invalid_requests == [], standin.invalid_requests
+
+
+@pytest.fixture
+def overrides(db_path: str, fox: FoxdeliStandIn) -> dict[str, Any]:
+    """The shared test settings, pointed at the Foxdeli stand-in."""
+    return {
+        "shopify.api_secret": SECRET,
+        "database.path": db_path,
+        "admin.token": "admin-token",
+        "target.kind": "foxdeli",
+        "target.base_url": fox.url,
+        "target.username": fox.username,
+        "target.password": fox.password,
+        "target.eshop_id": ESHOP_ID,
+        "target.timeout_s": 2,
+        "retry.first_delay_s": 0.01,
+        "retry.in_process_window_s": 2,
+        "retry.in_process_attempts": 2,
+        "retry.max_delay_s": 0.05,
+        "worker.poll_interval_s": 0.05,
+        "worker.lease_s": 30,
+    }
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def live_order(name: str = DOCS_ORDER, **changes: Any) -> bytes:
+    """A fixture order that is not cancelled (Shopify's documented sample is)."""
+    return order_body(name, cancelled_at=None, cancel_reason=None, **changes)
+
+
+def priced(total: str, updated_at: str) -> bytes:
+    """The live order at another total (Foxdeli's price is the current total) and time."""
+    money = {"amount": total, "currency_code": "USD"}
+    return live_order(updated_at=updated_at, total_price=total, current_total_price=total,
+                      current_total_price_set={"shop_money": money, "presentment_money": money})
+
+
+def fulfillment(**changes: Any) -> dict[str, Any]:
+    """Shopify's documented fulfillment, attached to the documented order (its order_id is float-rounded)."""
+    body = json.loads(fixture_bytes(FULFILLMENT))
+    body["order_id"] = int(ORDER_ID)
+    body.update(changes)
+    return body
+
+
+def the_order(fox: FoxdeliStandIn) -> dict[str, Any]:
+    """The one Foxdeli order of the Shopify order: fails when there is none or several."""
+    assert len(fox.orders) == 1, list(fox.orders.values())
+    order = fox.order_by_external(ORDER_ID)
+    assert order is not None
+    return order
+
+
+def calls(fox: FoxdeliStandIn, method: str, path_part: str = "") -> int:
+    return sum(1 for r in fox.requests if r.method == method and r.path.startswith(ORDER_PATH) and path_part in r.path)
+
+
+def order_row(db_path: str) -> dict[str, Any]:
+    return list(connect(db_path).query("SELECT * FROM orders WHERE order_id = ?", [ORDER_ID]))[0]
+
+
+def run_until_synced(run_worker: Callable[..., Any], db_path: str, rounds: int = 40) -> None:
+    for _ in range(rounds):
+        run_worker()
+        if order_row(db_path)["status"] == "synced":
+            return
+        time.sleep(0.06)  # retry.max_delay_s is 0.05
+    raise AssertionError(f"never synced: {order_row(db_path)}")
+
+
+# -- one Foxdeli order per Shopify order --------------------------------------------------------------
+def test_order_webhook_creates_one_foxdeli_order(post, run_worker, fox, db_path):
+    assert post(live_order()).status_code == 200
+    assert run_worker().delivered == 1
+    order = the_order(fox)
+    assert order["orderNumber"] == "#9999" and order["price"] == {"amount": 369.97, "currency": "USD"}
+    assert order["orderState"] == "CREATED"
+    assert order_row(db_path)["remote_id"] == order["id"]
+
+
+def test_duplicates_make_one_order_and_one_write(post, run_worker, fox):
+    body = live_order()
+    post(body, webhook_id="w-1", event_id="e-1")
+    post(body, webhook_id="w-1", event_id="e-1")  # Shopify's retry of the same delivery
+    run_worker()
+    post(body, "orders/paid")  # the same state under other topics
+    post(body, "orders/updated")
+    run_worker()
+    the_order(fox)
+    assert calls(fox, "POST") == 1 and calls(fox, "PATCH") == 0
+
+
+def test_update_before_create_and_stale_retry_keep_the_newest(post, run_worker, fox):
+    newest = priced("111.00", "2026-11-25T10:05:00Z")
+    older = priced("100.00", "2026-11-25T10:00:00Z")
+    post(newest, "orders/updated")  # arrives before its orders/create
+    post(older, "orders/create")
+    run_worker()
+    assert the_order(fox)["price"]["amount"] == 111.0
+    # Shopify retries an old delivery after the newest one was delivered: nothing is sent.
+    post(fixture_bytes(OLD_ORDER), "orders/create")
+    post(older, "orders/updated")
+    run_worker()
+    assert the_order(fox)["price"]["amount"] == 111.0
+    assert calls(fox, "POST") == 1 and calls(fox, "PATCH") == 0
+    # A newer state is a PATCH of the same order.
+    post(priced("120.00", "2026-11-25T11:00:00Z"), "orders/updated")
+    run_worker()
+    assert the_order(fox)["price"]["amount"] == 120.0
+    assert calls(fox, "POST") == 1 and calls(fox, "PATCH") == 1
+
+
+def test_create_that_landed_but_was_not_recorded_is_found_and_patched(post, run_worker, fox, db_path):
+    """The POST reaches Foxdeli but its answer never arrives: the retry gets 409, finds, PATCHes."""
+    post(live_order())
+    fox.fail_next(1)  # the login passes untouched
+    fox.fail_next(1, delay_s=0.8)  # the POST is applied after the client gave up waiting
+    run_worker(**{"target.timeout_s": 0.3, "retry.in_process_attempts": 1})
+    row = order_row(db_path)
+    assert row["status"] == "retrying" and "timeout" in row["last_error"] and row["remote_id"] is None
+    assert wait_for(lambda: len(fox.orders) == 1, timeout=5)  # the lost POST landed
+    run_until_synced(run_worker, db_path)
+    order = the_order(fox)
+    assert order_row(db_path)["remote_id"] == order["id"]
+    assert calls(fox, "POST") == 2 and calls(fox, "GET") == 1 and calls(fox, "PATCH") == 1
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_delivery_leaves_one_order(tmp_path, app, post, db_path, fox):
+    """SIGKILL while Foxdeli holds the POST; it lands anyway; the next worker finds and PATCHes it."""
+    post(live_order())
+    fox.fail_next(1)  # login
+    fox.fail_next(1, delay_s=1.5)  # the POST hangs long enough to kill the worker
+    env = connector_env(
+        shopify_api_secret=SECRET, database_path=db_path, target_kind="foxdeli", target_base_url=fox.url,
+        target_username=fox.username, target_password=fox.password, target_eshop_id=ESHOP_ID,
+        target_timeout_s=10, worker_lease_s=1, worker_poll_interval_s=0.1,
+    )
+    (tmp_path / "config.toml").write_text(f'[shops."{SHOP}"]\n')
+    first = start_connector(["worker"], env, tmp_path, tmp_path / "w1.log")
+    try:
+        assert wait_for(lambda: calls(fox, "POST") >= 1, timeout=20), (tmp_path / "w1.log").read_text()
+    finally:
+        stop(first, signal.SIGKILL)
+    row = order_row(db_path)
+    assert row["lease_owner"] is not None and row["status"] == "pending" and row["remote_id"] is None
+    assert wait_for(lambda: len(fox.orders) == 1, timeout=5)  # the dead worker's POST was applied
+    second = start_connector(["worker"], env, tmp_path, tmp_path / "w2.log")
+    try:
+        assert wait_for(lambda: order_row(db_path)["status"] == "synced", timeout=20), (tmp_path / "w2.log").read_text()
+    finally:
+        stop(second)
+    order = the_order(fox)
+    assert order_row(db_path)["remote_id"] == order["id"]
+    assert calls(fox, "POST") == 2 and calls(fox, "PATCH") == 1  # 409 → find by externalId → PATCH
+
+
+# -- parcels --------------------------------------------------------------------------------------------
+def test_fulfillment_becomes_a_parcel_and_an_update_patches_it(post, run_worker, fox, db_path):
+    post(live_order())
+    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    run_worker()
+    [parcel] = the_order(fox)["parcels"]
+    assert parcel["tracking"] == [{"carrier": "UPS", "number": "1z827wk74630"}]
+    # The same content again: nothing sent. A new tracking number: the same parcel is PATCHed.
+    post(json.dumps(fulfillment()).encode(), "fulfillments/update")
+    run_worker()
+    post(json.dumps(fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
+                                updated_at="2026-11-26T08:00:00Z")).encode(), "fulfillments/update")
+    run_worker()
+    [patched] = the_order(fox)["parcels"]
+    assert patched["id"] == parcel["id"] and patched["tracking"][0]["number"] == "1Z999AA10123456784"
+    assert calls(fox, "POST", "/parcel") == 1 and calls(fox, "PATCH", f"/parcel/{parcel['id']}") == 1
+
+
+# Production-like backoff: a waiting fulfillment is rescheduled 10-20 s later.
+SLOW_RETRY = {"retry.first_delay_s": 5.0, "retry.max_delay_s": 60.0, "retry.in_process_attempts": 1}
+
+
+def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arrives(post, run_worker, fox, db_path):
+    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    run_worker(**SLOW_RETRY)
+    row = order_row(db_path)
+    assert row["status"] == "retrying" and "waits for its order" in row["last_error"]
+    assert fox.orders == {} and calls(fox, "POST") == 0
+    events = [r["state"] for r in connect(db_path).query("SELECT state FROM events")]
+    assert events == ["queued"]  # kept, not dropped
+    post(live_order())
+    # What it waited for is there: no need to sit out the backoff.
+    assert run_worker(**SLOW_RETRY).delivered == 1
+    assert order_row(db_path)["status"] == "synced"
+    [parcel] = the_order(fox)["parcels"]
+    assert parcel["tracking"][0]["number"] == "1z827wk74630"
+    states = {r["state"] for r in connect(db_path).query("SELECT state FROM events")}
+    assert states == {"delivered"}
+
+
+def test_cancelled_fulfillment_deletes_its_parcel(post, run_worker, fox):
+    post(live_order())
+    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    run_worker()
+    assert len(the_order(fox)["parcels"]) == 1
+    post(json.dumps(fulfillment(status="cancelled", updated_at="2026-11-26T08:00:00Z")).encode(), "fulfillments/update")
+    run_worker()
+    assert the_order(fox)["parcels"] == []
+
+
+# -- cancellation -------------------------------------------------------------------------------------
+def test_cancellation_reaches_foxdeli(post, run_worker, fox):
+    post(live_order())
+    run_worker()
+    assert the_order(fox)["orderState"] == "CREATED"
+    post(order_body(DOCS_ORDER, updated_at="2026-11-25T12:00:00Z", cancelled_at="2026-11-25T12:00:00Z"), "orders/cancelled")
+    run_worker()
+    order = the_order(fox)
+    assert order["orderState"] == "CANCELLED"
+    assert calls(fox, "PUT", f"{order['id']}/cancel") == 1
+
+
+def test_order_cancelled_before_its_first_delivery_is_created_and_cancelled_once(post, run_worker, fox, db_path):
+    post(fixture_bytes(DOCS_ORDER))  # Shopify's sample: already cancelled
+    fox.fail_next(2)  # login and POST pass untouched
+    fox.fail_next(1, status=503)  # the cancel call fails
+    run_worker(**{"retry.in_process_attempts": 1})  # created, not cancelled, id not recorded
+    row = order_row(db_path)
+    assert row["status"] == "retrying" and "cancel order: HTTP 503" in row["last_error"]
+    run_until_synced(run_worker, db_path)
+    order = the_order(fox)
+    assert order["orderState"] == "CANCELLED" and order_row(db_path)["remote_id"] == order["id"]
+    assert calls(fox, "POST") == 2 and calls(fox, "PATCH") == 1  # the retry found the order (409)
+
+
+def test_deleted_order_is_cancelled_at_foxdeli(post, run_worker, fox):
+    post(live_order())
+    run_worker()
+    post(json.dumps({"id": int(ORDER_ID)}).encode(), "orders/delete")
+    run_worker()
+    assert the_order(fox)["orderState"] == "CANCELLED"
+
+
+# -- faults ---------------------------------------------------------------------------------------------
+def test_rate_limits_outages_and_timeouts_are_retried_until_delivered(post, run_worker, fox, db_path):
+    post(live_order())
+    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    fox.fail_next(1)  # login
+    fox.fail_next(2, status=429, headers={"Retry-After": "1"})
+    fox.fail_next(2, status=503)
+    fox.fail_next(1, status=502, body="<html>bad gateway</html>")
+    fox.fail_next(1, delay_s=0.5)  # past the 0.3 s timeout; applied late (then a 409 → find → PATCH)
+    run_until_synced(lambda: run_worker(**{"target.timeout_s": 0.3}), db_path)
+    order = the_order(fox)
+    assert len(order["parcels"]) == 1
+    attempts = list(connect(db_path).query("SELECT outcome, status_code, error FROM attempts ORDER BY id"))
+    transient = [a for a in attempts if a["outcome"] == "transient"]
+    assert [a["status_code"] for a in transient] == [429, 429, 503, 503, 502, None]
+    assert "timeout" in transient[-1]["error"]
+
+
+def test_permanent_refusal_is_dead_lettered_with_the_problem_reason(post, run_worker, fox, db_path, client, settings):
+    other_eshop = "00000000-0000-0000-0000-000000000000"
+    post(live_order())
+    stats = run_worker(**{"target.eshop_id": other_eshop})
+    assert stats.dead == 1
+    assert calls(fox, "POST") == 1  # not retried
+    row = order_row(db_path)
+    assert row["status"] == "dead"
+    assert row["last_error"] == (
+        f"create order: HTTP 403 | Eshop was not found for this API key | "
+        f"Eshop with id {other_eshop} doesn't exist in this account."
+    )
+    auth = {"Authorization": "Bearer admin-token"}
+    [failure] = client.get("/admin/failures", headers=auth).json["failures"]
+    assert failure["status_code"] == 403 and "Eshop was not found" in failure["reason"]
+    # The operator fixes the setting and replays: delivered once.
+    assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).json["replayed"] == 1
+    run_worker()
+    assert order_row(db_path)["status"] == "synced"
+    the_order(fox)
+
+
+def test_constraint_violation_reason_lists_the_violations(post, run_worker, fox, db_path):
+    post(live_order())
+    fox.fail_next(1)  # login
+    fox.fail_next(1, status=400, body={"type": "about:blank", "title": "Bad Request", "status": 400,
+                                       "detail": "Input data validation error - constraint violation.",
+                                       "violations": {"destination.address.postalCode": "must not be blank"}})
+    assert run_worker().dead == 1
+    assert order_row(db_path)["last_error"] == (
+        "create order: HTTP 400 | Bad Request | Input data validation error - constraint violation. | "
+        "violations: destination.address.postalCode: must not be blank"
+    )
+    assert fox.orders == {}
+
+
+# -- dry run with the Foxdeli mapping ------------------------------------------------------------------
+def test_dry_run_with_the_foxdeli_mapping_records_the_foxdeli_payload(settings, post, db_path, fox):
+    dry = Settings({**settings.values, "target.kind": "dry-run", "target.dry_run_mapping": "foxdeli"},
+                   settings.shops)
+    post(fixture_bytes(DOCS_ORDER))
+    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    Worker(dry).run(once=True)
+    records = {r["kind"]: r for r in list_dry_runs(connect(db_path), order_id=ORDER_ID)}
+    assert set(records) == {"order", "fulfillment"} and {r["mapping"] for r in records.values()} == {"foxdeli"}
+    golden = json.loads((GOLDEN_DIR / "foxdeli" / DOCS_ORDER).read_text())
+    assert records["order"]["payload"] == golden
+    assert records["fulfillment"]["payload"]["tracking"] == [{"carrier": "UPS", "number": "1z827wk74630"}]
+    assert fox.requests == []  # a dry run sends nothing
