@@ -14,6 +14,7 @@ import sqlite3
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from connector.db import intake_turn
 from connector.shopify.headers import MissingHeaderError, header, parse_webhook_headers
 from connector.shopify.verify import verify_webhook_hmac
 from connector.store.events import NewEvent, save_event
@@ -51,7 +52,8 @@ def receive_webhook() -> tuple[Response, int]:
         triggered_at=headers.triggered_at, test=headers.test,
     )
     try:
-        event_id, duplicate = save_event(request_db(), event)
+        with intake_turn(current_app.config["SETTINGS"]["database.path"]):
+            event_id, duplicate = save_event(request_db(), event)
     except sqlite3.Error as exc:
         log.error(
             "could not store webhook: %s", exc,
