@@ -37,7 +37,7 @@ def create_app() -> Flask:
     @app.post("/webhooks/shopify")
     def receive_webhook() -> tuple[Response, int]:
         body = request.get_data(cache=False)
-        if not verify_webhook_hmac(body, header(request.headers, "Hmac-Sha256"), secrets):
+        if not verify_webhook_hmac(body, header(request.environ, "Hmac-Sha256"), secrets):
             return jsonify(error="invalid or missing HMAC signature"), 401
         return jsonify(stored=False, duplicate=False, event=None), 200
 

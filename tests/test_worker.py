@@ -284,3 +284,38 @@ def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(
     post(order_body(updated_at="2026-01-03T00:00:00Z"), "orders/updated")
     run_worker()
     assert target.writes[ORDER_PATH] == 3  # deliveries go on after pruning
+
+
+def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worker, target, db_path, settings):
+    """An order with many parts keeps its lease while it is delivered step by step."""
+    from connector.db import write_transaction
+    from connector.store.orders import claim_due_orders, load_order_work
+    from connector.targets.http_json import HttpJsonTarget
+    from connector.targets.base import ShopContext
+    from connector.retrying import RetryPolicy
+    from connector.worker.deliver import OrderDelivery
+    from connector.worker.triage import triage_new_events
+
+    post(fixture_bytes(DOCS_ORDER))
+    fulfillment = json.loads(fixture_bytes("fulfillments_create.shopify-docs-2026-04.json"))
+    fulfillment["order_id"] = int(ORDER_ID)
+    post(json.dumps(fulfillment).encode(), "fulfillments/create")
+    db = connect(db_path)
+    triage_new_events(db, 10)
+    with write_transaction(db):
+        claim_due_orders(db, "me", 1, lease_s=1)
+    leases = []
+    target.latency_s = 0.05
+
+    class Watching(HttpJsonTarget):
+        def send_part(self, *args, **kwargs):  # noqa: ANN002, ANN003 - records the lease seen mid-delivery
+            leases.append(connect(db_path).execute("SELECT lease_until FROM orders").fetchone()[0])
+            return super().send_part(*args, **kwargs)
+
+    ctx = ShopContext(SHOP, settings.target_for(SHOP))
+    delivery = OrderDelivery(db, Watching(), ctx, RetryPolicy.from_settings(settings), "me", lease_s=600)
+    assert delivery.run(load_order_work(db, SHOP, ORDER_ID)).result == "delivered"
+    from connector.timeutil import parse_iso
+
+    assert parse_iso(leases[0]).timestamp() - time.time() > 500  # renewed after the order step
+    assert order_row(db_path)["lease_owner"] is None  # released at the end

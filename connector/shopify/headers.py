@@ -18,10 +18,23 @@ class MissingHeaderError(ValueError):
     """A required webhook header is absent or malformed; the message names it."""
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """``X-Shopify-<name>`` or ``Shopify-<name>``, stripped; None when absent or blank."""
-    for spelling in (f"X-Shopify-{name}", f"Shopify-{name}"):
-        value = headers.get(spelling)
+def _environ_keys(name: str) -> tuple[str, str]:
+    suffix = name.upper().replace("-", "_")
+    return f"HTTP_X_SHOPIFY_{suffix}", f"HTTP_SHOPIFY_{suffix}"
+
+
+_KEYS = {name: _environ_keys(name) for name in
+         ("Topic", "Shop-Domain", "Webhook-Id", "Event-Id", "API-Version", "Triggered-At", "Test", "Hmac-Sha256")}
+
+
+def header(environ: Mapping[str, str], name: str) -> str | None:
+    """``X-Shopify-<name>`` or ``Shopify-<name>`` from a WSGI environ, stripped; None when blank.
+
+    Read from the environ (``HTTP_X_SHOPIFY_TOPIC``) rather than Werkzeug's header view: a plain
+    dict look-up, which matters on the webhook hot path. Case never matters there.
+    """
+    for key in _KEYS.get(name) or _environ_keys(name):
+        value = environ.get(key)
         if value is not None and value.strip():
             return value.strip()
     return None
@@ -44,7 +57,10 @@ class WebhookHeaders:
 
 
 def parse_webhook_headers(headers: Mapping[str, str]) -> WebhookHeaders:
-    """Required: topic, shop domain, and a webhook or event id. Raises MissingHeaderError."""
+    """Required: topic, shop domain, and a webhook or event id. Raises MissingHeaderError.
+
+    ``headers`` is the request's WSGI environ.
+    """
     topic = header(headers, "Topic")
     shop = header(headers, "Shop-Domain")
     webhook_id = header(headers, "Webhook-Id")

@@ -169,6 +169,14 @@ def claim_due_orders(
     return claimed
 
 
+def extend_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str, lease_s: float) -> None:
+    """Push our lease ``lease_s`` further out (only while we still hold it)."""
+    db.execute(
+        "UPDATE orders SET lease_until = ? WHERE shop = ? AND order_id = ? AND lease_owner = ?",
+        [db_time_in(lease_s), shop, order_id, owner],
+    )
+
+
 def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> OrderWork:
     row = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])[0]
     parts = tuple(

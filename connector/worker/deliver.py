@@ -49,10 +49,11 @@ class OrderDelivery:
 
     def __init__(
         self, db: sqlite_utils.Database, target: Target, ctx: ShopContext, policy: RetryPolicy,
-        worker_name: str, on_attempt: Callable[[str, float], None] | None = None,
+        worker_name: str, on_attempt: Callable[[str, float], None] | None = None, lease_s: float = 120.0,
     ) -> None:
         self.db, self.target, self.ctx, self.policy = db, target, ctx, policy
         self.worker_name = worker_name
+        self.lease_s = lease_s
         self.on_attempt = on_attempt
         self.sent = 0
         self._attempts: list[tuple[Any, ...]] = []
@@ -95,6 +96,9 @@ class OrderDelivery:
             self._flush_attempts()
             if last:
                 order_store.finish_success(self.db, work.shop, work.order_id)
+            else:
+                # A long delivery (many parts, slow target) must not lose its order to another worker.
+                order_store.extend_lease(self.db, work.shop, work.order_id, self.worker_name, self.lease_s)
 
     # -- steps --------------------------------------------------------------------------------
     def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:

@@ -95,7 +95,9 @@ class Worker:
         settings = self._shop_settings(shop)
         work = order_store.load_order_work(db, shop, order_id)
         ctx = ShopContext(shop=shop, settings=settings, silent=work.silent)
-        delivery = OrderDelivery(db, self._target(settings["kind"]), ctx, self.policy, self.name, self.on_attempt)
+        delivery = OrderDelivery(
+            db, self._target(settings["kind"]), ctx, self.policy, self.name, self.on_attempt, self.settings["worker.lease_s"]
+        )
         return delivery.run(work)
 
     def _shop_settings(self, shop: str) -> dict:
@@ -139,6 +141,8 @@ class Worker:
                         in_flight.pop(future)
                         self._collect(future)
                 elif not triaged and not claimed:
+                    # Idle: fold the webhooks' WAL into the database off their request path.
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     self.stop_event.wait(self.settings["worker.poll_interval_s"])
             for future in list(in_flight):
                 self._collect(future)
