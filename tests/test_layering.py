@@ -1,0 +1,58 @@
+"""The direction imports may run (STYLE.md), held by a test rather than by good intentions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parent.parent / "connector"
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def modules(*parts: str) -> list[Path]:
+    return sorted(PACKAGE.joinpath(*parts).rglob("*.py")) if parts else sorted(PACKAGE.rglob("*.py"))
+
+
+def test_only_app_web_and_cli_import_flask():
+    allowed = ("app.py", "cli.py", "cli_lifecycle.py", "cli_ops.py")
+    for path in modules():
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "web" or rel.name in allowed:
+            continue
+        assert not any(name == "flask" or name.startswith("flask.") for name in imports_of(path)), rel
+
+
+def test_the_webhook_receiver_knows_nothing_of_targets_or_the_worker():
+    for name in imports_of(PACKAGE / "web" / "webhooks.py"):
+        assert not name.startswith(("connector.targets", "connector.worker")), name
+
+
+def test_targets_never_import_each_other_nor_the_store():
+    targets = [p.name for p in (PACKAGE / "targets").iterdir() if p.is_dir() and not p.name.startswith("_")]
+    for target in targets:
+        for path in modules("targets", target):
+            for name in imports_of(path):
+                others = [t for t in targets if t != target]
+                assert not any(name.startswith(f"connector.targets.{other}") for other in others), (path, name)
+                assert not name.startswith(("connector.store", "connector.worker", "sqlite_utils")), (path, name)
+
+
+def test_mapping_modules_are_pure():
+    for path in PACKAGE.glob("targets/*/mapping.py"):
+        for name in imports_of(path):
+            assert not name.startswith(("requests", "tenacity", "sqlite_utils", "flask", "connector.store")), (path, name)
+
+
+def test_verification_is_pure():
+    for name in imports_of(PACKAGE / "shopify" / "verify.py"):
+        assert name.split(".")[0] in {"__future__", "base64", "hashlib", "hmac", "typing", "time", "urllib", "collections"}, name
