@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -41,6 +42,7 @@ class WorkerStats:
     unchanged: int = 0
     retrying: int = 0
     dead: int = 0
+    storage_errors: int = 0
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
 
     def add(self, outcome: DeliveryOutcome) -> None:
@@ -90,23 +92,48 @@ class Worker:
         with write_transaction(db):
             return order_store.claim_due_orders(db, self.name, free, self.settings["worker.lease_s"], busy)
 
+    def _prepare(self) -> bool:
+        """Migrate and register configured shops; wait out a locked or failing store."""
+        while not self.stop_event.is_set():
+            try:
+                db = self._db()
+                migrate(db)
+                sync_config_shops(db, self.settings.shops)
+                return True
+            except sqlite3.Error as exc:
+                log.warning("store not ready (%s); retrying", exc, extra={"worker": self.name})
+                self.stop_event.wait(self._storage_backoff_s())
+        return False
+
+    def _storage_backoff_s(self) -> float:
+        return max(self.settings["worker.poll_interval_s"], 0.5)
+
     def run(self, once: bool = False) -> WorkerStats:
+        if not self._prepare():
+            return self.stats
         db = self._db()
-        migrate(db)
-        sync_config_shops(db, self.settings.shops)
         concurrency = self.settings["worker.concurrency"]
         in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
         next_prune = 0.0
         log.info("worker started", extra={"worker": self.name})
         with ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
-                if time.monotonic() >= next_prune:
-                    self._prune()
-                    next_prune = time.monotonic() + PRUNE_EVERY_S
-                triaged = triage_new_events(db, self.settings["worker.batch_size"])
-                self.stats.triaged += triaged
-                free = concurrency - len(in_flight)
-                claimed = self._claim(free, set(in_flight.values())) if free > 0 else []
+                # A storage failure here (database locked past the busy timeout, disk full, a
+                # read-only file) must not end the process: nothing is lost, since every step
+                # below is one transaction; wait and try the pass again.
+                try:
+                    if time.monotonic() >= next_prune:
+                        next_prune = time.monotonic() + self._prune_interval_s()
+                        self._prune()
+                    triaged = triage_new_events(db, self.settings["worker.batch_size"])
+                    self.stats.triaged += triaged
+                    free = concurrency - len(in_flight)
+                    claimed = self._claim(free, set(in_flight.values())) if free > 0 else []
+                except sqlite3.Error as exc:
+                    log.warning("store failure in the worker loop (%s); retrying", exc, extra={"worker": self.name})
+                    self.stats.storage_errors += 1
+                    self.stop_event.wait(self._storage_backoff_s())
+                    continue
                 for key in claimed:
                     in_flight[pool.submit(self.deliver_one, key)] = key
                 if once and not triaged and not claimed and not in_flight:
@@ -122,6 +149,9 @@ class Worker:
                 self._collect(future)
         log.info("worker stopped", extra={"worker": self.name})
         return self.stats
+
+    def _prune_interval_s(self) -> float:
+        return self.settings["database.prune_interval_s"] or PRUNE_EVERY_S
 
     def _prune(self) -> None:
         """Keep the SQLite file from growing without bound (database.retention_days)."""
