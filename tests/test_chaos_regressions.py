@@ -62,3 +62,50 @@ def test_worker_survives_a_database_locked_past_its_busy_timeout(post, settings,
         locker.close()
     assert worker.stats.storage_errors >= 1
     assert target.writes[ORDER_PATH] == 1
+
+
+def test_an_orders_delete_event_is_settled_once_the_delete_is_delivered(post, run_worker, target, db_path):
+    """Fuzzing the intake found ``orders/delete`` events left ``queued`` forever.
+
+    Cause: the delivery recorded ``delete_delivered`` on the order but never settled the delete
+    event itself (only snapshot and part deliveries settled events), so "no event left queued"
+    failed for every deleted order. Now the delete step settles the order's queued events.
+    """
+    import json
+
+    post(fixture_bytes(DOCS_ORDER))
+    run_worker()
+    post(json.dumps({"id": int(ORDER_ID)}).encode(), "orders/delete")
+    run_worker()
+    assert ORDER_PATH in target.deleted
+    states = [r[0] for r in connect(db_path).execute("SELECT state FROM events ORDER BY id")]
+    assert states == ["delivered", "delivered"]
+
+
+def test_amounts_beyond_the_decimal_context_are_left_out_not_a_crash():
+    """Fuzzing found ``format_amount("1e999999")`` raising decimal.InvalidOperation (quantize
+    past the context precision), which crashed the mapping of an otherwise fine order."""
+    from connector.targets.common import format_amount
+
+    assert format_amount("1e999999") is None
+    assert format_amount("123456789012345678901234567890") is None
+    assert format_amount("359.97") == "359.97"
+
+
+def test_a_crashing_mapping_dead_letters_with_its_reason_instead_of_retrying_for_days(post, run_worker, db_path, monkeypatch):
+    """The mapping is pure and deterministic: an unexpected exception there recurs on every retry.
+
+    Before, it was classed as transient (``internal error``) and retried until
+    ``retry.give_up_after_s`` (3 days); now it is a permanent failure with the reason kept.
+    """
+    from connector.targets import http_json
+
+    def broken(self, order, ctx):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(http_json.HttpJsonTarget, "map_order", broken)
+    post(fixture_bytes(DOCS_ORDER))
+    assert run_worker().dead == 1
+    row = connect(db_path).execute("SELECT status, last_error FROM orders").fetchone()
+    assert row[0] == "dead" and "ZeroDivisionError: boom" in row[1]
+    assert connect(db_path).execute("SELECT state FROM events").fetchone()[0] == "dead"
