@@ -109,3 +109,26 @@ def test_a_crashing_mapping_dead_letters_with_its_reason_instead_of_retrying_for
     row = connect(db_path).execute("SELECT status, last_error FROM orders").fetchone()
     assert row[0] == "dead" and "ZeroDivisionError: boom" in row[1]
     assert connect(db_path).execute("SELECT state FROM events").fetchone()[0] == "dead"
+
+
+def test_prune_interval_makes_the_worker_prune_while_it_runs(post, settings, db_path, target):
+    """``database.prune_interval_s`` (new, for the soak): a running worker prunes on that period,
+    so with a short retention the events table stops growing; the newest body of an order stays."""
+    from tests.conftest import order_body
+
+    fast = Settings({**settings.values, "database.retention_days": 0.5 / 86400, "database.prune_interval_s": 0.2},
+                    settings.shops, settings.source)
+    for minute in range(1, 6):
+        post(order_body(updated_at=f"2026-11-25T10:0{minute}:00Z", note=str(minute)), "orders/updated")
+    worker = Worker(fast)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+        runner.join(10)
+    rows = connect(db_path).execute("SELECT state FROM events").fetchall()
+    assert rows == [("delivered",)]  # only the newest state's event is kept
