@@ -132,3 +132,16 @@ def test_prune_interval_makes_the_worker_prune_while_it_runs(post, settings, db_
         runner.join(10)
     rows = connect(db_path).execute("SELECT state FROM events").fetchall()
     assert rows == [("delivered",)]  # only the newest state's event is kept
+
+
+def test_worker_stats_keep_only_recent_outcomes():
+    """The soak (bench/soak.py) saw a long-running worker's RSS climb steadily: WorkerStats kept
+    every DeliveryOutcome of the process's life in a list. Counters stay exact; the list is bounded."""
+    from connector.worker.deliver import DeliveryOutcome
+    from connector.worker.loop import RECENT_OUTCOMES, WorkerStats
+
+    stats = WorkerStats()
+    for n in range(RECENT_OUTCOMES * 3):
+        stats.add(DeliveryOutcome(SHOP, str(n), "delivered", 1))
+    assert stats.delivered == RECENT_OUTCOMES * 3
+    assert len(stats.outcomes) == RECENT_OUTCOMES and stats.outcomes[-1].order_id == str(RECENT_OUTCOMES * 3 - 1)
