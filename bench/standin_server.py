@@ -15,9 +15,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STANDINS = {
     "http": ("tests.standins.http_target", "HttpTargetStandIn", {}),
+    # The http stand-in without its request log, for long runs (bench/soak.py).
+    "http-lean": ("bench.standin_server", "LeanHttpTargetStandIn", {}),
     "parcellab": ("tests.standins.parcellab", "ParcellabStandIn", {"token": "bench-token"}),
     "foxdeli": ("tests.standins.foxdeli", "FoxdeliStandIn", {}),
 }
+
+
+def _lean_class():  # type: ignore[no-untyped-def]
+    from tests.standins.http_target import HttpTargetStandIn
+    from tests.standins.server import Request, Response
+
+    class LeanHttpTargetStandIn(HttpTargetStandIn):
+        """Keeps documents and write counts, forgets the request log (memory stays flat)."""
+
+        def handle(self, request: Request) -> Response:
+            with self.lock:
+                self.requests.clear()
+            return super().handle(request)
+
+    return LeanHttpTargetStandIn
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    if name == "LeanHttpTargetStandIn":
+        return _lean_class()
+    raise AttributeError(name)
 
 
 def main() -> None:

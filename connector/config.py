@@ -56,6 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("database", "path", str, "connector.db", "SQLite file. Needs a persistent disk."),
     _s("database", "busy_timeout_s", float, 10.0, "How long a writer waits for SQLite's write lock before giving up."),
     _s("database", "retention_days", float, 30.0, "Processed events older than this are pruned (sync state is kept)."),
+    _s("database", "prune_interval_s", float, 600.0, "How often the worker prunes processed events past retention_days (0 = every 600 s)."),
     _s("admin", "token", str, "", "Bearer token for /admin; the admin API is closed when empty.", True),
     _s("webhooks", "max_body_bytes", int, 5 * 1024 * 1024, "Largest accepted webhook body; larger ones get 413."),
     _s("target", "kind", str, "dry-run", "Where orders go: foxdeli, parcellab, http or dry-run."),

@@ -121,7 +121,8 @@ def _intake_lock(path: str) -> tuple[threading.Lock, int] | None:
             entry = None
             if fcntl is not None and path != ":memory:":
                 try:
-                    fd = os.open(path + "-intake.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    # Read-only is enough for flock, and keeps the file system free to be remounted read-only.
+                    fd = os.open(path + "-intake.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
                     entry = (threading.Lock(), fd)
                 except OSError:
                     entry = None

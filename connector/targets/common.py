@@ -33,7 +33,10 @@ def format_amount(value: Any, places: int = 2) -> str | None:
     if number is None:
         return None
     quantum = Decimal(1).scaleb(-places)
-    return format(number.quantize(quantum, rounding=ROUND_HALF_UP), "f")
+    try:
+        return format(number.quantize(quantum, rounding=ROUND_HALF_UP), "f")
+    except InvalidOperation:  # more digits than the decimal context holds, e.g. "1e999999"
+        return None
 
 
 def country_alpha2(code: Any) -> str | None:

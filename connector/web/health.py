@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -21,7 +22,16 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready when the store takes a write: a read-only file or a full disk fail here too."""
+    """Ready when the store takes a write: a read-only file or a full disk fail here too.
+
+    A nearly full disk still takes the probe's tiny write (SQLite reuses free pages) while real
+    webhooks already fail with 503, so less free space than one largest webhook
+    (``webhooks.max_body_bytes``) counts as not ready as well.
+    """
+    settings = current_app.config["SETTINGS"]
+    free = _free_bytes(settings["database.path"])
+    if free is not None and free < settings["webhooks.max_body_bytes"]:
+        return jsonify(status="unavailable", error=f"database: disk nearly full ({free} bytes free)"), 503
     try:
         db = request_db()
         with write_transaction(db):
@@ -42,3 +52,14 @@ def metrics() -> Response:
         registry.register(StoreCollector(request_db))
         current_app.extensions["connector_metrics_registry"] = registry
     return metrics_response(registry)
+
+
+def _free_bytes(path: str) -> int | None:
+    """Bytes available to us on the database's filesystem; None when it cannot be known."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize

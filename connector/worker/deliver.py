@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import sqlite_utils
 
 from connector.db import write_transaction
-from connector.errors import PermanentDeliveryError, TransientDeliveryError
+from connector.errors import DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.retrying import RetryPolicy, call_with_retries, durable_delay_s
 from connector.store import events as event_store
 from connector.store import failures as failure_store
@@ -28,6 +28,7 @@ from connector.timeutil import now_db, parse_iso, utc_now
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ALL_EVENTS = 2**63 - 1  # settle_queued_events bound covering every event id
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class OrderDelivery:
                 self._send(work, "delete", lambda: self.target.send_order_deleted(work.order_id, RemoteRef(remote_id), self.ctx))
                 with self._step(work, last=True):
                     order_store.record_delete_delivered(self.db, work.shop, work.order_id)
+                    # The orders/delete event itself (and nothing newer can be queued for a
+                    # deleted order: triage marks later snapshots stale).
+                    event_store.settle_queued_events(self.db, work.shop, work.order_id, "delivered", ALL_EVENTS)
             if not (work.snapshot_event_id is not None or work.parts or work.delete_pending):
                 with self._step(work, last=True):
                     pass
@@ -103,7 +107,7 @@ class OrderDelivery:
     # -- steps --------------------------------------------------------------------------------
     def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:
         assert work.snapshot_event_id is not None and isinstance(order, dict)
-        payload = self.target.map_order(order, self.ctx)
+        payload = self._map(work, "order", lambda: self.target.map_order(order, self.ctx))
         digest = payload_hash(self.target.kind, "order", payload)
         if digest == work.payload_hash:
             self._record_unchanged(work, "order")
@@ -133,7 +137,8 @@ class OrderDelivery:
         # Silence belongs to the event that carries this state, not to the order: a live
         # fulfillment after a silent re-sync of its order must still notify the customer.
         ctx = replace(self.ctx, silent=event_store.event_is_silent(self.db, part.newest_event_id))
-        payload = self.target.map_part(part.kind, body, order if isinstance(order, dict) else None, ctx)  # type: ignore[arg-type]
+        parent = order if isinstance(order, dict) else None
+        payload = self._map(work, what, lambda: self.target.map_part(part.kind, body, parent, ctx))  # type: ignore[arg-type]
         digest = payload_hash(self.target.kind, what, payload) if payload is not None else None
         state, result = "unchanged", None
         if payload is not None and digest != part.payload_hash:
@@ -153,6 +158,18 @@ class OrderDelivery:
             )
 
     # -- helpers ------------------------------------------------------------------------------
+    def _map(self, work: order_store.OrderWork, what: str, call: Callable[[], T]) -> T:
+        """Run a (pure, deterministic) mapping. An unexpected exception there would recur on every
+        retry, so it is a permanent failure with the reason kept, not a transient one retried
+        for days; a fixed mapping plus ``connector replay`` delivers it later."""
+        try:
+            return call()
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            log.exception("mapping %s failed", what, extra=self._log_extra(work))
+            raise MappingError(f"mapping {what} failed: {type(exc).__name__}: {exc}"[:500]) from exc
+
     def _load_json(self, event_id: int | None) -> Any:
         if event_id is None:
             return None

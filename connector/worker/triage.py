@@ -34,8 +34,14 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
         return 0
     routes = [(row, route_event(row["topic"], bytes(row["body"]), row["received_at"])) for row in rows]
     with write_transaction(db):
+        # The rows were read outside the lock: another worker process may have triaged (and even
+        # delivered) some of them since. Re-triaging one would set a delivered event back to
+        # ``queued`` for good, so only events still ``new`` under the lock are routed here.
+        still_new = _still_new(db, [row["id"] for row in rows])
         shops = known_shops(db)
         for row, route in routes:
+            if row["id"] not in still_new:
+                continue
             state, reason, fields = _apply(db, row, route, shops)
             event_store.set_event_state(db, row["id"], state, reason, **fields)
             if state in ("invalid", "held"):
@@ -47,6 +53,11 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
         # Redaction rewrote pages; move them out of the WAL so old page images do not linger there.
         checkpoint_wal(db)
     return len(rows)
+
+
+def _still_new(db: sqlite_utils.Database, ids: list[int]) -> set[int]:
+    placeholders = ", ".join("?" for _ in ids)
+    return {r[0] for r in db.execute(f"SELECT id FROM events WHERE state = 'new' AND id IN ({placeholders})", ids)}
 
 
 def _apply(
