@@ -93,6 +93,11 @@ class StandIn:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # The client died mid-request (e.g. a SIGKILLed worker): a real server never
+                    # sees such a request either, so it is neither handled nor logged.
+                    self.close_connection = True
+                    return
                 parts = urlsplit(self.path)
                 request = Request(
                     method=self.command,
