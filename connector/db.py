@@ -25,17 +25,7 @@ except ImportError:  # not POSIX: no intake queue, SQLite's busy handler alone
 _local = threading.local()
 
 
-# WAL pages after which a commit also checkpoints. SQLite's default (1000) suits the worker;
-# webhook connections use a far higher mark so the checkpoint (with its fsync) almost never
-# lands on a request Shopify is waiting for: the worker's commits keep the WAL short, and
-# this cap bounds it (~40 MB) when no worker runs. Measured: 110 → 70 µs wall per insert.
-DEFAULT_AUTOCHECKPOINT = 1000
-INTAKE_AUTOCHECKPOINT = 10000
-
-
-def connect(
-    path: str, busy_timeout_s: float = 10.0, autocheckpoint: int = DEFAULT_AUTOCHECKPOINT
-) -> sqlite_utils.Database:
+def connect(path: str, busy_timeout_s: float = 10.0) -> sqlite_utils.Database:
     """A new connection with the pragmas every process needs.
 
     ``isolation_level=None``: Python never opens transactions behind our back; every write
@@ -52,20 +42,17 @@ def connect(
         raise sqlite3.OperationalError(f"could not switch {path} to WAL (got {mode})")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
     return sqlite_utils.Database(conn, execute_plugins=False)
 
 
-def get_db(
-    path: str, busy_timeout_s: float = 10.0, autocheckpoint: int = DEFAULT_AUTOCHECKPOINT
-) -> sqlite_utils.Database:
+def get_db(path: str, busy_timeout_s: float = 10.0) -> sqlite_utils.Database:
     """This thread's connection to ``path``, opened on first use in this process."""
     cache: dict[tuple[int, str], sqlite_utils.Database] = getattr(_local, "dbs", None) or {}
     _local.dbs = cache
     key = (os.getpid(), path)
     db = cache.get(key)
     if db is None:
-        db = connect(path, busy_timeout_s, autocheckpoint)
+        db = connect(path, busy_timeout_s)
         cache[key] = db
     return db
 

@@ -234,6 +234,14 @@ def m003_jobs(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX jobs_shop ON jobs (shop, kind, created_at)")
 
 
+@migrations()
+def m004_partial_event_order_index(db: sqlite_utils.Database) -> None:
+    # Events arrive without an order id (triage sets it): a partial index costs the webhook's
+    # INSERT nothing, and look-ups by (shop, order_id) still use it.
+    db.execute("DROP INDEX events_order")
+    db.execute("CREATE INDEX events_order ON events (shop, order_id) WHERE order_id IS NOT NULL")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply pending migrations, one process at a time.
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite_utils
 from flask import current_app
 
-from connector.db import INTAKE_AUTOCHECKPOINT, get_db
+from connector.db import get_db
 
 
 def request_db() -> sqlite_utils.Database:
     settings = current_app.config["SETTINGS"]
-    return get_db(settings["database.path"], settings["database.busy_timeout_s"], INTAKE_AUTOCHECKPOINT)
+    return get_db(settings["database.path"], settings["database.busy_timeout_s"])

@@ -156,9 +156,6 @@ class Worker:
                     self.stats.triaged += triaged
                     free = concurrency - len(in_flight)
                     claimed = self._claim(free, set(in_flight.values())) if free > 0 else []
-                    if not (triaged or claimed or in_flight or once):
-                        # Idle: fold the webhooks' WAL into the database, off their request path.
-                        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:
                     log.warning("store failure in the worker loop (%s); retrying", exc, extra={"worker": self.name})
                     self.stats.storage_errors += 1
