@@ -20,7 +20,7 @@ from typing import Callable
 
 from connector import metrics
 from connector.config import Settings
-from connector.db import close_thread_dbs, get_db, write_transaction
+from connector.db import get_db, write_transaction
 from connector.migrations import migrate
 from connector.retrying import RetryPolicy
 from connector.store import orders as order_store

@@ -48,7 +48,7 @@ def map_address(address: Any) -> dict[str, Any] | None:
     Foxdeli requires ``line1``, ``city`` and ``countryCode``; an address that lacks the first
     two cannot be delivered to, so it is left out rather than sent half-empty.
     """
-    if not isinstance(address, Mapping):
+    if not isinstance(address, dict):
         return None
     line1, city = text(address.get("address1")), text(address.get("city"))
     if not line1 or not city:
@@ -77,7 +77,7 @@ def note_attributes(order: Mapping[str, Any]) -> dict[str, str]:
     """``note_attributes`` as a dict with normalised names (``"Pickup point ID"`` → ``pickup_point_id``)."""
     out: dict[str, str] = {}
     for item in order.get("note_attributes") or []:
-        if isinstance(item, Mapping) and text(item.get("name")) and text(item.get("value")):
+        if isinstance(item, dict) and text(item.get("name")) and text(item.get("value")):
             name = re.sub(r"[\s\-]+", "_", str(item["name"]).strip().lower())
             out.setdefault(name, text(item["value"]) or "")
     return out
@@ -88,7 +88,7 @@ def _first(values: Mapping[str, str], keys: tuple[str, ...]) -> str | None:
 
 
 def _shipping_line(order: Mapping[str, Any]) -> Mapping[str, Any]:
-    lines = [s for s in order.get("shipping_lines") or [] if isinstance(s, Mapping) and not s.get("is_removed")]
+    lines = [s for s in order.get("shipping_lines") or [] if isinstance(s, dict) and not s.get("is_removed")]
     return lines[0] if lines else {}
 
 

@@ -80,10 +80,10 @@ def money(amount: Any, currency: Any) -> dict[str, Any] | None:
 def money_field(resource: Mapping[str, Any], field: str, shop_currency: Any) -> dict[str, Any] | None:
     """``<field>_set.presentment_money`` (what the customer saw), else ``<field>`` in shop currency."""
     money_set = resource.get(f"{field}_set")
-    if isinstance(money_set, Mapping):
+    if isinstance(money_set, dict):
         for side in ("presentment_money", "shop_money"):
             part = money_set.get(side)
-            if isinstance(part, Mapping) and (found := money(part.get("amount"), part.get("currency_code"))):
+            if isinstance(part, dict) and (found := money(part.get("amount"), part.get("currency_code"))):
                 return found
     return money(resource.get(field), shop_currency)
 
@@ -101,7 +101,7 @@ def _additional_costs(order: Mapping[str, Any]) -> list[dict[str, Any]]:
     currency = order.get("currency")
     costs = []
     for line in order.get("shipping_lines") or []:
-        if not isinstance(line, Mapping) or line.get("is_removed"):
+        if not isinstance(line, dict) or line.get("is_removed"):
             continue
         price = money_field(line, "discounted_price", currency) or money_field(line, "price", currency)
         if price is not None:
@@ -137,7 +137,7 @@ def current_quantity(line: Mapping[str, Any], order: Mapping[str, Any]) -> int:
 
 def vat_rate(line: Mapping[str, Any]) -> float | None:
     """The line's tax rate in percent (``0.21`` → ``21.0``); summed when taxes stack (US state + county)."""
-    rates = [to_decimal(t.get("rate")) for t in line.get("tax_lines") or [] if isinstance(t, Mapping)]
+    rates = [to_decimal(t.get("rate")) for t in line.get("tax_lines") or [] if isinstance(t, dict)]
     rates = [r for r in rates if r is not None]
     if not rates:
         return None
@@ -154,7 +154,7 @@ def product_type(line: Mapping[str, Any]) -> str:
 def _image(line: Mapping[str, Any]) -> str | None:
     # REST order webhooks carry no image; some payloads (and GraphQL-shaped re-syncs) do.
     image = line.get("image")
-    url = image.get("src") or image.get("url") if isinstance(image, Mapping) else image
+    url = image.get("src") or image.get("url") if isinstance(image, dict) else image
     url = text(url)
     return url if url and url.startswith(("https://", "http://")) else None
 
@@ -175,14 +175,14 @@ def map_product(line: Mapping[str, Any], order: Mapping[str, Any]) -> dict[str, 
 def ships_anything(order: Mapping[str, Any]) -> bool:
     """True when a line item with units left requires shipping."""
     return any(
-        isinstance(line, Mapping) and line.get("requires_shipping") is not False and current_quantity(line, order) > 0
+        isinstance(line, dict) and line.get("requires_shipping") is not False and current_quantity(line, order) > 0
         for line in order.get("line_items") or []
     )
 
 
 # -- people -------------------------------------------------------------------------------------
 def _full_name(person: Any) -> str | None:
-    if not isinstance(person, Mapping):
+    if not isinstance(person, dict):
         return None
     joined = " ".join(p for p in (text(person.get("first_name")), text(person.get("last_name"))) if p)
     return joined or text(person.get("name"))
@@ -196,21 +196,21 @@ def map_customer(order: Mapping[str, Any]) -> dict[str, str]:
     """``CustomerRequest``. Foxdeli requires all three keys non-null (vendor SDK), so a missing
     email or phone is sent as ``""``: an empty contact is not a made-up one that would bounce.
     """
-    customer = order.get("customer") if isinstance(order.get("customer"), Mapping) else {}
+    customer = order.get("customer") if isinstance(order.get("customer"), dict) else {}
     shipping, billing = order.get("shipping_address") or {}, order.get("billing_address") or {}
     default = customer.get("default_address") or {}
     name = (_full_name(customer) or _full_name(billing) or _full_name(shipping)
             or _first_text(order.get("email"), customer.get("email")) or FALLBACK_CUSTOMER_NAME)
     email = _first_text(order.get("email"), order.get("contact_email"), customer.get("email"))
     phone = _first_text(order.get("phone"), customer.get("phone"), shipping.get("phone"),
-                        billing.get("phone"), default.get("phone") if isinstance(default, Mapping) else None)
+                        billing.get("phone"), default.get("phone") if isinstance(default, dict) else None)
     return {"name": name, "email": email or "", "phone": phone or ""}
 
 
 def map_billing(order: Mapping[str, Any]) -> dict[str, Any] | None:
     """``BillingDetailsRequest`` from ``billing_address`` (None when Shopify has none)."""
     billing = order.get("billing_address")
-    if not isinstance(billing, Mapping):
+    if not isinstance(billing, dict):
         return None
     details = {"name": _full_name(billing), "companyName": text(billing.get("company")),
                "billingAddress": map_address(billing),
@@ -286,7 +286,7 @@ def map_fulfillment(fulfillment: dict[str, Any], settings: Mapping[str, Any]) ->
     number = numbers[0] if numbers else text(fulfillment.get("tracking_number"))
     if number:
         tracking["number"] = number
-    skus = [line_sku(line) for line in fulfillment.get("line_items") or [] if isinstance(line, Mapping)]
+    skus = [line_sku(line) for line in fulfillment.get("line_items") or [] if isinstance(line, dict)]
     parcel: dict[str, Any] = {
         "products": list(dict.fromkeys(s for s in skus if s)),
         "tracking": [tracking],
