@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
+from connector.targets.httpclient import new_session
 from connector.targets.parcellab import client, mapping
 
 
@@ -19,7 +20,7 @@ class ParcellabTarget:
     kind: ClassVar[str] = "parcellab"
 
     def __init__(self) -> None:
-        self._session = client.new_session()
+        self._session = new_session()
 
     def map_order(self, order: dict[str, Any], ctx: ShopContext) -> dict[str, Any]:
         """Order upsert body; ``ctx.silent`` turns notifications off on its trackings."""

@@ -17,6 +17,7 @@ import requests
 from connector.errors import MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.targets.base import SendResult
 from connector.targets.httpclient import MAX_REASON, Verdict, raise_for_response, response_reason, send_request
+
 from connector.targets.parcellab.mapping import CORE_FIELDS
 
 log = logging.getLogger(__name__)
