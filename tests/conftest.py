@@ -65,15 +65,12 @@ def target() -> Iterator[HttpTargetStandIn]:
         yield standin  # type: ignore[misc]
 
 
-@pytest.fixture
-def overrides(db_path: str, target: HttpTargetStandIn) -> dict[str, Any]:
-    """Settings for a fast test: the http target stand-in, tiny retry delays."""
+def fast_settings(db_path: str, **target: Any) -> dict[str, Any]:
+    """Overrides for a fast test: tiny retry delays and polls, plus the given target.* keys."""
     return {
         "shopify.api_secret": SECRET,
         "database.path": db_path,
         "admin.token": "admin-token",
-        "target.kind": "http",
-        "target.base_url": target.url,
         "target.timeout_s": 2,
         "retry.first_delay_s": 0.01,
         "retry.in_process_window_s": 2,
@@ -81,7 +78,27 @@ def overrides(db_path: str, target: HttpTargetStandIn) -> dict[str, Any]:
         "retry.max_delay_s": 0.05,
         "worker.poll_interval_s": 0.05,
         "worker.lease_s": 30,
+        **{f"target.{key}": value for key, value in target.items()},
     }
+
+
+def live_order(name: str = DOCS_ORDER, **changes: Any) -> bytes:
+    """A fixture order that is not cancelled (Shopify's documented sample is)."""
+    return order_body(name, cancelled_at=None, cancel_reason=None, **changes)
+
+
+def documented_fulfillment(**changes: Any) -> dict[str, Any]:
+    """Shopify's documented fulfillment, attached to the documented order (its order_id is float-rounded)."""
+    body = json.loads(fixture_bytes("fulfillments_create.shopify-docs-2026-04.json"))
+    body["order_id"] = int(ORDER_ID)
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def overrides(db_path: str, target: HttpTargetStandIn) -> dict[str, Any]:
+    """Settings for a fast test against the http target stand-in."""
+    return fast_settings(db_path, kind="http", base_url=target.url)
 
 
 @pytest.fixture

@@ -17,12 +17,14 @@ from connector.config import Settings
 from connector.db import connect
 from connector.store.dry_run import list_dry_runs
 from connector.worker.loop import Worker
-from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, order_body
+from tests.conftest import (
+    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order,
+    order_body,
+)
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
 from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
 
-FULFILLMENT = "fulfillments_create.shopify-docs-2026-04.json"
 ORDER_PATH = "/tracking/api/v1/order"
 
 
@@ -38,44 +40,17 @@ def fox() -> Iterator[FoxdeliStandIn]:
 @pytest.fixture
 def overrides(db_path: str, fox: FoxdeliStandIn) -> dict[str, Any]:
     """The shared test settings, pointed at the Foxdeli stand-in."""
-    return {
-        "shopify.api_secret": SECRET,
-        "database.path": db_path,
-        "admin.token": "admin-token",
-        "target.kind": "foxdeli",
-        "target.base_url": fox.url,
-        "target.username": fox.username,
-        "target.password": fox.password,
-        "target.eshop_id": ESHOP_ID,
-        "target.timeout_s": 2,
-        "retry.first_delay_s": 0.01,
-        "retry.in_process_window_s": 2,
-        "retry.in_process_attempts": 2,
-        "retry.max_delay_s": 0.05,
-        "worker.poll_interval_s": 0.05,
-        "worker.lease_s": 30,
-    }
+    return fast_settings(
+        db_path, kind="foxdeli", base_url=fox.url, username=fox.username, password=fox.password, eshop_id=ESHOP_ID
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def live_order(name: str = DOCS_ORDER, **changes: Any) -> bytes:
-    """A fixture order that is not cancelled (Shopify's documented sample is)."""
-    return order_body(name, cancelled_at=None, cancel_reason=None, **changes)
-
-
 def priced(total: str, updated_at: str) -> bytes:
     """The live order at another total (Foxdeli's price is the current total) and time."""
     money = {"amount": total, "currency_code": "USD"}
     return live_order(updated_at=updated_at, total_price=total, current_total_price=total,
                       current_total_price_set={"shop_money": money, "presentment_money": money})
-
-
-def fulfillment(**changes: Any) -> dict[str, Any]:
-    """Shopify's documented fulfillment, attached to the documented order (its order_id is float-rounded)."""
-    body = json.loads(fixture_bytes(FULFILLMENT))
-    body["order_id"] = int(ORDER_ID)
-    body.update(changes)
-    return body
 
 
 def the_order(fox: FoxdeliStandIn) -> dict[str, Any]:
@@ -193,14 +168,14 @@ def test_worker_killed_mid_delivery_leaves_one_order(tmp_path, app, post, db_pat
 # -- parcels --------------------------------------------------------------------------------------------
 def test_fulfillment_becomes_a_parcel_and_an_update_patches_it(post, run_worker, fox, db_path):
     post(live_order())
-    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    post(json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
     run_worker()
     [parcel] = the_order(fox)["parcels"]
     assert parcel["tracking"] == [{"carrier": "UPS", "number": "1z827wk74630"}]
     # The same content again: nothing sent. A new tracking number: the same parcel is PATCHed.
-    post(json.dumps(fulfillment()).encode(), "fulfillments/update")
+    post(json.dumps(documented_fulfillment()).encode(), "fulfillments/update")
     run_worker()
-    post(json.dumps(fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
+    post(json.dumps(documented_fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
                                 updated_at="2026-11-26T08:00:00Z")).encode(), "fulfillments/update")
     run_worker()
     [patched] = the_order(fox)["parcels"]
@@ -213,7 +188,7 @@ SLOW_RETRY = {"retry.first_delay_s": 5.0, "retry.max_delay_s": 60.0, "retry.in_p
 
 
 def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arrives(post, run_worker, fox, db_path):
-    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    post(json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
     run_worker(**SLOW_RETRY)
     row = order_row(db_path)
     assert row["status"] == "retrying" and "waits for its order" in row["last_error"]
@@ -232,10 +207,10 @@ def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arri
 
 def test_cancelled_fulfillment_deletes_its_parcel(post, run_worker, fox):
     post(live_order())
-    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    post(json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
     run_worker()
     assert len(the_order(fox)["parcels"]) == 1
-    post(json.dumps(fulfillment(status="cancelled", updated_at="2026-11-26T08:00:00Z")).encode(), "fulfillments/update")
+    post(json.dumps(documented_fulfillment(status="cancelled", updated_at="2026-11-26T08:00:00Z")).encode(), "fulfillments/update")
     run_worker()
     assert the_order(fox)["parcels"] == []
 
@@ -276,7 +251,7 @@ def test_deleted_order_is_cancelled_at_foxdeli(post, run_worker, fox):
 # -- faults ---------------------------------------------------------------------------------------------
 def test_rate_limits_outages_and_timeouts_are_retried_until_delivered(post, run_worker, fox, db_path):
     post(live_order())
-    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    post(json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
     fox.fail_next(1)  # login
     fox.fail_next(2, status=429, headers={"Retry-After": "1"})
     fox.fail_next(2, status=503)
@@ -332,7 +307,7 @@ def test_dry_run_with_the_foxdeli_mapping_records_the_foxdeli_payload(settings, 
     dry = Settings({**settings.values, "target.kind": "dry-run", "target.dry_run_mapping": "foxdeli"},
                    settings.shops)
     post(fixture_bytes(DOCS_ORDER))
-    post(json.dumps(fulfillment()).encode(), "fulfillments/create")
+    post(json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
     Worker(dry).run(once=True)
     records = {r["kind"]: r for r in list_dry_runs(connect(db_path), order_id=ORDER_ID)}
     assert set(records) == {"order", "fulfillment"} and {r["mapping"] for r in records.values()} == {"foxdeli"}

@@ -18,14 +18,16 @@ from connector.db import connect
 from connector.store.dry_run import list_dry_runs
 from connector.store.events import NewEvent, save_event
 from connector.worker.loop import Worker
-from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, order_body
+from tests.conftest import (
+    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order,
+    order_body,
+)
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
 from tests.standins.parcellab import ParcellabStandIn
 
 TOKEN = "MTYxMjM0NTpzM2NyM3QtdDBrM24="
 ACCOUNT = 1612345
-FULFILLMENT = "fulfillments_create.shopify-docs-2026-04.json"
 DE_ORDER = "orders_pl_de_split_shipment.json"
 DE_ORDER_ID = "5726128734520987651"
 CARRIERS = {"Regional Express Kurier": "dhl-express"}
@@ -43,41 +45,13 @@ def pl() -> Iterator[ParcellabStandIn]:
 @pytest.fixture
 def overrides(db_path: str, pl: ParcellabStandIn) -> dict[str, Any]:
     """The shared test settings, pointed at the parcelLab stand-in."""
-    return {
-        "shopify.api_secret": SECRET,
-        "database.path": db_path,
-        "admin.token": "admin-token",
-        "target.kind": "parcellab",
-        "target.base_url": pl.url,
-        "target.token": TOKEN,
-        "target.account": str(ACCOUNT),
-        "target.client_key": "mybrand-a.com",
-        "target.auth_scheme": "Parcellab-API-Token",
-        "target.carriers": CARRIERS,
-        "target.timeout_s": 2,
-        "retry.first_delay_s": 0.01,
-        "retry.in_process_window_s": 2,
-        "retry.in_process_attempts": 2,
-        "retry.max_delay_s": 0.05,
-        "worker.poll_interval_s": 0.05,
-        "worker.lease_s": 30,
-    }
+    return fast_settings(
+        db_path, kind="parcellab", base_url=pl.url, token=TOKEN, account=str(ACCOUNT), client_key="mybrand-a.com",
+        auth_scheme="Parcellab-API-Token", carriers=CARRIERS,
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def live_order(name: str = DOCS_ORDER, **changes: Any) -> bytes:
-    """A fixture order that is not cancelled (Shopify's documented sample is)."""
-    return order_body(name, cancelled_at=None, cancel_reason=None, **changes)
-
-
-def fulfillment(**changes: Any) -> dict[str, Any]:
-    """Shopify's documented fulfillment, attached to the documented order (its order_id is float-rounded)."""
-    body = json.loads(fixture_bytes(FULFILLMENT))
-    body["order_id"] = int(ORDER_ID)
-    body.update(changes)
-    return body
-
-
 def de_fulfillment(index: int, **changes: Any) -> dict[str, Any]:
     """One of the German order's own fulfillments, as its fulfillments/* webhook would carry it."""
     body = json.loads(fixture_bytes(DE_ORDER))["fulfillments"][index]
@@ -162,13 +136,13 @@ def test_update_before_create_and_stale_retry_keep_the_newest(post, run_worker, 
 
 def test_fulfillment_adds_one_tracking_and_a_new_number_adds_it_once(post, run_worker, pl, db_path):
     post(live_order())
-    post(dumps(fulfillment()), "fulfillments/create")
+    post(dumps(documented_fulfillment()), "fulfillments/create")
     run_worker()
     assert set(trackings(pl)) == {("ups", "1z827wk74630")}
-    post(dumps(fulfillment()), "fulfillments/update")  # same content: nothing sent
+    post(dumps(documented_fulfillment()), "fulfillments/update")  # same content: nothing sent
     run_worker()
     assert len(puts(pl)) == 2
-    changed = fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
+    changed = documented_fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
                           tracking_urls=[], updated_at="2026-11-26T08:00:00Z")
     post(dumps(changed), "fulfillments/update")
     # The order update that Shopify sends along carries the fulfillment too: no duplicate.
@@ -187,13 +161,13 @@ SLOW_RETRY = {"retry.first_delay_s": 5.0, "retry.max_delay_s": 60.0, "retry.in_p
 def test_fulfillment_duplicates_and_reordering_send_the_newest_tracking_once(post, run_worker, pl):
     post(live_order())
     run_worker()
-    newer = fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
+    newer = documented_fulfillment(tracking_number="1Z999AA10123456784", tracking_numbers=["1Z999AA10123456784"],
                         tracking_urls=[], updated_at="2026-11-26T08:00:00Z")
     post(dumps(newer), "fulfillments/update", webhook_id="f-2")  # overtakes its fulfillments/create
     post(dumps(newer), "fulfillments/update", webhook_id="f-2")  # and is delivered twice by Shopify
-    post(dumps(fulfillment()), "fulfillments/create", webhook_id="f-1")
+    post(dumps(documented_fulfillment()), "fulfillments/create", webhook_id="f-1")
     run_worker()
-    post(dumps(fulfillment()), "fulfillments/create", webhook_id="f-1b")  # a late retry of the old state
+    post(dumps(documented_fulfillment()), "fulfillments/create", webhook_id="f-1b")  # a late retry of the old state
     run_worker()
     the_order(pl)
     assert set(trackings(pl)) == {("ups", "1Z999AA10123456784")}
@@ -216,7 +190,7 @@ def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arri
 
 
 def test_fulfillment_that_names_its_order_goes_ahead_and_merges_into_one_order(post, run_worker, pl, db_path):
-    post(dumps(fulfillment()), "fulfillments/create")  # carries #9999.1, email and destination
+    post(dumps(documented_fulfillment()), "fulfillments/create")  # carries #9999.1, email and destination
     run_worker()
     assert the_order(pl)["recipient_email"] == "jon@example.com"
     post(live_order())
@@ -285,7 +259,7 @@ def test_rate_limits_conflicts_outages_and_timeouts_are_retried_until_delivered(
 
 def test_failed_mutation_in_a_200_is_dead_lettered_with_its_message(post, run_worker, pl, db_path, client):
     post(live_order())
-    post(dumps(fulfillment(tracking_company="Foo Express", tracking_urls=[], tracking_url=None)), "fulfillments/create")
+    post(dumps(documented_fulfillment(tracking_company="Foo Express", tracking_urls=[], tracking_url=None)), "fulfillments/create")
     stats = run_worker()
     assert stats.dead == 1
     row = order_row(db_path)
@@ -323,13 +297,13 @@ def test_silent_resync_sends_trackings_with_notifications_inactive(app, run_work
 
 def test_live_fulfillment_after_a_silent_resync_notifies(app, post, run_worker, pl, db_path):
     save_silent(db_path, live_order())
-    post(dumps(fulfillment()), "fulfillments/create")  # a real shipment, reported live
+    post(dumps(documented_fulfillment()), "fulfillments/create")  # a real shipment, reported live
     run_worker()
     the_order(pl)
     [tracking] = pl.trackings.values()
     assert "notifications_inactive" not in tracking
     # A silent resync of a fulfillment stays silent.
-    save_silent(db_path, dumps(fulfillment(id=123457, tracking_numbers=["1Z999AA10123456784"], tracking_urls=[],
+    save_silent(db_path, dumps(documented_fulfillment(id=123457, tracking_numbers=["1Z999AA10123456784"], tracking_urls=[],
                                            name="#9999.2")), "fulfillments/create", "resync-2")
     run_worker()
     assert pl.trackings[("ups", "1Z999AA10123456784")]["notifications_inactive"] is True
@@ -340,7 +314,7 @@ def test_dry_run_with_the_parcellab_mapping_records_the_parcellab_payload(settin
     dry = Settings({**settings.values, "target.kind": "dry-run", "target.dry_run_mapping": "parcellab"},
                    settings.shops)
     post(fixture_bytes(DOCS_ORDER))
-    post(dumps(fulfillment()), "fulfillments/create")
+    post(dumps(documented_fulfillment()), "fulfillments/create")
     Worker(dry).run(once=True)
     records = {r["kind"]: r for r in list_dry_runs(connect(db_path), order_id=ORDER_ID)}
     assert set(records) == {"order", "fulfillment"} and {r["mapping"] for r in records.values()} == {"parcellab"}
