@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
 from typing import Any, Iterator
 
@@ -12,7 +14,7 @@ from connector.targets.base import RemoteRef, ShopContext
 from connector.targets.httpclient import classify_status
 from connector.targets.parcellab import ParcellabTarget
 from connector.targets.parcellab.client import STATUS_OVERRIDES, orders_url, put_order
-from tests.golden import load_fixture, order_fixtures
+from tests.golden import GOLDEN_DIR, load_fixture, order_fixtures
 from tests.standins.parcellab import ParcellabStandIn
 
 TOKEN = "MTYxMjM0NTpzM2NyM3QtdDBrM24="  # base64("1612345:s3cr3t-t0k3n"), the shape the app issues
@@ -60,8 +62,11 @@ def test_every_fixture_passes_the_strict_standin(name: str, standin: ParcellabSt
     ctx = context(standin)
     try:
         payload = target.map_order(load_fixture(name), ctx)
-    except MappingError:
-        pytest.skip("fixture is refused by the mapping (see its golden file)")
+    except MappingError as exc:
+        # Refused on purpose: then its golden file says so, with the same reason, and nothing is sent.
+        assert json.loads((GOLDEN_DIR / "parcellab" / name).read_text()) == {"mapping_error": exc.reason}
+        assert standin.requests == []
+        return
     target.send_order(payload, RemoteRef(), ctx)
     assert standin.invalid_requests == []
 
