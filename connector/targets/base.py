@@ -49,7 +49,8 @@ class Target(Protocol):
     """One tracking platform.
 
     ``map_*`` must be pure and deterministic (the worker hashes their output to skip unchanged
-    payloads). ``send_*`` raise :class:`~connector.errors.TransientDeliveryError` or
+    payloads). Top-level keys starting with ``_`` are instructions from a mapping to its own
+    client (they change the hash, e.g. on cancellation) and are never sent. ``send_*`` raise :class:`~connector.errors.TransientDeliveryError` or
     :class:`~connector.errors.PermanentDeliveryError`; anything else is treated as transient.
     """
 

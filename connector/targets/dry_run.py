@@ -15,6 +15,12 @@ from connector.targets.neutral import map_neutral_order, map_neutral_part
 Recorder = Callable[[str, str, str, "str | None", str, dict[str, Any]], int]
 
 
+def wire_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a client would put on the wire: top-level ``_`` keys are the mapping's instructions to
+    its own client (e.g. Foxdeli's ``_cancelled``) and are never sent, so they are not recorded."""
+    return {key: value for key, value in payload.items() if not key.startswith("_")}
+
+
 class DryRunTarget:
     kind: ClassVar[str] = "dry-run"
 
@@ -40,14 +46,16 @@ class DryRunTarget:
         return {"order_id": str(part.get("order_id")), "part_id": str(part.get("id")), "payload": payload}
 
     def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
-        record_id = self._record(ctx.shop, payload["order_id"], "order", None, self.mapping_name, payload["payload"])
+        record_id = self._record(
+            ctx.shop, payload["order_id"], "order", None, self.mapping_name, wire_payload(payload["payload"])
+        )
         return SendResult(remote_id=ref.order_remote_id or f"dry-run:{payload['order_id']}", detail=f"record {record_id}")
 
     def send_part(
         self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext
     ) -> SendResult:
         record_id = self._record(
-            ctx.shop, payload["order_id"], kind, payload["part_id"], self.mapping_name, payload["payload"]
+            ctx.shop, payload["order_id"], kind, payload["part_id"], self.mapping_name, wire_payload(payload["payload"])
         )
         return SendResult(remote_id=f"dry-run:{kind}:{payload['part_id']}", detail=f"record {record_id}")
 
