@@ -80,8 +80,7 @@ def serve(settings: Settings, config_path: str | None, bind: str | None, workers
         sys.executable, "-m", "gunicorn",
         "--bind", bind or settings["server.bind"],
         "--workers", str(workers or settings["server.workers"]),
-        "--access-logfile", "-",
-        "--graceful-timeout", "10",
+        "--config", "python:connector.gunicorn_conf",
         "connector.app:create_app()",
     ]
     if config_path:

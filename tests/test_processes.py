@@ -32,9 +32,12 @@ def test_serve_under_gunicorn_stores_signed_webhooks(tmp_path):
         assert answers == [200] * 20 and forged.status_code == 401
         assert connect(str(db_path)).execute("SELECT count(*) FROM events").fetchone()[0] == 20
         assert requests.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        requests.get(f"http://127.0.0.1:{port}/auth/callback?code=one-time-code&hmac=x")  # refused: not configured
     finally:
         assert stop(server) == 0
-    assert "Booting worker" in (tmp_path / "serve.log").read_text()
+    log = (tmp_path / "serve.log").read_text()
+    assert "Booting worker" in log and '"POST /webhooks/shopify" 200' in log
+    assert "one-time-code" not in log  # access logs carry paths, never query strings
 
 
 def test_serve_refuses_to_start_without_a_secret(tmp_path):
