@@ -13,12 +13,16 @@ from connector.shopify.verify import is_fresh_timestamp, sign_oauth_params, veri
 
 SECRET = "hush"
 params_st = st.dictionaries(
-    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8).filter(lambda k: k not in ("hmac",)),
+    # Array parameters (``ids[]``) never reach install or callback; ShopifyAPI would treat a plain
+    # string value under such a key as a list of characters, so they are not compared here.
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8).filter(
+        lambda k: k != "hmac" and not k.endswith("[]")
+    ),
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=12), max_size=6,
 )
 
 
-@hsettings(max_examples=200)
+@hsettings(max_examples=200, derandomize=True)
 @given(params_st)
 def test_query_hmac_matches_shopifyapi(params):
     shopify.Session.setup(api_key="k", secret=SECRET)
