@@ -259,9 +259,9 @@ def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_wor
     db = connect(db_path)
     triage_new_events(db, 10)
     with write_transaction(db):
-        assert claim_due_orders(db, "crashed-worker", 10, lease_s=0.3) == [(SHOP, ORDER_ID)]
+        assert claim_due_orders(db, "crashed-worker", 10, lease_s=1.5) == [(SHOP, ORDER_ID)]
     assert run_worker().delivered == 0  # leased by someone else: not touched
-    time.sleep(0.35)
+    time.sleep(1.6)
     assert run_worker().delivered == 1
     assert target.writes[ORDER_PATH] == 1
 
