@@ -22,11 +22,11 @@ from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.oauth import TokenGrant, authorize_url, fetch_access_token
 from connector.shopify.subscriptions import SubscriptionReport, ensure_subscriptions, subscribed_topics, webhook_address
 from connector.shopify.tokens import get_access_token, shop_admin_base, store_grant, token_cipher
-from connector.shopify.topics import APP_UNINSTALLED
+from connector.shopify.topics import APP_SCOPES_UPDATE, APP_UNINSTALLED
 from connector.shopify.verify import is_fresh_timestamp, verify_oauth_hmac
 from connector.store.events import pending_event_time, release_held_events
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
-from connector.store.shops import get_shop, mark_uninstalled
+from connector.store.shops import get_shop, mark_uninstalled, set_scopes
 from connector.timeutil import normalize_iso
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
@@ -168,4 +168,27 @@ def handle_app_uninstalled(db: sqlite_utils.Database, shop: str, body: Any) -> t
     return privacy.HANDLED, "token deleted; deliveries stopped; data kept until shop/redact"
 
 
-HANDLERS = {APP_UNINSTALLED: handle_app_uninstalled, **privacy.HANDLERS}
+# -- app/scopes_update -----------------------------------------------------------------------
+REQUIRED_SCOPES = ("read_orders",)
+
+
+def handle_app_scopes_update(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+    """Keep the granted scopes; say plainly when re-sync and reconciliation lost what they need.
+
+    Body: ``{"id", "shop_id", "previous": [...], "current": [...], "updated_at"}``
+    (https://shopify.dev/docs/api/webhooks?reference=toml#list-of-topics-app/scopes_update).
+    """
+    current = body.get("current") if isinstance(body, dict) else None
+    if not isinstance(current, list) or not all(isinstance(scope, str) for scope in current):
+        return "invalid", "app/scopes_update body has no list of current scopes"
+    if not set_scopes(db, shop, ",".join(sorted(current))):
+        return privacy.HANDLED, "shop is not installed"
+    missing = [scope for scope in REQUIRED_SCOPES if scope not in current]
+    if missing:
+        log.warning("shop revoked %s: re-sync and reconciliation will fail until it is granted again",
+                    ", ".join(missing), extra={"shop": shop, "topic": APP_SCOPES_UPDATE})
+        return privacy.HANDLED, f"scopes recorded; missing {', '.join(missing)}"
+    return privacy.HANDLED, "scopes recorded"
+
+
+HANDLERS = {APP_UNINSTALLED: handle_app_uninstalled, APP_SCOPES_UPDATE: handle_app_scopes_update, **privacy.HANDLERS}

@@ -39,8 +39,9 @@ mutation ConnectorWebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $
 
 
 def subscribed_topics() -> list[str]:
-    """The topics the connector subscribes per shop: what it delivers, plus ``app/uninstalled``."""
-    return sorted(topics.DELIVERABLE_TOPICS | {topics.APP_UNINSTALLED})
+    """The topics the connector subscribes per shop: what it delivers, plus the app's own
+    lifecycle (``app/uninstalled``, ``app/scopes_update``)."""
+    return sorted(topics.DELIVERABLE_TOPICS | {topics.APP_UNINSTALLED, topics.APP_SCOPES_UPDATE})
 
 
 def graphql_topic(topic: str) -> str:

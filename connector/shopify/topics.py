@@ -20,7 +20,9 @@ DELIVERABLE_TOPICS = ORDER_TOPICS | FULFILLMENT_TOPICS | REFUND_TOPICS | {ORDER_
 
 # App lifecycle and the mandatory privacy topics: handled by the connector itself.
 APP_UNINSTALLED = "app/uninstalled"
+APP_SCOPES_UPDATE = "app/scopes_update"  # the merchant granted or revoked access scopes
 PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+LIFECYCLE_TOPICS = frozenset({APP_UNINSTALLED, APP_SCOPES_UPDATE}) | PRIVACY_TOPICS
 
 
 def is_deliverable(topic: str) -> bool:

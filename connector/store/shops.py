@@ -53,6 +53,14 @@ def known_shops(db: sqlite_utils.Database) -> set[str]:
     return {row[0] for row in db.execute("SELECT shop FROM shops WHERE uninstalled_at IS NULL")}
 
 
+def set_scopes(db: sqlite_utils.Database, shop: str, scopes: str) -> bool:
+    """Record the scopes the merchant granted now; False when the shop is unknown.
+
+    A single UPDATE, so it joins the caller's transaction (triage runs lifecycle handlers in one).
+    """
+    return db.execute("UPDATE shops SET scopes = ? WHERE shop = ?", [scopes, shop]).rowcount == 1
+
+
 def mark_uninstalled(db: sqlite_utils.Database, shop: str) -> None:
     """Idempotent: the token goes, the row (and so the shop's history) stays.
 

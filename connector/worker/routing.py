@@ -51,7 +51,7 @@ def parse_body(raw: bytes) -> tuple[Any, str | None]:
 def route_event(topic: str, raw: bytes, fallback_time: str) -> Route:
     """Decide what the worker does with one event. ``fallback_time`` (store form) stands in
     for a missing ``updated_at``, so such a body can never beat a real, dated one."""
-    if topic == topics.APP_UNINSTALLED or topic in topics.PRIVACY_TOPICS:
+    if topic in topics.LIFECYCLE_TOPICS:
         body, error = parse_body(raw)
         return Route("lifecycle", body=body, reason=error)
     if not topics.is_deliverable(topic):

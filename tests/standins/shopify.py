@@ -25,7 +25,8 @@ from tests.standins.server import Request, Response, StandIn
 GRAPHQL_PATH = re.compile(r"\A/admin/api/(\d{4}-\d{2}|unstable)/graphql\.json\Z")
 PREFIX = re.compile(r"\A/shops/([^/]+)(/.*)\Z")
 KNOWN_TOPICS = {
-    "APP_UNINSTALLED", "ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED", "ORDERS_FULFILLED",
+    "APP_UNINSTALLED", "APP_SCOPES_UPDATE",  # (since API 2024-10)
+    "ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED", "ORDERS_FULFILLED",
     "ORDERS_PARTIALLY_FULFILLED", "ORDERS_DELETE", "FULFILLMENTS_CREATE", "FULFILLMENTS_UPDATE", "REFUNDS_CREATE",
 }
 
