@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from connector.store.rows import query_rows
+from connector.store.rows import query_rows, where_equal
 
 from connector.db import write_transaction
 from connector.timeutil import now_db
@@ -29,15 +29,6 @@ def record_dry_run(
 def list_dry_runs(
     db: sqlite_utils.Database, shop: str | None = None, order_id: str | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
-    clauses, params = [], []
-    if shop:
-        clauses.append("shop = ?")
-        params.append(shop)
-    if order_id:
-        clauses.append("order_id = ?")
-        params.append(order_id)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = query_rows(db,
-        f"SELECT * FROM dry_run_payloads {where} ORDER BY id DESC LIMIT ?", [*params, limit]
-    )
+    where, params = where_equal(shop=shop, order_id=order_id)
+    rows = query_rows(db, f"SELECT * FROM dry_run_payloads {where} ORDER BY id DESC LIMIT ?", [*params, limit])
     return [{**row, "payload": json.loads(row["payload"])} for row in rows]

@@ -58,12 +58,12 @@ def save_event(db: sqlite_utils.Database, event: NewEvent) -> tuple[int | None, 
 
 def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
     """The oldest events not yet triaged."""
-    return query_rows(db,
-            "SELECT id, shop, topic, body, source, received_at, triggered_at FROM events "
-            "WHERE state = 'new' ORDER BY id LIMIT ?",
-            [limit],
-        )
-    
+    return query_rows(
+        db,
+        "SELECT id, shop, topic, body, source, received_at, triggered_at FROM events "
+        "WHERE state = 'new' ORDER BY id LIMIT ?",
+        [limit],
+    )
 
 
 def fetch_event_body(db: sqlite_utils.Database, event_id: int) -> bytes | None:
@@ -134,7 +134,8 @@ def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
 def list_events(
     db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 50
 ) -> Iterable[dict[str, Any]]:
-    return query_rows(db,
+    return query_rows(
+        db,
         "SELECT id, topic, state, reason, received_at, resource_updated_at, source, part_kind, part_id "
         "FROM events WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
         [shop, order_id, limit],

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from connector.store.rows import query_rows
+from connector.store.rows import query_rows, where_equal
 
 from connector.db import write_transaction
 from connector.store.orders import HAS_WORK_SQL
@@ -56,13 +56,7 @@ def dead_letter(
 def list_failures(
     db: sqlite_utils.Database, shop: str | None = None, include_replayed: bool = False, limit: int = 100
 ) -> list[dict[str, Any]]:
-    clauses, params = [], []
-    if not include_replayed:
-        clauses.append("replayed_at IS NULL")
-    if shop:
-        clauses.append("shop = ?")
-        params.append(shop)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = where_equal(*([] if include_replayed else ["replayed_at IS NULL"]), shop=shop)
     return query_rows(db, f"SELECT * FROM failures {where} ORDER BY id DESC LIMIT ?", [*params, limit])
 
 
@@ -112,9 +106,10 @@ def replay_shop(db: sqlite_utils.Database, shop: str | None = None) -> int:
 
 
 def list_attempts(db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    return query_rows(db,
-            "SELECT what, outcome, status_code, error, started_at, duration_ms, worker FROM attempts "
-            "WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
-            [shop, order_id, limit],
-        )
-    
+    return query_rows(
+        db,
+        "SELECT what, outcome, status_code, error, started_at, duration_ms, worker FROM attempts "
+        "WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
+        [shop, order_id, limit],
+    )
+

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from connector.store.rows import query_rows
+from connector.store.rows import query_rows, where_equal
 
 from connector.db import write_transaction
 from connector.store.events import NewEvent, save_event
@@ -60,12 +60,7 @@ def get_job(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
 def list_jobs(
     db: sqlite_utils.Database, shop: str | None = None, kind: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    clauses, params = [], []
-    for column, value in (("shop", shop), ("kind", kind)):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = where_equal(shop=shop, kind=kind)
     rows = query_rows(db, f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
     return [_decode(r) for r in rows]  # type: ignore[misc]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from connector.store.rows import query_rows
+from connector.store.rows import query_rows, where_equal
 
 from connector.timeutil import db_time_in, now_db
 
@@ -53,26 +53,37 @@ class OrderWork:
     parts: tuple[PartWork, ...]
 
 
-def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any] | None:
-    db.execute(
-        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (shop, order_id) DO NOTHING",
-        [shop, order_id, now_db(), now_db()],
-    )
+def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any]:
+    """The order's sync row, created when this is the first we hear of the order."""
     rows = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
-    return rows[0]
-
-
-def _wake(db: sqlite_utils.Database, shop: str, order_id: str, row: dict[str, Any], due_now: bool = False) -> None:
-    """Mark the order as having work; revive a dead-lettered order, keep a retry's backoff
-    unless ``due_now`` (what the retries were waiting for has arrived)."""
-    if row["status"] == "retrying" and not due_now:
-        db.execute("UPDATE orders SET has_work = 1 WHERE shop = ? AND order_id = ?", [shop, order_id])
-        return
+    if rows:
+        return rows[0]
+    now = now_db()
     db.execute(
-        "UPDATE orders SET has_work = 1, status = 'pending', attempts = 0, first_failed_at = NULL, "
-        "next_attempt_at = ? WHERE shop = ? AND order_id = ?",
-        [now_db(), shop, order_id],
+        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
+        [shop, order_id, now, now],
+    )
+    return {
+        "status": "pending", "deleted_at": None, "delivered_updated_at": None,
+        "newest_updated_at": None, "newest_event_id": None,
+    }
+
+
+def _wake(
+    db: sqlite_utils.Database, shop: str, order_id: str, row: dict[str, Any], due_now: bool = False, **changes: Any
+) -> None:
+    """Apply ``changes`` and mark the order as having work, in one UPDATE.
+
+    A dead-lettered or synced order becomes due now; a retrying one keeps its backoff (new
+    events must not hammer a target that is down) unless ``due_now``: what its retries were
+    waiting for has arrived.
+    """
+    if row["status"] != "retrying" or due_now:
+        changes.update(status="pending", attempts=0, first_failed_at=None, next_attempt_at=now_db())
+    changes["has_work"] = 1
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    db.execute(
+        f"UPDATE orders SET {assignments} WHERE shop = ? AND order_id = ?", [*changes.values(), shop, order_id]
     )
 
 
@@ -92,14 +103,12 @@ def queue_order_snapshot(
     newest = row["newest_updated_at"]
     if newest and updated_at < newest:
         return "superseded", f"a newer state ({newest}) is already queued"
-    db.execute(
-        "UPDATE orders SET newest_event_id = ?, newest_updated_at = ?, silent = ? "
-        "WHERE shop = ? AND order_id = ?",
-        [event_id, updated_at, int(silent), shop, order_id],
-    )
     # The first body of an order whose parts came first: those parts were waiting for it
     # (WaitingError), so the order is due now rather than after their backoff.
-    _wake(db, shop, order_id, row, due_now=row["newest_event_id"] is None)
+    _wake(
+        db, shop, order_id, row, due_now=row["newest_event_id"] is None,
+        newest_event_id=event_id, newest_updated_at=updated_at, silent=int(silent),
+    )
     return "queued", None
 
 
@@ -107,10 +116,7 @@ def queue_order_delete(db: sqlite_utils.Database, shop: str, order_id: str) -> t
     row = _ensure_order(db, shop, order_id)
     if row["deleted_at"]:
         return "superseded", "order already marked deleted"
-    db.execute(
-        "UPDATE orders SET deleted_at = ? WHERE shop = ? AND order_id = ?", [now_db(), shop, order_id]
-    )
-    _wake(db, shop, order_id, row)
+    _wake(db, shop, order_id, row, deleted_at=now_db())
     return "queued", None
 
 
@@ -181,7 +187,8 @@ def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> Orde
     row = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])[0]
     parts = tuple(
         PartWork(p["kind"], p["part_id"], p["newest_event_id"], p["newest_updated_at"], p["remote_id"], p["payload_hash"])
-        for p in query_rows(db,
+        for p in query_rows(
+            db,
             "SELECT * FROM order_parts WHERE shop = ? AND order_id = ? "
             "AND newest_event_id IS NOT coalesce(delivered_event_id, -1) ORDER BY newest_event_id",
             [shop, order_id],
@@ -272,21 +279,14 @@ def get_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, 
 def list_orders(
     db: sqlite_utils.Database, shop: str | None = None, status: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    clauses, params = [], []
-    if shop:
-        clauses.append("shop = ?")
-        params.append(shop)
-    if status:
-        clauses.append("status = ?")
-        params.append(status)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return query_rows(db,
-            "SELECT shop, order_id, status, remote_id, attempts, last_error, last_synced_at, "
-            "delivered_updated_at AS shopify_updated_at, next_attempt_at, payload_hash "
-            f"FROM orders {where} ORDER BY last_synced_at DESC, order_id LIMIT ?",
-            [*params, limit],
-        )
-    
+    where, params = where_equal(shop=shop, status=status)
+    return query_rows(
+        db,
+        "SELECT shop, order_id, status, remote_id, attempts, last_error, last_synced_at, "
+        "delivered_updated_at AS shopify_updated_at, next_attempt_at, payload_hash "
+        f"FROM orders {where} ORDER BY last_synced_at DESC, order_id LIMIT ?",
+        [*params, limit],
+    )
 
 
 def count_orders_by_status(db: sqlite_utils.Database) -> dict[str, int]:

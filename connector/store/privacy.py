@@ -114,7 +114,8 @@ def _text(value: Any) -> str | None:
 
 
 def _load(db: sqlite_utils.Database, shop: str) -> list[tuple[dict[str, Any], Any]]:
-    rows = query_rows(db,
+    rows = query_rows(
+        db,
         "SELECT id, topic, order_id, state, received_at, body FROM events WHERE shop = ? ORDER BY id", [shop]
     )
     out = []

@@ -16,3 +16,15 @@ def query_rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) 
     cursor = db.conn.execute(sql, params)
     columns = [column[0] for column in cursor.description]
     return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def where_equal(*conditions: str, **filters: Any) -> tuple[str, list[Any]]:
+    """``WHERE`` for listing queries: fixed ``conditions`` plus ``column = ?`` for each filter
+    that is set (None or empty means "any"). Column names come from our code, never from input."""
+    clauses = list(conditions)
+    params: list[Any] = []
+    for column, value in filters.items():
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params

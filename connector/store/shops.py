@@ -117,12 +117,12 @@ def replace_refreshed_tokens(
 
 def list_shops(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Every shop row, without token values (only whether one is stored)."""
-    return query_rows(db,
-            "SELECT shop, source, installed_at, uninstalled_at, scopes, "
-            "access_token IS NOT NULL AS has_token, refresh_token IS NOT NULL AS expiring, "
-            "token_expires_at FROM shops ORDER BY shop"
-        )
-    
+    return query_rows(
+        db,
+        "SELECT shop, source, installed_at, uninstalled_at, scopes, "
+        "access_token IS NOT NULL AS has_token, refresh_token IS NOT NULL AS expiring, "
+        "token_expires_at FROM shops ORDER BY shop"
+    )
 
 
 def get_shop(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:
