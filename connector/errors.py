@@ -67,6 +67,10 @@ class OAuthError(ConnectorError):
         self.status = status
 
 
+class SessionTokenError(ConnectorError):
+    """A Shopify ID token (session token) failed verification; the reason is for logs, never the client."""
+
+
 class ShopifyApiError(ConnectorError):
     """Shopify's Admin API (OAuth token endpoint or GraphQL) refused or failed a request.
 

@@ -56,3 +56,10 @@ def test_mapping_modules_are_pure():
 def test_verification_is_pure():
     for name in imports_of(PACKAGE / "shopify" / "verify.py"):
         assert name.split(".")[0] in {"__future__", "base64", "hashlib", "hmac", "typing", "time", "urllib", "collections"}, name
+
+
+def test_id_token_verification_is_pure():
+    allowed = {"__future__", "dataclasses", "typing", "urllib", "jwt", "connector"}
+    for name in imports_of(PACKAGE / "shopify" / "session_token.py"):
+        assert name.split(".")[0] in allowed, name
+        assert not name.startswith("connector.") or name in {"connector.errors", "connector.shopify.domains"}, name
