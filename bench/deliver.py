@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from connector.config import load_settings  # noqa: E402
-from connector.db import connect  # noqa: E402
-from connector.migrations import migrate  # noqa: E402
+from connector.store.db import connect  # noqa: E402
+from connector.store.migrations import migrate  # noqa: E402
 from connector.store.events import NewEvent, save_event  # noqa: E402
 from connector.store.shops import add_shop  # noqa: E402
 from connector.worker.loop import Worker  # noqa: E402

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connector.app import prepare_store  # noqa: E402
-from connector.db import get_db  # noqa: E402
+from connector.store.db import get_db  # noqa: E402
 from connector.resync.jobs import create_resync_job  # noqa: E402
 from connector.resync.runner import run_job  # noqa: E402
 from connector.resync.spec import ResyncSpec  # noqa: E402

@@ -11,9 +11,9 @@ from typing import Any, Mapping
 from flask import Flask, jsonify
 
 from connector.config import Settings, load_settings
-from connector.db import connect
+from connector.store.db import connect
 from connector.logs import setup_logging
-from connector.migrations import migrate
+from connector.store.migrations import migrate
 from connector.store.shops import sync_config_shops
 
 

@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 
 from connector.app import create_app
 from connector.config import Settings, load_settings
-from connector.db import close_thread_dbs, connect
+from connector.store.db import close_thread_dbs, connect
 from connector.shopify.verify import sign_body
 from connector.worker.loop import Worker, WorkerStats
 from tests.golden import FIXTURES_DIR

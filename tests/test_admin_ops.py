@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
-from connector.db import close_thread_dbs
+from connector.store.db import close_thread_dbs
 from tests.ops_support import ADMIN_TOKEN, SHOP, auth, make_settings
 from tests.standins.shopify_admin import ShopifyAdminStandIn
 

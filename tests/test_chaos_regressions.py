@@ -7,7 +7,7 @@ import threading
 import time
 
 from connector.config import Settings
-from connector.db import connect
+from connector.store.db import connect
 from connector.store import events as event_store
 from connector.worker import triage
 from connector.worker.loop import Worker
@@ -98,12 +98,12 @@ def test_a_crashing_mapping_dead_letters_with_its_reason_instead_of_retrying_for
     Before, it was classed as transient (``internal error``) and retried until
     ``retry.give_up_after_s`` (3 days); now it is a permanent failure with the reason kept.
     """
-    from connector.targets import http_json
+    from connector.targets import http as http_target
 
     def broken(self, order, ctx):  # type: ignore[no-untyped-def]
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(http_json.HttpJsonTarget, "map_order", broken)
+    monkeypatch.setattr(http_target.HttpJsonTarget, "map_order", broken)
     post(fixture_bytes(DOCS_ORDER))
     assert run_worker().dead == 1
     row = connect(db_path).execute("SELECT status, last_error FROM orders").fetchone()

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
-from connector.db import close_thread_dbs, get_db
-from connector.lifecycle import register_webhooks
+from connector.store.db import close_thread_dbs, get_db
+from connector.lifecycle.install import register_webhooks
 from connector.shopify.subscriptions import subscribed_topics
 from tests.lifecycle_env import API_KEY, API_SECRET, SHOP, database_bytes, make_settings, rows
 from tests.standins.shopify import ShopifyStandIn
@@ -73,7 +73,7 @@ def test_register_webhooks_for_an_unknown_shop_fails_clearly(tmp_path, shopify):
 def test_new_key_prints_a_usable_key(tmp_path):
     key = CliRunner().invoke(main, ["shops", "new-key"]).output.strip()
     settings = make_settings(tmp_path, token_encryption_key=key)
-    from connector.shopify.tokens import token_cipher
+    from connector.lifecycle.tokens import token_cipher
 
     assert token_cipher(settings).decrypt(token_cipher(settings).encrypt("t")) == "t"
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
-from connector.db import close_thread_dbs
+from connector.store.db import close_thread_dbs
 from tests.ops_support import SECRET, SHOP
 from tests.standins.shopify_admin import ShopifyAdminStandIn
 

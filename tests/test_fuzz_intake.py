@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from connector.app import create_app
 from connector.config import Settings, load_settings
-from connector.db import close_thread_dbs, connect
+from connector.store.db import close_thread_dbs, connect
 from connector.shopify.verify import sign_body
 from connector.worker.loop import Worker
 from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes

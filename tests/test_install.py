@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connector.app import create_app
-from connector.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db
 from connector.shopify.subscriptions import graphql_topic, subscribed_topics
-from connector.shopify.tokens import get_access_token
+from connector.lifecycle.tokens import get_access_token
 from connector.worker.loop import Worker
 from tests.lifecycle_env import (
     API_KEY, API_SECRET, APP_URL, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows,
@@ -174,6 +174,6 @@ def test_expiring_token_is_refreshed_before_use(tmp_path, shopify):
     second = get_access_token(db, settings, SHOP)
     assert second != first and shopify.tokens[second][1] > time.time()
     assert old_refresh not in shopify.refresh_tokens  # rotated
-    from connector.lifecycle import register_webhooks  # the Admin API works with the new token
+    from connector.lifecycle.install import register_webhooks  # the Admin API works with the new token
     assert register_webhooks(db, settings, SHOP).kept
     close_thread_dbs()

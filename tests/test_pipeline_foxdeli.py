@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from connector.config import Settings
-from connector.db import connect
+from connector.store.db import connect
 from connector.store.dry_run import list_dry_runs
 from connector.worker.loop import Worker
 from tests.conftest import (

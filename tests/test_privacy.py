@@ -10,9 +10,9 @@ import json
 import pytest
 
 from connector.app import create_app
-from connector.db import close_thread_dbs
+from connector.store.db import close_thread_dbs
 from connector.store.shops import add_shop
-from connector.db import get_db
+from connector.store.db import get_db
 from connector.worker.loop import Worker
 from tests.lifecycle_env import SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from connector.db import connect
+from connector.store.db import connect
 from tests.conftest import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
-from connector.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db
 from connector.resync.jobs import create_reconcile_job
 from connector.resync.runner import run_job
 from connector.resync.scheduler import JobScheduler

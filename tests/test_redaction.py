@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from connector.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
+from connector.lifecycle.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
 from tests.golden import load_fixture
 
 

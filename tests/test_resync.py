@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import prepare_store
-from connector.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db
 from connector.metrics import SHOPIFY_THROTTLED
 from connector.resync.jobs import create_resync_job
 from connector.resync.runner import run_job

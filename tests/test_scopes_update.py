@@ -7,7 +7,7 @@ import json
 import pytest
 
 from connector.app import create_app
-from connector.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db
 from connector.shopify.subscriptions import subscribed_topics
 from connector.store.shops import add_shop
 from connector.worker.loop import Worker

@@ -24,7 +24,7 @@ from typing import Iterator
 import pytest
 
 from connector.config import Settings
-from connector.db import close_thread_dbs, connect
+from connector.store.db import close_thread_dbs, connect
 from connector.worker.loop import Worker
 from tests.conftest import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
 

@@ -6,7 +6,7 @@ import base64
 import json
 import sqlite3
 
-from connector.db import connect
+from connector.store.db import connect
 from connector.shopify.verify import sign_body
 from tests.conftest import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 from connector.config import Settings
-from connector.db import connect
+from connector.store.db import connect
 from connector.worker.loop import Worker
 from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
 
@@ -251,7 +251,7 @@ def test_two_workers_never_deliver_one_order_at_once(settings, post, target, db_
 
 
 def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_worker, target, db_path):
-    from connector.db import write_transaction
+    from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders
     from connector.worker.triage import triage_new_events
 
@@ -288,11 +288,11 @@ def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(
 
 def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worker, target, db_path, settings):
     """An order with many parts keeps its lease while it is delivered step by step."""
-    from connector.db import write_transaction
+    from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
-    from connector.targets.http_json import HttpJsonTarget
+    from connector.targets.http import HttpJsonTarget
     from connector.targets.base import ShopContext
-    from connector.retrying import RetryPolicy
+    from connector.worker.retrying import RetryPolicy
     from connector.worker.deliver import OrderDelivery
     from connector.worker.triage import triage_new_events
 

@@ -10,7 +10,7 @@ import sqlite_utils
 from connector.config import Settings
 from connector.errors import BadRequestError
 from connector.resync.spec import ResyncSpec, check_shop, window_notes
-from connector.shopify.credentials import admin_credentials
+from connector.lifecycle.credentials import admin_credentials
 from connector.store import jobs as job_store
 from connector.store.shops import get_shop, is_known_shop
 from connector.timeutil import utc_now

@@ -22,12 +22,12 @@ from typing import Any, Callable
 import sqlite_utils
 
 from connector.config import Settings
-from connector.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db
 from connector.errors import BadRequestError, ShopifyApiError
 from connector.metrics import RESYNC_ORDERS
 from connector.resync.spec import search_queries
 from connector.shopify.admin_api import OrdersPage, ShopifyAdminClient
-from connector.shopify.credentials import admin_credentials
+from connector.lifecycle.credentials import admin_credentials
 from connector.store import jobs as job_store
 from connector.store.events import NewEvent
 from connector.store.orders import newest_updated_at_by_order

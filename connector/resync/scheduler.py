@@ -17,7 +17,7 @@ from connector.config import Settings
 from connector.errors import BadRequestError
 from connector.resync.jobs import RECONCILE, create_reconcile_job
 from connector.resync.runner import runner_name, start_job_thread
-from connector.shopify.credentials import has_admin_credentials
+from connector.lifecycle.credentials import has_admin_credentials
 from connector.store import jobs as job_store
 from connector.store.app_state import get_value, set_value
 from connector.store.shops import known_shops

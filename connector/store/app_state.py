@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 
 
 def get_value(db: sqlite_utils.Database, key: str) -> str | None:

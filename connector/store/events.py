@@ -9,7 +9,7 @@ import sqlite_utils
 
 from connector.store.rows import query_rows
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 from connector.timeutil import now_db
 
 # Event states: new → (queued → delivered | unchanged | dead) | stale | superseded | ignored

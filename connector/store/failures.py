@@ -12,7 +12,7 @@ import sqlite_utils
 
 from connector.store.rows import query_rows, where_equal
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 from connector.store.orders import HAS_WORK_SQL
 from connector.timeutil import now_db
 

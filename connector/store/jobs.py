@@ -16,7 +16,7 @@ import sqlite_utils
 
 from connector.store.rows import query_rows, where_equal
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 from connector.store.events import NewEvent, save_event
 from connector.timeutil import db_time_in, now_db
 

@@ -10,7 +10,7 @@ import hmac
 
 import sqlite_utils
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 from connector.timeutil import db_time_in, now_db
 
 

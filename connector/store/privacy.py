@@ -17,7 +17,7 @@ import sqlite_utils
 
 from connector.store.rows import query_rows
 
-from connector.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
+from connector.lifecycle.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
 from connector.timeutil import now_db
 
 REDACTED_RAW_BODY = b'{"redacted": true}'

@@ -12,7 +12,7 @@ from connector.targets.dry_run import DryRunTarget, Recorder
 VENDOR_TARGETS = {
     "foxdeli": "connector.targets.foxdeli:FoxdeliTarget",
     "parcellab": "connector.targets.parcellab:ParcellabTarget",
-    "http": "connector.targets.http_json:HttpJsonTarget",
+    "http": "connector.targets.http:HttpJsonTarget",
 }
 
 

@@ -12,7 +12,7 @@ from html import escape
 from flask import Blueprint, Response, current_app, redirect, request
 
 from connector.errors import ConnectorError, OAuthError, ShopifyApiError
-from connector.lifecycle import begin_install, finish_install
+from connector.lifecycle.install import begin_install, finish_install
 from connector.web.dbconn import request_db
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")

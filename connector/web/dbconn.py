@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite_utils
 from flask import current_app
 
-from connector.db import get_db
+from connector.store.db import get_db
 
 
 def request_db() -> sqlite_utils.Database:

@@ -8,7 +8,7 @@ import sqlite3
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CollectorRegistry
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 from connector.web.dbconn import request_db
 from connector.web.metrics import StoreCollector, metrics_response
 

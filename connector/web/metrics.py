@@ -1,4 +1,4 @@
-"""``GET /metrics`` in Prometheus text format.
+"""The body of ``GET /metrics`` (served by :mod:`connector.web.health`) in Prometheus text format.
 
 The metrics themselves live in :mod:`connector.metrics` (no Flask there, so the worker serves
 the same set on ``worker.metrics_port``). Counters live in each process; queue figures (depth,
@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response
+from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from connector.metrics import WEBHOOKS, StoreCollector
 
-__all__ = ["WEBHOOKS", "StoreCollector", "metrics_response", "bp"]
-
-bp = Blueprint("metrics", __name__)
+__all__ = ["WEBHOOKS", "StoreCollector", "metrics_response"]
 
 
 def metrics_response(registry: CollectorRegistry) -> Response:

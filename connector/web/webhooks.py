@@ -14,7 +14,7 @@ import sqlite3
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connector.db import intake_turn
+from connector.store.db import intake_turn
 from connector.shopify.headers import MissingHeaderError, header, parse_webhook_headers
 from connector.shopify.verify import verify_webhook_hmac
 from connector.store.events import NewEvent, save_event

@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import sqlite_utils
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 from connector.errors import DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
-from connector.retrying import RetryPolicy, call_with_retries, durable_delay_s
+from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 from connector.store import events as event_store
 from connector.store import failures as failure_store
 from connector.store import orders as order_store

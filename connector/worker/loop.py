@@ -20,9 +20,9 @@ from typing import Callable
 
 from connector import metrics
 from connector.config import Settings
-from connector.db import get_db, write_transaction
-from connector.migrations import migrate
-from connector.retrying import RetryPolicy
+from connector.store.db import get_db, write_transaction
+from connector.store.migrations import migrate
+from connector.worker.retrying import RetryPolicy
 from connector.store import orders as order_store
 from connector.store.events import prune_events
 from connector.store.dry_run import record_dry_run

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any
 
 import sqlite_utils
 
-from connector.db import write_transaction
+from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS
+from connector.shopify.topics import PRIVACY_TOPICS
 from connector.store import events as event_store
 from connector.store import orders as order_store
-from connector.shopify.topics import PRIVACY_TOPICS
+from connector.store.db import write_transaction
 from connector.store.privacy import checkpoint_wal
 from connector.store.shops import known_shops
 from connector.worker.routing import Route, route_event
 
 log = logging.getLogger(__name__)
-
-# topic → handler(db, shop, body) for app lifecycle and privacy topics; returns (state, reason).
-LifecycleHandler = Callable[[sqlite_utils.Database, str, Any], "tuple[str, str | None]"]
-LIFECYCLE_HANDLERS: dict[str, LifecycleHandler] = {}
-
-# app/uninstalled and the privacy topics: registered on import, so every worker has them.
-from connector.lifecycle import HANDLERS as _LIFECYCLE  # noqa: E402  (after the dict it fills)
-
-LIFECYCLE_HANDLERS.update(_LIFECYCLE)
 
 
 def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:

@@ -1,4 +1,5 @@
-"""The ``connector`` command: a thin click layer over the library.
+"""Operator commands: post a test webhook, inspect sync state and failures, replay, re-sync,
+reconcile, jobs, recorded payloads, the effective configuration.
 
 Every command takes ``--config PATH`` (else ``$CONNECTOR_CONFIG``, else ./config.toml, else the
 built-in defaults) and prints one clear line when the configuration is wrong.
@@ -7,135 +8,26 @@ built-in defaults) and prints one clear line when the configuration is wrong.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
-from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from connector.config import Settings, load_settings
-from connector.errors import ConfigError
-
-DEMO_SHOP = "demo-shop.myshopify.com"
+from connector.cli.common import DEMO_SHOP, config_option, open_db, print_table
+from connector.config import Settings
 
 
-def _config_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-        help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
-    )
-    @wraps(func)
-    def wrapper(config_path: str | None, **kwargs: Any) -> Any:
-        try:
-            settings = load_settings(config_path)
-            return func(settings, config_path=config_path, **kwargs)
-        except ConfigError as exc:
-            raise click.ClickException(f"configuration: {exc}") from None
-
-    return wrapper
-
-
-def _db(settings: Settings):  # type: ignore[no-untyped-def]
-    from connector.app import prepare_store
-    from connector.db import get_db
-
-    prepare_store(settings)
-    return get_db(settings["database.path"], settings["database.busy_timeout_s"])
-
-
-def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if not rows:
-        click.echo("(none)")
-        return
-    cells = [[("" if row.get(c) is None else str(row.get(c)))[:60] for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    click.echo("  ".join("-" * w for w in widths))
-    for r in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
-
-
-@click.group()
-@click.version_option(package_name="shopify-tracking-connector")
-def main() -> None:
-    """Deliver every Shopify order to your order-tracking platform, once.
-
-    Quick start: `connector run` (web + worker on built-in defaults), then in another terminal
-    `connector simulate` to post a signed sample order, and `connector payloads` to see what
-    the dry-run target would have sent.
-    """
-
-
-@main.command()
-@_config_option
-@click.option("--bind", default=None, help="Address to listen on, HOST:PORT (default: server.bind).")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default: server.workers).")
-def serve(settings: Settings, config_path: str | None, bind: str | None, workers: int | None) -> None:
-    """Run the web app (webhooks, OAuth, admin API, metrics) under gunicorn."""
-    settings.require("shopify.api_secret")
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", bind or settings["server.bind"],
-        "--workers", str(workers or settings["server.workers"]),
-        "--config", "python:connector.gunicorn_conf",
-        "connector.app:create_app()",
-    ]
-    if config_path:
-        os.environ["CONNECTOR_CONFIG"] = str(Path(config_path).resolve())
-    os.execv(sys.executable, argv)
-
-
-@main.command()
-@_config_option
-@click.option("--once", is_flag=True, help="Deliver everything that is due, then exit.")
-@click.option("--concurrency", type=int, default=None, help="Orders delivered at once (default: worker.concurrency).")
-def worker(settings: Settings, config_path: str | None, once: bool, concurrency: int | None) -> None:
-    """Deliver queued events to the target until stopped (Ctrl-C or SIGTERM finish in-flight work)."""
-    from dataclasses import replace
-
-    from connector.logs import setup_logging
-    from connector.worker.loop import Worker
-
-    if concurrency:
-        settings = replace(settings, values={**settings.values, "worker.concurrency": concurrency})
-    setup_logging()
-    runner = Worker(settings)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: runner.stop())
-    stats = runner.run(once=once)
-    if once:
-        click.echo(
-            f"triaged {stats.triaged} events; delivered {stats.delivered} orders, unchanged {stats.unchanged}, "
-            f"retrying {stats.retrying}, dead-lettered {stats.dead}"
-        )
-
-
-@main.command()
-@_config_option
-def run(settings: Settings, config_path: str | None) -> None:
-    """Run web and worker together (the quick start); Ctrl-C stops both.
-
-    Without shopify.api_secret this starts in demo mode: a development secret is generated and
-    kept in the database, and the shop demo-shop.myshopify.com is registered, so that
-    `connector simulate` works at once. Configure a real secret before connecting a shop.
-    """
-    from connector.runner import run_web_and_worker
-
-    sys.exit(run_web_and_worker(settings, config_path, DEMO_SHOP))
-
-
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--topic", default="orders/create", show_default=True, help="X-Shopify-Topic to send.")
 @click.option("--url", default=None, help="Webhook URL (default: http://<server.bind>/webhooks/shopify).")
 @click.option("--shop", default=DEMO_SHOP, show_default=True, help="X-Shopify-Shop-Domain to send.")
 def simulate(settings: Settings, config_path: str | None, file: str | None, topic: str, url: str | None, shop: str) -> None:
     """Post a correctly signed webhook (default: a bundled real Shopify order) to a running connector."""
-    from connector.simulate import post_webhook, resolve_secret, sample_body
+    from connector.cli.simulate import post_webhook, resolve_secret, sample_body
 
     body = Path(file).read_bytes() if file else sample_body()
     secret = resolve_secret(settings)
@@ -148,8 +40,8 @@ def simulate(settings: Settings, config_path: str | None, file: str | None, topi
         sys.exit(1)
 
 
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.option("--shop", default=None, help="Only this shop.")
 @click.option("--status", "status_filter", type=click.Choice(["pending", "synced", "retrying", "dead"]), default=None)
 @click.option("--order", "order_id", default=None, help="Show one order in detail (needs --shop unless only one shop).")
@@ -160,7 +52,7 @@ def status(settings: Settings, config_path: str | None, shop: str | None, status
     from connector.store import failures as failure_store
     from connector.store import orders as order_store
 
-    db = _db(settings)
+    db = open_db(settings)
     if order_id:
         rows = [r for r in order_store.list_orders(db, shop, None, 100000) if r["order_id"] == order_id]
         if not rows:
@@ -168,32 +60,32 @@ def status(settings: Settings, config_path: str | None, shop: str | None, status
         for row in rows:
             click.echo(json.dumps(row, indent=2))
             click.echo("events:")
-            _print_table(list(event_store.list_events(db, row["shop"], order_id)), ["id", "topic", "state", "reason", "received_at"])
+            print_table(list(event_store.list_events(db, row["shop"], order_id)), ["id", "topic", "state", "reason", "received_at"])
             click.echo("attempts:")
-            _print_table(failure_store.list_attempts(db, row["shop"], order_id), ["started_at", "what", "outcome", "status_code", "error"])
+            print_table(failure_store.list_attempts(db, row["shop"], order_id), ["started_at", "what", "outcome", "status_code", "error"])
         return
     counts = order_store.count_orders_by_status(db)
     click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet"))
     click.echo("events: " + (", ".join(f"{k} {v}" for k, v in sorted(event_store.count_events_by_state(db).items())) or "none yet"))
-    _print_table(
+    print_table(
         order_store.list_orders(db, shop, status_filter, limit),
         ["shop", "order_id", "status", "remote_id", "attempts", "shopify_updated_at", "last_synced_at", "last_error"],
     )
 
 
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.option("--shop", default=None, help="Only this shop.")
 @click.option("--limit", default=50, show_default=True)
 def failures(settings: Settings, config_path: str | None, shop: str | None, limit: int) -> None:
     """The dead-letter list: deliveries that need a person, with their reasons."""
     from connector.store.failures import list_failures
 
-    _print_table(list_failures(_db(settings), shop, limit=limit), ["id", "shop", "order_id", "failed_at", "attempts", "status_code", "reason"])
+    print_table(list_failures(open_db(settings), shop, limit=limit), ["id", "shop", "order_id", "failed_at", "attempts", "status_code", "reason"])
 
 
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.option("--id", "failure_id", type=int, default=None, help="Replay one failure by id.")
 @click.option("--shop", default=None, help="Replay every open failure of this shop.")
 @click.option("--all", "replay_all", is_flag=True, help="Replay every open failure.")
@@ -201,7 +93,7 @@ def replay(settings: Settings, config_path: str | None, failure_id: int | None, 
     """Queue dead-lettered deliveries again (the worker picks them up at once)."""
     from connector.store.failures import replay_failure, replay_shop
 
-    db = _db(settings)
+    db = open_db(settings)
     if failure_id is not None:
         failure = replay_failure(db, failure_id)
         if failure is None:
@@ -257,8 +149,8 @@ def _job_exit(job: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.option("--shop", default=None, help="The shop's domain, name.myshopify.com.")
 @click.option("--since", default=None, help="Re-sync orders updated since this ISO-8601 time.")
 @click.option("--until", default=None, help="…and until this ISO-8601 time (with --since).")
@@ -278,7 +170,7 @@ def resync(settings: Settings, config_path: str | None, shop: str | None, since:
     from connector.resync.spec import parse_resync_request
     from connector.timeutil import utc_now
 
-    db = _db(settings)
+    db = open_db(settings)
     owner = runner_name("cli")
     try:
         if resume_id:
@@ -297,8 +189,8 @@ def resync(settings: Settings, config_path: str | None, shop: str | None, since:
     _job_exit(_run_job_in_foreground(settings, db, job_id, owner))
 
 
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.option("--shop", required=True, help="The shop's domain, name.myshopify.com.")
 @click.option("--window", default="72h", show_default=True, help="How far back to look: 72h, 3d, 90m.")
 def reconcile(settings: Settings, config_path: str | None, shop: str, window: str) -> None:
@@ -308,7 +200,7 @@ def reconcile(settings: Settings, config_path: str | None, shop: str, window: st
     from connector.resync.runner import runner_name
     from connector.resync.spec import parse_duration
 
-    db = _db(settings)
+    db = open_db(settings)
     owner = runner_name("cli")
     try:
         job_id = create_reconcile_job(db, settings, shop, parse_duration(window), owner, "cli")
@@ -319,8 +211,8 @@ def reconcile(settings: Settings, config_path: str | None, shop: str, window: st
     click.echo(f"recovered {job.get('recovered', 0)} order(s) whose webhooks were missed")
 
 
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.argument("job_id", required=False)
 @click.option("--shop", default=None, help="Only this shop.")
 @click.option("--limit", default=20, show_default=True)
@@ -328,7 +220,7 @@ def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: 
     """Re-sync and reconcile jobs: the newest first, or one job in detail."""
     from connector.store.jobs import get_job, list_jobs
 
-    db = _db(settings)
+    db = open_db(settings)
     if job_id:
         job = get_job(db, job_id)
         if job is None:
@@ -336,24 +228,24 @@ def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: 
         _print_job(job)
         return
     rows = [{**j, "id": j["id"][:12], "running": "yes" if j["lease_owner"] else ""} for j in list_jobs(db, shop, limit=limit)]
-    _print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "recovered", "created_at", "error"])
+    print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "recovered", "created_at", "error"])
 
 
-@main.command()
-@_config_option
+@click.command()
+@config_option
 @click.option("--order", "order_id", default=None, help="Only payloads of this Shopify order id.")
 @click.option("--limit", default=5, show_default=True)
 def payloads(settings: Settings, config_path: str | None, order_id: str | None, limit: int) -> None:
     """Show what the dry-run target recorded (the payloads it would have sent), newest first."""
     from connector.store.dry_run import list_dry_runs
 
-    for row in list_dry_runs(_db(settings), order_id=order_id, limit=limit):
+    for row in list_dry_runs(open_db(settings), order_id=order_id, limit=limit):
         click.echo(f"# {row['recorded_at']} {row['shop']} order {row['order_id']} {row['kind']} ({row['mapping']} mapping)")
         click.echo(json.dumps(row["payload"], indent=2, ensure_ascii=False))
 
 
-@main.command("config")
-@_config_option
+@click.command("config")
+@config_option
 def show_config(settings: Settings, config_path: str | None) -> None:
     """Print the effective configuration (secrets shown as *** only)."""
     click.echo(f"# from {settings.source}")
@@ -362,12 +254,3 @@ def show_config(settings: Settings, config_path: str | None) -> None:
     for shop in settings.shops:
         click.echo(f'[shops."{shop}"] configured')
 
-
-# shops, register-webhooks, privacy (connector/cli_lifecycle.py)
-from connector.cli_lifecycle import register as _register_lifecycle  # noqa: E402
-
-_register_lifecycle(main, _config_option, _db, _print_table)
-
-
-if __name__ == "__main__":
-    main()

@@ -16,9 +16,9 @@ import time
 
 from connector.app import prepare_store
 from connector.config import Settings
-from connector.db import get_db
+from connector.store.db import get_db
 from connector.logs import setup_logging
-from connector.simulate import DEV_SECRET_KEY
+from connector.cli.simulate import DEV_SECRET_KEY
 from connector.store.app_state import get_or_create_value
 from connector.store.shops import add_shop
 

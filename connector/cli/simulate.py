@@ -23,7 +23,7 @@ def resolve_secret(settings: Settings) -> str | None:
     if settings["shopify.api_secret"]:
         return settings["shopify.api_secret"]
     from connector.app import prepare_store
-    from connector.db import get_db
+    from connector.store.db import get_db
     from connector.store.app_state import get_value
 
     prepare_store(settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from connector.db import write_transaction
+from connector.store.db import write_transaction
 
 migrations = Migrations("connector")
 

@@ -11,7 +11,7 @@ import sqlite_utils
 
 from connector.config import Settings
 from connector.errors import BadRequestError, ShopNotInstalledError, TokenEncryptionError
-from connector.shopify.tokens import get_access_token, shop_admin_base
+from connector.lifecycle.tokens import get_access_token, shop_admin_base
 
 
 def admin_credentials(db: sqlite_utils.Database, settings: Settings, shop: str) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TYPE_CHECKING
 
-from connector.redaction import Identifiers
+from connector.lifecycle.redaction import Identifiers
 from connector.store import privacy as privacy_store
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
@@ -58,9 +58,3 @@ def handle_shop_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple
     log.info("shop erased: %s", summary or "nothing held", extra={"shop": shop})
     return HANDLED, f"erased {summary or 'nothing (no data held)'}"
 
-
-HANDLERS = {
-    "customers/data_request": handle_data_request,
-    "customers/redact": handle_customers_redact,
-    "shop/redact": handle_shop_redact,
-}

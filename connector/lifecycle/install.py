@@ -1,4 +1,4 @@
-"""The app's life on a shop: install (OAuth or custom-app token), subscriptions, uninstall.
+"""Installing the app on a shop: OAuth or a custom app's token, then webhook subscriptions.
 
 Install follows Shopify's authorization-code grant
 (https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant):
@@ -15,19 +15,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, TYPE_CHECKING
 
-from connector import privacy
 from connector.config import Settings
 from connector.errors import OAuthError
 from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.oauth import TokenGrant, authorize_url, fetch_access_token
 from connector.shopify.subscriptions import SubscriptionReport, ensure_subscriptions, subscribed_topics, webhook_address
-from connector.shopify.tokens import get_access_token, shop_admin_base, store_grant, token_cipher
-from connector.shopify.topics import APP_SCOPES_UPDATE, APP_UNINSTALLED
+from connector.lifecycle.tokens import get_access_token, shop_admin_base, store_grant, token_cipher
 from connector.shopify.verify import is_fresh_timestamp, verify_oauth_hmac
-from connector.store.events import pending_event_time, release_held_events
+from connector.store.events import release_held_events
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
-from connector.store.shops import get_shop, mark_uninstalled, set_scopes
-from connector.timeutil import normalize_iso
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
     import sqlite_utils
@@ -145,50 +141,3 @@ def add_custom_app(db: sqlite_utils.Database, settings: Settings, shop: str, tok
         return complete_install(db, settings, shop, grant, source="custom")
     store_grant(db, settings, shop, grant, "custom")
     return InstallResult(shop, "", release_held_events(db, shop), None)
-
-
-# -- app/uninstalled -------------------------------------------------------------------------
-def handle_app_uninstalled(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
-    """Delete the token and stop deliveries; keep the shop's events until shop/redact.
-
-    Idempotent, and blind to an uninstall that happened before the latest install: Shopify may
-    deliver it twice or late ("Webhook requests can trigger multiple times and after an app has
-    already been uninstalled" — Shopify's app template, webhooks.app.uninstalled).
-    """
-    row = get_shop(db, shop)
-    if row is None:
-        return privacy.HANDLED, "shop was not installed"
-    if row["uninstalled_at"]:
-        return privacy.HANDLED, "already uninstalled"
-    triggered_at, received_at = pending_event_time(db, shop, APP_UNINSTALLED)
-    sent_at = normalize_iso(triggered_at) or received_at
-    if sent_at and row["installed_at"] > sent_at:
-        return "ignored", "the shop installed the app again after this uninstall"
-    mark_uninstalled(db, shop)
-    return privacy.HANDLED, "token deleted; deliveries stopped; data kept until shop/redact"
-
-
-# -- app/scopes_update -----------------------------------------------------------------------
-REQUIRED_SCOPES = ("read_orders",)
-
-
-def handle_app_scopes_update(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
-    """Keep the granted scopes; say plainly when re-sync and reconciliation lost what they need.
-
-    Body: ``{"id", "shop_id", "previous": [...], "current": [...], "updated_at"}``
-    (https://shopify.dev/docs/api/webhooks?reference=toml#list-of-topics-app/scopes_update).
-    """
-    current = body.get("current") if isinstance(body, dict) else None
-    if not isinstance(current, list) or not all(isinstance(scope, str) for scope in current):
-        return "invalid", "app/scopes_update body has no list of current scopes"
-    if not set_scopes(db, shop, ",".join(sorted(current))):
-        return privacy.HANDLED, "shop is not installed"
-    missing = [scope for scope in REQUIRED_SCOPES if scope not in current]
-    if missing:
-        log.warning("shop revoked %s: re-sync and reconciliation will fail until it is granted again",
-                    ", ".join(missing), extra={"shop": shop, "topic": APP_SCOPES_UPDATE})
-        return privacy.HANDLED, f"scopes recorded; missing {', '.join(missing)}"
-    return privacy.HANDLED, "scopes recorded"
-
-
-HANDLERS = {APP_UNINSTALLED: handle_app_uninstalled, APP_SCOPES_UPDATE: handle_app_scopes_update, **privacy.HANDLERS}

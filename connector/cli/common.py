@@ -1,0 +1,61 @@
+"""What every command shares: the ``--config`` option, the store, tables, one-line errors."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+import click
+
+from connector.config import Settings, load_settings
+from connector.errors import ConfigError, ConnectorError
+
+DEMO_SHOP = "demo-shop.myshopify.com"
+
+
+def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--config PATH``; the command receives the loaded ``settings`` and ``config_path``.
+
+    A wrong configuration stops the command with one clear line.
+    """
+
+    @click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+        help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
+    )
+    @wraps(func)
+    def wrapper(config_path: str | None, **kwargs: Any) -> Any:
+        try:
+            settings = load_settings(config_path)
+            return func(settings, config_path=config_path, **kwargs)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+
+    return wrapper
+
+
+def open_db(settings: Settings):  # type: ignore[no-untyped-def]
+    """The migrated store, with the configured shops registered."""
+    from connector.app import prepare_store
+    from connector.store.db import get_db
+
+    prepare_store(settings)
+    return get_db(settings["database.path"], settings["database.busy_timeout_s"])
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """``rows`` as aligned columns (cells cut to 60 characters), or ``(none)``."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if row.get(c) is None else str(row.get(c)))[:60] for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    click.echo("  ".join("-" * w for w in widths))
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+def failure(exc: ConnectorError) -> click.ClickException:
+    """A library error as the command's one-line error."""
+    return click.ClickException(str(getattr(exc, "reason", exc)))

@@ -1,0 +1,93 @@
+"""Shops and their app lifecycle: ``shops list|add|remove|new-key`` and ``register-webhooks``.
+
+A thin click layer over :mod:`connector.lifecycle` and the store.
+"""
+
+from __future__ import annotations
+
+import click
+
+from connector.cli.common import config_option, failure, open_db, print_table
+from connector.config import Settings
+from connector.errors import ConnectorError
+
+
+@click.group()
+def shops() -> None:
+    """Shops the connector delivers for: list, add a custom app's token, remove."""
+
+
+@shops.command("list")
+@config_option
+def shops_list(settings: Settings, config_path: str | None) -> None:
+    """Every shop with its source and install state (tokens are never shown)."""
+    from connector.store.shops import list_shops
+
+    print_table(list_shops(open_db(settings)), ["shop", "source", "installed_at", "uninstalled_at", "has_token", "expiring", "scopes"])
+
+
+@shops.command("add")
+@config_option
+@click.argument("shop")
+@click.option("--token", prompt=True, hide_input=True, help="The custom app's Admin API access token (shpat_...); prompted when omitted.")
+@click.option("--register/--no-register", "register_hooks", default=True, show_default=True,
+              help="Also subscribe the shop's webhooks through the Admin API.")
+def shops_add(settings: Settings, config_path: str | None, shop: str, token: str, register_hooks: bool) -> None:
+    """Add a custom app installation: store its token (encrypted), as an OAuth install would."""
+    from connector.lifecycle.install import add_custom_app
+
+    try:
+        result = add_custom_app(open_db(settings), settings, shop.lower(), token.strip(), register_hooks)
+    except ConnectorError as exc:
+        raise failure(exc) from None
+    click.echo(f"added {result.shop}; {result.released} held events released")
+    if result.subscriptions:
+        click.echo(f"webhooks: created {len(result.subscriptions.created)}, kept {len(result.subscriptions.kept)}")
+    if result.subscription_error:
+        raise click.ClickException(f"token stored, but webhook subscriptions failed: {result.subscription_error}")
+
+
+@shops.command("remove")
+@config_option
+@click.argument("shop")
+@click.option("--purge", is_flag=True, help="Also erase everything held for the shop, as shop/redact does.")
+def shops_remove(settings: Settings, config_path: str | None, shop: str, purge: bool) -> None:
+    """Forget a shop's token and stop its deliveries (events are kept unless --purge)."""
+    from connector.store.db import write_transaction
+    from connector.store.privacy import checkpoint_wal, erase_shop
+    from connector.store.shops import get_shop, mark_uninstalled
+
+    db = open_db(settings)
+    if get_shop(db, shop) is None:
+        raise click.ClickException(f"no shop {shop}")
+    mark_uninstalled(db, shop)
+    if purge:
+        with write_transaction(db):
+            counts = erase_shop(db, shop)
+        checkpoint_wal(db)
+        click.echo("erased " + (", ".join(f"{n} {t}" for t, n in counts.items() if n) or "nothing"))
+    if shop in settings.shops:
+        click.echo(f'note: {shop} is still listed under [shops."{shop}"] in the config and comes back at the next start')
+    click.echo(f"removed {shop}")
+
+
+@shops.command("new-key")
+def shops_new_key() -> None:
+    """Print a new key for shopify.token_encryption_key."""
+    from connector.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@click.command("register-webhooks")
+@config_option
+@click.option("--shop", required=True, help="The shop (name.myshopify.com).")
+def register_webhooks(settings: Settings, config_path: str | None, shop: str) -> None:
+    """Subscribe a shop's webhooks again (keeps existing subscriptions, creates missing ones)."""
+    from connector.lifecycle.install import register_webhooks as register_shop
+
+    try:
+        report = register_shop(open_db(settings), settings, shop.lower())
+    except ConnectorError as exc:
+        raise failure(exc) from None
+    click.echo(f"{shop}: created {', '.join(report.created) or 'none'}; kept {len(report.kept)}")
