@@ -74,3 +74,23 @@ def test_the_shopify_package_speaks_shopify_and_keeps_nothing():
     for path in modules("shopify"):
         for name in imports_of(path):
             assert not name.startswith(("connector.store", "connector.lifecycle", "sqlite_utils", "sqlite3")), (path, name)
+
+
+def test_the_store_builds_on_nothing_but_itself():
+    """The store is the bottom layer: what to redact or deliver is decided above it."""
+    for path in modules("store"):
+        for name in imports_of(path):
+            if name.startswith("connector"):
+                assert _within(name, "connector.store") or name in ("connector.timeutil", "connector.models"), (path, name)
+
+
+def test_sql_is_executed_only_in_the_store():
+    """SQL text lives in store modules only (one place to port to another database)."""
+    for path in modules():
+        if path.relative_to(PACKAGE).parts[0] == "store":
+            continue
+        calls = {
+            node.func.attr for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        }
+        assert not calls & {"execute", "executemany", "executescript", "query"}, path

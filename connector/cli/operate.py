@@ -91,16 +91,20 @@ def failures(settings: Settings, config_path: str | None, shop: str | None, limi
 @click.option("--all", "replay_all", is_flag=True, help="Replay every open failure.")
 def replay(settings: Settings, config_path: str | None, failure_id: int | None, shop: str | None, replay_all: bool) -> None:
     """Queue dead-lettered deliveries again (the worker picks them up at once)."""
+    from connector.store.db import write_transaction
     from connector.store.failures import replay_failure, replay_shop
 
     db = open_db(settings)
     if failure_id is not None:
-        failure = replay_failure(db, failure_id)
+        with write_transaction(db):
+            failure = replay_failure(db, failure_id)
         if failure is None:
             raise click.ClickException(f"no open failure {failure_id}")
         click.echo(f"replayed failure {failure_id}: order {failure['order_id']} of {failure['shop']}")
     elif shop or replay_all:
-        click.echo(f"replayed {replay_shop(db, shop)} orders")
+        with write_transaction(db):
+            count = replay_shop(db, shop)
+        click.echo(f"replayed {count} orders")
     else:
         raise click.UsageError("say what to replay: --id N, --shop S or --all")
 

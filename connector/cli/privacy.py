@@ -31,7 +31,8 @@ def privacy_requests(settings: Settings, config_path: str | None, shop: str | No
 @click.option("--request", "request_id", type=int, required=True, help="Data request id (see `privacy requests`).")
 def privacy_export(settings: Settings, config_path: str | None, request_id: int) -> None:
     """Print, as JSON, what the connector holds about the request's customer (for the store owner)."""
-    from connector.store.privacy import collect_customer_data, get_data_request, mark_data_request_exported
+    from connector.lifecycle.customer_data import collect_customer_data
+    from connector.store.privacy import get_data_request, mark_data_request_exported
 
     db = open_db(settings)
     request = get_data_request(db, request_id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TYPE_CHECKING
 
+from connector.lifecycle.customer_data import redact_customer
 from connector.lifecycle.redaction import Identifiers
 from connector.store import privacy as privacy_store
 
@@ -47,7 +48,7 @@ def handle_customers_redact(db: sqlite_utils.Database, shop: str, body: Any) -> 
     order_ids = {str(i) for i in body.get("orders_to_redact") or [] if str(i).isdigit()}
     if not (ids.customer_id or ids.emails or ids.phones or order_ids):
         return "invalid", "customers/redact names no customer and no orders"
-    report = privacy_store.redact_customer(db, shop, ids, order_ids)
+    report = redact_customer(db, shop, ids, order_ids)
     log.info("customer redacted: %s", report.summary(), extra={"shop": shop})
     return HANDLED, report.summary()
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import sqlite_utils
 
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db, write_transaction
 from connector.errors import BadRequestError, ShopifyApiError
 from connector.metrics import RESYNC_ORDERS
 from connector.resync.spec import search_queries
@@ -140,9 +140,11 @@ class JobRun:
                 api_version=self.settings["shopify.api_version"], source=source,
             ))
         notes = _missing_ids_note(whole_chunk, ids) if params.get("order_ids") and whole_chunk else []
-        queued, dupes, recovered_n = job_store.record_page(
-            self.db, self.job_id, self.owner, self.lease_s, events, cursor, chunk, len(page.orders), skipped, recovered, notes
-        )
+        with write_transaction(self.db):
+            queued, dupes, recovered_n = job_store.record_page(
+                self.db, self.job_id, self.owner, self.lease_s, events, cursor, chunk, len(page.orders), skipped,
+                recovered, notes,
+            )
         RESYNC_ORDERS.labels(kind, "queued").inc(queued)
         RESYNC_ORDERS.labels(kind, "skipped").inc(skipped + dupes)
         RESYNC_ORDERS.labels(kind, "recovered").inc(recovered_n)

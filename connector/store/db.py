@@ -28,8 +28,8 @@ _local = threading.local()
 def connect(path: str, busy_timeout_s: float = 10.0) -> sqlite_utils.Database:
     """A new connection with the pragmas every process needs.
 
-    ``isolation_level=None``: Python never opens transactions behind our back; every write
-    goes through :func:`write_transaction` (BEGIN IMMEDIATE) or sqlite-utils' own ``atomic``.
+    ``isolation_level=None``: Python never opens transactions behind our back. A statement outside
+    :func:`write_transaction` commits on its own (see the rule in :mod:`connector.store`).
     """
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,6 @@ from typing import Any
 import sqlite_utils
 
 from connector.store.rows import query_rows, where_equal
-
-from connector.store.db import write_transaction
 from connector.timeutil import now_db
 
 
@@ -17,12 +15,11 @@ def record_dry_run(
     db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str | None,
     mapping: str, payload: dict[str, Any],
 ) -> int:
-    with write_transaction(db):
-        cursor = db.execute(
-            "INSERT INTO dry_run_payloads (shop, order_id, kind, part_id, mapping, payload, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [shop, order_id, kind, part_id, mapping, json.dumps(payload, ensure_ascii=False), now_db()],
-        )
+    cursor = db.execute(
+        "INSERT INTO dry_run_payloads (shop, order_id, kind, part_id, mapping, payload, recorded_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [shop, order_id, kind, part_id, mapping, json.dumps(payload, ensure_ascii=False), now_db()],
+    )
     return int(cursor.lastrowid)
 
 

@@ -8,8 +8,6 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from connector.store.rows import query_rows
-
-from connector.store.db import write_transaction
 from connector.timeutil import now_db
 
 # Event states: new → (queued → delivered | unchanged | dead) | stale | superseded | ignored
@@ -66,6 +64,14 @@ def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, An
     )
 
 
+def still_new_event_ids(db: sqlite_utils.Database, event_ids: list[int]) -> set[int]:
+    """Which of ``event_ids`` are still waiting for triage. Read it inside the
+    ``write_transaction`` that routes them: another worker may triage them meanwhile."""
+    placeholders = ", ".join("?" for _ in event_ids)
+    rows = db.execute(f"SELECT id FROM events WHERE state = 'new' AND id IN ({placeholders})", event_ids)
+    return {row[0] for row in rows}
+
+
 def fetch_event_body(db: sqlite_utils.Database, event_id: int) -> bytes | None:
     row = db.execute("SELECT body FROM events WHERE id = ?", [event_id]).fetchone()
     return bytes(row[0]) if row else None
@@ -80,7 +86,7 @@ def event_is_silent(db: sqlite_utils.Database, event_id: int) -> bool:
 def set_event_state(
     db: sqlite_utils.Database, event_id: int, state: str, reason: str | None = None, **fields: Any
 ) -> None:
-    """Record the outcome of triage or delivery for one event (call inside a transaction)."""
+    """Record the outcome of triage or delivery for one event."""
     columns = {"state": state, "reason": reason, "processed_at": now_db(), **fields}
     assignments = ", ".join(f"{name} = ?" for name in columns)
     db.execute(f"UPDATE events SET {assignments} WHERE id = ?", [*columns.values(), event_id])
@@ -110,11 +116,7 @@ def settle_queued_events(
 
 def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
     """Send a shop's held events back to triage (the shop became known)."""
-    with write_transaction(db):
-        cursor = db.execute(
-            "UPDATE events SET state = 'new', reason = NULL WHERE shop = ? AND state = 'held'",
-            [shop],
-        )
+    cursor = db.execute("UPDATE events SET state = 'new', reason = NULL WHERE shop = ? AND state = 'held'", [shop])
     return cursor.rowcount
 
 
@@ -150,33 +152,36 @@ def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 50
 
     Kept whatever their age: events still open (new, queued, held, dead) and the newest body of
     each order and part, which later deliveries of that order still read. Sync state is never
-    pruned, so idempotency does not depend on old events. Deletes in batches to keep each write
-    transaction short.
+    pruned, so idempotency does not depend on old events. Each DELETE is complete on its own:
+    called outside a transaction, every batch commits by itself and write locks stay short.
     """
-    placeholders = ", ".join("?" for _ in TERMINAL_STATES)
+    age = f"-{older_than_s:.3f} seconds"
     total = 0
     while True:
-        with write_transaction(db):
-            cursor = db.execute(
-                f"""
-                DELETE FROM events WHERE id IN (
-                    SELECT id FROM events
-                    WHERE state IN ({placeholders})
-                      AND received_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)
-                      AND id NOT IN (SELECT newest_event_id FROM orders WHERE newest_event_id IS NOT NULL)
-                      AND id NOT IN (SELECT newest_event_id FROM order_parts WHERE newest_event_id IS NOT NULL)
-                    LIMIT ?
-                )
-                """,
-                [*TERMINAL_STATES, f"-{older_than_s:.3f} seconds", batch],
-            )
-            db.execute(
-                "DELETE FROM attempts WHERE started_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
-                [f"-{older_than_s:.3f} seconds"],
-            )
-        total += cursor.rowcount
-        if cursor.rowcount < batch:
-            return total
+        deleted = _prune_event_batch(db, age, batch)
+        total += deleted
+        if deleted < batch:
+            break
+    db.execute("DELETE FROM attempts WHERE started_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)", [age])
+    return total
+
+
+def _prune_event_batch(db: sqlite_utils.Database, age: str, batch: int) -> int:
+    placeholders = ", ".join("?" for _ in TERMINAL_STATES)
+    cursor = db.execute(
+        f"""
+        DELETE FROM events WHERE id IN (
+            SELECT id FROM events
+            WHERE state IN ({placeholders})
+              AND received_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)
+              AND id NOT IN (SELECT newest_event_id FROM orders WHERE newest_event_id IS NOT NULL)
+              AND id NOT IN (SELECT newest_event_id FROM order_parts WHERE newest_event_id IS NOT NULL)
+            LIMIT ?
+        )
+        """,
+        [*TERMINAL_STATES, age, batch],
+    )
+    return cursor.rowcount
 
 
 def pending_event_time(db: sqlite_utils.Database, shop: str, topic: str) -> tuple[str | None, str | None]:

@@ -12,7 +12,6 @@ import sqlite_utils
 
 from connector.store.rows import query_rows, where_equal
 
-from connector.store.db import write_transaction
 from connector.store.orders import HAS_WORK_SQL
 from connector.timeutil import now_db
 
@@ -32,7 +31,7 @@ def record_attempt(
 def dead_letter(
     db: sqlite_utils.Database, shop: str, order_id: str, reason: str, status_code: int | None
 ) -> int:
-    """Park the order with its reason; its queued events become ``dead``. Inside a transaction."""
+    """Park the order with its reason; its queued events become ``dead``. Inside ``write_transaction``."""
     db.execute(
         "UPDATE orders SET status = 'dead', attempts = attempts + 1, last_error = ?, "
         "lease_owner = NULL, lease_until = NULL WHERE shop = ? AND order_id = ?",
@@ -78,30 +77,30 @@ def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
 
 
 def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any] | None:
-    """Queue a dead-lettered order again. None when there is no such open failure."""
-    with write_transaction(db):
-        rows = query_rows(db, "SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL", [failure_id])
-        if not rows:
-            return None
-        failure = rows[0]
-        _requeue(db, failure["shop"], failure["order_id"])
-        db.execute(
-            "UPDATE failures SET replayed_at = ? WHERE shop = ? AND order_id = ? AND replayed_at IS NULL",
-            [now_db(), failure["shop"], failure["order_id"]],
-        )
+    """Queue a dead-lettered order again. None when there is no such open failure.
+    Inside ``write_transaction``."""
+    rows = query_rows(db, "SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL", [failure_id])
+    if not rows:
+        return None
+    failure = rows[0]
+    _requeue(db, failure["shop"], failure["order_id"])
+    db.execute(
+        "UPDATE failures SET replayed_at = ? WHERE shop = ? AND order_id = ? AND replayed_at IS NULL",
+        [now_db(), failure["shop"], failure["order_id"]],
+    )
     return failure
 
 
 def replay_shop(db: sqlite_utils.Database, shop: str | None = None) -> int:
-    """Queue again every open failure (of one shop, or of all shops). Returns how many orders."""
-    with write_transaction(db):
-        where, params = ("AND shop = ?", [shop]) if shop else ("", [])
-        orders = db.execute(
-            f"SELECT DISTINCT shop, order_id FROM failures WHERE replayed_at IS NULL {where}", params
-        ).fetchall()
-        for order_shop, order_id in orders:
-            _requeue(db, order_shop, order_id)
-        db.execute(f"UPDATE failures SET replayed_at = ? WHERE replayed_at IS NULL {where}", [now_db(), *params])
+    """Queue again every open failure (of one shop, or of all shops). Returns how many orders.
+    Inside ``write_transaction``."""
+    where, params = ("AND shop = ?", [shop]) if shop else ("", [])
+    orders = db.execute(
+        f"SELECT DISTINCT shop, order_id FROM failures WHERE replayed_at IS NULL {where}", params
+    ).fetchall()
+    for order_shop, order_id in orders:
+        _requeue(db, order_shop, order_id)
+    db.execute(f"UPDATE failures SET replayed_at = ? WHERE replayed_at IS NULL {where}", [now_db(), *params])
     return len(orders)
 
 

@@ -16,7 +16,6 @@ import sqlite_utils
 
 from connector.store.rows import query_rows, where_equal
 
-from connector.store.db import write_transaction
 from connector.store.events import NewEvent, save_event
 from connector.timeutil import db_time_in, now_db
 
@@ -43,12 +42,11 @@ def create_job(
     """A new job, already leased by ``owner`` (so nobody else starts it before its runner)."""
     job_id = uuid.uuid4().hex
     now = now_db()
-    with write_transaction(db):
-        db.execute(
-            "INSERT INTO jobs (id, kind, shop, params, status, requested_by, notes, created_at, updated_at, "
-            "lease_owner, lease_until) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-            [job_id, kind, shop, json.dumps(params), requested_by, json.dumps(list(notes)), now, now, owner, db_time_in(lease_s)],
-        )
+    db.execute(
+        "INSERT INTO jobs (id, kind, shop, params, status, requested_by, notes, created_at, updated_at, "
+        "lease_owner, lease_until) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+        [job_id, kind, shop, json.dumps(params), requested_by, json.dumps(list(notes)), now, now, owner, db_time_in(lease_s)],
+    )
     return job_id
 
 
@@ -69,14 +67,13 @@ def claim_job(db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float
     """Lease an open job for ``owner`` (it may already hold it). None when someone else holds it
     or the job is finished."""
     now = now_db()
-    with write_transaction(db):
-        cursor = db.execute(
-            "UPDATE jobs SET lease_owner = ?, lease_until = ?, status = 'running', "
-            "started_at = coalesce(started_at, ?), updated_at = ? "
-            "WHERE id = ? AND status IN ('queued', 'running') "
-            "AND (lease_owner = ? OR lease_until IS NULL OR lease_until < ?)",
-            [owner, db_time_in(lease_s), now, now, job_id, owner, now],
-        )
+    cursor = db.execute(
+        "UPDATE jobs SET lease_owner = ?, lease_until = ?, status = 'running', "
+        "started_at = coalesce(started_at, ?), updated_at = ? "
+        "WHERE id = ? AND status IN ('queued', 'running') "
+        "AND (lease_owner = ? OR lease_until IS NULL OR lease_until < ?)",
+        [owner, db_time_in(lease_s), now, now, job_id, owner, now],
+    )
     return get_job(db, job_id) if cursor.rowcount == 1 else None
 
 
@@ -101,59 +98,55 @@ def record_page(
     cursor: str | None, chunk: int, fetched: int, skipped: int = 0, recovered_keys: set[str] = frozenset(),
     notes: Iterable[str] = (),
 ) -> tuple[int, int, int]:
-    """Store a page's events and move the job's cursor, atomically. Returns (queued, duplicates,
-    recovered).
+    """Store a page's events and move the job's cursor. Returns (queued, duplicates, recovered).
+    Inside ``write_transaction``: the events and the cursor commit together.
 
     ``recovered_keys`` are dedupe keys of events that restore a state the sync state lacked
     (reconciliation); only those actually stored count, so a repeated page counts nothing twice.
     """
     queued = duplicates = recovered = 0
-    with write_transaction(db):
-        _check_lease(db, job_id, owner)
-        for event in events:
-            _, duplicate = save_event(db, event)
-            if duplicate:
-                duplicates += 1
-            else:
-                queued += 1
-                recovered += event.dedupe_key in recovered_keys
-        extra = list(notes)
-        db.execute(
-            "UPDATE jobs SET cursor = ?, chunk = ?, pages = pages + 1, fetched = fetched + ?, queued = queued + ?, "
-            "duplicates = duplicates + ?, skipped = skipped + ?, recovered = recovered + ?, updated_at = ?, "
-            "lease_until = ?, notes = CASE WHEN ? THEN json_insert(notes, '$[#]', ?) ELSE notes END WHERE id = ?",
-            [cursor, chunk, fetched, queued, duplicates, skipped, recovered, now_db(), db_time_in(lease_s),
-             bool(extra), "; ".join(extra), job_id],
-        )
+    _check_lease(db, job_id, owner)
+    for event in events:
+        _, duplicate = save_event(db, event)
+        if duplicate:
+            duplicates += 1
+        else:
+            queued += 1
+            recovered += event.dedupe_key in recovered_keys
+    extra = list(notes)
+    db.execute(
+        "UPDATE jobs SET cursor = ?, chunk = ?, pages = pages + 1, fetched = fetched + ?, queued = queued + ?, "
+        "duplicates = duplicates + ?, skipped = skipped + ?, recovered = recovered + ?, updated_at = ?, "
+        "lease_until = ?, notes = CASE WHEN ? THEN json_insert(notes, '$[#]', ?) ELSE notes END WHERE id = ?",
+        [cursor, chunk, fetched, queued, duplicates, skipped, recovered, now_db(), db_time_in(lease_s),
+         bool(extra), "; ".join(extra), job_id],
+    )
     return queued, duplicates, recovered
 
 
 def set_job_total(db: sqlite_utils.Database, job_id: str, total: int | None) -> None:
-    with write_transaction(db):
-        db.execute("UPDATE jobs SET total = ? WHERE id = ?", [total, job_id])
+    db.execute("UPDATE jobs SET total = ? WHERE id = ?", [total, job_id])
 
 
 def finish_job(db: sqlite_utils.Database, job_id: str, owner: str, status: str, error: str | None = None) -> None:
     """Final outcome (``done`` or ``failed``); releases the lease."""
     now = now_db()
-    with write_transaction(db):
-        db.execute(
-            "UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, lease_owner = NULL, "
-            "lease_until = NULL WHERE id = ? AND lease_owner = ?",
-            [status, error, now, now, job_id, owner],
-        )
+    db.execute(
+        "UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, lease_owner = NULL, "
+        "lease_until = NULL WHERE id = ? AND lease_owner = ?",
+        [status, error, now, now, job_id, owner],
+    )
 
 
 def release_job(
     db: sqlite_utils.Database, job_id: str, owner: str, retry_in_s: float | None = None, error: str | None = None
 ) -> None:
     """Stop running the job but leave it open: resumable at once, or after ``retry_in_s``."""
-    with write_transaction(db):
-        db.execute(
-            "UPDATE jobs SET lease_owner = NULL, lease_until = ?, error = ?, updated_at = ? "
-            "WHERE id = ? AND lease_owner = ?",
-            [db_time_in(retry_in_s) if retry_in_s else None, error, now_db(), job_id, owner],
-        )
+    db.execute(
+        "UPDATE jobs SET lease_owner = NULL, lease_until = ?, error = ?, updated_at = ? "
+        "WHERE id = ? AND lease_owner = ?",
+        [db_time_in(retry_in_s) if retry_in_s else None, error, now_db(), job_id, owner],
+    )
 
 
 def open_job_for(db: sqlite_utils.Database, shop: str, kind: str) -> str | None:

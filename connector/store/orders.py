@@ -92,7 +92,7 @@ def queue_order_snapshot(
 ) -> tuple[str, str | None]:
     """Fold an order body into the sync state. Returns the event's new state and a reason.
 
-    Call inside a write transaction.
+    Inside ``write_transaction``.
     """
     row = _ensure_order(db, shop, order_id)
     if row["deleted_at"]:
@@ -113,6 +113,7 @@ def queue_order_snapshot(
 
 
 def queue_order_delete(db: sqlite_utils.Database, shop: str, order_id: str) -> tuple[str, str | None]:
+    """Mark the order deleted in Shopify, to be told to the target. Inside ``write_transaction``."""
     row = _ensure_order(db, shop, order_id)
     if row["deleted_at"]:
         return "superseded", "order already marked deleted"
@@ -124,7 +125,7 @@ def queue_part(
     db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str, event_id: int,
     updated_at: str,
 ) -> tuple[str, str | None]:
-    """Fold a fulfillment/refund body into its order's work. Call inside a write transaction."""
+    """Fold a fulfillment/refund body into its order's work. Inside ``write_transaction``."""
     order = _ensure_order(db, shop, order_id)
     db.execute(
         "INSERT INTO order_parts (shop, kind, part_id, order_id) VALUES (?, ?, ?, ?) "
@@ -152,7 +153,7 @@ def claim_due_orders(
 ) -> list[tuple[str, str]]:
     """Lease up to ``limit`` orders that have due work, for shops that are installed.
 
-    An expired lease (a crashed worker) is taken over. Call inside a write transaction.
+    An expired lease (a crashed worker) is taken over. Inside ``write_transaction``.
     """
     now = now_db()
     rows = db.execute(

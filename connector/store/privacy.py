@@ -1,28 +1,26 @@
-"""SQL for the privacy webhooks: data requests, customer redaction, shop erasure.
+"""SQL for the privacy webhooks: data requests, the rows redaction rewrites, shop erasure.
 
-Redaction and erasure run with ``PRAGMA secure_delete = ON`` so that SQLite overwrites the
-freed cells and pages with zeros instead of leaving the old bytes in the file; the caller
-checkpoints the WAL afterwards (:func:`checkpoint_wal`) so old page images leave the WAL file too.
-Call the redact/erase functions inside a write transaction (the worker's triage holds one).
+Redaction and erasure run under :func:`secure_delete` so that SQLite overwrites freed cells and
+pages with zeros instead of leaving the old bytes in the file; the caller checkpoints the WAL
+afterwards (:func:`checkpoint_wal`) so old page images leave the WAL file too. What to redact is
+decided in :mod:`connector.lifecycle.customer_data`; here are only the reads and writes.
 """
 
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import sqlite_utils
 
 from connector.store.rows import query_rows
-
-from connector.lifecycle.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
 from connector.timeutil import now_db
 
-REDACTED_RAW_BODY = b'{"redacted": true}'
 # Tables holding a shop's data, erased by shop/redact (events keep the shop/redact record).
 SHOP_TABLES = ("order_parts", "orders", "attempts", "failures", "dry_run_payloads", "data_requests", "oauth_states")
+# Free-text columns that may quote personal data back (a target's error message): table, key, column.
+ERROR_TEXT_COLUMNS = (("attempts", "id", "error"), ("failures", "id", "reason"), ("orders", "rowid", "last_error"))
 
 
 @contextmanager
@@ -70,152 +68,73 @@ def mark_data_request_exported(db: sqlite_utils.Database, request_id: int) -> No
     db.execute("UPDATE data_requests SET exported_at = ? WHERE id = ?", [now_db(), request_id])
 
 
-def collect_customer_data(db: sqlite_utils.Database, request: dict[str, Any]) -> dict[str, Any]:
-    """Everything held about the request's customer: sync state, events, what was sent."""
-    ids = Identifiers(customer_id=request["customer_id"])
-    ids.add_email(request["email"])
-    ids.add_phone(request["phone"])
-    shop = request["shop"]
-    order_ids, events = _match_events(db, shop, ids, set(json.loads(request["orders_requested"])))
+def rows_of_orders(db: sqlite_utils.Database, shop: str, order_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Sync state, parts, sent payloads (``payload`` decoded) and attempts of some orders of ``shop``."""
     marks = ",".join("?" * len(order_ids))
     by_order = f"shop = ? AND order_id IN ({marks})"
     params = [shop, *sorted(order_ids)]
+    payloads = query_rows(db, f"SELECT * FROM dry_run_payloads WHERE {by_order} ORDER BY id", params)
     return {
-        "request": {k: request[k] for k in ("id", "shop", "data_request_id", "customer_id", "email", "phone", "received_at")},
         "orders": query_rows(db, f"SELECT * FROM orders WHERE {by_order} ORDER BY order_id", params),
         "order_parts": query_rows(db, f"SELECT * FROM order_parts WHERE {by_order} ORDER BY part_id", params),
-        "events": [
-            {"id": r["id"], "topic": r["topic"], "received_at": r["received_at"], "state": r["state"], "body": doc}
-            for r, doc in events
-        ],
-        "sent_payloads": [
-            {**r, "payload": json.loads(r["payload"])}
-            for r in query_rows(db, f"SELECT * FROM dry_run_payloads WHERE {by_order} ORDER BY id", params)
-        ],
+        "sent_payloads": [{**row, "payload": json.loads(row["payload"])} for row in payloads],
         "attempts": query_rows(db, f"SELECT * FROM attempts WHERE {by_order} ORDER BY id", params),
     }
-
-
-# -- customers/redact ------------------------------------------------------------------------
-@dataclass
-class RedactionReport:
-    orders: set[str] = field(default_factory=set)
-    events: int = 0
-    payloads: int = 0
-    texts: int = 0
-
-    def summary(self) -> str:
-        return (f"redacted {self.events} events, {self.payloads} sent payloads and {self.texts} error texts "
-                f"of {len(self.orders)} orders")
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _load(db: sqlite_utils.Database, shop: str) -> list[tuple[dict[str, Any], Any]]:
-    rows = query_rows(
-        db,
-        "SELECT id, topic, order_id, state, received_at, body FROM events WHERE shop = ? ORDER BY id", [shop]
+# -- customers/redact: the rows that may hold personal data ----------------------------------
+def shop_events(db: sqlite_utils.Database, shop: str) -> list[dict[str, Any]]:
+    """Every stored event of ``shop`` with its raw body, oldest first."""
+    return query_rows(
+        db, "SELECT id, topic, order_id, state, received_at, body FROM events WHERE shop = ? ORDER BY id", [shop]
     )
-    out = []
-    for row in rows:
-        try:
-            doc = json.loads(bytes(row["body"]).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            doc = None
-        out.append((row, doc))
-    return out
 
 
-def _match_events(
-    db: sqlite_utils.Database, shop: str, ids: Identifiers, order_ids: set[str]
-) -> tuple[set[str], list[tuple[dict[str, Any], Any]]]:
-    """The customer's orders (listed, or naming the customer) and every event about them.
-
-    The orders' own emails/phones join the identifiers, so a fulfillment that carries only the
-    order's email is found too.
-    """
-    events = _load(db, shop)
-    orders = set(order_ids)
-    for row, doc in events:
-        oid = row["order_id"] or order_id_of(row["topic"], doc)
-        if oid and mentions(doc, ids):
-            orders.add(oid)
-    for row, doc in events:
-        if (row["order_id"] or order_id_of(row["topic"], doc)) in orders and row["topic"].startswith("orders/"):
-            ids.add_from_order(doc)
-    matched = []
-    for row, doc in events:
-        oid = row["order_id"] or order_id_of(row["topic"], doc)
-        raw = bytes(row["body"]).lower()
-        if (oid and oid in orders) or (doc is not None and mentions(doc, ids)) or (
-            doc is None and any(n in raw for n in ids.raw_needles())
-        ):
-            matched.append((row, doc))
-    return orders, matched
+def set_event_body(db: sqlite_utils.Database, event_id: int, body: bytes) -> None:
+    db.execute("UPDATE events SET body = ? WHERE id = ?", [body, event_id])
 
 
-def redact_customer(db: sqlite_utils.Database, shop: str, ids: Identifiers, order_ids: set[str]) -> RedactionReport:
-    """Remove one customer's personal data from every stored row of ``shop``; keep ids and states."""
-    report = RedactionReport()
-    with secure_delete(db):
-        orders, matched = _match_events(db, shop, ids, order_ids)
-        report.orders = orders
-        removed: set[str] = set()
-        for row, doc in matched:
-            if doc is None:
-                new_body = REDACTED_RAW_BODY
-            else:
-                clean, gone = redact_document(doc, ids)
-                removed |= gone
-                new_body = json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            if new_body != bytes(row["body"]):
-                db.execute("UPDATE events SET body = ? WHERE id = ?", [new_body, row["id"]])
-                report.events += 1
-        report.payloads = _redact_payloads(db, shop, orders, ids, removed)
-        report.texts = _scrub_texts(db, shop, ids, removed)
-        db.execute(
-            "UPDATE data_requests SET email = NULL, phone = NULL, redacted_at = ? WHERE shop = ? AND ("
-            "customer_id = ? OR lower(email) IN (SELECT value FROM json_each(?)))",
-            [now_db(), shop, ids.customer_id, json.dumps(sorted(ids.emails))],
-        )
-    return report
+def shop_payloads(db: sqlite_utils.Database, shop: str) -> list[dict[str, Any]]:
+    """Every recorded payload of ``shop``: id, order_id and the payload as JSON text."""
+    return query_rows(db, "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ?", [shop])
 
 
-def _redact_payloads(db: sqlite_utils.Database, shop: str, orders: set[str], ids: Identifiers, removed: set[str]) -> int:
-    count = 0
-    for row in query_rows(db, "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ?", [shop]):
-        doc = json.loads(row["payload"])
-        if row["order_id"] not in orders and not mentions(doc, ids):
-            continue
-        clean, _ = redact_document(doc, ids, known_values=removed)
-        text = json.dumps(clean, ensure_ascii=False)
-        if text != row["payload"]:
-            db.execute("UPDATE dry_run_payloads SET payload = ? WHERE id = ?", [text, row["id"]])
-            count += 1
-    return count
+def set_payload(db: sqlite_utils.Database, payload_id: int, payload_json: str) -> None:
+    db.execute("UPDATE dry_run_payloads SET payload = ? WHERE id = ?", [payload_json, payload_id])
 
 
-def _scrub_texts(db: sqlite_utils.Database, shop: str, ids: Identifiers, removed: set[str]) -> int:
-    """Error texts may quote what a target refused (an email, an address)."""
-    count = 0
-    for table, key, column in (("attempts", "id", "error"), ("failures", "id", "reason"), ("orders", "rowid", "last_error")):
-        for row_key, text in db.execute(
-            f"SELECT {key}, {column} FROM {table} WHERE shop = ? AND {column} IS NOT NULL", [shop]
-        ).fetchall():
-            clean = scrub_text(text, removed, ids)
-            if clean != text:
-                db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [clean, row_key])
-                count += 1
-    return count
+def error_texts(db: sqlite_utils.Database, shop: str) -> list[tuple[str, int, str]]:
+    """``(table, row key, text)`` of every error text of ``shop`` (see :data:`ERROR_TEXT_COLUMNS`)."""
+    found = []
+    for table, key, column in ERROR_TEXT_COLUMNS:
+        rows = db.execute(f"SELECT {key}, {column} FROM {table} WHERE shop = ? AND {column} IS NOT NULL", [shop])
+        found += [(table, row_key, text) for row_key, text in rows.fetchall()]
+    return found
+
+
+def set_error_text(db: sqlite_utils.Database, table: str, row_key: int, text: str | None) -> None:
+    key, column = next((k, c) for t, k, c in ERROR_TEXT_COLUMNS if t == table)
+    db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [text, row_key])
+
+
+def forget_request_contact(db: sqlite_utils.Database, shop: str, customer_id: str | None, emails: set[str]) -> None:
+    """Blank email and phone of the customer's data requests (by id or email); mark them redacted."""
+    db.execute(
+        "UPDATE data_requests SET email = NULL, phone = NULL, redacted_at = ? WHERE shop = ? AND ("
+        "customer_id = ? OR lower(email) IN (SELECT value FROM json_each(?)))",
+        [now_db(), shop, customer_id, json.dumps(sorted(emails))],
+    )
 
 
 # -- shop/redact -----------------------------------------------------------------------------
 def erase_shop(db: sqlite_utils.Database, shop: str) -> dict[str, int]:
     """Delete everything held for ``shop``. The shop row goes too unless the shop is installed
     again (Shopify does not send shop/redact after a reinstall; if one arrives anyway, the new
-    installation's token is kept but the old data still goes)."""
+    installation's token is kept but the old data still goes). Inside ``write_transaction``."""
     counts: dict[str, int] = {}
     with secure_delete(db):
         cursor = db.execute("DELETE FROM events WHERE shop = ? AND topic != 'shop/redact'", [shop])

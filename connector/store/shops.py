@@ -8,7 +8,6 @@ import sqlite_utils
 
 from connector.store.rows import query_rows
 
-from connector.store.db import write_transaction
 from connector.timeutil import now_db
 
 
@@ -17,29 +16,40 @@ def add_shop(
     scopes: str | None = None,
 ) -> None:
     """Mark a shop installed (again); keeps an existing token unless a new one is given."""
-    with write_transaction(db):
-        db.execute(
-            """
-            INSERT INTO shops (shop, source, installed_at, access_token, scopes)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (shop) DO UPDATE SET
-                source = excluded.source,
-                uninstalled_at = NULL,
-                installed_at = CASE WHEN shops.uninstalled_at IS NULL THEN shops.installed_at
-                                    ELSE excluded.installed_at END,
-                access_token = coalesce(excluded.access_token, shops.access_token),
-                scopes = coalesce(excluded.scopes, shops.scopes)
-            """,
-            [shop, source, now_db(), access_token, scopes],
-        )
+    db.execute(
+        """
+        INSERT INTO shops (shop, source, installed_at, access_token, scopes)
+        VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (shop) DO UPDATE SET
+            source = excluded.source,
+            uninstalled_at = NULL,
+            installed_at = CASE WHEN shops.uninstalled_at IS NULL THEN shops.installed_at
+                                ELSE excluded.installed_at END,
+            access_token = coalesce(excluded.access_token, shops.access_token),
+            scopes = coalesce(excluded.scopes, shops.scopes)
+        """,
+        [shop, source, now_db(), access_token, scopes],
+    )
 
 
 def sync_config_shops(db: sqlite_utils.Database, shops: Iterable[str]) -> None:
-    """Shops listed under ``[shops."..."]`` in the config are known shops."""
+    """Shops listed under ``[shops."..."]`` in the config are known shops: new ones are added, an
+    uninstalled configured shop comes back; a shop installed otherwise is left as it is.
+
+    The write is a conditional upsert, right whatever happened since the read; the read only
+    spares every process start the write lock when nothing changes.
+    """
     for shop in shops:
         row = db.execute("SELECT uninstalled_at, source FROM shops WHERE shop = ?", [shop]).fetchone()
         if row is None or (row[0] is not None and row[1] == "config"):
-            add_shop(db, shop, "config")
+            db.execute(
+                """
+                INSERT INTO shops (shop, source, installed_at) VALUES (?, 'config', ?)
+                ON CONFLICT (shop) DO UPDATE SET uninstalled_at = NULL, installed_at = excluded.installed_at
+                WHERE shops.uninstalled_at IS NOT NULL AND shops.source = 'config'
+                """,
+                [shop, now_db()],
+            )
 
 
 def is_known_shop(db: sqlite_utils.Database, shop: str) -> bool:
@@ -54,28 +64,17 @@ def known_shops(db: sqlite_utils.Database) -> set[str]:
 
 
 def set_scopes(db: sqlite_utils.Database, shop: str, scopes: str) -> bool:
-    """Record the scopes the merchant granted now; False when the shop is unknown.
-
-    A single UPDATE, so it joins the caller's transaction (triage runs lifecycle handlers in one).
-    """
+    """Record the scopes the merchant granted now; False when the shop is unknown."""
     return db.execute("UPDATE shops SET scopes = ? WHERE shop = ?", [scopes, shop]).rowcount == 1
 
 
 def mark_uninstalled(db: sqlite_utils.Database, shop: str) -> None:
-    """Idempotent: the token goes, the row (and so the shop's history) stays.
-
-    Joins the caller's transaction when there is one (the worker's triage runs lifecycle
-    handlers inside its own write transaction).
-    """
-    sql = (
+    """Idempotent: the token goes, the row (and so the shop's history) stays."""
+    db.execute(
         "UPDATE shops SET uninstalled_at = coalesce(uninstalled_at, ?), access_token = NULL, "
-        "refresh_token = NULL, token_expires_at = NULL WHERE shop = ?"
+        "refresh_token = NULL, token_expires_at = NULL WHERE shop = ?",
+        [now_db(), shop],
     )
-    if db.conn.in_transaction:
-        db.execute(sql, [now_db(), shop])
-        return
-    with write_transaction(db):
-        db.execute(sql, [now_db(), shop])
 
 
 def save_shop_tokens(
@@ -87,18 +86,17 @@ def save_shop_tokens(
     ``installed_at`` becomes now: an ``app/uninstalled`` sent before this moment must not
     delete the new token (see ``connector.lifecycle``).
     """
-    with write_transaction(db):
-        db.execute(
-            """
-            INSERT INTO shops (shop, source, installed_at, access_token, scopes, refresh_token, token_expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (shop) DO UPDATE SET
-                source = excluded.source, installed_at = excluded.installed_at, uninstalled_at = NULL,
-                access_token = excluded.access_token, scopes = coalesce(excluded.scopes, shops.scopes),
-                refresh_token = excluded.refresh_token, token_expires_at = excluded.token_expires_at
-            """,
-            [shop, source, now_db(), access_token, scopes, refresh_token, expires_at],
-        )
+    db.execute(
+        """
+        INSERT INTO shops (shop, source, installed_at, access_token, scopes, refresh_token, token_expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (shop) DO UPDATE SET
+            source = excluded.source, installed_at = excluded.installed_at, uninstalled_at = NULL,
+            access_token = excluded.access_token, scopes = coalesce(excluded.scopes, shops.scopes),
+            refresh_token = excluded.refresh_token, token_expires_at = excluded.token_expires_at
+        """,
+        [shop, source, now_db(), access_token, scopes, refresh_token, expires_at],
+    )
 
 
 def replace_refreshed_tokens(
@@ -106,12 +104,11 @@ def replace_refreshed_tokens(
     refresh_token: str | None, expires_at: str | None,
 ) -> bool:
     """Store refreshed tokens unless another process already refreshed (compare-and-swap)."""
-    with write_transaction(db):
-        cursor = db.execute(
-            "UPDATE shops SET access_token = ?, refresh_token = coalesce(?, refresh_token), "
-            "token_expires_at = ? WHERE shop = ? AND refresh_token = ? AND uninstalled_at IS NULL",
-            [access_token, refresh_token, expires_at, shop, used_refresh_token],
-        )
+    cursor = db.execute(
+        "UPDATE shops SET access_token = ?, refresh_token = coalesce(?, refresh_token), "
+        "token_expires_at = ? WHERE shop = ? AND refresh_token = ? AND uninstalled_at IS NULL",
+        [access_token, refresh_token, expires_at, shop, used_refresh_token],
+    )
     return cursor.rowcount == 1
 
 

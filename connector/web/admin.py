@@ -17,6 +17,7 @@ from connector.resync.jobs import create_reconcile_job, create_resync_job, job_v
 from connector.resync.runner import runner_name, start_job_thread
 from connector.resync.spec import check_shop, parse_duration, parse_resync_request
 from connector.store import jobs as job_store
+from connector.store.db import write_transaction
 from connector.store import failures as failure_store
 from connector.store import orders as order_store
 from connector.store.events import list_events
@@ -156,7 +157,9 @@ def failures() -> tuple[Response, int]:
 
 @bp.post("/failures/<int:failure_id>/replay")
 def replay_one(failure_id: int) -> tuple[Response, int]:
-    failure = failure_store.replay_failure(request_db(), failure_id)
+    db = request_db()
+    with write_transaction(db):
+        failure = failure_store.replay_failure(db, failure_id)
     if failure is None:
         return jsonify(error=f"no open failure {failure_id}"), 404
     return jsonify(replayed=1, shop=failure["shop"], order_id=failure["order_id"]), 200
@@ -168,5 +171,7 @@ def replay_shop() -> tuple[Response, int]:
     if not isinstance(body, dict):
         raise BadRequestError('expected a JSON body {"shop": "<shop>.myshopify.com"}')
     check_shop(body.get("shop"))
-    count = failure_store.replay_shop(request_db(), body["shop"])
+    db = request_db()
+    with write_transaction(db):
+        count = failure_store.replay_shop(db, body["shop"])
     return jsonify(replayed=count, shop=body["shop"]), 200

@@ -8,6 +8,7 @@ import sqlite3
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CollectorRegistry
 
+from connector.store.app_state import record_ready_probe
 from connector.store.db import write_transaction
 from connector.web.dbconn import request_db
 from connector.web.metrics import StoreCollector, metrics_response
@@ -35,10 +36,7 @@ def readyz() -> tuple[Response, int]:
     try:
         db = request_db()
         with write_transaction(db):
-            db.execute(
-                "INSERT INTO app_state (key, value) VALUES ('ready_probe', datetime('now')) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-            )
+            record_ready_probe(db)
     except sqlite3.Error as exc:
         return jsonify(status="unavailable", error=f"database: {exc}"), 503
     return jsonify(status="ready"), 200

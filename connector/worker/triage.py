@@ -29,7 +29,7 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
         # The rows were read outside the lock: another worker process may have triaged (and even
         # delivered) some of them since. Re-triaging one would set a delivered event back to
         # ``queued`` for good, so only events still ``new`` under the lock are routed here.
-        still_new = _still_new(db, [row["id"] for row in rows])
+        still_new = event_store.still_new_event_ids(db, [row["id"] for row in rows])
         shops = known_shops(db)
         for row, route in routes:
             if row["id"] not in still_new:
@@ -45,11 +45,6 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
         # Redaction rewrote pages; move them out of the WAL so old page images do not linger there.
         checkpoint_wal(db)
     return len(rows)
-
-
-def _still_new(db: sqlite_utils.Database, ids: list[int]) -> set[int]:
-    placeholders = ", ".join("?" for _ in ids)
-    return {r[0] for r in db.execute(f"SELECT id FROM events WHERE state = 'new' AND id IN ({placeholders})", ids)}
 
 
 def _apply(

@@ -1,0 +1,361 @@
+"""The store's functions, called directly against a real SQLite file (one test per behaviour).
+
+The rest of the suite reaches the store through the web app and the worker; these tests pin
+what each function promises on its own, including the transaction rule of ``connector.store``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlite_utils
+
+from connector.store import events as event_store
+from connector.store import failures as failure_store
+from connector.store import jobs as job_store
+from connector.store import orders as order_store
+from connector.store import privacy as privacy_store
+from connector.store import shops as shop_store
+from connector.store.app_state import get_or_create_value, get_value, record_ready_probe, READY_PROBE_KEY
+from connector.store.db import connect, write_transaction
+from connector.store.dry_run import list_dry_runs, record_dry_run
+from connector.store.migrations import migrate
+from connector.store.oauth_states import consume_oauth_state, create_oauth_state
+from tests.conftest import SHOP
+
+OTHER_SHOP = "other-shop.myshopify.com"
+ORDER = "1001"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
+    database = connect(str(tmp_path / "store.db"))
+    migrate(database)
+    shop_store.add_shop(database, SHOP, "config")
+    yield database
+    database.close()
+
+
+def store_event(db: sqlite_utils.Database, key: str, topic: str = "orders/updated", shop: str = SHOP,
+                body: bytes = b"{}") -> int:
+    event_id, duplicate = event_store.save_event(db, event_store.NewEvent(shop, topic, key, body))
+    assert not duplicate and event_id is not None
+    return event_id
+
+
+def fold(db: sqlite_utils.Database, updated_at: str, key: str | None = None, order_id: str = ORDER) -> tuple[str, str | None]:
+    """Store an order body event and fold it into the sync state, as triage does."""
+    event_id = store_event(db, key or updated_at)
+    with write_transaction(db):
+        return order_store.queue_order_snapshot(db, SHOP, order_id, event_id, updated_at)
+
+
+def claim(db: sqlite_utils.Database, owner: str = "w1", lease_s: float = 60, exclude: set[tuple[str, str]] = frozenset()) -> list[tuple[str, str]]:
+    with write_transaction(db):
+        return order_store.claim_due_orders(db, owner, 10, lease_s, exclude)
+
+
+def dead_order(db: sqlite_utils.Database, order_id: str = ORDER) -> int:
+    fold(db, "2026-01-01T00:00:00.000000Z", key=f"dead-{order_id}", order_id=order_id)
+    with write_transaction(db):
+        db.execute("UPDATE events SET state = 'queued', order_id = ? WHERE dedupe_key = ?", [order_id, f"dead-{order_id}"])
+        return failure_store.dead_letter(db, SHOP, order_id, "HTTP 400: refused", 400)
+
+
+# -- events -------------------------------------------------------------------------------------
+def test_save_event_stores_a_delivery_once(db):
+    event = event_store.NewEvent(SHOP, "orders/create", "event-1", b'{"id": 1}')
+    first_id, first_duplicate = event_store.save_event(db, event)
+    assert (first_id, first_duplicate) == (1, False)
+    assert event_store.save_event(db, event) == (None, True)
+    assert event_store.save_event(db, event_store.NewEvent(SHOP, "orders/updated", "event-1", b"{}"))[1] is False
+    assert event_store.fetch_event_body(db, first_id) == b'{"id": 1}'
+
+
+def test_still_new_event_ids_leaves_out_triaged_events(db):
+    first, second = store_event(db, "a"), store_event(db, "b")
+    event_store.set_event_state(db, first, "queued")
+    assert event_store.still_new_event_ids(db, [first, second]) == {second}
+
+
+def test_release_held_events_sends_only_that_shops_held_events_back_to_triage(db):
+    mine, theirs = store_event(db, "a"), store_event(db, "b", shop=OTHER_SHOP)
+    event_store.set_event_state(db, mine, "held", "unknown shop")
+    event_store.set_event_state(db, theirs, "held", "unknown shop")
+    assert event_store.release_held_events(db, SHOP) == 1
+    assert [row["id"] for row in event_store.fetch_new_events(db, 10)] == [mine]
+
+
+def test_pruning_keeps_open_events_and_the_newest_body_of_each_order(db):
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    fold(db, "2026-01-02T00:00:00.000000Z")
+    first, newest = 1, 2
+    finished, held = store_event(db, "ignored", topic="products/update"), store_event(db, "held")
+    event_store.set_event_state(db, first, "delivered")
+    event_store.set_event_state(db, newest, "delivered")
+    event_store.set_event_state(db, finished, "ignored")
+    event_store.set_event_state(db, held, "held")
+    assert event_store.prune_events(db, older_than_s=3600) == 0
+    assert event_store.prune_events(db, older_than_s=0, batch=1) == 2  # batches of one, each committed
+    assert [r[0] for r in db.execute("SELECT id FROM events ORDER BY id")] == [newest, held]
+
+
+# -- orders: folding, leases --------------------------------------------------------------------
+def test_the_newest_state_of_an_order_wins_whatever_the_arrival_order(db):
+    assert fold(db, "2026-01-02T00:00:00.000000Z") == ("queued", None)
+    state, reason = fold(db, "2026-01-01T00:00:00.000000Z")
+    assert state == "superseded" and "newer state" in reason
+    assert fold(db, "2026-01-03T00:00:00.000000Z") == ("queued", None)
+    work = order_store.load_order_work(db, SHOP, ORDER)
+    assert (work.snapshot_event_id, work.snapshot_updated_at) == (3, "2026-01-03T00:00:00.000000Z")
+
+
+def test_a_state_older_than_the_delivered_one_is_stale(db):
+    fold(db, "2026-01-02T00:00:00.000000Z")
+    with write_transaction(db):
+        order_store.record_snapshot_delivered(db, SHOP, ORDER, 1, "2026-01-02T00:00:00.000000Z", "hash", "remote-1")
+        order_store.finish_success(db, SHOP, ORDER)
+    assert order_store.get_order(db, SHOP, ORDER)["status"] == "synced"
+    state, reason = fold(db, "2026-01-01T00:00:00.000000Z")
+    assert state == "stale" and "older than delivered" in reason
+
+
+def test_a_deleted_order_takes_no_later_state(db):
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    with write_transaction(db):
+        assert order_store.queue_order_delete(db, SHOP, ORDER) == ("queued", None)
+        assert order_store.queue_order_delete(db, SHOP, ORDER)[0] == "superseded"
+    assert fold(db, "2026-01-05T00:00:00.000000Z")[0] == "stale"
+    assert order_store.load_order_work(db, SHOP, ORDER).delete_pending
+
+
+def test_parts_fold_newest_first_and_join_their_orders_work(db):
+    event_ids = [store_event(db, f"part-{i}", topic="fulfillments/update") for i in range(2)]
+    with write_transaction(db):
+        assert order_store.queue_part(db, SHOP, ORDER, "fulfillment", "77", event_ids[1], "2026-01-02T00:00:00Z")[0] == "queued"
+        assert order_store.queue_part(db, SHOP, ORDER, "fulfillment", "77", event_ids[0], "2026-01-01T00:00:00Z")[0] == "superseded"
+    (part,) = order_store.load_order_work(db, SHOP, ORDER).parts
+    assert (part.kind, part.part_id, part.newest_event_id) == ("fulfillment", "77", event_ids[1])
+
+
+def test_claim_leases_due_orders_once_and_an_expired_lease_is_taken_over(db):
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    assert claim(db, "w1", lease_s=0.2) == [(SHOP, ORDER)]
+    assert claim(db, "w2") == []  # leased
+    db.execute("UPDATE orders SET lease_until = '2000-01-01T00:00:00.000000Z'")  # w1 crashed long ago
+    assert claim(db, "w2", exclude={(SHOP, ORDER)}) == []  # busy in this worker
+    assert claim(db, "w2") == [(SHOP, ORDER)]
+    assert order_store.get_order(db, SHOP, ORDER)["lease_owner"] == "w2"
+
+
+def test_only_the_lease_holder_extends_it_and_uninstalled_shops_are_not_claimed(db):
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    claim(db, "w1", lease_s=5)
+    before = order_store.get_order(db, SHOP, ORDER)["lease_until"]
+    order_store.extend_lease(db, SHOP, ORDER, "someone-else", 600)
+    assert order_store.get_order(db, SHOP, ORDER)["lease_until"] == before
+    order_store.extend_lease(db, SHOP, ORDER, "w1", 600)
+    assert order_store.get_order(db, SHOP, ORDER)["lease_until"] > before
+    order_store.finish_transient(db, SHOP, ORDER, "HTTP 503", retry_in_s=0)
+    shop_store.mark_uninstalled(db, SHOP)
+    assert claim(db, "w2") == []
+
+
+def test_a_transient_failure_reschedules_and_keeps_when_failures_began(db):
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    order_store.finish_transient(db, SHOP, ORDER, "HTTP 503", retry_in_s=3600)
+    first = order_store.failing_since(db, SHOP, ORDER)
+    order_store.finish_transient(db, SHOP, ORDER, "HTTP 503 again", retry_in_s=3600)
+    row = order_store.get_order(db, SHOP, ORDER)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("retrying", 2, "HTTP 503 again")
+    assert order_store.failing_since(db, SHOP, ORDER) == first
+    assert claim(db) == []  # not due before its backoff
+
+
+# -- failures -----------------------------------------------------------------------------------
+def test_dead_letter_parks_the_order_and_replay_queues_it_again_once(db):
+    failure_id = dead_order(db)
+    assert order_store.get_order(db, SHOP, ORDER)["status"] == "dead"
+    assert [f["id"] for f in failure_store.list_failures(db)] == [failure_id]
+    assert failure_store.count_open_failures(db) == 1
+    with write_transaction(db):
+        replayed = failure_store.replay_failure(db, failure_id)
+    assert replayed["order_id"] == ORDER
+    assert order_store.get_order(db, SHOP, ORDER)["status"] == "pending"
+    assert db.execute("SELECT state FROM events WHERE dedupe_key = ?", [f"dead-{ORDER}"]).fetchone()[0] == "queued"
+    assert failure_store.count_open_failures(db) == 0
+    with write_transaction(db):
+        assert failure_store.replay_failure(db, failure_id) is None
+
+
+def test_replay_shop_queues_every_open_failure_of_the_shop(db):
+    dead_order(db, "1")
+    dead_order(db, "2")
+    with write_transaction(db):
+        assert failure_store.replay_shop(db, OTHER_SHOP) == 0
+        assert failure_store.replay_shop(db, SHOP) == 2
+    assert failure_store.list_failures(db) == []
+    assert len(failure_store.list_failures(db, include_replayed=True)) == 2
+
+
+def test_inside_functions_join_the_callers_transaction_and_roll_back_with_it(db):
+    failure_id = dead_order(db)
+    with pytest.raises(RuntimeError):
+        with write_transaction(db):
+            failure_store.replay_failure(db, failure_id)
+            raise RuntimeError("the caller fails after the replay")
+    assert order_store.get_order(db, SHOP, ORDER)["status"] == "dead"
+    assert failure_store.count_open_failures(db) == 1
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+def new_job(db: sqlite_utils.Database, owner: str = "runner-1", lease_s: float = 60) -> str:
+    return job_store.create_job(db, "resync", SHOP, {"order_ids": []}, owner, lease_s)
+
+
+def page(db: sqlite_utils.Database, job_id: str, owner: str, keys: list[str], cursor: str | None) -> tuple[int, int, int]:
+    events = [event_store.NewEvent(SHOP, "orders/updated", key, b"{}", source="resync") for key in keys]
+    with write_transaction(db):
+        return job_store.record_page(db, job_id, owner, 60, events, cursor, 0, len(keys), recovered_keys={keys[0]})
+
+
+def test_a_new_job_is_leased_by_its_creator_only(db):
+    job_id = new_job(db)
+    assert job_store.claim_job(db, job_id, "intruder", 60) is None
+    job = job_store.claim_job(db, job_id, "runner-1", 60)
+    assert (job["status"], job["lease_owner"]) == ("running", "runner-1")
+    assert job_store.orphaned_job_ids(db) == []
+
+
+def test_a_page_stores_its_events_and_moves_the_cursor_and_a_repeated_page_counts_nothing(db):
+    job_id = new_job(db)
+    assert page(db, job_id, "runner-1", ["k1", "k2"], "cursor-1") == (2, 0, 1)
+    assert page(db, job_id, "runner-1", ["k1", "k2"], "cursor-1") == (0, 2, 0)
+    job = job_store.get_job(db, job_id)
+    assert (job["cursor"], job["pages"], job["queued"], job["duplicates"], job["recovered"]) == ("cursor-1", 2, 2, 2, 1)
+
+
+def test_a_runner_that_lost_its_lease_writes_nothing(db):
+    job_id = new_job(db, lease_s=-1)  # lapsed at once
+    assert job_store.claim_job(db, job_id, "runner-2", 60) is not None
+    with pytest.raises(job_store.LeaseLostError):
+        page(db, job_id, "runner-1", ["k1"], "cursor-1")
+    assert event_store.fetch_new_events(db, 10) == []
+    assert job_store.get_job(db, job_id)["pages"] == 0
+
+
+def test_a_released_job_is_orphaned_and_a_finished_one_is_not(db):
+    job_id = new_job(db)
+    job_store.release_job(db, job_id, "runner-1")
+    assert job_store.orphaned_job_ids(db) == [job_id]
+    assert job_store.open_job_for(db, SHOP, "resync") == job_id
+    job_store.claim_job(db, job_id, "runner-2", 60)
+    job_store.finish_job(db, job_id, "runner-2", "done")
+    assert job_store.orphaned_job_ids(db) == [] and job_store.open_job_for(db, SHOP, "resync") is None
+    assert job_store.claim_job(db, job_id, "runner-2", 60) is None
+
+
+# -- OAuth state --------------------------------------------------------------------------------
+def test_an_oauth_state_is_good_once_and_only_for_its_shop(db):
+    create_oauth_state(db, "nonce-1", SHOP, ttl_s=600)
+    assert consume_oauth_state(db, "nonce-1", SHOP) is True
+    assert consume_oauth_state(db, "nonce-1", SHOP) is False
+    create_oauth_state(db, "nonce-2", SHOP, ttl_s=600)
+    assert consume_oauth_state(db, "nonce-2", OTHER_SHOP) is False
+    assert consume_oauth_state(db, "nonce-2", SHOP) is False  # burnt by the wrong shop's attempt
+    assert consume_oauth_state(db, "", SHOP) is False
+
+
+def test_an_expired_oauth_state_is_refused_and_pruned(db):
+    create_oauth_state(db, "old", SHOP, ttl_s=-1)
+    assert consume_oauth_state(db, "old", SHOP) is False
+    create_oauth_state(db, "stale", SHOP, ttl_s=-1)
+    create_oauth_state(db, "fresh", SHOP, ttl_s=600)  # prunes "stale"
+    assert [r[0] for r in db.execute("SELECT state FROM oauth_states")] == ["fresh"]
+
+
+# -- shops --------------------------------------------------------------------------------------
+def test_uninstall_drops_the_token_and_a_new_install_starts_a_new_installation(db):
+    shop_store.save_shop_tokens(db, OTHER_SHOP, "oauth", "enc-token", "read_orders", "enc-refresh", "2030-01-01T00:00:00.000000Z")
+    first = shop_store.get_shop(db, OTHER_SHOP)
+    assert shop_store.is_known_shop(db, OTHER_SHOP) and first["access_token"] == "enc-token"
+    shop_store.mark_uninstalled(db, OTHER_SHOP)
+    shop_store.mark_uninstalled(db, OTHER_SHOP)  # idempotent
+    gone = shop_store.get_shop(db, OTHER_SHOP)
+    assert (gone["access_token"], gone["refresh_token"]) == (None, None) and gone["uninstalled_at"]
+    assert OTHER_SHOP not in shop_store.known_shops(db)
+    shop_store.save_shop_tokens(db, OTHER_SHOP, "oauth", "enc-token-2", None)
+    again = shop_store.get_shop(db, OTHER_SHOP)
+    assert again["uninstalled_at"] is None and again["installed_at"] >= first["installed_at"]
+    assert again["scopes"] == "read_orders"  # kept when the grant names none
+
+
+def test_refreshed_tokens_are_stored_only_by_the_holder_of_the_current_refresh_token(db):
+    shop_store.save_shop_tokens(db, OTHER_SHOP, "oauth", "access-1", None, "refresh-1", "2030-01-01T00:00:00.000000Z")
+    assert shop_store.replace_refreshed_tokens(db, OTHER_SHOP, "refresh-1", "access-2", "refresh-2", None) is True
+    assert shop_store.replace_refreshed_tokens(db, OTHER_SHOP, "refresh-1", "access-3", "refresh-3", None) is False
+    assert shop_store.get_shop(db, OTHER_SHOP)["access_token"] == "access-2"
+    shop_store.mark_uninstalled(db, OTHER_SHOP)
+    assert shop_store.replace_refreshed_tokens(db, OTHER_SHOP, "refresh-2", "access-4", None, None) is False
+
+
+def test_configured_shops_are_added_and_come_back_but_an_uninstalled_oauth_shop_stays_out(db):
+    shop_store.save_shop_tokens(db, OTHER_SHOP, "oauth", "t", None)
+    shop_store.mark_uninstalled(db, OTHER_SHOP)
+    shop_store.mark_uninstalled(db, SHOP)
+    shop_store.sync_config_shops(db, [SHOP, OTHER_SHOP, "new-shop.myshopify.com"])
+    assert shop_store.known_shops(db) == {SHOP, "new-shop.myshopify.com"}
+    assert shop_store.set_scopes(db, SHOP, "read_orders") is True
+    assert shop_store.set_scopes(db, "nobody.myshopify.com", "read_orders") is False
+    assert all("access_token" not in row for row in shop_store.list_shops(db))
+
+
+# -- privacy, app state, dry run ----------------------------------------------------------------
+def test_erase_shop_deletes_everything_of_that_shop_only(db):
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    store_event(db, "redact-1", topic="shop/redact")
+    store_event(db, "theirs", shop=OTHER_SHOP)
+    record_dry_run(db, SHOP, ORDER, "order", None, "neutral", {"email": "a@example.com"})
+    with write_transaction(db):
+        counts = privacy_store.erase_shop(db, SHOP)
+    assert (counts["events"], counts["orders"], counts["dry_run_payloads"]) == (1, 1, 1)
+    assert counts["shops"] == 0  # still installed: its row and token stay
+    assert [r[0] for r in db.execute("SELECT topic FROM events WHERE shop = ?", [SHOP])] == ["shop/redact"]
+    assert db.execute("SELECT count(*) FROM events WHERE shop = ?", [OTHER_SHOP]).fetchone()[0] == 1
+
+
+def test_error_texts_are_read_and_rewritten_by_table(db):
+    dead_order(db)
+    texts = privacy_store.error_texts(db, SHOP)
+    assert {table for table, _, _ in texts} == {"failures", "orders"}
+    for table, key, _ in texts:
+        privacy_store.set_error_text(db, table, key, "[redacted]")
+    assert {text for _, _, text in privacy_store.error_texts(db, SHOP)} == {"[redacted]"}
+
+
+def test_get_or_create_value_keeps_the_first_value(db):
+    assert get_or_create_value(db, "dev_api_secret", lambda: "first") == "first"
+    assert get_or_create_value(db, "dev_api_secret", lambda: "second") == "first"
+    assert get_value(db, "missing") is None
+
+
+def test_the_ready_probe_is_a_write(db, tmp_path):
+    record_ready_probe(db)
+    assert get_value(db, READY_PROBE_KEY)
+    readonly = sqlite3.connect(f"file:{tmp_path / 'store.db'}?mode=ro", uri=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            record_ready_probe(sqlite_utils.Database(readonly))
+    finally:
+        readonly.close()
+
+
+def test_dry_run_payloads_are_listed_newest_first_by_order(db):
+    record_dry_run(db, SHOP, "1", "order", None, "neutral", {"n": 1})
+    record_dry_run(db, SHOP, "2", "order", None, "neutral", {"n": 2})
+    record_dry_run(db, SHOP, "1", "fulfillment", "9", "neutral", {"n": 3})
+    assert [row["payload"]["n"] for row in list_dry_runs(db, order_id="1")] == [3, 1]
+    assert [row["payload"]["n"] for row in list_dry_runs(db, limit=1)] == [3]
