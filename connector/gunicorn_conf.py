@@ -7,7 +7,8 @@ or from gunicorn's own ``$PORT`` and ``$WEB_CONCURRENCY`` on platforms that set 
 import os
 
 accesslog = "-"
-# Path only, never the query string: OAuth callbacks carry a one-time code and an hmac there.
+# Path only, never the query string: OAuth callbacks carry a one-time code and an hmac there, and
+# the embedded app's pages an ID token (tests/test_app_logs.py).
 # The second field is X-Forwarded-For: the real client behind a proxy (deploy/nginx.conf sets it), "-" without one.
 access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 # Let an in-flight webhook finish its INSERT on shutdown; Shopify's own timeout is 5 s.

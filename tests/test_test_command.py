@@ -32,7 +32,7 @@ def script_tools() -> set[tuple[str, str]]:
 def required_tools() -> set[tuple[str, str]]:
     """Every require_tool(binary, package, ...) call in the tests."""
     found = set()
-    for path in (ROOT / "tests").glob("*.py"):
+    for path in (ROOT / "tests").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require_tool":
                 binary, package = (arg.value for arg in node.args[:2])  # type: ignore[attr-defined]
