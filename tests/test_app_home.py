@@ -221,5 +221,6 @@ def test_without_an_api_key_the_api_and_the_pages_stay_shut(app, client):
     app.config["SETTINGS"].values["shopify.api_key"] = ""
     token = mint_id_token(SHOP, aud="")
     assert client.get("/app/api/session", headers=bearer(token)).status_code == 401
-    assert client.get(f"/app?{admin_query(id_token=token)}").status_code == 302  # bounce, never the page
+    page = client.get(f"/app?{admin_query(id_token=token)}")
+    assert page.status_code == 503 and "shopify.api_key" in page.get_data(as_text=True)  # never a bounce loop
     assert client.get(f"/auth/patch-id-token?shop={SHOP}&shopify-reload=%2Fapp").status_code == 500

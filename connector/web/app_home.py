@@ -54,6 +54,9 @@ def _raw_query() -> str | None:
 def _document(page: str, **context: str) -> Response:
     """Authenticate a page request as Shopify's libraries do, then render ``page``."""
     args = request.args
+    if not _api_key():  # no token can verify: say so once instead of bouncing for ever
+        return _message_page(503, "The app is not set up yet",
+                             "The connector's operator has not set shopify.api_key (the app's client id).")
     if args.get("embedded") != "1":
         target = embedded_app_url(_api_key(), args.get("host"), args.get("shop"))
         if target is None:
