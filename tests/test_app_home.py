@@ -66,8 +66,10 @@ def test_the_shell_loads_app_bridge_first_then_polaris_and_no_inline_script(clie
     assert " on" not in re.sub(r'"[^"]*"', '""', html).lower().replace(" only", "")  # no onclick= etc.
 
 
-def test_static_assets_are_served(client):
-    assert client.get("/app/static/app.css").status_code == 200
+def test_static_assets_are_served_and_revalidated(client):
+    css = client.get("/app/static/app.css")
+    assert css.status_code == 200 and css.headers["Cache-Control"] == "no-cache" and css.headers["ETag"]
+    assert client.get("/app/static/app.css", headers={"If-None-Match": css.headers["ETag"]}).status_code == 304
     assert client.get("/app/static/js/main.js").mimetype in {"text/javascript", "application/javascript"}
 
 

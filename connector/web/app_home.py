@@ -87,6 +87,15 @@ def _document(page: str, **context: str) -> Response:
     return response
 
 
+@bp.after_request
+def revalidate_assets(response: Response) -> Response:
+    # The JS modules import each other by plain path: a browser must revalidate them (cheap, by
+    # ETag) or it could mix an old module with a new one after a deploy.
+    if request.endpoint == "app_home.static":
+        response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 @bp.get("/app")
 def home() -> Response:
     return _document("home")
