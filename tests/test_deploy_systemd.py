@@ -1,4 +1,4 @@
-"""deploy/connector-web.service and deploy/connector-worker@.service, checked for real.
+"""The systemd units in deploy/ (web, worker@, backup service and timer), checked for real.
 
 ``systemd-analyze verify`` loads each unit as systemd would (it checks the ExecStart binary
 exists, so the test points it at this checkout's ``connector``; nothing else is changed) and
@@ -10,7 +10,9 @@ the middle of a delivery.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -29,7 +31,8 @@ from tests.processes import ROOT, connector_env, free_port, start_connector, sto
 from tests.standins.http_target import HttpTargetStandIn
 
 DEPLOY = ROOT / "deploy"
-UNITS = ("connector-web.service", "connector-worker@.service")
+UNITS = ("connector-web.service", "connector-worker@.service", "connector-backup.service", "connector-backup.timer")
+LONG_RUNNING = ("connector-web.service", "connector-worker@.service")
 SHIPPED_BINARY = "/opt/connector/venv/bin/connector"
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -68,7 +71,7 @@ def unit_dir(tmp_path: Path) -> Path:
     assert binary.exists(), f"{binary} missing: install the package (pip install -e .)"
     for name in UNITS:
         text = (DEPLOY / name).read_text()
-        assert text.count(SHIPPED_BINARY) == 1, name
+        assert text.count(SHIPPED_BINARY) == (0 if name.endswith(".timer") else 1), name
         (tmp_path / name).write_text(text.replace(SHIPPED_BINARY, str(binary)))
     return tmp_path
 
@@ -89,7 +92,8 @@ def test_units_load_cleanly_in_systemd(systemd_analyze, unit_dir):
     typo = unit_dir / "typo.service"
     typo.write_text((unit_dir / "connector-web.service").read_text().replace("NoNewPrivileges=", "NoNewPrivilege="))
     assert "Unknown key" in verify(systemd_analyze, typo).stderr
-    for unit in ("connector-web.service", "connector-worker@9101.service", "connector-worker@9102.service"):
+    for unit in ("connector-web.service", "connector-worker@9101.service", "connector-worker@9102.service",
+                 "connector-backup.service", "connector-backup.timer"):
         result = verify(systemd_analyze, unit_dir / unit)
         assert result.returncode == 0 and result.stderr.strip() == "" and result.stdout.strip() == "", (unit, result.stderr)
 
@@ -100,22 +104,24 @@ def test_units_are_hardened(systemd_analyze, unit_dir):
         "StateDirectory": "connector", "User": "connector", "EnvironmentFile": "/etc/connector/connector.env",
         "Restart": "always", "KillMode": "mixed", "KillSignal": "SIGTERM", "CapabilityBoundingSet": "",
     }
-    for name in UNITS:
+    for name in UNITS[:3]:
         entries = unit_entries(name)
-        assert {key: entries.get(key, [None])[-1] for key in required} == required, name
+        wanted = required if name in LONG_RUNNING else {k: v for k, v in required.items() if k not in ("Restart", "KillMode", "KillSignal")}
+        assert {key: entries.get(key, [None])[-1] for key in wanted} == wanted, name
         # The database lives in the state directory (the only place besides /run it may write).
         assert entries["Environment"].count("CONNECTOR_DATABASE_PATH=/var/lib/connector/connector.db") == 1
         assert entries["WorkingDirectory"] == ["/var/lib/connector"]
         assert not any("SECRET" in value or "TOKEN" in value for value in entries["Environment"])  # secrets: EnvironmentFile
     result = subprocess.run(
         [systemd_analyze, "security", "--offline=yes", "--threshold=20", "--no-pager",
-         str(unit_dir / "connector-web.service"), str(unit_dir / "connector-worker@9101.service")],
+         str(unit_dir / "connector-web.service"), str(unit_dir / "connector-worker@9101.service"),
+         str(unit_dir / "connector-backup.service")],
         capture_output=True, text=True, timeout=60,
     )
     if "--offline" in result.stderr and "unrecognized" in result.stderr:
         missing(f"this systemd-analyze has no offline security review (systemd ≥ 250): {result.stderr.strip()}")
     scores = [float(x) for x in re.findall(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)]
-    assert len(scores) == 2 and result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert len(scores) == 3 and result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert max(scores) <= 2.0  # systemd's scale: 0 (locked down) … 10 (unprotected); "OK" is below 4
 
 
@@ -168,3 +174,29 @@ def test_worker_finishes_its_delivery_on_sigterm(tmp_path):
     with sqlite3.connect(db_path) as db:
         assert db.execute("SELECT status FROM orders").fetchone()[0] == "synced", log  # finished, not abandoned
     assert len(target.requests) == 1
+
+
+def test_the_backup_unit_makes_a_dated_backup_and_drops_old_ones(tmp_path, app, db_path, post):
+    """The backup unit's ExecStart and ExecStartPost, run as systemd would run them (% unescaped)."""
+    assert post(fixture_bytes(DOCS_ORDER)).status_code == 200
+    entries = unit_entries("connector-backup.service")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = backups / "connector-20200101T031700Z.db"
+    old.write_bytes(b"an old backup")
+    os.utime(old, (time.time() - 20 * 86400,) * 2)
+    env = {**os.environ, "BACKUP_DIR": str(backups), "CONNECTOR_DATABASE_PATH": db_path, "PYTHONPATH": str(ROOT)}
+    env.pop("CONNECTOR_CONFIG", None)
+    binary = str(Path(sys.executable).parent / "connector")
+    [start] = entries["ExecStart"]
+    argv = shlex.split(start.replace("%%", "%").replace(SHIPPED_BINARY, binary))
+    made = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    [post_step] = entries["ExecStartPost"]
+    argv = [part.replace("${BACKUP_DIR}", str(backups)) for part in shlex.split(post_step)]
+    assert subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
+    [backup] = backups.iterdir()  # the old one is gone, the new one is there
+    assert re.fullmatch(r"connector-\d{8}T\d{6}Z\.db", backup.name)
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    assert "/var/backups/connector" in entries["ReadWritePaths"]  # where ProtectSystem=strict lets it write

@@ -6,6 +6,9 @@ SQLite's write lock so each step runs exactly once.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import sqlite_utils
 from sqlite_utils import Migrations
 
@@ -252,3 +255,21 @@ def migrate(db: sqlite_utils.Database) -> None:
         return
     with write_transaction(db):
         migrations.apply(db)
+
+
+def known_migrations() -> list[str]:
+    """Every migration this version of the connector has, in order."""
+    return [m.name for m in migrations.pending(sqlite_utils.Database(memory=True))]
+
+
+def pending_migrations(path: str) -> list[str]:
+    """Migrations not yet applied to the database at ``path``; read only (no file is created)."""
+    if not Path(path).is_file():
+        return known_migrations()
+    # A plain connection that only reads: it changes nothing, and unlike a mode=ro one it can
+    # tidy a WAL database's -wal/-shm files away when it closes.
+    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    try:
+        return [m.name for m in migrations.pending(db)]
+    finally:
+        db.close()
