@@ -7,9 +7,8 @@ import time
 
 import click
 
-from connector.cli.common import config_option, failure
+from connector.cli.common import config_option
 from connector.config import Settings
-from connector.errors import StorageError
 
 PG_DUMP_GUIDANCE = """the store is PostgreSQL (database.url): back it up with PostgreSQL's own tools, which
 know its transactions and roles, e.g.
@@ -50,14 +49,14 @@ def backup(settings: Settings, config_path: str | None, path: str) -> None:
     being stored meanwhile), in one self-contained file that passed SQLite's integrity check
     before it was put in place. PATH must not exist yet. Restore it with `connector db restore`.
     """
-    from connector.store.backup import backup_database
+    from connector.store.backup import BackupError, backup_database
 
     _refuse_postgres(settings, path)
     started = time.monotonic()
     try:
         snapshot = backup_database(settings["database.path"], path, settings["database.busy_timeout_s"])
-    except StorageError as exc:
-        raise failure(exc) from None
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"backed up {settings['database.path']} in {time.monotonic() - started:.1f} s")
     click.echo(f"  {snapshot.describe()}")
 
@@ -74,14 +73,14 @@ def restore(settings: Settings, config_path: str | None, backup_path: str, force
     made by a newer connector version is refused without --force. Pending migrations are
     applied when the connector starts, or with `connector db migrate`.
     """
-    from connector.store.backup import restore_database
+    from connector.store.backup import BackupError, restore_database
     from connector.store.migrations import pending_migrations
 
     _refuse_postgres(settings, backup_path)
     try:
         snapshot, kept = restore_database(backup_path, settings["database.path"], force)
-    except StorageError as exc:
-        raise failure(exc) from None
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
     if kept:
         click.echo(f"kept the database it replaced as {kept}")
     click.echo(f"restored {backup_path}")

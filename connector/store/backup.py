@@ -19,13 +19,14 @@ from pathlib import Path
 
 import sqlite_utils
 
-from connector.errors import StorageError
 from connector.store.db import connect
 from connector.store.migrations import known_migrations, migrations
 
 
-class BackupError(StorageError):
-    """A backup or restore was refused or failed; the message says why and what to do."""
+class BackupError(Exception):
+    """A backup or restore was refused or failed; the message says why and what to do.
+
+    (Defined here, not in connector.errors: the store builds on nothing above it.)"""
 
 
 @dataclass(frozen=True)
