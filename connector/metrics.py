@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from connector.models import AttemptOutcome, EventState
 from connector.store.events import count_events_by_state, oldest_open_event_age_s
 from connector.store.failures import count_open_failures
 from connector.store.orders import count_orders_by_status
@@ -48,13 +49,16 @@ RESYNC_ORDERS = Counter(
 )
 
 # Worker on_attempt outcomes (connector.worker.deliver) → the counter's outcome label.
-_ATTEMPT_OUTCOMES = {"delivered": "succeeded", "transient": "retried", "failed": "failed", "unchanged": "unchanged"}
+_ATTEMPT_OUTCOMES = {
+    AttemptOutcome.DELIVERED: "succeeded", AttemptOutcome.TRANSIENT: "retried",
+    AttemptOutcome.FAILED: "failed", AttemptOutcome.UNCHANGED: "unchanged",
+}
 
 
 def record_delivery_attempt(outcome: str, seconds: float) -> None:
     """``Worker(on_attempt=...)`` callback: count the attempt, time those that sent a request."""
     DELIVERY_ATTEMPTS.labels(outcome=_ATTEMPT_OUTCOMES.get(outcome, outcome)).inc()
-    if outcome != "unchanged":
+    if outcome != AttemptOutcome.UNCHANGED:
         DELIVERY_LATENCY.observe(seconds)
 
 
@@ -77,7 +81,7 @@ class StoreCollector(Collector):
         yield orders
         yield GaugeMetricFamily(
             "connector_queue_depth", "Events waiting for triage or delivery",
-            value=counts.get("new", 0) + counts.get("queued", 0),
+            value=counts.get(EventState.NEW, 0) + counts.get(EventState.QUEUED, 0),
         )
         yield GaugeMetricFamily(
             "connector_oldest_pending_event_age_seconds", "Age of the oldest event not yet delivered",

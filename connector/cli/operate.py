@@ -17,6 +17,7 @@ import click
 
 from connector.cli.common import DEMO_SHOP, config_option, open_db, print_table
 from connector.config import Settings
+from connector.models import OPEN_JOB_STATUSES, JobStatus, SyncStatus
 
 
 @click.command()
@@ -43,7 +44,7 @@ def simulate(settings: Settings, config_path: str | None, file: str | None, topi
 @click.command()
 @config_option
 @click.option("--shop", default=None, help="Only this shop.")
-@click.option("--status", "status_filter", type=click.Choice(["pending", "synced", "retrying", "dead"]), default=None)
+@click.option("--status", "status_filter", type=click.Choice([s.value for s in SyncStatus]), default=None)
 @click.option("--order", "order_id", default=None, help="Show one order in detail (needs --shop unless only one shop).")
 @click.option("--limit", default=50, show_default=True)
 def status(settings: Settings, config_path: str | None, shop: str | None, status_filter: str | None, order_id: str | None, limit: int) -> None:
@@ -143,13 +144,13 @@ def _print_job(job: dict[str, Any]) -> None:
         click.echo(f"  note: {note}")
     if view["error"]:
         click.echo(f"  error: {view['error']}")
-    if view["status"] in ("queued", "running"):
+    if view["status"] in OPEN_JOB_STATUSES:
         click.echo(f"  paused: `connector resync --resume {view['job_id']}` continues it (the worker does too)")
 
 
 def _job_exit(job: dict[str, Any]) -> None:
     _print_job(job)
-    if job.get("status") == "failed":
+    if job.get("status") == JobStatus.FAILED:
         sys.exit(1)
 
 

@@ -11,12 +11,13 @@ from typing import Any, Callable, TYPE_CHECKING
 from connector.lifecycle.privacy import handle_customers_redact, handle_data_request, handle_shop_redact
 from connector.lifecycle.scopes import handle_app_scopes_update
 from connector.lifecycle.uninstall import handle_app_uninstalled
+from connector.models import EventState
 from connector.shopify.topics import APP_SCOPES_UPDATE, APP_UNINSTALLED
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
     import sqlite_utils
 
-LifecycleHandler = Callable[["sqlite_utils.Database", str, Any], "tuple[str, str | None]"]
+LifecycleHandler = Callable[["sqlite_utils.Database", str, Any], "tuple[EventState, str | None]"]
 
 HANDLERS: dict[str, LifecycleHandler] = {
     APP_UNINSTALLED: handle_app_uninstalled,

@@ -21,41 +21,41 @@ from typing import Any, TYPE_CHECKING
 
 from connector.lifecycle.customer_data import redact_customer
 from connector.lifecycle.redaction import Identifiers
+from connector.models import EventState
 from connector.store import privacy as privacy_store
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
     import sqlite_utils
 
 log = logging.getLogger(__name__)
-HANDLED = "handled"
 
 
-def handle_data_request(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+def handle_data_request(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
     if not isinstance(body, dict) or not isinstance(body.get("customer"), dict):
-        return "invalid", "customers/data_request body has no customer"
+        return EventState.INVALID, "customers/data_request body has no customer"
     request_id = privacy_store.record_data_request(db, shop, body)
     if request_id is None:
-        return HANDLED, "data request already recorded"
+        return EventState.HANDLED, "data request already recorded"
     log.warning("privacy data request %s recorded: answer it with `connector privacy export --request %s`",
                 request_id, request_id, extra={"shop": shop})
-    return HANDLED, f"data request {request_id} recorded for an operator"
+    return EventState.HANDLED, f"data request {request_id} recorded for an operator"
 
 
-def handle_customers_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+def handle_customers_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
     if not isinstance(body, dict):
-        return "invalid", "customers/redact body is not a JSON object"
+        return EventState.INVALID, "customers/redact body is not a JSON object"
     ids = Identifiers.from_request(body)
     order_ids = {str(i) for i in body.get("orders_to_redact") or [] if str(i).isdigit()}
     if not (ids.customer_id or ids.emails or ids.phones or order_ids):
-        return "invalid", "customers/redact names no customer and no orders"
+        return EventState.INVALID, "customers/redact names no customer and no orders"
     report = redact_customer(db, shop, ids, order_ids)
     log.info("customer redacted: %s", report.summary(), extra={"shop": shop})
-    return HANDLED, report.summary()
+    return EventState.HANDLED, report.summary()
 
 
-def handle_shop_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+def handle_shop_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
     counts = privacy_store.erase_shop(db, shop)
     summary = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
     log.info("shop erased: %s", summary or "nothing held", extra={"shop": shop})
-    return HANDLED, f"erased {summary or 'nothing (no data held)'}"
+    return EventState.HANDLED, f"erased {summary or 'nothing (no data held)'}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TYPE_CHECKING
 
-from connector.lifecycle.privacy import HANDLED
+from connector.models import EventState
 from connector.shopify.topics import APP_SCOPES_UPDATE
 from connector.store.shops import set_scopes
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 REQUIRED_SCOPES = ("read_orders",)
 
 
-def handle_app_scopes_update(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+def handle_app_scopes_update(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
     """Keep the granted scopes; say plainly when re-sync and reconciliation lost what they need.
 
     Body: ``{"id", "shop_id", "previous": [...], "current": [...], "updated_at"}``
@@ -25,12 +25,12 @@ def handle_app_scopes_update(db: sqlite_utils.Database, shop: str, body: Any) ->
     """
     current = body.get("current") if isinstance(body, dict) else None
     if not isinstance(current, list) or not all(isinstance(scope, str) for scope in current):
-        return "invalid", "app/scopes_update body has no list of current scopes"
+        return EventState.INVALID, "app/scopes_update body has no list of current scopes"
     if not set_scopes(db, shop, ",".join(sorted(current))):
-        return HANDLED, "shop is not installed"
+        return EventState.HANDLED, "shop is not installed"
     missing = [scope for scope in REQUIRED_SCOPES if scope not in current]
     if missing:
         log.warning("shop revoked %s: re-sync and reconciliation will fail until it is granted again",
                     ", ".join(missing), extra={"shop": shop, "topic": APP_SCOPES_UPDATE})
-        return HANDLED, f"scopes recorded; missing {', '.join(missing)}"
-    return HANDLED, "scopes recorded"
+        return EventState.HANDLED, f"scopes recorded; missing {', '.join(missing)}"
+    return EventState.HANDLED, "scopes recorded"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TYPE_CHECKING
 
-from connector.lifecycle.privacy import HANDLED
+from connector.models import EventState
 from connector.shopify.topics import APP_UNINSTALLED
 from connector.store.events import pending_event_time
 from connector.store.shops import get_shop, mark_uninstalled
@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
     import sqlite_utils
 
 
-def handle_app_uninstalled(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[str, str | None]:
+def handle_app_uninstalled(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
     """Delete the token and stop deliveries; keep the shop's events until shop/redact.
 
     Idempotent, and blind to an uninstall that happened before the latest install: Shopify may
@@ -23,12 +23,12 @@ def handle_app_uninstalled(db: sqlite_utils.Database, shop: str, body: Any) -> t
     """
     row = get_shop(db, shop)
     if row is None:
-        return HANDLED, "shop was not installed"
+        return EventState.HANDLED, "shop was not installed"
     if row["uninstalled_at"]:
-        return HANDLED, "already uninstalled"
+        return EventState.HANDLED, "already uninstalled"
     triggered_at, received_at = pending_event_time(db, shop, APP_UNINSTALLED)
     sent_at = normalize_iso(triggered_at) or received_at
     if sent_at and row["installed_at"] > sent_at:
-        return "ignored", "the shop installed the app again after this uninstall"
+        return EventState.IGNORED, "the shop installed the app again after this uninstall"
     mark_uninstalled(db, shop)
-    return HANDLED, "token deleted; deliveries stopped; data kept until shop/redact"
+    return EventState.HANDLED, "token deleted; deliveries stopped; data kept until shop/redact"

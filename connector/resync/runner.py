@@ -25,6 +25,7 @@ from connector.config import Settings
 from connector.store.db import close_thread_dbs, get_db, write_transaction
 from connector.errors import BadRequestError, ShopifyApiError
 from connector.metrics import RESYNC_ORDERS
+from connector.models import JobStatus
 from connector.resync.spec import search_queries
 from connector.shopify.admin_api import OrdersPage, ShopifyAdminClient
 from connector.lifecycle.credentials import admin_credentials
@@ -72,14 +73,14 @@ class JobRun:
             log.info("%s job running from page %d", job["kind"], job["pages"] + 1, extra=extra)
             self._pages(job)
         except BadRequestError as exc:
-            job_store.finish_job(self.db, self.job_id, self.owner, "failed", str(exc))
+            job_store.finish_job(self.db, self.job_id, self.owner, JobStatus.FAILED, str(exc))
         except job_store.LeaseLostError:
             log.warning("job taken over by another runner; stopping", extra=extra)
         except ShopifyApiError as exc:
             if exc.transient:  # retries used up: the worker resumes the job later
                 job_store.release_job(self.db, self.job_id, self.owner, TRANSIENT_RETRY_S, str(exc))
             else:
-                job_store.finish_job(self.db, self.job_id, self.owner, "failed", str(exc))
+                job_store.finish_job(self.db, self.job_id, self.owner, JobStatus.FAILED, str(exc))
             log.error("job stopped: %s", exc, extra=extra)
         except Exception as exc:  # a bug: keep the job resumable, say why
             log.exception("job crashed", extra=extra)
@@ -88,7 +89,7 @@ class JobRun:
             if own_client and self.client is not None:
                 self.client.close()
         final = job_store.get_job(self.db, self.job_id)
-        if final and final["status"] in ("done", "failed"):
+        if final and final["status"] in (JobStatus.DONE, JobStatus.FAILED):
             log.info("%s job %s: fetched %d, queued %d", final["kind"], final["status"], final["fetched"], final["queued"], extra=extra)
         return final
 
@@ -115,7 +116,7 @@ class JobRun:
             chunk, cursor, run_pages = next_chunk, next_cursor, run_pages + 1
             if self.on_progress:
                 self.on_progress(job_store.get_job(self.db, self.job_id) or job)
-        job_store.finish_job(self.db, self.job_id, self.owner, "done")
+        job_store.finish_job(self.db, self.job_id, self.owner, JobStatus.DONE)
 
     def _record(
         self, job: dict[str, Any], page: OrdersPage, whole_chunk: str | None, cursor: str | None, chunk: int

@@ -7,12 +7,11 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
+from connector.models import FINISHED_EVENT_STATES, EventState
 from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
-# Event states: new → (queued → delivered | unchanged | dead) | stale | superseded | ignored
-# | held (unknown shop, kept aside) | invalid (not an order we can read, kept with its reason).
-OPEN_STATES = ("new", "queued", "held")
+NEW, QUEUED, HELD = EventState.NEW, EventState.QUEUED, EventState.HELD
 # Events stored with this source are backfills/re-syncs: what they carry must not message customers.
 SILENT_SOURCE = "resync-silent"
 
@@ -59,7 +58,7 @@ def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, An
     return query_rows(
         db,
         "SELECT id, shop, topic, body, source, received_at, triggered_at FROM events "
-        "WHERE state = 'new' ORDER BY id LIMIT ?",
+        f"WHERE state = '{NEW}' ORDER BY id LIMIT ?",
         [limit],
     )
 
@@ -68,7 +67,7 @@ def still_new_event_ids(db: sqlite_utils.Database, event_ids: list[int]) -> set[
     """Which of ``event_ids`` are still waiting for triage. Read it inside the
     ``write_transaction`` that routes them: another worker may triage them meanwhile."""
     placeholders = ", ".join("?" for _ in event_ids)
-    rows = db.execute(f"SELECT id FROM events WHERE state = 'new' AND id IN ({placeholders})", event_ids)
+    rows = db.execute(f"SELECT id FROM events WHERE state = '{NEW}' AND id IN ({placeholders})", event_ids)
     return {row[0] for row in rows}
 
 
@@ -84,7 +83,7 @@ def event_is_silent(db: sqlite_utils.Database, event_id: int) -> bool:
 
 
 def set_event_state(
-    db: sqlite_utils.Database, event_id: int, state: str, reason: str | None = None, **fields: Any
+    db: sqlite_utils.Database, event_id: int, state: EventState, reason: str | None = None, **fields: Any
 ) -> None:
     """Record the outcome of triage or delivery for one event."""
     columns = {"state": state, "reason": reason, "processed_at": now_db(), **fields}
@@ -96,7 +95,7 @@ def settle_queued_events(
     db: sqlite_utils.Database,
     shop: str,
     order_id: str,
-    state: str,
+    state: EventState,
     up_to_event_id: int,
     part_kind: str | None = None,
     part_id: str | None = None,
@@ -109,14 +108,14 @@ def settle_queued_events(
         where, params = "part_kind = ? AND part_id = ?", [part_kind, part_id]
     db.execute(
         f"UPDATE events SET state = ?, reason = ?, processed_at = ? "
-        f"WHERE shop = ? AND order_id = ? AND state = 'queued' AND id <= ? AND {where}",
+        f"WHERE shop = ? AND order_id = ? AND state = '{QUEUED}' AND id <= ? AND {where}",
         [state, reason, now_db(), shop, order_id, up_to_event_id, *params],
     )
 
 
 def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
     """Send a shop's held events back to triage (the shop became known)."""
-    cursor = db.execute("UPDATE events SET state = 'new', reason = NULL WHERE shop = ? AND state = 'held'", [shop])
+    cursor = db.execute(f"UPDATE events SET state = '{NEW}', reason = NULL WHERE shop = ? AND state = '{HELD}'", [shop])
     return cursor.rowcount
 
 
@@ -128,7 +127,7 @@ def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
     """Seconds since the oldest event still waiting for triage or delivery was received."""
     row = db.execute(
         "SELECT (julianday('now') - julianday(min(received_at))) * 86400 FROM events "
-        "WHERE state IN ('new', 'queued')"
+        f"WHERE state IN ('{NEW}', '{QUEUED}')"
     ).fetchone()
     return float(row[0]) if row and row[0] is not None else None
 
@@ -142,9 +141,6 @@ def list_events(
         "FROM events WHERE shop = ? AND order_id = ? ORDER BY id DESC LIMIT ?",
         [shop, order_id, limit],
     )
-
-
-TERMINAL_STATES = ("delivered", "unchanged", "stale", "superseded", "ignored", "invalid", "handled")
 
 
 def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 5000) -> int:
@@ -167,7 +163,7 @@ def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 50
 
 
 def _prune_event_batch(db: sqlite_utils.Database, age: str, batch: int) -> int:
-    placeholders = ", ".join("?" for _ in TERMINAL_STATES)
+    placeholders = ", ".join("?" for _ in FINISHED_EVENT_STATES)
     cursor = db.execute(
         f"""
         DELETE FROM events WHERE id IN (
@@ -179,7 +175,7 @@ def _prune_event_batch(db: sqlite_utils.Database, age: str, batch: int) -> int:
             LIMIT ?
         )
         """,
-        [*TERMINAL_STATES, age, batch],
+        [*FINISHED_EVENT_STATES, age, batch],
     )
     return cursor.rowcount
 
@@ -191,7 +187,7 @@ def pending_event_time(db: sqlite_utils.Database, shop: str, topic: str) -> tupl
     event being handled.
     """
     row = db.execute(
-        "SELECT triggered_at, received_at FROM events WHERE shop = ? AND topic = ? AND state = 'new' "
+        f"SELECT triggered_at, received_at FROM events WHERE shop = ? AND topic = ? AND state = '{NEW}' "
         "ORDER BY id LIMIT 1",
         [shop, topic],
     ).fetchone()

@@ -10,21 +10,22 @@ from typing import Any
 
 import sqlite_utils
 
-from connector.store.rows import query_rows, where_equal
-
+from connector.models import Attempt, EventState, SyncStatus
 from connector.store.orders import HAS_WORK_SQL
+from connector.store.rows import query_rows, where_equal
 from connector.timeutil import now_db
 
+DEAD, QUEUED = EventState.DEAD, EventState.QUEUED
 
-def record_attempt(
-    db: sqlite_utils.Database, shop: str, order_id: str, what: str, outcome: str,
-    started_at: str, duration_ms: float, worker: str, status_code: int | None = None,
-    error: str | None = None,
-) -> None:
+
+def record_attempt(db: sqlite_utils.Database, attempt: Attempt) -> None:
     db.execute(
         "INSERT INTO attempts (shop, order_id, what, outcome, status_code, error, worker, started_at, duration_ms) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [shop, order_id, what, outcome, status_code, error, worker, started_at, round(duration_ms, 2)],
+        [
+            attempt.shop, attempt.order_id, attempt.what, attempt.outcome, attempt.status_code, attempt.error,
+            attempt.worker, attempt.started_at, round(attempt.duration_ms, 2),
+        ],
     )
 
 
@@ -33,7 +34,7 @@ def dead_letter(
 ) -> int:
     """Park the order with its reason; its queued events become ``dead``. Inside ``write_transaction``."""
     db.execute(
-        "UPDATE orders SET status = 'dead', attempts = attempts + 1, last_error = ?, "
+        f"UPDATE orders SET status = '{SyncStatus.DEAD}', attempts = attempts + 1, last_error = ?, "
         "lease_owner = NULL, lease_until = NULL WHERE shop = ? AND order_id = ?",
         [reason, shop, order_id],
     )
@@ -41,8 +42,8 @@ def dead_letter(
         "SELECT attempts FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
     ).fetchone()[0]
     db.execute(
-        "UPDATE events SET state = 'dead', reason = ?, processed_at = ? "
-        "WHERE shop = ? AND order_id = ? AND state = 'queued'",
+        f"UPDATE events SET state = '{DEAD}', reason = ?, processed_at = ? "
+        f"WHERE shop = ? AND order_id = ? AND state = '{QUEUED}'",
         [reason, now_db(), shop, order_id],
     )
     cursor = db.execute(
@@ -66,12 +67,12 @@ def count_open_failures(db: sqlite_utils.Database) -> int:
 
 def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
     db.execute(
-        "UPDATE events SET state = 'queued', reason = NULL WHERE shop = ? AND order_id = ? AND state = 'dead'",
+        f"UPDATE events SET state = '{QUEUED}', reason = NULL WHERE shop = ? AND order_id = ? AND state = '{DEAD}'",
         [shop, order_id],
     )
     db.execute(
-        f"UPDATE orders SET status = 'pending', attempts = 0, first_failed_at = NULL, "
-        f"next_attempt_at = ?, has_work = {HAS_WORK_SQL} WHERE shop = ? AND order_id = ? AND status = 'dead'",
+        f"UPDATE orders SET status = '{SyncStatus.PENDING}', attempts = 0, first_failed_at = NULL, "
+        f"next_attempt_at = ?, has_work = {HAS_WORK_SQL} WHERE shop = ? AND order_id = ? AND status = '{SyncStatus.DEAD}'",
         [now_db(), shop, order_id],
     )
 

@@ -14,12 +14,12 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from connector.store.rows import query_rows, where_equal
-
+from connector.models import OPEN_JOB_STATUSES, JobStatus
 from connector.store.events import NewEvent, save_event
+from connector.store.rows import query_rows, where_equal
 from connector.timeutil import db_time_in, now_db
 
-OPEN_JOB_STATES = ("queued", "running")
+QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 
 
 class LeaseLostError(Exception):
@@ -44,7 +44,7 @@ def create_job(
     now = now_db()
     db.execute(
         "INSERT INTO jobs (id, kind, shop, params, status, requested_by, notes, created_at, updated_at, "
-        "lease_owner, lease_until) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+        f"lease_owner, lease_until) VALUES (?, ?, ?, ?, '{QUEUED}', ?, ?, ?, ?, ?, ?)",
         [job_id, kind, shop, json.dumps(params), requested_by, json.dumps(list(notes)), now, now, owner, db_time_in(lease_s)],
     )
     return job_id
@@ -68,9 +68,9 @@ def claim_job(db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float
     or the job is finished."""
     now = now_db()
     cursor = db.execute(
-        "UPDATE jobs SET lease_owner = ?, lease_until = ?, status = 'running', "
+        f"UPDATE jobs SET lease_owner = ?, lease_until = ?, status = '{RUNNING}', "
         "started_at = coalesce(started_at, ?), updated_at = ? "
-        "WHERE id = ? AND status IN ('queued', 'running') "
+        f"WHERE id = ? AND status IN ('{QUEUED}', '{RUNNING}') "
         "AND (lease_owner = ? OR lease_until IS NULL OR lease_until < ?)",
         [owner, db_time_in(lease_s), now, now, job_id, owner, now],
     )
@@ -80,7 +80,7 @@ def claim_job(db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float
 def orphaned_job_ids(db: sqlite_utils.Database, limit: int = 10) -> list[str]:
     """Open jobs nobody runs: released on purpose, or whose runner died (lease lapsed)."""
     rows = db.execute(
-        "SELECT id FROM jobs WHERE status IN ('queued', 'running') "
+        f"SELECT id FROM jobs WHERE status IN ('{QUEUED}', '{RUNNING}') "
         "AND (lease_until IS NULL OR lease_until < ?) ORDER BY created_at LIMIT ?",
         [now_db(), limit],
     ).fetchall()
@@ -89,7 +89,7 @@ def orphaned_job_ids(db: sqlite_utils.Database, limit: int = 10) -> list[str]:
 
 def _check_lease(db: sqlite_utils.Database, job_id: str, owner: str) -> None:
     row = db.execute("SELECT lease_owner, status FROM jobs WHERE id = ?", [job_id]).fetchone()
-    if row is None or row[0] != owner or row[1] not in OPEN_JOB_STATES:
+    if row is None or row[0] != owner or row[1] not in OPEN_JOB_STATUSES:
         raise LeaseLostError(job_id)
 
 
@@ -128,7 +128,7 @@ def set_job_total(db: sqlite_utils.Database, job_id: str, total: int | None) -> 
     db.execute("UPDATE jobs SET total = ? WHERE id = ?", [total, job_id])
 
 
-def finish_job(db: sqlite_utils.Database, job_id: str, owner: str, status: str, error: str | None = None) -> None:
+def finish_job(db: sqlite_utils.Database, job_id: str, owner: str, status: JobStatus, error: str | None = None) -> None:
     """Final outcome (``done`` or ``failed``); releases the lease."""
     now = now_db()
     db.execute(
@@ -151,6 +151,6 @@ def release_job(
 
 def open_job_for(db: sqlite_utils.Database, shop: str, kind: str) -> str | None:
     row = db.execute(
-        "SELECT id FROM jobs WHERE shop = ? AND kind = ? AND status IN ('queued', 'running') LIMIT 1", [shop, kind]
+        f"SELECT id FROM jobs WHERE shop = ? AND kind = ? AND status IN ('{QUEUED}', '{RUNNING}') LIMIT 1", [shop, kind]
     ).fetchone()
     return row[0] if row else None

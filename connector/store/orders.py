@@ -13,9 +13,12 @@ from typing import Any
 
 import sqlite_utils
 
+from connector.models import EventState, SyncStatus
 from connector.store.rows import query_rows, where_equal
-
 from connector.timeutil import db_time_in, now_db
+
+PENDING, SYNCED, RETRYING, DEAD = SyncStatus.PENDING, SyncStatus.SYNCED, SyncStatus.RETRYING, SyncStatus.DEAD
+Folded = tuple[EventState, "str | None"]  # the event's new state and why
 
 # An order has work when its newest state, a deletion or one of its parts is not delivered yet.
 HAS_WORK_SQL = """(
@@ -64,7 +67,7 @@ def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[s
         [shop, order_id, now, now],
     )
     return {
-        "status": "pending", "deleted_at": None, "delivered_updated_at": None,
+        "status": PENDING, "deleted_at": None, "delivered_updated_at": None,
         "newest_updated_at": None, "newest_event_id": None,
     }
 
@@ -78,8 +81,8 @@ def _wake(
     events must not hammer a target that is down) unless ``due_now``: what its retries were
     waiting for has arrived.
     """
-    if row["status"] != "retrying" or due_now:
-        changes.update(status="pending", attempts=0, first_failed_at=None, next_attempt_at=now_db())
+    if row["status"] != RETRYING or due_now:
+        changes.update(status=PENDING, attempts=0, first_failed_at=None, next_attempt_at=now_db())
     changes["has_work"] = 1
     assignments = ", ".join(f"{column} = ?" for column in changes)
     db.execute(
@@ -89,42 +92,42 @@ def _wake(
 
 def queue_order_snapshot(
     db: sqlite_utils.Database, shop: str, order_id: str, event_id: int, updated_at: str, silent: bool = False
-) -> tuple[str, str | None]:
+) -> Folded:
     """Fold an order body into the sync state. Returns the event's new state and a reason.
 
     Inside ``write_transaction``.
     """
     row = _ensure_order(db, shop, order_id)
     if row["deleted_at"]:
-        return "stale", "order was deleted in Shopify"
+        return EventState.STALE, "order was deleted in Shopify"
     delivered = row["delivered_updated_at"]
     if delivered and updated_at < delivered:
-        return "stale", f"updated_at {updated_at} is older than delivered {delivered}"
+        return EventState.STALE, f"updated_at {updated_at} is older than delivered {delivered}"
     newest = row["newest_updated_at"]
     if newest and updated_at < newest:
-        return "superseded", f"a newer state ({newest}) is already queued"
+        return EventState.SUPERSEDED, f"a newer state ({newest}) is already queued"
     # The first body of an order whose parts came first: those parts were waiting for it
     # (WaitingError), so the order is due now rather than after their backoff.
     _wake(
         db, shop, order_id, row, due_now=row["newest_event_id"] is None,
         newest_event_id=event_id, newest_updated_at=updated_at, silent=int(silent),
     )
-    return "queued", None
+    return EventState.QUEUED, None
 
 
-def queue_order_delete(db: sqlite_utils.Database, shop: str, order_id: str) -> tuple[str, str | None]:
+def queue_order_delete(db: sqlite_utils.Database, shop: str, order_id: str) -> Folded:
     """Mark the order deleted in Shopify, to be told to the target. Inside ``write_transaction``."""
     row = _ensure_order(db, shop, order_id)
     if row["deleted_at"]:
-        return "superseded", "order already marked deleted"
+        return EventState.SUPERSEDED, "order already marked deleted"
     _wake(db, shop, order_id, row, deleted_at=now_db())
-    return "queued", None
+    return EventState.QUEUED, None
 
 
 def queue_part(
     db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str, event_id: int,
     updated_at: str,
-) -> tuple[str, str | None]:
+) -> Folded:
     """Fold a fulfillment/refund body into its order's work. Inside ``write_transaction``."""
     order = _ensure_order(db, shop, order_id)
     db.execute(
@@ -136,16 +139,16 @@ def queue_part(
         db, "SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?", [shop, kind, part_id]
     )[0]
     if part["delivered_updated_at"] and updated_at < part["delivered_updated_at"]:
-        return "stale", f"{kind} updated_at {updated_at} is older than delivered"
+        return EventState.STALE, f"{kind} updated_at {updated_at} is older than delivered"
     if part["newest_updated_at"] and updated_at < part["newest_updated_at"]:
-        return "superseded", f"a newer {kind} state is already queued"
+        return EventState.SUPERSEDED, f"a newer {kind} state is already queued"
     db.execute(
         "UPDATE order_parts SET newest_event_id = ?, newest_updated_at = ? "
         "WHERE shop = ? AND kind = ? AND part_id = ?",
         [event_id, updated_at, shop, kind, part_id],
     )
     _wake(db, shop, order_id, order)
-    return "queued", None
+    return EventState.QUEUED, None
 
 
 def claim_due_orders(
@@ -157,10 +160,10 @@ def claim_due_orders(
     """
     now = now_db()
     rows = db.execute(
-        """
+        f"""
         SELECT o.shop, o.order_id FROM orders o
         JOIN shops s ON s.shop = o.shop AND s.uninstalled_at IS NULL
-        WHERE o.has_work = 1 AND o.status != 'dead' AND o.next_attempt_at <= ?
+        WHERE o.has_work = 1 AND o.status != '{DEAD}' AND o.next_attempt_at <= ?
           AND (o.lease_until IS NULL OR o.lease_until < ?)
         ORDER BY o.next_attempt_at LIMIT ?
         """,
@@ -245,7 +248,7 @@ def record_delete_delivered(db: sqlite_utils.Database, shop: str, order_id: str)
 def finish_success(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
     """Everything claimed was delivered: clear failures, release the lease, recompute work."""
     db.execute(
-        f"UPDATE orders SET status = CASE WHEN {HAS_WORK_SQL} THEN 'pending' ELSE 'synced' END, "
+        f"UPDATE orders SET status = CASE WHEN {HAS_WORK_SQL} THEN '{PENDING}' ELSE '{SYNCED}' END, "
         f"has_work = {HAS_WORK_SQL}, attempts = 0, first_failed_at = NULL, last_error = NULL, "
         "lease_owner = NULL, lease_until = NULL, next_attempt_at = ? WHERE shop = ? AND order_id = ?",
         [now_db(), shop, order_id],
@@ -257,7 +260,7 @@ def finish_transient(
 ) -> None:
     """Reschedule durably: the next attempt waits ``retry_in_s``; a restart resumes from here."""
     db.execute(
-        "UPDATE orders SET status = 'retrying', attempts = attempts + 1, last_error = ?, "
+        f"UPDATE orders SET status = '{RETRYING}', attempts = attempts + 1, last_error = ?, "
         "first_failed_at = coalesce(first_failed_at, ?), next_attempt_at = ?, "
         f"has_work = {HAS_WORK_SQL}, lease_owner = NULL, lease_until = NULL "
         "WHERE shop = ? AND order_id = ?",

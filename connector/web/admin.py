@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from connector.errors import BadRequestError
+from connector.models import SyncStatus
 from connector.resync.jobs import create_reconcile_job, create_resync_job, job_view
 from connector.resync.runner import runner_name, start_job_thread
 from connector.resync.spec import check_shop, parse_duration, parse_resync_request
@@ -124,8 +125,8 @@ def _int_arg(name: str, default: int, maximum: int = 1000) -> int:
 def orders() -> tuple[Response, int]:
     limit = _int_arg("limit", 100)
     status = request.args.get("status")
-    if status and status not in ("pending", "synced", "retrying", "dead"):
-        return _bad_request("status must be one of pending, synced, retrying, dead")
+    if status and status not in tuple(SyncStatus):
+        return _bad_request(f"status must be one of {', '.join(SyncStatus)}")
     rows = order_store.list_orders(request_db(), request.args.get("shop"), status, limit)
     return jsonify(orders=rows), 200
 

@@ -19,6 +19,7 @@ import sqlite_utils
 
 from connector.store.db import write_transaction
 from connector.errors import DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
+from connector.models import Attempt, AttemptOutcome, DeliveryResult, EventState
 from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 from connector.store import events as event_store
 from connector.store import failures as failure_store
@@ -35,7 +36,7 @@ ALL_EVENTS = 2**63 - 1  # settle_queued_events bound covering every event id
 class DeliveryOutcome:
     shop: str
     order_id: str
-    result: str  # delivered | unchanged | retrying | dead
+    result: DeliveryResult
     sent: int = 0
     reason: str | None = None
 
@@ -57,7 +58,7 @@ class OrderDelivery:
         self.lease_s = lease_s
         self.on_attempt = on_attempt
         self.sent = 0
-        self._attempts: list[tuple[Any, ...]] = []
+        self._attempts: list[Attempt] = []
 
     def run(self, work: order_store.OrderWork) -> DeliveryOutcome:
         try:
@@ -76,13 +77,14 @@ class OrderDelivery:
                     order_store.record_delete_delivered(self.db, work.shop, work.order_id)
                     # The orders/delete event itself (and nothing newer can be queued for a
                     # deleted order: triage marks later snapshots stale).
-                    event_store.settle_queued_events(self.db, work.shop, work.order_id, "delivered", ALL_EVENTS)
+                    event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, ALL_EVENTS)
             if not (work.snapshot_event_id is not None or work.parts or work.delete_pending):
                 with self._step(work, last=True):
                     pass
             if self.sent:
                 log.info("order delivered (%d request(s))", self.sent, extra=self._log_extra(work))
-            return DeliveryOutcome(work.shop, work.order_id, "delivered" if self.sent else "unchanged", self.sent)
+            result = DeliveryResult.DELIVERED if self.sent else DeliveryResult.UNCHANGED
+            return DeliveryOutcome(work.shop, work.order_id, result, self.sent)
         except PermanentDeliveryError as exc:
             return self._dead(work, exc.reason, exc.status)
         except TransientDeliveryError as exc:
@@ -116,7 +118,7 @@ class OrderDelivery:
                     self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, None
                 )
                 event_store.settle_queued_events(
-                    self.db, work.shop, work.order_id, "unchanged", work.snapshot_event_id,
+                    self.db, work.shop, work.order_id, EventState.UNCHANGED, work.snapshot_event_id,
                     reason="same payload as last delivered",
                 )
             return None
@@ -126,7 +128,7 @@ class OrderDelivery:
             order_store.record_snapshot_delivered(
                 self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, result.remote_id
             )
-            event_store.settle_queued_events(self.db, work.shop, work.order_id, "delivered", work.snapshot_event_id)
+            event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, work.snapshot_event_id)
         return result.remote_id
 
     def _deliver_part(
@@ -140,11 +142,11 @@ class OrderDelivery:
         parent = order if isinstance(order, dict) else None
         payload = self._map(work, what, lambda: self.target.map_part(part.kind, body, parent, ctx))  # type: ignore[arg-type]
         digest = payload_hash(self.target.kind, what, payload) if payload is not None else None
-        state, result = "unchanged", None
+        state, result = EventState.UNCHANGED, None
         if payload is not None and digest != part.payload_hash:
             ref = RemoteRef(order_remote_id=remote_id, part_remote_id=part.remote_id)
             result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx))  # type: ignore[arg-type]
-            state = "delivered"
+            state = EventState.DELIVERED
         else:
             self._record_unchanged(work, what)
         with self._step(work, last):
@@ -154,7 +156,7 @@ class OrderDelivery:
             )
             event_store.settle_queued_events(
                 self.db, work.shop, work.order_id, state, part.newest_event_id, part.kind, part.part_id,
-                reason=None if state == "delivered" else "nothing new for the target",
+                reason=None if state == EventState.DELIVERED else "nothing new for the target",
             )
 
     # -- helpers ------------------------------------------------------------------------------
@@ -182,30 +184,33 @@ class OrderDelivery:
             try:
                 result = call()
             except Exception as exc:
-                self._record(work, what, "transient" if isinstance(exc, TransientDeliveryError) else "failed",
-                             started_at, started, getattr(exc, "status", None), getattr(exc, "reason", str(exc)))
+                outcome = AttemptOutcome.TRANSIENT if isinstance(exc, TransientDeliveryError) else AttemptOutcome.FAILED
+                self._record(work, what, outcome, started_at, started, getattr(exc, "status", None),
+                             getattr(exc, "reason", str(exc)))
                 raise
-            self._record(work, what, "delivered", started_at, started, None, None)
+            self._record(work, what, AttemptOutcome.DELIVERED, started_at, started, None, None)
             self.sent += 1
             return result
 
         return call_with_retries(attempt, self.policy)
 
-    def _record(self, work: order_store.OrderWork, what: str, outcome: str, started_at: str,
+    def _record(self, work: order_store.OrderWork, what: str, outcome: AttemptOutcome, started_at: str,
                 started: float, status: int | None, error: str | None) -> None:
         """Remember an attempt; it is written with the next step's (or failure's) transaction."""
         elapsed_ms = (time.monotonic() - started) * 1000
-        self._attempts.append((work.shop, work.order_id, what, outcome, started_at, elapsed_ms, self.worker_name, status, error))
+        self._attempts.append(
+            Attempt(work.shop, work.order_id, what, outcome, started_at, elapsed_ms, self.worker_name, status, error)
+        )
         if self.on_attempt:
             self.on_attempt(outcome, elapsed_ms / 1000)
 
     def _flush_attempts(self) -> None:
         for attempt in self._attempts:
-            failure_store.record_attempt(self.db, *attempt)
+            failure_store.record_attempt(self.db, attempt)
         self._attempts.clear()
 
     def _record_unchanged(self, work: order_store.OrderWork, what: str) -> None:
-        self._record(work, what, "unchanged", now_db(), time.monotonic(), None, None)
+        self._record(work, what, AttemptOutcome.UNCHANGED, now_db(), time.monotonic(), None, None)
 
     def _reschedule(self, work: order_store.OrderWork, reason: str, retry_after: float | None) -> DeliveryOutcome:
         since = parse_iso(order_store.failing_since(self.db, work.shop, work.order_id))
@@ -217,14 +222,14 @@ class OrderDelivery:
             self._flush_attempts()
             order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
         log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
-        return DeliveryOutcome(work.shop, work.order_id, "retrying", self.sent, reason)
+        return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.RETRYING, self.sent, reason)
 
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
         with write_transaction(self.db):
             self._flush_attempts()
             failure_store.dead_letter(self.db, work.shop, work.order_id, reason, status)
         log.error("delivery dead-lettered: %s", reason, extra=self._log_extra(work))
-        return DeliveryOutcome(work.shop, work.order_id, "dead", self.sent, reason)
+        return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.DEAD, self.sent, reason)
 
     @staticmethod
     def _log_extra(work: order_store.OrderWork) -> dict[str, Any]:

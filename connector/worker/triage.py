@@ -8,6 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS
+from connector.models import EventState
 from connector.shopify.topics import PRIVACY_TOPICS
 from connector.store import events as event_store
 from connector.store import orders as order_store
@@ -36,7 +37,7 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
                 continue
             state, reason, fields = _apply(db, row, route, shops)
             event_store.set_event_state(db, row["id"], state, reason, **fields)
-            if state in ("invalid", "held"):
+            if state in (EventState.INVALID, EventState.HELD):
                 log.warning(
                     "event kept aside: %s", reason,
                     extra={"shop": row["shop"], "topic": row["topic"], "event": row["id"], "order_id": route.order_id},
@@ -49,20 +50,20 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
 
 def _apply(
     db: sqlite_utils.Database, row: dict[str, Any], route: Route, shops: set[str]
-) -> tuple[str, str | None, dict[str, Any]]:
+) -> tuple[EventState, str | None, dict[str, Any]]:
     shop, event_id = row["shop"], row["id"]
     fields: dict[str, Any] = {"order_id": route.order_id, "resource_updated_at": route.updated_at}
     if route.action == "lifecycle":
         handler = LIFECYCLE_HANDLERS.get(row["topic"])
         if handler is None:
-            return "ignored", f"no handler for {row['topic']}", fields
+            return EventState.IGNORED, f"no handler for {row['topic']}", fields
         state, reason = handler(db, shop, route.body)
         return state, reason, fields
     if route.action in ("ignore", "invalid"):
-        return ("ignored" if route.action == "ignore" else "invalid"), route.reason, fields
+        return (EventState.IGNORED if route.action == "ignore" else EventState.INVALID), route.reason, fields
     if shop not in shops:
         # Verified but from a shop that has not installed the app: keep, never deliver.
-        return "held", "shop is not installed or configured", fields
+        return EventState.HELD, "shop is not installed or configured", fields
     assert route.order_id is not None
     if route.action == "delete":
         state, reason = order_store.queue_order_delete(db, shop, route.order_id)

@@ -1,0 +1,90 @@
+"""The connector's shared vocabulary: states of events, orders and jobs, and one delivery attempt.
+
+The values are what the store holds and what the admin API and CLI show, so they never change
+once released; :class:`enum.StrEnum` members compare equal to (and serialise as) those strings.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class EventState(enum.StrEnum):
+    """Where one stored event is: ``new`` → (``queued`` → ``delivered`` | ``unchanged`` | ``dead``)
+    | ``stale`` | ``superseded`` | ``ignored`` | ``held`` | ``invalid`` | ``handled``."""
+
+    NEW = "new"  # stored, not triaged yet
+    QUEUED = "queued"  # folded into its order's work, waiting for delivery
+    HELD = "held"  # from a shop that is not installed: kept aside, released on install
+    DELIVERED = "delivered"
+    UNCHANGED = "unchanged"  # delivery skipped: the target already has this payload
+    STALE = "stale"  # older than what the target already has
+    SUPERSEDED = "superseded"  # a newer state of the same order was already queued
+    IGNORED = "ignored"  # a topic the connector does not deliver
+    INVALID = "invalid"  # not an order the connector can read; kept with its reason
+    DEAD = "dead"  # its delivery was dead-lettered
+    HANDLED = "handled"  # a lifecycle or privacy webhook the connector acted on
+
+
+# Events that still wait for something: triage, delivery, or their shop's install.
+OPEN_EVENT_STATES = (EventState.NEW, EventState.QUEUED, EventState.HELD)
+# Events nothing will happen to any more (dead ones wait for a replay, so they are not here).
+FINISHED_EVENT_STATES = (
+    EventState.DELIVERED, EventState.UNCHANGED, EventState.STALE, EventState.SUPERSEDED,
+    EventState.IGNORED, EventState.INVALID, EventState.HANDLED,
+)
+
+
+class SyncStatus(enum.StrEnum):
+    """An order's sync status, as the admin API and ``connector status`` show it."""
+
+    PENDING = "pending"  # work is due
+    SYNCED = "synced"  # the target holds the newest known state
+    RETRYING = "retrying"  # the last delivery failed transiently; the next attempt is scheduled
+    DEAD = "dead"  # dead-lettered: waits for a person (replay) or a newer Shopify state
+
+
+class JobStatus(enum.StrEnum):
+    """A re-sync or reconcile job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+OPEN_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class DeliveryResult(enum.StrEnum):
+    """What one delivery run did with one leased order."""
+
+    DELIVERED = "delivered"
+    UNCHANGED = "unchanged"
+    RETRYING = "retrying"
+    DEAD = "dead"
+
+
+class AttemptOutcome(enum.StrEnum):
+    """One request to the target (or one skipped because the payload was unchanged)."""
+
+    DELIVERED = "delivered"
+    TRANSIENT = "transient"  # failed, worth retrying
+    FAILED = "failed"  # failed for good
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a delivery step, as the attempt log keeps it."""
+
+    shop: str
+    order_id: str
+    what: str  # "order", "delete", or "<part kind>:<part id>"
+    outcome: AttemptOutcome
+    started_at: str
+    duration_ms: float
+    worker: str
+    status_code: int | None = None
+    error: str | None = None
