@@ -22,7 +22,7 @@ from connector.errors import MappingError
 from connector.targets.foxdeli import enums
 from connector.targets.foxdeli.carriers import DEFAULT_CARRIERS, carrier_from_url, carrier_table, map_carrier
 from connector.targets.foxdeli.client import order_update_body, public_body
-from connector.targets.foxdeli.mapping import map_fulfillment, map_order, shopify_id
+from connector.targets.foxdeli.mapping import map_fulfillment, map_order, required_id
 from connector.targets.foxdeli.payment import PAYMENT_STATES
 from tests.golden import assert_golden, load_fixture, order_fixtures
 from tests.standins.foxdeli import ESHOP_ID
@@ -110,14 +110,14 @@ def test_enums_are_exactly_the_seeds_lists() -> None:
 def test_64_bit_ids_stay_exact() -> None:
     assert map_order(sample(), SETTINGS)["externalIdentifier"] == "820982911946154508"
     assert map_order(load_fixture("orders_multi_currency.json"), SETTINGS)["externalIdentifier"] == "9007199254740993"
-    assert shopify_id({"id": 2**63 - 1}) == "9223372036854775807"
+    assert required_id({"id": 2**63 - 1}) == "9223372036854775807"
 
 
 def test_a_float_id_falls_back_to_the_exact_graphql_id_or_is_rejected() -> None:
     rounded = {"id": 8.209829119461545e17, "admin_graphql_api_id": "gid://shopify/Order/820982911946154508"}
-    assert shopify_id(rounded) == "820982911946154508"
+    assert required_id(rounded) == "820982911946154508"
     with pytest.raises(MappingError, match="no usable id"):
-        shopify_id({"id": 8.209829119461545e17})
+        required_id({"id": 8.209829119461545e17})
 
 
 def test_amounts_are_json_numbers_with_the_exact_decimal_text() -> None:

@@ -22,6 +22,7 @@ from typing import Any, TYPE_CHECKING
 from connector.lifecycle.customer_data import redact_customer
 from connector.lifecycle.redaction import Identifiers
 from connector.models import EventState
+from connector.shopify.ids import shopify_id
 from connector.store import privacy as privacy_store
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
@@ -45,7 +46,7 @@ def handle_customers_redact(db: sqlite_utils.Database, shop: str, body: Any) -> 
     if not isinstance(body, dict):
         return EventState.INVALID, "customers/redact body is not a JSON object"
     ids = Identifiers.from_request(body)
-    order_ids = {str(i) for i in body.get("orders_to_redact") or [] if str(i).isdigit()}
+    order_ids = {oid for oid in map(shopify_id, body.get("orders_to_redact") or []) if oid}
     if not (ids.customer_id or ids.emails or ids.phones or order_ids):
         return EventState.INVALID, "customers/redact names no customer and no orders"
     report = redact_customer(db, shop, ids, order_ids)

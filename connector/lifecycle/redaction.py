@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.shopify.ids import shopify_id
+
 # Whole sub-objects that describe a person or their device: replaced by null.
 NULL_OBJECT_KEYS = frozenset({
     "billing_address", "shipping_address", "default_address", "destination", "destination_location",
@@ -36,13 +38,6 @@ def _digits(value: str) -> str:
     return re.sub(r"\D", "", value)
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    text = str(value).strip()
-    return text if text.isdigit() else None
-
-
 @dataclass
 class Identifiers:
     """What identifies one customer: Shopify id, emails (case-folded), phones (digits only)."""
@@ -55,7 +50,7 @@ class Identifiers:
     def from_request(cls, body: Any) -> "Identifiers":
         """From a ``customers/redact`` or ``customers/data_request`` body."""
         customer = body.get("customer") if isinstance(body, dict) else None
-        ids = cls(customer_id=_id(customer.get("id")) if isinstance(customer, dict) else None)
+        ids = cls(customer_id=shopify_id(customer.get("id")) if isinstance(customer, dict) else None)
         if isinstance(customer, dict):
             ids.add_email(customer.get("email"))
             ids.add_phone(customer.get("phone"))
@@ -98,9 +93,9 @@ def order_id_of(topic: str, doc: Any) -> str | None:
     if not isinstance(doc, dict):
         return None
     if topic.startswith("orders/"):
-        return _id(doc.get("id"))
+        return shopify_id(doc.get("id"))
     if topic.startswith(("fulfillments/", "refunds/")):
-        return _id(doc.get("order_id"))
+        return shopify_id(doc.get("order_id"))
     return None
 
 
@@ -109,9 +104,9 @@ def mentions(doc: Any, ids: Identifiers) -> bool:
     or by one of their emails or phones anywhere."""
     if isinstance(doc, dict):
         for key, value in doc.items():
-            if ids.customer_id and key == "customer" and isinstance(value, dict) and _id(value.get("id")) == ids.customer_id:
+            if ids.customer_id and key == "customer" and isinstance(value, dict) and shopify_id(value.get("id")) == ids.customer_id:
                 return True
-            if ids.customer_id and key == "customer_id" and _id(value) == ids.customer_id:
+            if ids.customer_id and key == "customer_id" and shopify_id(value) == ids.customer_id:
                 return True
             if mentions(value, ids):
                 return True

@@ -12,7 +12,7 @@ from typing import Any
 
 from connector.errors import BadRequestError
 from connector.shopify.domains import is_valid_shop_domain
-from connector.shopify.order_shape import gid_to_id
+from connector.shopify.ids import gid_id, shopify_id
 from connector.timeutil import parse_iso
 
 MAX_ORDER_IDS = 1000
@@ -51,15 +51,12 @@ def _iso(name: str, value: Any) -> datetime:
 
 
 def _order_id(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit() and text.strip("0"):
-            return text
-        gid = gid_to_id(text) if text.startswith("gid://shopify/Order/") else None
-        if gid:
-            return str(gid)
+    text = value.strip() if isinstance(value, str) else value
+    order_id = shopify_id(text)
+    if order_id is None and isinstance(text, str) and text.startswith("gid://shopify/Order/"):
+        order_id = gid_id(text)
+    if order_id:
+        return order_id
     raise BadRequestError(f'"order_ids" must hold numeric Shopify order ids, got {value!r}')
 
 

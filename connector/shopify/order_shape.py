@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.shopify.ids import gid_id, shopify_id
+
 # Nested connections are kept small on purpose: Shopify reserves ``first`` × nested ``first`` as
 # the *requested* cost of a page, so wide nesting makes every page expensive (shopify.md §4).
 ORDER_FIELDS = """
@@ -68,14 +70,11 @@ _FULFILLMENT_STATUS = {"UNFULFILLED": None, "PARTIALLY_FULFILLED": "partial", "F
 def gid_to_id(gid: Any) -> int | None:
     """``gid://shopify/Order/820982911946154508`` → ``820982911946154508`` as an exact int.
 
-    Never through a float: Shopify ids exceed 2**53. Query strings (``?…``) are ignored.
+    Never through a float: Shopify ids exceed 2**53. Query strings (``?…``) are ignored; an int
+    is taken as the id itself.
     """
-    if isinstance(gid, int) and not isinstance(gid, bool):
-        return gid
-    if not isinstance(gid, str) or not gid:
-        return None
-    tail = gid.rsplit("/", 1)[-1].split("?", 1)[0]
-    return int(tail) if tail.isdigit() else None
+    exact = shopify_id(gid) if isinstance(gid, int) else gid_id(gid)
+    return int(exact) if exact else None
 
 
 def _money(value: Any) -> str | None:

@@ -95,29 +95,3 @@ def text(value: Any, limit: int | None = None) -> str | None:
         return None
     return out[:limit] if limit else out
 
-
-def shopify_id(obj: Any) -> str | None:
-    """A Shopify object's numeric id as an exact decimal string, or None.
-
-    Shopify ids are 64-bit: a payload that went through a JavaScript/float parser carries rounded
-    ``id`` values (see tests/fixtures README) while ``admin_graphql_api_id``
-    (``gid://shopify/LineItem/487817672276298554``) keeps them exact, so the gid wins when present.
-    Floats are never trusted beyond 2**53.
-    """
-    if not isinstance(obj, dict):
-        return None
-    gid = obj.get("admin_graphql_api_id")
-    if isinstance(gid, str) and gid.startswith("gid://shopify/"):
-        tail = gid.rsplit("/", 1)[-1].split("?", 1)[0]
-        if tail.isdigit():
-            return tail
-    raw = obj.get("id")
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return str(raw)
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return raw.strip()
-    if isinstance(raw, float) and raw.is_integer() and abs(raw) < 2**53:
-        return str(int(raw))
-    return None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from connector.shopify import topics
+from connector.shopify.ids import shopify_id
 from connector.timeutil import normalize_iso
 
 Action = Literal["snapshot", "delete", "part", "lifecycle", "ignore", "invalid"]
@@ -25,17 +26,6 @@ class Route:
     part_id: str | None = None
     reason: str | None = None
     body: Any = None
-
-
-def _shopify_id(value: Any) -> str | None:
-    """A positive integer id (int or digit string) as a string; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and value > 0:
-        return str(value)
-    if isinstance(value, str) and value.isdigit() and value.strip("0"):
-        return value
-    return None
 
 
 def parse_body(raw: bytes) -> tuple[Any, str | None]:
@@ -62,7 +52,7 @@ def route_event(topic: str, raw: bytes, fallback_time: str) -> Route:
     if not isinstance(body, dict):
         return Route("invalid", reason="body is not a JSON object")
     if topic in topics.ORDER_TOPICS or topic == topics.ORDER_DELETE_TOPIC:
-        order_id = _shopify_id(body.get("id"))
+        order_id = shopify_id(body.get("id"))
         if order_id is None:
             return Route("invalid", reason="order body has no valid id")
         if topic == topics.ORDER_DELETE_TOPIC:
@@ -70,8 +60,8 @@ def route_event(topic: str, raw: bytes, fallback_time: str) -> Route:
         updated = normalize_iso(body.get("updated_at")) or normalize_iso(body.get("created_at"))
         return Route("snapshot", order_id=order_id, updated_at=updated or fallback_time, body=body)
     kind = "fulfillment" if topic in topics.FULFILLMENT_TOPICS else "refund"
-    order_id = _shopify_id(body.get("order_id"))
-    part_id = _shopify_id(body.get("id"))
+    order_id = shopify_id(body.get("order_id"))
+    part_id = shopify_id(body.get("id"))
     if order_id is None or part_id is None:
         return Route("invalid", reason=f"{kind} body has no valid id/order_id")
     updated = normalize_iso(body.get("updated_at")) or normalize_iso(body.get("created_at"))

@@ -22,6 +22,7 @@ from connector.errors import MappingError
 from connector.targets.common import language_iso2, text, to_decimal, utc_millis
 from connector.targets.foxdeli.carriers import carrier_from_url, carrier_table, map_carrier
 from connector.targets.foxdeli.destination import map_address, map_destination
+from connector.shopify.ids import resource_id, shopify_id
 from connector.targets.foxdeli.enums import LANGUAGES
 from connector.targets.foxdeli.payment import cash_on_delivery, map_payment
 
@@ -31,21 +32,12 @@ FALLBACK_CUSTOMER_NAME = "Customer"
 
 
 # -- identifiers ----------------------------------------------------------------------------------
-def shopify_id(resource: Mapping[str, Any], what: str = "order") -> str:
-    """A Shopify id as exact decimal text, never through float.
-
-    A float id means a JSON parser already rounded it (ids are 64-bit); the exact value then
-    survives only in ``admin_graphql_api_id`` (``gid://shopify/Order/820982911946154508``).
-    """
-    value = resource.get("id")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return value.strip()
-    gid = resource.get("admin_graphql_api_id")
-    if isinstance(gid, str) and gid.rsplit("/", 1)[-1].isdigit():
-        return gid.rsplit("/", 1)[-1]
-    raise MappingError(f"{what} has no usable id (got {value!r}, and no admin_graphql_api_id)")
+def required_id(resource: Mapping[str, Any], what: str = "order") -> str:
+    """The resource's exact Shopify id (:func:`connector.shopify.ids.resource_id`), or MappingError."""
+    exact = resource_id(resource)
+    if exact is None:
+        raise MappingError(f"{what} has no usable id (got {resource.get('id')!r}, and no admin_graphql_api_id)")
+    return exact
 
 
 def line_sku(line: Mapping[str, Any]) -> str | None:
@@ -57,8 +49,8 @@ def line_sku(line: Mapping[str, Any]) -> str | None:
     if sku:
         return sku
     for key, prefix in (("variant_id", "variant"), ("id", "line")):
-        value = line.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
+        value = shopify_id(line.get(key))
+        if value:
             return f"{prefix}-{value}"
     return None
 
@@ -242,7 +234,7 @@ def map_order(order: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, A
     registration: dict[str, Any] = {
         "eshopId": eshop_id,
         "platform": PLATFORM,
-        "externalIdentifier": shopify_id(order),
+        "externalIdentifier": required_id(order),
         "price": price,
         "customer": map_customer(order),
         "payment": payment,
@@ -301,9 +293,7 @@ def map_fulfillment(fulfillment: dict[str, Any], settings: Mapping[str, Any]) ->
 
 
 def _order_ref(fulfillment: Mapping[str, Any]) -> str:
-    order_id = fulfillment.get("order_id")
-    if isinstance(order_id, int) and not isinstance(order_id, bool):
-        return str(order_id)
-    if isinstance(order_id, str) and order_id.strip().isdigit():
-        return order_id.strip()
-    raise MappingError(f"fulfillment has no usable order_id (got {order_id!r})")
+    order_id = shopify_id(fulfillment.get("order_id"))
+    if order_id is None:
+        raise MappingError(f"fulfillment has no usable order_id (got {fulfillment.get('order_id')!r})")
+    return order_id

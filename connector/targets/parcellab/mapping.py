@@ -21,12 +21,12 @@ from connector.targets.common import (
     country_alpha3,
     format_amount,
     language_iso2,
-    shopify_id,
     text,
     to_decimal,
     utc_date,
     utc_millis,
 )
+from connector.shopify.ids import resource_id
 from connector.targets.parcellab.couriers import courier_code
 from connector.targets.parcellab.timezones import country_timezone
 
@@ -127,7 +127,7 @@ def _core_fields(order: dict[str, Any], settings: Mapping[str, Any]) -> dict[str
     return {
         "account": account_id(settings),
         "order_number": number,
-        "external_reference": shopify_id(order),
+        "external_reference": resource_id(order),
         "client_key": text(settings.get("client_key"), 512),
         "destination_country_iso3": destination_country(order),
         "recipient_email": recipient_email(order),
@@ -208,7 +208,7 @@ def _order_details(order: dict[str, Any]) -> dict[str, Any]:
         "recipient_name": (
             _person_name(shipping) or _person_name(order.get("customer") or {}) or _person_name(billing)
         ),
-        "customer_number": shopify_id(order.get("customer")),
+        "customer_number": resource_id(order.get("customer")),
         "payment_method": _payment_method(order),
         **_amounts(order),
         "order_currency": _currency(order.get("currency")),
@@ -321,7 +321,7 @@ def _address(addr: dict[str, Any]) -> dict[str, Any] | None:
 
 def _article(item: dict[str, Any]) -> dict[str, Any]:
     """One line item; ``line_item_id`` is the exact Shopify id, stable across orders and fulfillments."""
-    line_item_id = shopify_id(item)
+    line_item_id = resource_id(item)
     if line_item_id is None:
         raise MappingError("line item without a usable id: parcelLab needs a stable line_item_id")
     quantity = item.get("quantity")
@@ -336,10 +336,10 @@ def _article(item: dict[str, Any]) -> dict[str, Any]:
 
 # -- trackings -----------------------------------------------------------------------------------
 def _fulfillments(order: dict[str, Any], skip: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    skip_id = shopify_id(skip) if skip else None
+    skip_id = resource_id(skip) if skip else None
     return [
         f for f in order.get("fulfillments") or []
-        if isinstance(f, dict) and (skip_id is None or shopify_id(f) != skip_id)
+        if isinstance(f, dict) and (skip_id is None or resource_id(f) != skip_id)
     ]
 
 
