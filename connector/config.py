@@ -11,6 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from connector.errors import ConfigError
@@ -88,6 +89,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+# The declared default of every target.* key, for the targets' typed settings.
+TARGET_DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTINGS if s.section == "target"})
 SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS))
 # Keys a [shops."<shop>"] table may hold besides target.* overrides.
 SHOP_KEYS = {"access_token": str, "admin_url": str}

@@ -9,6 +9,7 @@ import pytest
 
 from connector.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError, WaitingError
 from connector.targets.base import RemoteRef, ShopContext
+from connector.targets.foxdeli.settings import FoxdeliSettings
 from connector.targets.foxdeli import FoxdeliTarget
 from connector.targets.foxdeli.client import STATUS_OVERRIDES, FoxdeliClient, jwt_expiry
 from connector.targets.foxdeli.mapping import map_order
@@ -52,11 +53,11 @@ def target() -> Iterator[FoxdeliTarget]:
 def ctx_for(fox: FoxdeliStandIn, **extra: Any) -> ShopContext:
     settings = {"base_url": fox.url, "username": fox.username, "password": fox.password,
                 "eshop_id": ESHOP_ID, "timeout_s": 2, "carriers": {}, **extra}
-    return ShopContext("demo.myshopify.com", settings)
+    return ShopContext("demo.myshopify.com", FoxdeliSettings.from_target(settings))
 
 
 def payload(name: str = "orders_cod.json") -> dict[str, Any]:
-    return map_order(load_fixture(name), {"eshop_id": ESHOP_ID})
+    return map_order(load_fixture(name), FoxdeliSettings.from_target({"eshop_id": ESHOP_ID}))
 
 
 def calls(fox: FoxdeliStandIn) -> list[tuple[str, str]]:
@@ -282,8 +283,8 @@ def test_auth_endpoint_failures_are_transient_too(fox: FoxdeliStandIn, client: F
 
 
 def test_defaults_for_empty_base_url_and_timeout(target: FoxdeliTarget) -> None:
-    client = target.client(ShopContext("a.myshopify.com", {"base_url": "", "username": "u", "password": "p"}))
+    client = target.client(ShopContext("a.myshopify.com", target.settings_for({"base_url": "", "username": "u", "password": "p"})))
     assert client.base_url == "https://api.foxdeli.com" and client.timeout_s == 10.0
-    other = target.client(ShopContext("b.myshopify.com", {"base_url": "http://127.0.0.1:1/", "username": "u",
-                                                          "password": "p", "timeout_s": 3.5}))
+    other = target.client(ShopContext("b.myshopify.com", target.settings_for({"base_url": "http://127.0.0.1:1/", "username": "u",
+                                                                              "password": "p", "timeout_s": 3.5})))
     assert other.base_url == "http://127.0.0.1:1" and other.timeout_s == 3.5

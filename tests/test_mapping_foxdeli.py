@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import re
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,12 @@ from connector.targets.foxdeli.carriers import DEFAULT_CARRIERS, carrier_from_ur
 from connector.targets.foxdeli.client import order_update_body, public_body
 from connector.targets.foxdeli.mapping import map_fulfillment, map_order, required_id
 from connector.targets.foxdeli.payment import PAYMENT_STATES
+from connector.targets.foxdeli.settings import FoxdeliSettings
 from tests.golden import assert_golden, load_fixture, order_fixtures
 from tests.standins.foxdeli import ESHOP_ID
 from tests.standins.foxdeli_schema import validate_order, validate_parcel
 
-SETTINGS = {"eshop_id": ESHOP_ID}
+SETTINGS = FoxdeliSettings.from_target({"eshop_id": ESHOP_ID})
 # A copy of the vendor page the project was built from (../shared/seeds/004_07df1430893145f9.txt).
 SEED = Path(__file__).parent / "fixtures" / "vendor" / "foxdeli-order-api.seed.txt"
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -304,9 +306,9 @@ def test_unusable_data_is_rejected_with_a_reason() -> None:
     with pytest.raises(MappingError, match="total price"):
         map_order(order, SETTINGS)
     with pytest.raises(MappingError, match="eshop_id"):
-        map_order(sample(), {})
+        map_order(sample(), FoxdeliSettings.from_target({}))
     with pytest.raises(MappingError, match="not a Foxdeli carrier"):
-        map_order(sample(), {**SETTINGS, "carriers": {"My Courier": "MY_COURIER"}})
+        map_order(sample(), replace(SETTINGS, carriers={"My Courier": "MY_COURIER"}))
 
 
 @hsettings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -363,7 +365,7 @@ def test_fulfillment_maps_to_a_parcel_with_order_skus() -> None:
 def test_fulfillment_without_number_or_cancelled() -> None:
     fulfillment = load_fixture("fulfillments_create.shopify-docs-2026-04.json")
     fulfillment.update(tracking_number=None, tracking_numbers=[], status="cancelled")
-    parcel = map_fulfillment(fulfillment, {**SETTINGS, "carriers": {"UPS": "DHL"}})
+    parcel = map_fulfillment(fulfillment, replace(SETTINGS, carriers={"UPS": "DHL"}))
     assert parcel["tracking"] == [{"carrier": "DHL"}]
     assert DATETIME.match(parcel["_cancelled"])
     assert validate_parcel(public_body(parcel)) == {}

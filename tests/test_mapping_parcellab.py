@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Iterator
 
@@ -14,14 +15,15 @@ from hypothesis import given, strategies as st
 from connector.errors import MappingError, WaitingError
 from connector.targets.parcellab.couriers import courier_code
 from connector.targets.parcellab.mapping import AMOUNT_PATTERN, amount, map_fulfillment, map_order
+from connector.targets.parcellab.settings import ParcellabSettings
 from connector.targets.parcellab.timezones import country_timezone
 from tests.golden import FIXTURES_DIR, assert_golden, load_fixture, order_fixtures
 
-SETTINGS = {
+SETTINGS = ParcellabSettings.from_target({
     "account": "1612345",
     "client_key": "mybrand-a.com",
     "carriers": {"Regional Express Kurier": "dhl-express"},
-}
+})
 DOCS_ORDER = "orders_create.shopify-docs-sample.exact-ids.json"
 DE_ORDER = "orders_pl_de_split_shipment.json"
 FULFILLMENT_FIXTURES = sorted(p.name for p in FIXTURES_DIR.glob("fulfillments_create.*.json"))
@@ -242,7 +244,7 @@ def test_order_with_uncourierable_fulfillment_is_still_mapped() -> None:
 
 def test_account_must_be_numeric() -> None:
     with pytest.raises(MappingError, match="target.account"):
-        map_order(load_fixture(DOCS_ORDER), {**SETTINGS, "account": "acme"})
+        map_order(load_fixture(DOCS_ORDER), replace(SETTINGS, account="acme"))
 
 
 @pytest.mark.parametrize("company,url,overrides,expected", [

@@ -14,6 +14,7 @@ from connector.targets.base import RemoteRef, ShopContext
 from connector.targets.httpclient import classify_status
 from connector.targets.parcellab import ParcellabTarget
 from connector.targets.parcellab.client import STATUS_OVERRIDES, orders_url, put_order
+from connector.targets.parcellab.settings import ParcellabSettings
 from tests.golden import GOLDEN_DIR, load_fixture, order_fixtures
 from tests.standins.parcellab import ParcellabStandIn
 
@@ -49,7 +50,7 @@ def context(standin: ParcellabStandIn, silent: bool = False, **overrides: Any) -
         "auth_scheme": "", "timeout_s": 2.0, "carriers": {"Regional Express Kurier": "dhl-express"},
         **overrides,
     }
-    return ShopContext(shop="example.myshopify.com", settings=settings, silent=silent)
+    return ShopContext(shop="example.myshopify.com", settings=ParcellabSettings.from_target(settings), silent=silent)
 
 
 def deliver(target: ParcellabTarget, ctx: ShopContext, order: dict[str, Any]) -> str | None:
@@ -131,8 +132,8 @@ def test_refunds_have_no_parcellab_payload(standin: ParcellabStandIn, target: Pa
 
 
 def test_default_base_url() -> None:
-    assert orders_url({"base_url": ""}) == "https://api.parcellab.com/v4/track/orders/"
-    assert orders_url({"base_url": "https://api.eu.parcellab.com/"}) == "https://api.eu.parcellab.com/v4/track/orders/"
+    assert orders_url(ParcellabSettings.from_target({"base_url": ""})) == "https://api.parcellab.com/v4/track/orders/"
+    assert orders_url(ParcellabSettings.from_target({"base_url": "https://api.eu.parcellab.com/"})) == "https://api.eu.parcellab.com/v4/track/orders/"
 
 
 # -- refusals and failures -------------------------------------------------------------------------

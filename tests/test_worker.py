@@ -291,6 +291,7 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
     from connector.targets.http import HttpJsonTarget
+    from connector.targets.http.settings import HttpSettings
     from connector.targets.base import ShopContext
     from connector.worker.retrying import RetryPolicy
     from connector.worker.deliver import OrderDelivery
@@ -312,7 +313,7 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
             leases.append(connect(db_path).execute("SELECT lease_until FROM orders").fetchone()[0])
             return super().send_part(*args, **kwargs)
 
-    ctx = ShopContext(SHOP, settings.target_for(SHOP))
+    ctx = ShopContext(SHOP, HttpSettings.from_target(settings.target_for(SHOP)))
     delivery = OrderDelivery(db, Watching(), ctx, RetryPolicy.from_settings(settings), "me", lease_s=600)
     assert delivery.run(load_order_work(db, SHOP, ORDER_ID)).result == "delivered"
     from connector.timeutil import parse_iso

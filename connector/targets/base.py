@@ -8,25 +8,39 @@ list. A target therefore never needs to know about SQLite or Flask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Mapping, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
+
+from connector.config import TARGET_DEFAULTS
 
 PartKind = Literal["fulfillment", "refund"]
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
-class ShopContext:
+class ShopContext(Generic[S]):
     """What a target needs to know about the shop it delivers for.
 
-    ``settings`` holds the effective ``target.*`` keys for this shop (per-shop overrides from
+    ``settings`` is the target's own typed settings for this shop (built once per shop by
+    :meth:`Target.settings_for` from the effective ``target.*`` keys, per-shop overrides from
     ``[shops."<shop>"]`` already applied). ``silent`` is set for backfills and re-syncs that must
     not message customers: it follows the stored event that carries the state being sent (source
     ``resync-silent``), so a live fulfillment of a silently re-synced order is not silent.
     """
 
     shop: str
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: S
     silent: bool = False
+
+
+def target_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A shop's ``target.*`` values over the declared defaults (a test may give only a few)."""
+    return {**TARGET_DEFAULTS, **values}
+
+
+def timeout_s(values: Mapping[str, Any]) -> float:
+    """``target.timeout_s``; 0 means the declared default, as an empty value does."""
+    return float(values.get("timeout_s") or TARGET_DEFAULTS["timeout_s"])
 
 
 @dataclass(frozen=True)
@@ -56,27 +70,32 @@ class Target(Protocol):
 
     kind: ClassVar[str]
 
-    def map_order(self, order: dict[str, Any], ctx: ShopContext) -> dict[str, Any]:
+    def settings_for(self, values: Mapping[str, Any]) -> Any:
+        """This target's typed settings from one shop's ``target.*`` values (the worker keeps them
+        per shop)."""
+        ...
+
+    def map_order(self, order: dict[str, Any], ctx: ShopContext[Any]) -> dict[str, Any]:
         """The payload that represents this Shopify order (cancelled or not) at the target."""
         ...
 
     def map_part(
-        self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None, ctx: ShopContext
+        self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None, ctx: ShopContext[Any]
     ) -> dict[str, Any] | None:
         """The payload for a fulfillment or refund, or None when the target has no use for it."""
         ...
 
-    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[Any]) -> SendResult:
         """Create or update the order (idempotent upsert); return the target's order id."""
         ...
 
     def send_part(
-        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext
+        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[Any]
     ) -> SendResult:
         """Create or update a fulfillment/refund of an order already at the target."""
         ...
 
-    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext[Any]) -> SendResult:
         """Tell the target the order was deleted in Shopify (or do nothing, if it has no notion)."""
         ...
 

@@ -16,7 +16,7 @@ import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from connector import metrics
 from connector.config import Settings
@@ -69,6 +69,7 @@ class Worker:
         self.stats = WorkerStats()
         self.on_attempt = self._with_metrics(on_attempt)
         self._local = threading.local()
+        self._shop_targets: dict[str, tuple[str, Any]] = {}
         self.jobs = None  # JobScheduler, when running continuously
 
     @staticmethod
@@ -98,19 +99,22 @@ class Worker:
     def deliver_one(self, key: OrderKey) -> DeliveryOutcome:
         shop, order_id = key
         db = self._db()
-        settings = self._shop_settings(shop)
+        kind, target_settings = self._shop_target(shop)
         work = order_store.load_order_work(db, shop, order_id)
-        ctx = ShopContext(shop=shop, settings=settings, silent=work.silent)
+        ctx = ShopContext(shop=shop, settings=target_settings, silent=work.silent)
         delivery = OrderDelivery(
-            db, self._target(settings["kind"]), ctx, self.policy, self.name, self.on_attempt, self.settings["worker.lease_s"]
+            db, self._target(kind), ctx, self.policy, self.name, self.on_attempt, self.settings["worker.lease_s"]
         )
         return delivery.run(work)
 
-    def _shop_settings(self, shop: str) -> dict:
-        cache: dict[str, dict] = self.__dict__.setdefault("_target_settings", {})
-        if shop not in cache:
-            cache[shop] = self.settings.target_for(shop)
-        return cache[shop]
+    def _shop_target(self, shop: str) -> tuple[str, Any]:
+        """The shop's target kind and that target's typed settings, built once per shop."""
+        cached = self._shop_targets.get(shop)
+        if cached is None:
+            values = self.settings.target_for(shop)
+            cached = (values["kind"], self._target(values["kind"]).settings_for(values))
+            self._shop_targets[shop] = cached
+        return cached
 
     def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
         db = self._db()

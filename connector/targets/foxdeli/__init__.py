@@ -16,12 +16,13 @@ Mapping is in :mod:`.mapping` (pure), HTTP in :mod:`.client`. Decisions taken he
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from connector.errors import PermanentDeliveryError, WaitingError
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
 from connector.targets.foxdeli.client import FoxdeliClient
 from connector.targets.foxdeli.mapping import map_fulfillment, map_order
+from connector.targets.foxdeli.settings import FoxdeliSettings
 
 if TYPE_CHECKING:  # only the client imports requests at run time (STYLE.md)
     import requests
@@ -37,35 +38,37 @@ class FoxdeliTarget:
         self._clients: dict[tuple[str, str], FoxdeliClient] = {}
         self._lock = threading.Lock()
 
-    def client(self, ctx: ShopContext) -> FoxdeliClient:
+    def settings_for(self, values: Mapping[str, Any]) -> FoxdeliSettings:
+        return FoxdeliSettings.from_target(values)
+
+    def client(self, ctx: ShopContext[FoxdeliSettings]) -> FoxdeliClient:
         """The cached authenticated client for this shop's (base_url, username)."""
         settings = ctx.settings
-        base_url = str(settings.get("base_url") or "")
-        username, password = str(settings.get("username") or ""), str(settings.get("password") or "")
+        key = (settings.base_url, settings.username)
         with self._lock:
-            client = self._clients.get((base_url, username))
+            client = self._clients.get(key)
             if client is None:
-                client = FoxdeliClient(base_url, username, password, session=self._session,
-                                       timeout_s=float(settings.get("timeout_s") or 10.0))
-                self._clients[(base_url, username)] = client
+                client = FoxdeliClient(settings.base_url, settings.username, settings.password, session=self._session,
+                                       timeout_s=settings.timeout_s)
+                self._clients[key] = client
             else:
-                client.set_password(password)
+                client.set_password(settings.password)
             return client
 
     # -- mapping (pure) ---------------------------------------------------------------------------
-    def map_order(self, order: dict[str, Any], ctx: ShopContext) -> dict[str, Any]:
+    def map_order(self, order: dict[str, Any], ctx: ShopContext[FoxdeliSettings]) -> dict[str, Any]:
         """Foxdeli ``OrderRegistration`` for the order (plus ``_cancelled`` when cancelled)."""
         return map_order(order, ctx.settings)
 
     def map_part(self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None,
-                 ctx: ShopContext) -> dict[str, Any] | None:
+                 ctx: ShopContext[FoxdeliSettings]) -> dict[str, Any] | None:
         """A parcel for a fulfillment; None for refunds (the order update carries them)."""
         if kind == "fulfillment":
             return map_fulfillment(part, ctx.settings)
         return None
 
     # -- sending ----------------------------------------------------------------------------------
-    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]) -> SendResult:
         """Upsert the order, then cancel it at Foxdeli when Shopify cancelled it."""
         client = self.client(ctx)
         order_id = client.upsert_order(payload, ref.order_remote_id)
@@ -74,7 +77,7 @@ class FoxdeliTarget:
             return SendResult(order_id, "upserted and cancelled")
         return SendResult(order_id, "upserted")
 
-    def send_part(self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_part(self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]) -> SendResult:
         """Create or update the fulfillment's parcel; returns the parcel id."""
         if kind != "fulfillment":
             return SendResult(ref.part_remote_id, f"{kind}: nothing to send to Foxdeli")
@@ -90,7 +93,7 @@ class FoxdeliTarget:
         parcel_id = client.upsert_parcel(order_id, payload, ref.part_remote_id)
         return SendResult(parcel_id, f"parcel of order {order_id}")
 
-    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]) -> SendResult:
         """Cancel the order at Foxdeli if it is there (Foxdeli cannot delete orders); else no-op."""
         client = self.client(ctx)
         remote_id = ref.order_remote_id or client.find_order_id(str(order_id), self._eshop_id(ctx))
@@ -100,11 +103,10 @@ class FoxdeliTarget:
         return SendResult(remote_id, "deleted in Shopify: cancelled at Foxdeli")
 
     @staticmethod
-    def _eshop_id(ctx: ShopContext) -> str:
-        eshop_id = str(ctx.settings.get("eshop_id") or "").strip()
-        if not eshop_id:
+    def _eshop_id(ctx: ShopContext[FoxdeliSettings]) -> str:
+        if not ctx.settings.eshop_id:
             raise PermanentDeliveryError("settings eshop_id is empty: Foxdeli needs the e-shop UUID")
-        return eshop_id
+        return ctx.settings.eshop_id
 
     def close(self) -> None:
         """Close every cached client."""

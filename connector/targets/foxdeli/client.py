@@ -17,12 +17,13 @@ from typing import Any, Callable, Mapping
 
 import requests
 
+from connector.config import TARGET_DEFAULTS
 from connector.errors import PermanentDeliveryError, TransientDeliveryError, WaitingError
+from connector.targets.foxdeli.settings import DEFAULT_BASE_URL
 from connector.targets.httpclient import MAX_REASON, Verdict, new_session, raise_for_response, response_reason, send_request
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.foxdeli.com"
 AUTH_PATH = "/customer/api/v1/token/authorize"
 ORDER_PATH = "/tracking/api/v1/order"
 TOKEN_LIFETIME_S = 600.0  # "access token 10 minutes" (docs getting-started/api-auth)
@@ -83,11 +84,12 @@ def problem_reason(response: requests.Response) -> str:
 class FoxdeliClient:
     """One authenticated API user against one Foxdeli base URL. Thread-safe."""
 
-    def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 10.0,
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, base_url: str, username: str, password: str, *,
+                 timeout_s: float = TARGET_DEFAULTS["timeout_s"], session: requests.Session | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.username, self._password = username, password
-        self.timeout_s = float(timeout_s or 10.0)
+        self.timeout_s = float(timeout_s)
         self._own_session = session is None
         self.session = session or new_session()
         self._clock = clock

@@ -24,6 +24,7 @@ from connector.targets.foxdeli.carriers import carrier_from_url, carrier_table, 
 from connector.targets.foxdeli.destination import map_address, map_destination
 from connector.shopify.ids import resource_id, shopify_id
 from connector.targets.foxdeli.enums import LANGUAGES
+from connector.targets.foxdeli.settings import FoxdeliSettings
 from connector.targets.foxdeli.payment import cash_on_delivery, map_payment
 
 PLATFORM = "shopify"  # the seed's example value for "name of data source"
@@ -219,16 +220,16 @@ def map_language(order: Mapping[str, Any]) -> str:
 
 
 # -- the two entry points ---------------------------------------------------------------------------
-def map_order(order: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+def map_order(order: dict[str, Any], settings: FoxdeliSettings) -> dict[str, Any]:
     """A Shopify order (any ``orders/*`` body) → Foxdeli ``OrderRegistration``.
 
     Cancelled orders are mapped like any other, plus ``_cancelled`` (UTC millis of
     ``cancelled_at``) so the payload, and its hash, change on cancellation.
     """
-    eshop_id = text(settings.get("eshop_id"))
+    eshop_id = settings.eshop_id
     if not eshop_id:
         raise MappingError("settings eshop_id is empty: Foxdeli needs the e-shop UUID")
-    carriers = carrier_table(settings.get("carriers"))
+    carriers = carrier_table(settings.carriers)
     price = order_price(order)
     payment = map_payment(order)
     registration: dict[str, Any] = {
@@ -261,14 +262,14 @@ def _communication(order: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"orderDetailUrl": url} if url and url.startswith(("https://", "http://")) else None
 
 
-def map_fulfillment(fulfillment: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+def map_fulfillment(fulfillment: dict[str, Any], settings: FoxdeliSettings) -> dict[str, Any]:
     """A Shopify fulfillment → Foxdeli ``ParcelRegistration`` (also the body of a parcel PATCH).
 
     One Shopify fulfillment is one Foxdeli parcel. Foxdeli reads several ``tracking`` entries
     as legs of one journey (spec §2.5), not as separate boxes, so only the first tracking number
     is sent; a parcel without a number is still created (Foxdeli's documented workflow).
     """
-    carriers = carrier_table(settings.get("carriers"))
+    carriers = carrier_table(settings.carriers)
     carrier = map_carrier(fulfillment.get("tracking_company"), carriers)
     if carrier == "UNKNOWN":
         urls = [*(fulfillment.get("tracking_urls") or []), fulfillment.get("tracking_url")]

@@ -7,13 +7,14 @@ deleted order. ``target.token`` is sent as a bearer token when set.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 from urllib.parse import quote
 
 import requests
 
 from connector.errors import ConfigError
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
+from connector.targets.http.settings import HttpSettings
 from connector.targets.httpclient import new_session, raise_for_response, send_request
 from connector.targets.neutral import map_neutral_order, map_neutral_part
 
@@ -24,45 +25,47 @@ class HttpJsonTarget:
     def __init__(self, session: requests.Session | None = None) -> None:
         self._session = session or new_session()
 
-    def map_order(self, order: dict[str, Any], ctx: ShopContext) -> dict[str, Any]:
+    def settings_for(self, values: Mapping[str, Any]) -> HttpSettings:
+        return HttpSettings.from_target(values)
+
+    def map_order(self, order: dict[str, Any], ctx: ShopContext[HttpSettings]) -> dict[str, Any]:
         return map_neutral_order(order)
 
     def map_part(
-        self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None, ctx: ShopContext
+        self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None, ctx: ShopContext[HttpSettings]
     ) -> dict[str, Any] | None:
         return map_neutral_part(kind, part)
 
-    def _url(self, ctx: ShopContext, *segments: str) -> str:
-        base = str(ctx.settings.get("base_url") or "").rstrip("/")
+    def _url(self, ctx: ShopContext[HttpSettings], *segments: str) -> str:
+        base = ctx.settings.base_url
         if not base:
             raise ConfigError("target.base_url is required for the http target")
         return base + "/" + "/".join(quote(s, safe="") for s in segments)
 
-    def _call(self, method: str, url: str, ctx: ShopContext, payload: Any = None) -> requests.Response:
+    def _call(self, method: str, url: str, ctx: ShopContext[HttpSettings], payload: Any = None) -> requests.Response:
         headers = {"Accept": "application/json"}
-        if ctx.settings.get("token"):
-            headers["Authorization"] = f"Bearer {ctx.settings['token']}"
+        if ctx.settings.token:
+            headers["Authorization"] = f"Bearer {ctx.settings.token}"
         response = send_request(
-            self._session, method, url, timeout=float(ctx.settings.get("timeout_s") or 10),
-            json=payload, headers=headers,
+            self._session, method, url, timeout=ctx.settings.timeout_s, json=payload, headers=headers,
         )
         raise_for_response(response)
         return response
 
-    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[HttpSettings]) -> SendResult:
         order_id = str(payload["order_id"])
         response = self._call("PUT", self._url(ctx, "orders", ctx.shop, order_id), ctx, payload)
         return SendResult(remote_id=_remote_id(response) or order_id)
 
     def send_part(
-        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext
+        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[HttpSettings]
     ) -> SendResult:
         part_id = str(payload.get("id"))
         url = self._url(ctx, "orders", ctx.shop, str(payload.get("order_id")), f"{kind}s", part_id)
         response = self._call("PUT", url, ctx, payload)
         return SendResult(remote_id=_remote_id(response) or part_id)
 
-    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext[HttpSettings]) -> SendResult:
         self._call("DELETE", self._url(ctx, "orders", ctx.shop, order_id), ctx)
         return SendResult(remote_id=ref.order_remote_id)
 

@@ -7,11 +7,12 @@ the :class:`connector.targets.base.Target` interface. Per-shop settings (``ShopC
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
 from connector.targets.httpclient import new_session
 from connector.targets.parcellab import client, mapping
+from connector.targets.parcellab.settings import ParcellabSettings
 
 
 class ParcellabTarget:
@@ -22,12 +23,15 @@ class ParcellabTarget:
     def __init__(self) -> None:
         self._session = new_session()
 
-    def map_order(self, order: dict[str, Any], ctx: ShopContext) -> dict[str, Any]:
+    def settings_for(self, values: Mapping[str, Any]) -> ParcellabSettings:
+        return ParcellabSettings.from_target(values)
+
+    def map_order(self, order: dict[str, Any], ctx: ShopContext[ParcellabSettings]) -> dict[str, Any]:
         """Order upsert body; ``ctx.silent`` turns notifications off on its trackings."""
         return mapping.map_order(order, ctx.settings, silent=ctx.silent)
 
     def map_part(
-        self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None, ctx: ShopContext
+        self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None, ctx: ShopContext[ParcellabSettings]
     ) -> dict[str, Any] | None:
         """Fulfillments become ``add_tracking`` upserts; refunds have no parcelLab counterpart."""
         if kind == "fulfillment":
@@ -36,12 +40,12 @@ class ParcellabTarget:
         # orders/updated upsert carries anyway.
         return None
 
-    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[ParcellabSettings]) -> SendResult:
         """Upsert the order; parcelLab's ``external_id`` comes back as the remote id."""
         return client.put_order(self._session, ctx.settings, payload)
 
     def send_part(
-        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext
+        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[ParcellabSettings]
     ) -> SendResult:
         """Send a fulfillment's trackings (same PUT, core fields + mutations).
 
@@ -57,7 +61,7 @@ class ParcellabTarget:
         ]
         return SendResult(remote_id=",".join(keys) or result.remote_id, detail=result.detail)
 
-    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext) -> SendResult:
+    def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext[ParcellabSettings]) -> SendResult:
         """Deliberately a no-op: parcelLab has no delete, and we cannot build a valid cancel.
 
         ``orders/delete`` carries only the order id, but every PUT needs the core fields

@@ -19,15 +19,11 @@ from connector.targets.base import SendResult
 from connector.targets.httpclient import MAX_REASON, Verdict, raise_for_response, response_reason, send_request
 
 from connector.targets.parcellab.mapping import CORE_FIELDS
+from connector.targets.parcellab.settings import ParcellabSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.parcellab.com"
 ORDERS_PATH = "/v4/track/orders/"
-# The docs disagree on the scheme (spec §1.2): "Parcellab-API-Token <token>" in the
-# authentication guide, "Bearer <token>" in the OpenAPI block; target.auth_scheme picks.
-DEFAULT_AUTH_SCHEME = "Parcellab-API-Token"
-DEFAULT_TIMEOUT_S = 10.0
 
 # parcelLab's reading of statuses, passed as overrides to the shared table (httpclient).
 STATUS_OVERRIDES: Mapping[int, Verdict] = {
@@ -43,7 +39,7 @@ STATUS_OVERRIDES: Mapping[int, Verdict] = {
 TRANSIENT_MUTATION_WORDS = ("timeout", "timed out", "temporar", "try again", "unavailable", "rate limit")
 
 
-def put_order(session: requests.Session, settings: Mapping[str, Any], payload: dict[str, Any]) -> SendResult:
+def put_order(session: requests.Session, settings: ParcellabSettings, payload: dict[str, Any]) -> SendResult:
     """Upsert one order (with any mutations); the remote id is parcelLab's ``external_id``.
 
     Raises TransientDeliveryError / PermanentDeliveryError; a 200 whose mutation failed is an
@@ -53,17 +49,14 @@ def put_order(session: requests.Session, settings: Mapping[str, Any], payload: d
     if missing:
         # parcelLab validates these on every PUT, even a partial update (spec §1.6).
         raise MappingError(f"parcelLab PUT without core fields: {', '.join(missing)}")
-    token = str(settings.get("token") or "").strip()
+    token = settings.token
     if not token:
         raise PermanentDeliveryError("target.token is not set: parcelLab needs an API token")
-    scheme = str(settings.get("auth_scheme") or DEFAULT_AUTH_SCHEME).strip()
-    url = orders_url(settings)
-    timeout = float(settings.get("timeout_s") or DEFAULT_TIMEOUT_S)
     response = send_request(
-        session, "PUT", url, timeout=timeout,
+        session, "PUT", orders_url(settings), timeout=settings.timeout_s,
         data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
         headers={
-            "Authorization": f"{scheme} {token}",
+            "Authorization": f"{settings.auth_scheme} {token}",
             "Content-Type": "application/json",
             "Accept": "application/json",
         },
@@ -77,10 +70,9 @@ def put_order(session: requests.Session, settings: Mapping[str, Any], payload: d
     return SendResult(remote_id=str(remote_id or payload["order_number"]), detail=f"HTTP {response.status_code}")
 
 
-def orders_url(settings: Mapping[str, Any]) -> str:
-    """``{base_url}/v4/track/orders/``; an empty ``target.base_url`` means parcelLab's default host."""
-    base = str(settings.get("base_url") or "").strip() or DEFAULT_BASE_URL
-    return base.rstrip("/") + ORDERS_PATH
+def orders_url(settings: ParcellabSettings) -> str:
+    """``{base_url}/v4/track/orders/`` (an empty ``target.base_url`` means parcelLab's own host)."""
+    return settings.base_url.rstrip("/") + ORDERS_PATH
 
 
 def error_reason(response: requests.Response) -> str:

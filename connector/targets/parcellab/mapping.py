@@ -28,6 +28,7 @@ from connector.targets.common import (
 )
 from connector.shopify.ids import resource_id
 from connector.targets.parcellab.couriers import courier_code
+from connector.targets.parcellab.settings import ParcellabSettings
 from connector.targets.parcellab.timezones import country_timezone
 
 CORE_FIELDS = ("account", "order_number", "destination_country_iso3", "recipient_email")
@@ -57,7 +58,7 @@ DEAD_FULFILLMENT = {"cancelled", "error", "failure"}
 TAG_KEY = "tag"  # key for Shopify tags that have no "key:" part of their own
 
 
-def map_order(order: dict[str, Any], settings: Mapping[str, Any], silent: bool = False) -> dict[str, Any]:
+def map_order(order: dict[str, Any], settings: ParcellabSettings, silent: bool = False) -> dict[str, Any]:
     """The parcelLab upsert body for one Shopify order, cancelled or not.
 
     Test, voided and cancelled orders are mapped like any other (Shopify's own documented sample
@@ -90,7 +91,7 @@ def map_order(order: dict[str, Any], settings: Mapping[str, Any], silent: bool =
 def map_fulfillment(
     fulfillment: dict[str, Any],
     order: dict[str, Any] | None,
-    settings: Mapping[str, Any],
+    settings: ParcellabSettings,
     silent: bool = False,
 ) -> dict[str, Any] | None:
     """The upsert body (core fields + ``add_tracking`` mutations) for one Shopify fulfillment.
@@ -119,7 +120,7 @@ def map_fulfillment(
 
 
 # -- core fields ---------------------------------------------------------------------------------
-def _core_fields(order: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+def _core_fields(order: dict[str, Any], settings: ParcellabSettings) -> dict[str, Any]:
     """account, order_number, external_reference, client_key, country and email of an order."""
     number = text(order.get("name"), 255) or text(order.get("order_number"), 255)
     if number is None:
@@ -128,13 +129,13 @@ def _core_fields(order: dict[str, Any], settings: Mapping[str, Any]) -> dict[str
         "account": account_id(settings),
         "order_number": number,
         "external_reference": resource_id(order),
-        "client_key": text(settings.get("client_key"), 512),
+        "client_key": text(settings.client_key, 512),
         "destination_country_iso3": destination_country(order),
         "recipient_email": recipient_email(order),
     }
 
 
-def _core_from_fulfillment(fulfillment: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+def _core_from_fulfillment(fulfillment: dict[str, Any], settings: ParcellabSettings) -> dict[str, Any]:
     """Core fields from a fulfillment alone (it names order ``#9999`` as ``#9999.1``).
 
     A missing email or country is not sent as ``_unset``/guessed: the PUT would overwrite what
@@ -150,16 +151,15 @@ def _core_from_fulfillment(fulfillment: dict[str, Any], settings: Mapping[str, A
     return {
         "account": account_id(settings),
         "order_number": base[:255],
-        "client_key": text(settings.get("client_key"), 512),
+        "client_key": text(settings.client_key, 512),
         "destination_country_iso3": country,
         "recipient_email": email,
     }
 
 
-def account_id(settings: Mapping[str, Any]) -> int:
+def account_id(settings: ParcellabSettings) -> int:
     """``target.account`` as the integer parcelLab expects (the config stores it as text)."""
-    raw = settings.get("account")
-    value = str(raw).strip() if raw is not None and not isinstance(raw, bool) else ""
+    value = settings.account
     if not value.isdigit():
         raise MappingError(f"target.account must be the numeric parcelLab account id, got {value!r}")
     return int(value)
@@ -356,7 +356,7 @@ def _shipment_count(fulfillments: list[dict[str, Any]]) -> int:
 
 def _tracking_mutations(
     fulfillment: dict[str, Any], core: dict[str, Any], order: dict[str, Any] | None,
-    settings: Mapping[str, Any], silent: bool,
+    settings: ParcellabSettings, silent: bool,
 ) -> list[dict[str, Any]]:
     """One ``add_tracking`` per tracking number (a parcel = courier + number, spec §1.5)."""
     numbers = _tracking_numbers(fulfillment)
@@ -376,7 +376,7 @@ def _tracking_mutations(
     mutations = []
     for index, number in enumerate(numbers):
         url = urls[index] if index < len(urls) else fulfillment.get("tracking_url")
-        courier = courier_code(fulfillment.get("tracking_company"), url, settings.get("carriers"))
+        courier = courier_code(fulfillment.get("tracking_company"), url, settings.carriers)
         if courier is None:
             raise MappingError(
                 f"tracking {number}: no courier (tracking_company={fulfillment.get('tracking_company')!r}, "
