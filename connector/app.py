@@ -21,7 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     """Build the web app. ``test_config`` holds ``section.key`` overrides (tests, tools)."""
     settings = settings or load_settings(overrides=test_config)
     settings.require("shopify.api_secret")
-    setup_logging()
+    setup_logging(secrets=settings.secret_values())
     prepare_store(settings)
 
     app = Flask(__name__)

@@ -94,6 +94,9 @@ TARGET_DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in
 SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS))
 # Keys a [shops."<shop>"] table may hold besides target.* overrides.
 SHOP_KEYS = {"access_token": str, "admin_url": str}
+# Keys of a [shops."<shop>"] table that are secrets (target.* ones follow their setting).
+TARGET_SECRET_KEYS = frozenset(s.key for s in SETTINGS if s.section == "target" and s.secret)
+SHOP_SECRET_KEYS = TARGET_SECRET_KEYS | {"access_token"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,14 @@ class Settings:
         overrides = self.shops.get(shop, {})
         merged.update({k: v for k, v in overrides.items() if k in merged})
         return merged
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret value configured (globally or per shop): what error texts must never show."""
+        values = [v for name, v in self.values.items() if _BY_NAME[name].secret and v]
+        for overrides in self.shops.values():
+            values += [str(v) for k, v in overrides.items() if v and (k in SHOP_SECRET_KEYS)]
+        # A comma-separated key list (token_encryption_key) holds several secrets.
+        return tuple(dict.fromkeys(part.strip() for v in values for part in [v, *str(v).split(",")] if part.strip()))
 
     def redacted(self) -> dict[str, Any]:
         """Values safe to print: secrets shown as set/unset only."""

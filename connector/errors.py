@@ -1,10 +1,13 @@
 """Exceptions shared across the connector.
 
 Delivery errors carry the *reason* that ends up in the store (last error, dead-letter list),
-so they must never contain credentials.
+so they must never contain credentials: their reason passes :func:`connector.scrub.scrub_secrets`
+(patterns, the process's known secrets, bounded length) whoever raises them.
 """
 
 from __future__ import annotations
+
+from connector.scrub import scrub_secrets
 
 
 class ConnectorError(Exception):
@@ -27,6 +30,7 @@ class DeliveryError(ConnectorError):
     """
 
     def __init__(self, reason: str, *, status: int | None = None) -> None:
+        reason = scrub_secrets(reason)
         super().__init__(reason)
         self.reason = reason
         self.status = status
@@ -75,14 +79,17 @@ class ShopifyApiError(ConnectorError):
     """Shopify's Admin API (OAuth token endpoint or GraphQL) refused or failed a request.
 
     ``transient`` says if retrying may help. The message never contains the access token (only
-    method, path and Shopify's own message).
+    method, path and Shopify's own message, scrubbed). ``detail`` is Shopify's own error text,
+    scrubbed, for logs only: a page shows ``reason``.
     """
 
-    def __init__(self, reason: str, *, status: int | None = None, transient: bool = False) -> None:
+    def __init__(self, reason: str, *, status: int | None = None, transient: bool = False, detail: str = "") -> None:
+        reason = scrub_secrets(reason)
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.transient = transient
+        self.detail = scrub_secrets(detail) if detail else ""
 
 
 class ShopNotInstalledError(ConnectorError):

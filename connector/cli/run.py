@@ -45,7 +45,7 @@ def worker(settings: Settings, config_path: str | None, once: bool, concurrency:
 
     if concurrency:
         settings = replace(settings, values={**settings.values, "worker.concurrency": concurrency})
-    setup_logging()
+    setup_logging(secrets=settings.secret_values())
     runner = Worker(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())

@@ -43,7 +43,7 @@ def _child_env(settings: Settings, config_path: str | None, demo_shop: str) -> d
 
 def run_web_and_worker(settings: Settings, config_path: str | None, demo_shop: str) -> int:
     """Start ``serve`` and ``worker``; on Ctrl-C/SIGTERM or when either exits, stop both."""
-    setup_logging()
+    setup_logging(secrets=settings.secret_values())
     prepare_store(settings)
     env = _child_env(settings, config_path, demo_shop)
     base = [sys.executable, "-m", "connector.cli"]

@@ -136,6 +136,8 @@ def add_custom_app(db: sqlite_utils.Database, settings: Settings, shop: str, tok
     """A custom (merchant-created) app's Admin API token: the same result as an OAuth install."""
     if not is_valid_shop_domain(shop):
         raise OAuthError("shop must be a name.myshopify.com domain", status=400)
+    if not token or token != token.strip():
+        raise OAuthError("the access token is empty or has surrounding spaces", status=400)
     grant = TokenGrant(access_token=token, scope="")
     if register:
         return complete_install(db, settings, shop, grant, source="custom")

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from connector.scrub import scrub_secrets
 from connector.config import Settings
 from connector.store.db import close_thread_dbs, get_db, write_transaction
 from connector.errors import BadRequestError, ShopifyApiError
@@ -84,7 +85,7 @@ class JobRun:
             log.error("job stopped: %s", exc, extra=extra)
         except Exception as exc:  # a bug: keep the job resumable, say why
             log.exception("job crashed", extra=extra)
-            job_store.release_job(self.db, self.job_id, self.owner, TRANSIENT_RETRY_S, f"internal error: {exc}"[:500])
+            job_store.release_job(self.db, self.job_id, self.owner, TRANSIENT_RETRY_S, scrub_secrets(f"internal error: {exc}"))
         finally:
             if own_client and self.client is not None:
                 self.client.close()

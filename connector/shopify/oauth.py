@@ -17,8 +17,16 @@ from urllib.parse import urlencode
 import requests
 
 from connector.errors import ShopifyApiError
+from connector.scrub import scrub_secrets
 
 TIMEOUT_S = 15.0
+# OAuth 2.0 error codes (RFC 6749 §5.2): the only words of the token endpoint's error answer a
+# page may show. Its free text may echo the request (client_secret, code) and goes to logs only,
+# scrubbed.
+OAUTH_ERROR_CODES = frozenset({
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+    "invalid_scope", "access_denied", "server_error", "temporarily_unavailable",
+})
 
 
 @dataclass(frozen=True)
@@ -49,35 +57,68 @@ def authorize_url(base: str, api_key: str, scopes: str, redirect_uri: str, state
 
 def _post_token_request(base: str, form: Mapping[str, str]) -> TokenGrant:
     url = f"{base}/admin/oauth/access_token"
+    secrets = [v for k, v in form.items() if k in ("client_secret", "code", "refresh_token") and v]
     try:
         response = requests.post(url, json=dict(form), headers={"Accept": "application/json"}, timeout=TIMEOUT_S)
     except requests.RequestException as exc:
-        raise ShopifyApiError(f"token request to {url} failed: {type(exc).__name__}") from None
+        raise ShopifyApiError(f"token request to {url} failed: {type(exc).__name__}", transient=True) from None
     if response.status_code != 200:
-        # The body may echo parameters; keep only Shopify's error words, never the form.
-        detail = _error_detail(response)
-        raise ShopifyApiError(f"token request refused: HTTP {response.status_code} {detail}", status=response.status_code)
+        code = _error_code(response)
+        raise ShopifyApiError(
+            f"token request refused: HTTP {response.status_code}" + (f" ({code})" if code else ""),
+            status=response.status_code, transient=response.status_code >= 500 or response.status_code == 429,
+            detail=scrub_secrets(response_text(response), secrets),
+        )
     try:
         data: Any = response.json()
-        return TokenGrant(
-            access_token=str(data["access_token"]),
-            scope=str(data.get("scope", "")),
-            refresh_token=data.get("refresh_token"),
-            expires_in=float(data["expires_in"]) if data.get("expires_in") else None,
-            refresh_token_expires_in=float(data["refresh_token_expires_in"]) if data.get("refresh_token_expires_in") else None,
-        )
-    except (ValueError, KeyError, TypeError):
-        raise ShopifyApiError("token response is not the expected JSON") from None
+    except ValueError:
+        data = None
+    return parse_token_grant(data)
 
 
-def _error_detail(response: requests.Response) -> str:
+def parse_token_grant(data: Any) -> TokenGrant:
+    """The grant in a 200 answer, checked: a missing, null, empty or non-string ``access_token``
+    must never install a shop (``str(None)`` once became the token ``"None"``)."""
+    if not isinstance(data, dict):
+        raise ShopifyApiError("token response is not a JSON object")
+    token = data.get("access_token")
+    if not isinstance(token, str) or not token.strip() or token != token.strip() or len(token) > 4096:
+        raise ShopifyApiError("token response has no usable access_token")
+    refresh = data.get("refresh_token")
+    if refresh is not None and (not isinstance(refresh, str) or not refresh.strip()):
+        raise ShopifyApiError("token response has a malformed refresh_token")
+    scope = data.get("scope", "")
+    if not isinstance(scope, str):
+        raise ShopifyApiError("token response has a malformed scope")
+    return TokenGrant(
+        access_token=token, scope=scope, refresh_token=refresh,
+        expires_in=_seconds(data, "expires_in"), refresh_token_expires_in=_seconds(data, "refresh_token_expires_in"),
+    )
+
+
+def _seconds(data: dict[str, Any], key: str) -> float | None:
+    """A positive lifetime in seconds, None when absent; anything else is a malformed answer."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10 * 365 * 86400:
+        raise ShopifyApiError(f"token response has a malformed {key}")
+    return float(value)
+
+
+def _error_code(response: requests.Response) -> str:
+    """Shopify's OAuth error code when it is one of the standard ones; never free text."""
     try:
         data = response.json()
     except ValueError:
         return ""
-    if isinstance(data, dict):
-        return str(data.get("error_description") or data.get("error") or data.get("errors") or "")[:200]
-    return ""
+    code = data.get("error") if isinstance(data, dict) else None
+    return code if isinstance(code, str) and code in OAUTH_ERROR_CODES else ""
+
+
+def response_text(response: requests.Response) -> str:
+    """The head of an error answer, for a (scrubbed) log line."""
+    return (response.content or b"")[:4000].decode("utf-8", errors="replace")
 
 
 def fetch_access_token(

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 
 from connector.errors import PermanentDeliveryError, TransientDeliveryError
+from connector.scrub import MAX_ERROR_TEXT, scrub_secrets
 from connector.timeutil import utc_now
 
 Verdict = Literal["transient", "permanent"]
@@ -31,7 +32,7 @@ STATUS_TABLE: Mapping[int, Verdict] = {
     503: "transient",
     504: "transient",
 }
-MAX_REASON = 500
+MAX_REASON = MAX_ERROR_TEXT
 
 
 def classify_status(status: int, overrides: Mapping[int, Verdict] | None = None) -> Verdict | None:
@@ -63,21 +64,28 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - utc_now()).total_seconds())
 
 
-def response_reason(response: requests.Response) -> str:
-    """A one-line reason from an error response: status plus the body's message, shortened."""
+def response_reason(response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
+    """A one-line reason from an error response: status plus the body's message, scrubbed of
+    credentials (``secrets`` by value, common patterns) and shortened.
+
+    The body is the other side's text: an echoing endpoint returns our Authorization header.
+    """
     detail = ""
+    # Only the head of a huge body is read: the reason is cut to MAX_REASON anyway.
+    content = response.content or b""
+    head = content[: MAX_REASON * 16]
     try:
-        body: Any = response.json()
-    except ValueError:
+        body: Any = json.loads(head) if len(head) == len(content) else None
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         detail = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    elif response.text:
-        detail = response.text.strip().replace("\n", " ")
+    elif head:
+        detail = head.decode(response.encoding or "utf-8", errors="replace").strip()
     reason = f"HTTP {response.status_code}"
     if detail:
         reason += f": {detail}"
-    return reason[:MAX_REASON]
+    return scrub_secrets(reason, secrets)
 
 
 def raise_for_response(

@@ -49,7 +49,8 @@ def callback() -> tuple[Response, int]:
         log.warning("install callback refused: %s", exc.reason)
         return _page(exc.status, "Install refused", exc.reason)
     except ShopifyApiError as exc:
-        log.error("token exchange failed: %s", exc.reason)
+        # exc.detail is Shopify's answer (scrubbed): for the operator's log, never for the page.
+        log.error("token exchange failed: %s%s", exc.reason, f" — {exc.detail}" if exc.detail else "")
         return _page(502, "Install failed", f"Shopify did not issue a token ({exc.reason}); please try again.")
     except ConnectorError as exc:
         return _page(503, "Install not possible", str(exc))

@@ -7,6 +7,7 @@ sent at all.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,6 +18,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import sqlite_utils
 
+from connector.config import TARGET_SECRET_KEYS
+from connector.scrub import scrub_secrets
 from connector.store.db import write_transaction
 from connector.errors import DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.models import Attempt, AttemptOutcome, DeliveryResult, EventState
@@ -41,6 +44,15 @@ class DeliveryOutcome:
     reason: str | None = None
 
 
+def target_secrets(settings: Any) -> tuple[str, ...]:
+    """The secret values among a shop's target settings (a typed settings object or a mapping)."""
+    if dataclasses.is_dataclass(settings):
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    else:
+        values = dict(settings or {})
+    return tuple(str(v) for k, v in values.items() if k in TARGET_SECRET_KEYS and v)
+
+
 def payload_hash(target_kind: str, what: str, payload: Any) -> str:
     canonical = json.dumps([target_kind, what, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -59,6 +71,8 @@ class OrderDelivery:
         self.on_attempt = on_attempt
         self.sent = 0
         self._attempts: list[Attempt] = []
+        # The shop's own target credentials (per-shop accounts too): no error text may show them.
+        self._secrets = target_secrets(ctx.settings)
 
     def run(self, work: order_store.OrderWork) -> DeliveryOutcome:
         try:
@@ -91,7 +105,11 @@ class OrderDelivery:
             return self._reschedule(work, exc.reason, exc.retry_after)
         except Exception as exc:  # a bug or an unexpected library error: retry, then dead-letter
             log.exception("unexpected error delivering order", extra=self._log_extra(work))
-            return self._reschedule(work, f"internal error: {type(exc).__name__}: {exc}"[:500], None)
+            return self._reschedule(work, f"internal error: {type(exc).__name__}: {exc}", None)
+
+    def _clean(self, text: str) -> str:
+        """An error text as it may be stored and logged: credentials out, bounded."""
+        return scrub_secrets(text, self._secrets)
 
     @contextmanager
     def _step(self, work: order_store.OrderWork, last: bool) -> Iterator[None]:
@@ -170,7 +188,7 @@ class OrderDelivery:
             raise
         except Exception as exc:
             log.exception("mapping %s failed", what, extra=self._log_extra(work))
-            raise MappingError(f"mapping {what} failed: {type(exc).__name__}: {exc}"[:500]) from exc
+            raise MappingError(self._clean(f"mapping {what} failed: {type(exc).__name__}: {exc}")) from exc
 
     def _load_json(self, event_id: int | None) -> Any:
         if event_id is None:
@@ -186,7 +204,7 @@ class OrderDelivery:
             except Exception as exc:
                 outcome = AttemptOutcome.TRANSIENT if isinstance(exc, TransientDeliveryError) else AttemptOutcome.FAILED
                 self._record(work, what, outcome, started_at, started, getattr(exc, "status", None),
-                             getattr(exc, "reason", str(exc)))
+                             self._clean(getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"))
                 raise
             self._record(work, what, AttemptOutcome.DELIVERED, started_at, started, None, None)
             self.sent += 1
@@ -213,6 +231,7 @@ class OrderDelivery:
         self._record(work, what, AttemptOutcome.UNCHANGED, now_db(), time.monotonic(), None, None)
 
     def _reschedule(self, work: order_store.OrderWork, reason: str, retry_after: float | None) -> DeliveryOutcome:
+        reason = self._clean(reason)
         since = parse_iso(order_store.failing_since(self.db, work.shop, work.order_id))
         failing_for = (utc_now() - since).total_seconds() if since else 0.0
         if failing_for >= self.policy.give_up_after_s:
@@ -225,6 +244,7 @@ class OrderDelivery:
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.RETRYING, self.sent, reason)
 
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
+        reason = self._clean(reason)
         with write_transaction(self.db):
             self._flush_attempts()
             failure_store.dead_letter(self.db, work.shop, work.order_id, reason, status)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from connector import metrics
 from connector.config import Settings
+from connector.scrub import remember_secrets
 from connector.store.db import get_db, write_transaction
 from connector.store.migrations import migrate
 from connector.worker.retrying import RetryPolicy
@@ -63,6 +64,8 @@ class Worker:
         on_attempt: Callable[[str, float], None] | None = None,
     ) -> None:
         self.settings = settings
+        # Delivery errors and log lines hide these wherever a target echoes one back.
+        remember_secrets(settings.secret_values())
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = RetryPolicy.from_settings(settings)
         self.stop_event = threading.Event()

@@ -19,8 +19,9 @@ import requests
 
 from connector.config import TARGET_DEFAULTS
 from connector.errors import PermanentDeliveryError, TransientDeliveryError, WaitingError
+from connector.scrub import scrub_secrets
 from connector.targets.foxdeli.settings import DEFAULT_BASE_URL
-from connector.targets.httpclient import MAX_REASON, Verdict, new_session, raise_for_response, response_reason, send_request
+from connector.targets.httpclient import Verdict, new_session, raise_for_response, response_reason, send_request
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,7 @@ class FoxdeliClient:
 
     # -- authentication ---------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
-        for secret in (self._password, self._token, self.username):
-            if secret and len(secret) >= 4:  # shorter ones would mangle ordinary words
-                text = text.replace(secret, "***")
-        return text[:MAX_REASON]
+        return scrub_secrets(text, [s for s in (self._password, self._token, self.username) if s])
 
     def _authorize(self) -> str:
         if not self.username or not self._password:

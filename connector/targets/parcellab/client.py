@@ -16,7 +16,8 @@ import requests
 
 from connector.errors import MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.targets.base import SendResult
-from connector.targets.httpclient import MAX_REASON, Verdict, raise_for_response, response_reason, send_request
+from connector.scrub import scrub_secrets
+from connector.targets.httpclient import Verdict, raise_for_response, response_reason, send_request
 
 from connector.targets.parcellab.mapping import CORE_FIELDS
 from connector.targets.parcellab.settings import ParcellabSettings
@@ -91,7 +92,7 @@ def error_reason(response: requests.Response) -> str:
             code = f" ({error['code']})" if error.get("code") else ""
             parts.append(f"{attr}{error.get('detail') or 'invalid'}{code}")
     kind = body.get("type") or "error"
-    return f"HTTP {response.status_code} {kind}: {'; '.join(parts)}"[:MAX_REASON]
+    return f"HTTP {response.status_code} {kind}: {'; '.join(parts)}"
 
 
 def check_mutations(body: Any, status: int, token: str = "") -> None:
@@ -105,15 +106,16 @@ def check_mutations(body: Any, status: int, token: str = "") -> None:
             failures.append(f"{mutation.get('type', 'mutation')} failed: {message}")
     if not failures:
         return
-    reason = scrub(f"HTTP {status} with failed mutation: " + "; ".join(failures), token)[:MAX_REASON]
+    reason = scrub(f"HTTP {status} with failed mutation: " + "; ".join(failures), token)
     if any(word in reason.lower() for word in TRANSIENT_MUTATION_WORDS):
         raise TransientDeliveryError(reason, status=status)
     raise PermanentDeliveryError(reason, status=status)
 
 
 def scrub(reason: str, token: str) -> str:
-    """The reason with the token blanked, in case a server echoes the Authorization header."""
-    return reason.replace(token, "***") if token else reason
+    """The reason without the token (a server may echo the Authorization header) or any other
+    credential, bounded (:func:`connector.scrub.scrub_secrets`)."""
+    return scrub_secrets(reason, [token] if token else [])
 
 
 def _json(response: requests.Response) -> Any:
