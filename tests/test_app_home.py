@@ -191,22 +191,24 @@ def test_the_previous_secret_reaches_the_api(client):
     assert client.get("/app/api/session", headers=bearer(mint_id_token(SHOP, secret=PREVIOUS_API_SECRET))).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Basic YWRtaW46YWRtaW4="},
-    {"Authorization": "Bearer"},
-    bearer("garbage"),
-    bearer(mint_id_token(SHOP, secret="shpss_" + "7" * 32)),
-    bearer(mint_id_token(SHOP, secret=API_KEY)),
-    bearer(mint_id_token(SHOP, aud="someone-else")),
-    bearer(mint_id_token(SHOP, exp=int(time.time()) - 60, nbf=int(time.time()) - 120, iat=int(time.time()) - 120)),
-    bearer(mint_id_token(SHOP, nbf=int(time.time()) + 60, exp=int(time.time()) + 120)),
-    bearer(mint_id_token(SHOP, iss="https://other-shop.myshopify.com/admin")),
-    bearer(mint_id_token(SHOP, dest="https://evil.example", iss="https://evil.example/admin")),
-    bearer(mint_id_token(SHOP, sid=None)),
-    bearer("eyJhbGciOiJub25lIn0." + base64.urlsafe_b64encode(b'{"dest":"https://demo-shop.myshopify.com"}').decode().rstrip("=") + "."),
+@pytest.mark.parametrize("make_headers", [
+    lambda: {},
+    lambda: {"Authorization": "Basic YWRtaW46YWRtaW4="},
+    lambda: {"Authorization": "Bearer"},
+    lambda: bearer("garbage"),
+    lambda: bearer(mint_id_token(SHOP, secret="shpss_" + "7" * 32)),
+    lambda: bearer(mint_id_token(SHOP, secret=API_KEY)),
+    lambda: bearer(mint_id_token(SHOP, aud="someone-else")),
+    lambda: bearer(mint_id_token(SHOP, exp=int(time.time()) - 60, nbf=int(time.time()) - 120, iat=int(time.time()) - 120)),
+    # Minted when the test runs, not at collection: a long suite run would otherwise reach nbf.
+    lambda: bearer(mint_id_token(SHOP, nbf=int(time.time()) + 60, exp=int(time.time()) + 120)),
+    lambda: bearer(mint_id_token(SHOP, iss="https://other-shop.myshopify.com/admin")),
+    lambda: bearer(mint_id_token(SHOP, dest="https://evil.example", iss="https://evil.example/admin")),
+    lambda: bearer(mint_id_token(SHOP, sid=None)),
+    lambda: bearer("eyJhbGciOiJub25lIn0." + base64.urlsafe_b64encode(b'{"dest":"https://demo-shop.myshopify.com"}').decode().rstrip("=") + "."),
 ])
-def test_the_api_refuses_every_bad_token_alike_and_asks_app_bridge_to_retry(client, headers):
+def test_the_api_refuses_every_bad_token_alike_and_asks_app_bridge_to_retry(client, make_headers):
+    headers = make_headers()
     response = client.get("/app/api/session", headers=headers)
     assert response.status_code == 401
     assert response.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
