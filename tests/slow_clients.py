@@ -26,19 +26,19 @@ class Tricklers:
     def __init__(self, port: int, count: int, interval_s: float = 0.5, tls: ssl.SSLContext | None = None) -> None:
         self.port, self.count, self.interval_s, self.tls = port, count, interval_s, tls
         self.sockets: list[socket.socket] = []
-        self.closed_after: dict[int, float] = {}  # socket index → seconds until the server closed it
+        self.closed_after: dict[int, float] = {}  # socket index → seconds from its connect until the server closed it
+        self._opened: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._started = 0.0
 
     def __enter__(self) -> "Tricklers":
         for index in range(self.count):
+            self._opened.append(time.monotonic())
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
             if self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_hostname="127.0.0.1")
             sock.sendall(self._opening(index))
             self.sockets.append(sock)
-        self._started = time.monotonic()
         self._thread.start()
         return self
 
@@ -69,7 +69,7 @@ class Tricklers:
                 try:
                     sock.send(b"a")
                 except OSError:
-                    self.closed_after[index] = time.monotonic() - self._started
+                    self.closed_after[index] = time.monotonic() - self._opened[index]
 
 
 @dataclass

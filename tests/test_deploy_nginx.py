@@ -215,6 +215,11 @@ def test_oversized_bodies_are_refused_by_nginx_before_gunicorn(stack):
     assert " 413 " not in stack.serve_log.read_text()  # gunicorn never saw either
 
 
+def _span(values) -> str:  # type: ignore[no-untyped-def]
+    known = [v for v in values if v is not None]
+    return f"{min(known):.1f}–{max(known):.1f}" if known else "never"
+
+
 def test_slow_clients_behind_nginx_never_hold_gunicorn(tmp_path, nginx_binary):
     """50 sockets trickle through nginx while valid webhooks keep being answered fast.
 
@@ -230,7 +235,7 @@ def test_slow_clients_behind_nginx_never_hold_gunicorn(tmp_path, nginx_binary):
         quiet_nginx = probe(via_nginx, body, duration_s=2, verify=verify)
         quiet_direct = probe(direct, body, duration_s=2)
         with Tricklers(running.nginx.https_port, 50, interval_s=0.5, tls=running.tls()) as slow:
-            busy_nginx = probe(via_nginx, body, duration_s=11.5, verify=verify)
+            busy_nginx = probe(via_nginx, body, duration_s=12.5, verify=verify)
             header_closed = {i: slow.closed_after.get(i) for i in slow.header_tricklers()}
             body_open = [i for i in slow.body_tricklers() if i not in slow.closed_after]
         with Tricklers(running.port, 50, interval_s=0.5):
@@ -242,7 +247,9 @@ def test_slow_clients_behind_nginx_never_hold_gunicorn(tmp_path, nginx_binary):
               f"  through nginx, quiet:        {quiet_nginx.summary()}\n"
               f"  through nginx, 50 trickling: {busy_nginx.summary()}\n"
               f"  gunicorn direct, quiet:        {quiet_direct.summary()}\n"
-              f"  gunicorn direct, 50 trickling: {busy_direct.summary()}\n")
+              f"  gunicorn direct, 50 trickling: {busy_direct.summary()}\n"
+              f"  nginx dropped the 25 unfinished headers after {_span(header_closed.values())} s; "
+              f"{len(body_open)} trickling bodies still held by nginx\n")
     print(report)
     assert busy_nginx.timeouts == 0 and set(busy_nginx.statuses) == {200}, report
     assert busy_nginx.sent >= 30, report
@@ -250,5 +257,5 @@ def test_slow_clients_behind_nginx_never_hold_gunicorn(tmp_path, nginx_binary):
     assert all(webhook_id in rows for webhook_id in busy_nginx.webhook_ids)  # answered = stored
     # nginx itself bounded the slow ones: unfinished headers dropped at client_header_timeout
     # (10 s), bodies still trickling (each byte within client_body_timeout) held by nginx alone.
-    assert all(after is not None and 9 <= after <= 11.5 for after in header_closed.values()), header_closed
+    assert all(after is not None and 9.5 <= after <= 12.5 for after in header_closed.values()), header_closed
     assert len(body_open) == 25
