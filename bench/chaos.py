@@ -213,7 +213,7 @@ class Cluster:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = connector_env(
             shopify_api_secret=SECRET, database_path=self.db_path, database_busy_timeout_s=cfg.busy_timeout_s,
-            target_kind="parcellab", target_base_url=self.target_url, target_token=TOKEN, target_account=ACCOUNT,
+            target_kind="parcellab", target_all_shops="1", target_base_url=self.target_url, target_token=TOKEN, target_account=ACCOUNT,
             target_timeout_s=cfg.client_timeout_s, retry_first_delay_s=0.2, retry_max_delay_s=2,
             retry_in_process_window_s=3, retry_in_process_attempts=3, worker_poll_interval_s=0.2,
             worker_lease_s=cfg.lease_s, worker_concurrency=4,

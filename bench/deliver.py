@@ -95,7 +95,7 @@ def connector_rate(kind: str, url: str, orders: int, concurrency: int) -> tuple[
     with tempfile.TemporaryDirectory() as tmp:
         db_path = str(Path(tmp) / "bench.db")
         queue_orders(db_path, orders)
-        overrides = {"database.path": db_path, "target.kind": kind, "target.base_url": url,
+        overrides = {"database.path": db_path, "target.kind": kind, "target.base_url": url, "target.all_shops": True,
                      "worker.concurrency": concurrency, "worker.batch_size": 500,
                      "worker.poll_interval_s": 0.01, **TARGET_SETTINGS[kind]}
         settings = load_settings(env={}, overrides=overrides)

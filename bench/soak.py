@@ -92,7 +92,7 @@ class Soak:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = connector_env(
-            shopify_api_secret=SECRET, database_path=self.db_path, target_kind="http", target_base_url=self.target_url,
+            shopify_api_secret=SECRET, database_path=self.db_path, target_kind="http", target_all_shops="1", target_base_url=self.target_url,
             target_timeout_s=5, worker_poll_interval_s=0.2, worker_concurrency=4,
             database_retention_days=args.retention / 86400, database_prune_interval_s=args.prune_interval,
         )

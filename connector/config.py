@@ -72,6 +72,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("target", "timeout_s", float, 10.0, "Per-request timeout towards the target."),
     _s("target", "dry_run_mapping", str, "neutral", "Mapping the dry-run target records: neutral, foxdeli or parcellab."),
     _s("target", "carriers", dict, {}, "Overrides of the carrier table: Shopify tracking_company → target carrier code."),
+    _s("target", "order_number", str, "name", "The order number at the target: name (#1001, as Shopify shows it, with the store's prefix) or number (the bare 1001). A merchant may choose it for their own account."),
+    _s("target", "all_shops", bool, False, "Deliver every shop that has no tracking account of its own to this target.* account (a single-store deployment). Off: such a shop's orders are kept until its merchant connects an account in the app."),
+    _s("target", "foxdeli_base_url", str, "", "API root for the Foxdeli accounts merchants connect in the app; empty = target.base_url when target.kind is foxdeli, else https://api.foxdeli.com."),
+    _s("target", "parcellab_base_url", str, "", "API root for the parcelLab accounts merchants connect in the app; empty = target.base_url when target.kind is parcellab, else https://api.parcellab.com."),
     _s("retry", "first_delay_s", float, 1.0, "First backoff delay after a transient failure."),
     _s("retry", "max_delay_s", float, 3600.0, "Longest delay between two durable attempts (also caps Retry-After)."),
     _s("retry", "in_process_window_s", float, 30.0, "How long one worker keeps retrying in-process before rescheduling durably."),
@@ -84,6 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("worker", "metrics_port", int, 0, "Port where the worker serves its Prometheus metrics (0 = off)."),
     _s("worker", "reconcile_interval_s", float, 3600.0, "How often the worker asks Shopify for recently updated orders it may have missed (0 = off). Needs Admin API access per shop."),
     _s("worker", "reconcile_window_s", float, 6 * 3600.0, "How far back each reconciliation looks; keep it well above the interval so windows overlap."),
+    _s("worker", "account_recheck_s", float, 900.0, "While a shop's tracking account refuses its credentials (401/403), its orders wait; the worker tries the account again this often (fixing the credentials in the app resumes at once)."),
     _s("server", "bind", str, "127.0.0.1:8000", "Address gunicorn listens on for `connector serve`/`run`."),
     _s("server", "workers", int, 2, "gunicorn worker processes."),
 )
@@ -92,11 +97,20 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 # The declared default of every target.* key, for the targets' typed settings.
 TARGET_DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTINGS if s.section == "target"})
 SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS))
-# Keys a [shops."<shop>"] table may hold besides target.* overrides.
-SHOP_KEYS = {"access_token": str, "admin_url": str}
+# Keys a [shops."<shop>"] table may hold besides target.* overrides: the shop's Admin API access
+# (a legacy custom app's token, or a Dev Dashboard app's client credentials) and the merchant
+# options of a shop whose account the operator manages.
+SHOP_KEYS: dict[str, type] = {
+    "access_token": str, "admin_url": str, "client_credentials": bool, "client_id": str, "client_secret": str,
+    "skip_tags": list, "skip_unpaid": bool, "skip_test_orders": bool,
+}
+# The target.* keys that say *whose* account a shop delivers to: an operator's [shops] entry that
+# sets one of them assigns the shop its account (timeouts, courier tables or the order number
+# alone do not).
+ACCOUNT_KEYS = frozenset({"kind", "base_url", "username", "password", "eshop_id", "token", "account", "client_key"})
 # Keys of a [shops."<shop>"] table that are secrets (target.* ones follow their setting).
 TARGET_SECRET_KEYS = frozenset(s.key for s in SETTINGS if s.section == "target" and s.secret)
-SHOP_SECRET_KEYS = TARGET_SECRET_KEYS | {"access_token"}
+SHOP_SECRET_KEYS = TARGET_SECRET_KEYS | {"access_token", "client_secret"}
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,10 @@ class Settings:
             values += [str(v) for k, v in overrides.items() if v and (k in SHOP_SECRET_KEYS)]
         # A comma-separated key list (token_encryption_key) holds several secrets.
         return tuple(dict.fromkeys(part.strip() for v in values for part in [v, *str(v).split(",")] if part.strip()))
+    def operator_assigned_shops(self) -> frozenset[str]:
+        """Shops whose ``[shops."<shop>"]`` entry names an account (:data:`ACCOUNT_KEYS`): the
+        operator gave them their tracking account (Admin API access or options alone do not)."""
+        return frozenset(shop for shop, table in self.shops.items() if ACCOUNT_KEYS & table.keys())
 
     def redacted(self) -> dict[str, Any]:
         """Values safe to print: secrets shown as set/unset only."""
@@ -203,11 +221,40 @@ def _parse_shops(raw: Any, origin: str) -> dict[str, dict[str, Any]]:
             if key in target_keys:
                 parsed[key] = _coerce(target_keys[key], value, origin)
             elif key in SHOP_KEYS:
-                parsed[key] = str(value)
+                parsed[key] = _coerce_shop_key(f'shops."{shop}".{key}', SHOP_KEYS[key], value, origin)
             else:
                 raise ConfigError(f'shops."{shop}".{key}: unknown key (from {origin})')
+        _validate_shop_entry(shop, parsed, origin)
         shops[shop] = parsed
     return shops
+
+
+def _coerce_shop_key(name: str, expected: type, value: Any, origin: str) -> Any:
+    if expected is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name}: expected a list of strings (from {origin})")
+        return [v.strip() for v in value if v.strip()]
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false (from {origin})")
+        return value
+    if isinstance(value, (dict, list, bool)):
+        raise ConfigError(f"{name}: expected a string (from {origin})")
+    return str(value)
+
+
+def _validate_shop_entry(shop: str, entry: Mapping[str, Any], origin: str) -> None:
+    where = f'shops."{shop}"'
+    if "kind" in entry and entry["kind"] not in TARGET_KINDS:
+        raise ConfigError(f"{where}.kind: expected foxdeli, parcellab, http or dry-run, got {entry['kind']!r} (from {origin})")
+    if entry.get("order_number", "name") not in ORDER_NUMBER_FORMATS:
+        raise ConfigError(f'{where}.order_number: expected "name" or "number" (from {origin})')
+    if entry.get("client_credentials") and entry.get("access_token"):
+        raise ConfigError(f"{where}: set access_token (a legacy custom app) or client_credentials, not both (from {origin})")
+    if ("client_id" in entry or "client_secret" in entry) and not entry.get("client_credentials"):
+        raise ConfigError(f"{where}.client_id/client_secret: only used with client_credentials = true (from {origin})")
+    if bool(entry.get("client_id")) != bool(entry.get("client_secret")):
+        raise ConfigError(f"{where}: client_id and client_secret go together (from {origin})")
 
 
 def load_settings(
@@ -257,10 +304,16 @@ def load_settings(
     return Settings(values=values, shops=shops, source=source)
 
 
+TARGET_KINDS = ("dry-run", "foxdeli", "parcellab", "http")
+ORDER_NUMBER_FORMATS = ("name", "number")
+
+
 def _validate(values: Mapping[str, Any]) -> None:
     kind = values["target.kind"]
-    if kind not in ("dry-run", "foxdeli", "parcellab", "http"):
+    if kind not in TARGET_KINDS:
         raise ConfigError(f"target.kind: expected foxdeli, parcellab, http or dry-run, got {kind!r}")
+    if values["target.order_number"] not in ORDER_NUMBER_FORMATS:
+        raise ConfigError('target.order_number: expected "name" (#1001, as Shopify shows it) or "number" (1001)')
     if values["target.dry_run_mapping"] not in ("neutral", "foxdeli", "parcellab"):
         raise ConfigError("target.dry_run_mapping: expected neutral, foxdeli or parcellab")
     version = values["shopify.api_version"]

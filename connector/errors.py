@@ -50,6 +50,15 @@ class PermanentDeliveryError(DeliveryError):
     """A failure that cannot succeed by retrying (a 4xx the target will always refuse)."""
 
 
+class AccountError(DeliveryError):
+    """The shop's tracking account refused our credentials (HTTP 401/403) or is incomplete.
+
+    Not the order's fault, and the same for every order of the shop: the worker holds the shop's
+    deliveries (nothing is dead-lettered, other shops keep flowing) and shows the platform's
+    reason as the account's state until the credentials are fixed.
+    """
+
+
 class MappingError(PermanentDeliveryError):
     """The Shopify data cannot be turned into a valid target request; the reason says why."""
 

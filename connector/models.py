@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 
 class EventState(enum.StrEnum):
-    """Where one stored event is: ``new`` → (``queued`` → ``delivered`` | ``unchanged`` | ``dead``)
-    | ``stale`` | ``superseded`` | ``ignored`` | ``held`` | ``invalid`` | ``handled``."""
+    """Where one stored event is: ``new`` → (``queued`` → ``delivered`` | ``unchanged`` |
+    ``skipped`` | ``dead``) | ``stale`` | ``superseded`` | ``ignored`` | ``held`` | ``invalid`` |
+    ``handled``."""
 
     NEW = "new"  # stored, not triaged yet
     QUEUED = "queued"  # folded into its order's work, waiting for delivery
@@ -25,6 +26,7 @@ class EventState(enum.StrEnum):
     INVALID = "invalid"  # not an order the connector can read; kept with its reason
     DEAD = "dead"  # its delivery was dead-lettered
     HANDLED = "handled"  # a lifecycle or privacy webhook the connector acted on
+    SKIPPED = "skipped"  # the merchant's options left its order out (judged again on its next state)
 
 
 # Events that still wait for something: triage, delivery, or their shop's install.
@@ -32,7 +34,7 @@ OPEN_EVENT_STATES = (EventState.NEW, EventState.QUEUED, EventState.HELD)
 # Events nothing will happen to any more (dead ones wait for a replay, so they are not here).
 FINISHED_EVENT_STATES = (
     EventState.DELIVERED, EventState.UNCHANGED, EventState.STALE, EventState.SUPERSEDED,
-    EventState.IGNORED, EventState.INVALID, EventState.HANDLED,
+    EventState.IGNORED, EventState.INVALID, EventState.HANDLED, EventState.SKIPPED,
 )
 
 
@@ -43,6 +45,10 @@ class SyncStatus(enum.StrEnum):
     SYNCED = "synced"  # the target holds the newest known state
     RETRYING = "retrying"  # the last delivery failed transiently; the next attempt is scheduled
     DEAD = "dead"  # dead-lettered: waits for a person (replay) or a newer Shopify state
+    # Work waits for the shop: no tracking account, paused, its account refuses its credentials,
+    # or uninstalled. Released as soon as the shop may deliver again.
+    HELD = "held"
+    SKIPPED = "skipped"  # the merchant's options leave the order out; judged again on its next state
 
 
 class JobStatus(enum.StrEnum):
@@ -64,6 +70,8 @@ class DeliveryResult(enum.StrEnum):
     UNCHANGED = "unchanged"
     RETRYING = "retrying"
     DEAD = "dead"
+    HELD = "held"  # the shop's account refused its credentials, or the shop cannot deliver now
+    SKIPPED = "skipped"  # left out by the merchant's options
 
 
 class AttemptOutcome(enum.StrEnum):

@@ -34,7 +34,7 @@ def make_settings(tmp_path: Path, admin_base: str | None = None, shops_toml: str
         values["admin_base_url_template"] = admin_base + "/shops/{shop}"
     lines = ["[shopify]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
     lines += ["[database]", f"path = {json.dumps(str(tmp_path / 'connector.db'))}",
-              "[target]", 'kind = "dry-run"', "[worker]", "poll_interval_s = 0.01", "concurrency = 2"]
+              "[target]", 'kind = "dry-run"', "all_shops = true", "[worker]", "poll_interval_s = 0.01", "concurrency = 2"]
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n" + shops_toml, encoding="utf-8")
     return load_settings(path, env={})

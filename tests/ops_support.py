@@ -30,6 +30,7 @@ def make_settings(
         "admin.token": ADMIN_TOKEN,
         "retry.first_delay_s": 0.01,
         "worker.poll_interval_s": 0.01,
+        "target.all_shops": True,  # one custom-app shop delivering to the global account
         **values,
     }
     return load_settings(config, env={}, overrides=overrides)

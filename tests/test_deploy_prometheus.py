@@ -166,7 +166,7 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict
     (directory / "config.toml").write_text(f'[shops."{SHOP}"]\n')
     web_port, worker_port = free_port(), free_port()
     with HttpTargetStandIn() as target:
-        env = connector_env(shopify_api_secret=SECRET, database_path=directory / "c.db", target_kind="http",
+        env = connector_env(shopify_api_secret=SECRET, database_path=directory / "c.db", target_kind="http", target_all_shops=1,
                             target_base_url=target.url, worker_metrics_port=worker_port, worker_poll_interval_s=0.1,
                             retry_first_delay_s=0.01, retry_in_process_attempts=2)
         # As the systemd units do: gunicorn's workers share a multiprocess directory, a worker does not.

@@ -149,7 +149,7 @@ def test_worker_finishes_its_delivery_on_sigterm(tmp_path):
     (tmp_path / "config.toml").write_text(f'[shops."{SHOP}"]\n')
     port = free_port()
     with HttpTargetStandIn(latency_s=2.0) as target:
-        env = connector_env(shopify_api_secret=SECRET, database_path=db_path, target_kind="http",
+        env = connector_env(shopify_api_secret=SECRET, database_path=db_path, target_kind="http", target_all_shops=1,
                             target_base_url=target.url, worker_poll_interval_s=0.1)
         web = start_connector(["serve", "--bind", f"127.0.0.1:{port}"], env, tmp_path, tmp_path / "web.log")
         try:

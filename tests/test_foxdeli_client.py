@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from connector.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError, WaitingError
+from connector.errors import AccountError, DeliveryError, PermanentDeliveryError, TransientDeliveryError, WaitingError
 from connector.targets.base import RemoteRef, ShopContext
 from connector.targets.foxdeli.settings import FoxdeliSettings
 from connector.targets.foxdeli import FoxdeliTarget
@@ -200,19 +200,19 @@ def test_a_401_triggers_exactly_one_new_login(fox: FoxdeliStandIn, client: Foxde
     client.upsert_order(payload())
     assert fox.auth_count == 2
     fox.reject_all_tokens = True
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(AccountError) as caught:
         client.upsert_order(payload("orders_no_phone.json"))
     assert caught.value.status == 401 and fox.auth_count == 3
     assert_secret_free(caught.value, fox)
 
 
-def test_wrong_credentials_are_permanent_and_never_in_the_reason(fox: FoxdeliStandIn) -> None:
+def test_wrong_credentials_are_the_accounts_fault_and_never_in_the_reason(fox: FoxdeliStandIn) -> None:
     client = FoxdeliClient(fox.url, fox.username, "wrong-password-123", timeout_s=2)
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(AccountError) as caught:
         client.upsert_order(payload())
     assert caught.value.status == 401 and "wrong-password-123" not in caught.value.reason
     assert_secret_free(caught.value, fox)
-    with pytest.raises(PermanentDeliveryError, match="empty"):
+    with pytest.raises(AccountError, match="empty"):
         FoxdeliClient(fox.url, "", "", timeout_s=2).token()
 
 
@@ -223,7 +223,7 @@ def test_target_caches_one_client_per_base_url_and_user(fox: FoxdeliStandIn, tar
 
 # -- errors -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("status, verdict", [
-    (400, "permanent"), (401, "permanent"), (403, "permanent"), (404, "permanent"), (409, "permanent"),
+    (400, "permanent"), (401, "account"), (403, "account"), (404, "permanent"), (409, "permanent"),
     (415, "permanent"), (408, "transient"), (429, "transient"), (500, "transient"), (502, "transient"),
     (503, "transient"), (504, "transient"),
 ])
@@ -243,10 +243,10 @@ def test_problem_json_violations_become_the_reason(fox: FoxdeliStandIn, client: 
     assert_secret_free(caught.value, fox)
 
 
-def test_wrong_eshop_is_permanent_403(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+def test_wrong_eshop_is_the_accounts_fault_403(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
     body = payload()
     body["eshopId"] = "aaaaaaaa-1234-1234-1234-1234567890ab"
-    with pytest.raises(PermanentDeliveryError, match="Eshop was not found") as caught:
+    with pytest.raises(AccountError, match="Eshop was not found") as caught:
         client.upsert_order(body)
     assert caught.value.status == 403
 

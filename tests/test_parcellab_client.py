@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from connector.errors import MappingError, PermanentDeliveryError, TransientDeliveryError
+from connector.errors import AccountError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.targets.base import RemoteRef, ShopContext
 from connector.targets.httpclient import classify_status
 from connector.targets.parcellab import ParcellabTarget
@@ -185,7 +185,7 @@ def test_tracking_on_another_order_is_refused(standin: ParcellabStandIn, target:
 
 
 @pytest.mark.parametrize("status,verdict", [
-    (400, "permanent"), (401, "permanent"), (403, "permanent"), (404, "permanent"), (409, "transient"),
+    (400, "permanent"), (401, "account"), (403, "account"), (404, "permanent"), (409, "transient"),
     (422, "permanent"), (429, "transient"), (500, "transient"), (502, "transient"), (503, "transient"),
     (504, "transient"), (200, None), (201, None),
 ])
@@ -193,12 +193,12 @@ def test_status_classification_table(status: int, verdict: str | None) -> None:
     assert classify_status(status, STATUS_OVERRIDES) == verdict
 
 
-def test_wrong_token_is_permanent_and_token_never_in_reason_or_logs(
+def test_wrong_token_is_the_accounts_fault_and_never_in_reason_or_logs(
     standin: ParcellabStandIn, target: ParcellabTarget, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "d3JvbmctdG9rZW4tdmFsdWU="
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(AccountError) as caught:
         deliver(target, context(standin, token=wrong), load_fixture(DE_ORDER))
     assert caught.value.status == 401 and wrong not in caught.value.reason
     # A server (or proxy) that echoes the header must not leak it into our reason either.

@@ -142,7 +142,7 @@ def test_worker_killed_mid_delivery_leaves_one_order(tmp_path, app, post, db_pat
     fox.fail_next(1)  # login
     fox.fail_next(1, delay_s=1.5)  # the POST hangs long enough to kill the worker
     env = connector_env(
-        shopify_api_secret=SECRET, database_path=db_path, target_kind="foxdeli", target_base_url=fox.url,
+        shopify_api_secret=SECRET, database_path=db_path, target_kind="foxdeli", target_all_shops=1, target_base_url=fox.url,
         target_username=fox.username, target_password=fox.password, target_eshop_id=ESHOP_ID,
         target_timeout_s=10, worker_lease_s=1, worker_poll_interval_s=0.1,
     )
@@ -266,25 +266,28 @@ def test_rate_limits_outages_and_timeouts_are_retried_until_delivered(post, run_
     assert "timeout" in transient[-1]["error"]
 
 
-def test_permanent_refusal_is_dead_lettered_with_the_problem_reason(post, run_worker, fox, db_path, client, settings):
+def test_a_refused_eshop_holds_the_shop_instead_of_dead_lettering(post, run_worker, fox, db_path, client, settings):
+    """Foxdeli's 403 "Eshop was not found for this API key" is the account's fault, not the
+    order's: the order waits (held, with Foxdeli's reason), nothing is dead-lettered, and the
+    fixed setting delivers it once the worker starts again."""
     other_eshop = "00000000-0000-0000-0000-000000000000"
     post(live_order())
     stats = run_worker(**{"target.eshop_id": other_eshop})
-    assert stats.dead == 1
+    assert (stats.held, stats.dead) == (1, 0)
     assert calls(fox, "POST") == 1  # not retried
     row = order_row(db_path)
-    assert row["status"] == "dead"
+    assert row["status"] == "held"
     assert row["last_error"] == (
         f"create order: HTTP 403 | Eshop was not found for this API key | "
         f"Eshop with id {other_eshop} doesn't exist in this account."
     )
     auth = {"Authorization": "Bearer admin-token"}
-    [failure] = client.get("/admin/failures", headers=auth).json["failures"]
-    assert failure["status_code"] == 403 and "Eshop was not found" in failure["reason"]
-    # The operator fixes the setting and replays: delivered once.
-    assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).json["replayed"] == 1
-    run_worker()
+    assert client.get("/admin/failures", headers=auth).json["failures"] == []
+    (check_ok, message) = connect(db_path).execute("SELECT check_ok, check_message FROM shop_settings").fetchone()
+    assert check_ok == 0 and "Eshop was not found" in message
+    run_worker()  # the operator fixed target.eshop_id and restarted
     assert order_row(db_path)["status"] == "synced"
+    assert connect(db_path).execute("SELECT check_ok FROM shop_settings").fetchone()[0] == 1
     the_order(fox)
 
 

@@ -217,7 +217,7 @@ def test_worker_killed_mid_delivery_leaves_one_order(tmp_path, app, post, db_pat
     post(fixture_bytes(DE_ORDER))
     pl.fail_next(1, delay_s=1.5)
     env = connector_env(
-        shopify_api_secret=SECRET, database_path=db_path, target_kind="parcellab", target_base_url=pl.url,
+        shopify_api_secret=SECRET, database_path=db_path, target_kind="parcellab", target_all_shops=1, target_base_url=pl.url,
         target_token=TOKEN, target_account=ACCOUNT, target_client_key="mybrand-a.com",
         target_timeout_s=10, worker_lease_s=1, worker_poll_interval_s=0.1,
     )

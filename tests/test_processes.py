@@ -55,7 +55,7 @@ def test_worker_killed_mid_delivery_is_taken_over_after_its_lease(tmp_path, app,
     post(fixture_bytes(DOCS_ORDER))
     target.fail_next(1, delay_s=3.0)  # the first delivery hangs long enough to kill the worker
     env = connector_env(
-        shopify_api_secret=SECRET, database_path=db_path, target_kind="http", target_base_url=target.url,
+        shopify_api_secret=SECRET, database_path=db_path, target_kind="http", target_all_shops="1", target_base_url=target.url,
         target_timeout_s=10, worker_lease_s=2, worker_poll_interval_s=0.1,
     )
     (tmp_path / "config.toml").write_text(f'[shops."{SHOP}"]\n')

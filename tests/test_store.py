@@ -17,6 +17,7 @@ from connector.store import events as event_store
 from connector.store import failures as failure_store
 from connector.store import jobs as job_store
 from connector.store import orders as order_store
+from connector.store.holds import DeliveryScope
 from connector.store import privacy as privacy_store
 from connector.store import shops as shop_store
 from connector.store.app_state import get_or_create_value, get_value, record_ready_probe, READY_PROBE_KEY
@@ -55,7 +56,7 @@ def fold(db: sqlite_utils.Database, updated_at: str, key: str | None = None, ord
 
 def claim(db: sqlite_utils.Database, owner: str = "w1", lease_s: float = 60, exclude: set[tuple[str, str]] = frozenset()) -> list[tuple[str, str]]:
     with write_transaction(db):
-        return order_store.claim_due_orders(db, owner, 10, lease_s, exclude)
+        return order_store.claim_due_orders(db, owner, 10, lease_s, exclude, scope=DeliveryScope(all_shops=True))
 
 
 def dead_order(db: sqlite_utils.Database, order_id: str = ORDER) -> int:

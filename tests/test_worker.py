@@ -9,7 +9,10 @@ import time
 from connector.config import Settings
 from connector.store.db import connect
 from connector.worker.loop import Worker
+from connector.store.holds import DeliveryScope
 from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
+
+ALL_SHOPS = DeliveryScope(all_shops=True)
 
 ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 
@@ -259,7 +262,7 @@ def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_wor
     db = connect(db_path)
     triage_new_events(db, 10)
     with write_transaction(db):
-        assert claim_due_orders(db, "crashed-worker", 10, lease_s=1.5) == [(SHOP, ORDER_ID)]
+        assert claim_due_orders(db, "crashed-worker", 10, lease_s=1.5, scope=ALL_SHOPS) == [(SHOP, ORDER_ID)]
     assert run_worker().delivered == 0  # leased by someone else: not touched
     time.sleep(1.6)
     assert run_worker().delivered == 1
@@ -304,7 +307,7 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     db = connect(db_path)
     triage_new_events(db, 10)
     with write_transaction(db):
-        claim_due_orders(db, "me", 1, lease_s=1)
+        claim_due_orders(db, "me", 1, lease_s=1, scope=ALL_SHOPS)
     leases = []
     target.latency_s = 0.05
 

@@ -33,6 +33,8 @@ def _child_env(settings: Settings, config_path: str | None, demo_shop: str) -> d
         db = get_db(settings["database.path"])
         env["CONNECTOR_SHOPIFY_API_SECRET"] = get_or_create_value(db, DEV_SECRET_KEY, lambda: secrets.token_urlsafe(32))
         add_shop(db, demo_shop, "demo")
+        # The quick start has one shop and the dry-run target: that target serves it.
+        env.setdefault("CONNECTOR_TARGET_ALL_SHOPS", "1")
         log.warning(
             "demo mode: no shopify.api_secret configured, using a generated development secret "
             "(kept in %s) and the demo shop %s; `connector simulate` posts a signed sample order",

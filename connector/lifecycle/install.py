@@ -23,6 +23,7 @@ from connector.shopify.subscriptions import SubscriptionReport, ensure_subscript
 from connector.lifecycle.tokens import get_access_token, shop_admin_base, store_grant, token_cipher
 from connector.shopify.verify import is_fresh_timestamp, verify_oauth_hmac
 from connector.store.events import release_held_events
+from connector.store.holds import release_held_orders
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
@@ -116,9 +117,16 @@ def complete_install(db: sqlite_utils.Database, settings: Settings, shop: str, g
             log.error("webhook subscriptions failed: %s", error, extra={"shop": shop})
     else:
         error = "shopify.app_url is not set: no webhook address to subscribe"
-    released = release_held_events(db, shop)
+    released = release_held(db, shop)
     log.info("shop installed (%s); %d held events released", source, released, extra={"shop": shop})
     return InstallResult(shop, grant.scope, released, report, error)
+
+
+def release_held(db: sqlite_utils.Database, shop: str) -> int:
+    """The shop is installed (again): its events kept aside go to triage, its orders that waited
+    for the install are due again (they are held once more if it has no account yet)."""
+    release_held_orders(db, shop)
+    return release_held_events(db, shop)
 
 
 def register_webhooks(db: sqlite_utils.Database, settings: Settings, shop: str) -> SubscriptionReport:
@@ -142,4 +150,4 @@ def add_custom_app(db: sqlite_utils.Database, settings: Settings, shop: str, tok
     if register:
         return complete_install(db, settings, shop, grant, source="custom")
     store_grant(db, settings, shop, grant, "custom")
-    return InstallResult(shop, "", release_held_events(db, shop), None)
+    return InstallResult(shop, "", release_held(db, shop), None)

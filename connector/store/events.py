@@ -11,7 +11,7 @@ from connector.models import FINISHED_EVENT_STATES, EventState
 from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
-NEW, QUEUED, HELD = EventState.NEW, EventState.QUEUED, EventState.HELD
+NEW, QUEUED, HELD, SKIPPED = EventState.NEW, EventState.QUEUED, EventState.HELD, EventState.SKIPPED
 # Events stored with this source are backfills/re-syncs: what they carry must not message customers.
 SILENT_SOURCE = "resync-silent"
 
@@ -101,14 +101,15 @@ def settle_queued_events(
     part_id: str | None = None,
     reason: str | None = None,
 ) -> None:
-    """Close the queued events of one order (or one part of it) that a delivery covered."""
+    """Close the queued events of one order (or one part of it) that a delivery covered (also
+    those a skip closed, when the order is sent after all)."""
     if part_kind is None:
         where, params = "part_kind IS NULL", []
     else:
         where, params = "part_kind = ? AND part_id = ?", [part_kind, part_id]
     db.execute(
         f"UPDATE events SET state = ?, reason = ?, processed_at = ? "
-        f"WHERE shop = ? AND order_id = ? AND state = '{QUEUED}' AND id <= ? AND {where}",
+        f"WHERE shop = ? AND order_id = ? AND state IN ('{QUEUED}', '{SKIPPED}') AND id <= ? AND {where}",
         [state, reason, now_db(), shop, order_id, up_to_event_id, *params],
     )
 

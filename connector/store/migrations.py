@@ -245,6 +245,71 @@ def m004_partial_event_order_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_order ON events (shop, order_id) WHERE order_id IS NOT NULL")
 
 
+
+@migrations()
+def m005_tenancy(db: sqlite_utils.Database) -> None:
+    # Each shop's own tracking account and options, as its merchant set them in the app.
+    # ``fields`` holds the non-secret account fields (JSON), ``secrets`` the secret ones as one
+    # Fernet token (shopify.token_encryption_key), never in clear. ``check_*`` is the last verdict
+    # on the account's credentials (a connection test or a delivery); while ``check_ok = 0`` and
+    # ``recheck_at`` lies ahead, the shop's deliveries wait (see orders.hold_undeliverable).
+    db.execute(
+        """
+        CREATE TABLE shop_settings (
+            shop TEXT PRIMARY KEY,
+            kind TEXT,
+            fields TEXT NOT NULL DEFAULT '{}',
+            secrets TEXT,
+            options TEXT NOT NULL DEFAULT '{}',
+            paused INTEGER NOT NULL DEFAULT 0,
+            check_ok INTEGER,
+            check_message TEXT,
+            checked_at TEXT,
+            recheck_at TEXT,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX shop_settings_recheck ON shop_settings (check_ok, recheck_at)")
+    # What the merchant sees of an order: its name as Shopify shows it (#1001), its number and
+    # when it was placed (Shopify's created_at; first seen until the order body arrives).
+    db.execute("ALTER TABLE orders ADD COLUMN name TEXT")
+    db.execute("ALTER TABLE orders ADD COLUMN order_number TEXT")
+    db.execute("ALTER TABLE orders ADD COLUMN placed_at TEXT")
+    db.execute("UPDATE orders SET placed_at = created_at")
+    # The merchant's order list: newest first, keyset-paged, per shop and per shop and status.
+    db.execute("CREATE INDEX orders_placed ON orders (shop, placed_at, order_id)")
+    db.execute("CREATE INDEX orders_status_placed ON orders (shop, status, placed_at, order_id)")
+    db.execute("CREATE INDEX orders_name ON orders (shop, name)")
+    db.execute("CREATE INDEX orders_number ON orders (shop, order_number)")
+    db.execute("CREATE INDEX orders_synced ON orders (shop, last_synced_at)")
+    # Held and skipped orders wait far in the future: claims scan only orders that can go now.
+    db.execute("DROP INDEX orders_due")
+    db.execute(
+        "CREATE INDEX orders_due ON orders (has_work, next_attempt_at) WHERE status IN ('pending', 'retrying')"
+    )
+    # The oldest waiting event of one shop; partial, so a webhook's INSERT (state 'new') pays nothing.
+    db.execute(
+        "CREATE INDEX events_waiting ON events (shop, received_at) WHERE state IN ('queued', 'held')"
+    )
+    # One token exchange per shop at a time, across gunicorn workers (two tabs opening the app).
+    db.execute(
+        """
+        CREATE TABLE shop_locks (
+            shop TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            until TEXT NOT NULL,
+            PRIMARY KEY (shop, purpose)
+        )
+        """
+    )
+    # A Dev Dashboard app's own client id and secret (client credentials grant), when it is not
+    # this app's shopify.api_key/api_secret; the secret encrypted like the tokens.
+    db.execute("ALTER TABLE shops ADD COLUMN client_id TEXT")
+    db.execute("ALTER TABLE shops ADD COLUMN client_secret TEXT")
+    db.execute("ALTER TABLE shops ADD COLUMN renew_after TEXT")
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply pending migrations, one process at a time.
 

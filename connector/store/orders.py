@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from connector.models import EventState, SyncStatus
+from connector.store.holds import FAR_FUTURE, DeliveryScope, deliverable_sql, hold_undeliverable
 from connector.store.rows import query_rows, where_equal
 from connector.timeutil import db_time_in, now_db
 
@@ -63,8 +64,8 @@ def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[s
         return rows[0]
     now = now_db()
     db.execute(
-        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
-        [shop, order_id, now, now],
+        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, placed_at) VALUES (?, ?, ?, ?, ?)",
+        [shop, order_id, now, now, now],
     )
     return {
         "status": PENDING, "deleted_at": None, "delivered_updated_at": None,
@@ -90,8 +91,22 @@ def _wake(
     )
 
 
+@dataclass(frozen=True)
+class OrderLabel:
+    """How the merchant knows the order: ``#1001`` (``name``), ``1001``, and when it was placed."""
+
+    name: str | None = None
+    number: str | None = None
+    placed_at: str | None = None
+
+    def columns(self) -> dict[str, str]:
+        values = {"name": self.name, "order_number": self.number, "placed_at": self.placed_at}
+        return {column: value for column, value in values.items() if value}
+
+
 def queue_order_snapshot(
-    db: sqlite_utils.Database, shop: str, order_id: str, event_id: int, updated_at: str, silent: bool = False
+    db: sqlite_utils.Database, shop: str, order_id: str, event_id: int, updated_at: str, silent: bool = False,
+    label: OrderLabel | None = None,
 ) -> Folded:
     """Fold an order body into the sync state. Returns the event's new state and a reason.
 
@@ -110,7 +125,7 @@ def queue_order_snapshot(
     # (WaitingError), so the order is due now rather than after their backoff.
     _wake(
         db, shop, order_id, row, due_now=row["newest_event_id"] is None,
-        newest_event_id=event_id, newest_updated_at=updated_at, silent=int(silent),
+        newest_event_id=event_id, newest_updated_at=updated_at, silent=int(silent), **(label or OrderLabel()).columns(),
     )
     return EventState.QUEUED, None
 
@@ -152,22 +167,25 @@ def queue_part(
 
 
 def claim_due_orders(
-    db: sqlite_utils.Database, owner: str, limit: int, lease_s: float, exclude: set[tuple[str, str]] = frozenset()
+    db: sqlite_utils.Database, owner: str, limit: int, lease_s: float, exclude: set[tuple[str, str]] = frozenset(),
+    *, scope: DeliveryScope,
 ) -> list[tuple[str, str]]:
-    """Lease up to ``limit`` orders that have due work, for shops that are installed.
+    """Lease up to ``limit`` orders that have due work, for shops that may deliver now (see
+    :mod:`.holds`); the due orders of the others are held first.
 
     An expired lease (a crashed worker) is taken over. Inside ``write_transaction``.
     """
     now = now_db()
+    hold_undeliverable(db, scope, now)
+    condition, params = deliverable_sql("o", scope, now)
     rows = db.execute(
         f"""
         SELECT o.shop, o.order_id FROM orders o
-        JOIN shops s ON s.shop = o.shop AND s.uninstalled_at IS NULL
-        WHERE o.has_work = 1 AND o.status != '{DEAD}' AND o.next_attempt_at <= ?
-          AND (o.lease_until IS NULL OR o.lease_until < ?)
+        WHERE o.has_work = 1 AND o.status IN ('{PENDING}', '{RETRYING}') AND o.next_attempt_at <= ?
+          AND (o.lease_until IS NULL OR o.lease_until < ?) AND {condition}
         ORDER BY o.next_attempt_at LIMIT ?
         """,
-        [now, now, limit + len(exclude)],
+        [now, now, *params, limit + len(exclude)],
     ).fetchall()
     claimed = [(shop, oid) for shop, oid in rows if (shop, oid) not in exclude][:limit]
     until = db_time_in(lease_s)
@@ -266,6 +284,24 @@ def finish_transient(
         "WHERE shop = ? AND order_id = ?",
         [reason, now_db(), db_time_in(retry_in_s), shop, order_id],
     )
+
+
+def finish_skipped(db: sqlite_utils.Database, shop: str, order_id: str, reason: str) -> None:
+    """The merchant's options leave the order out: nothing is sent and nothing counts as
+    delivered. It waits, work and all, until a newer state of it arrives (``_wake``) or the
+    options change (:func:`~connector.store.holds.release_skipped_orders`), and is judged again."""
+    db.execute(
+        f"UPDATE orders SET status = '{SyncStatus.SKIPPED}', last_error = ?, attempts = 0, first_failed_at = NULL, "
+        "next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE shop = ? AND order_id = ?",
+        [reason, FAR_FUTURE, shop, order_id],
+    )
+
+
+def reset_remote_refs(db: sqlite_utils.Database, shop: str) -> None:
+    """The shop now delivers to another account: forget the old account's ids and payload hashes,
+    so no later update is addressed to the old account's orders and nothing is taken as unchanged."""
+    db.execute("UPDATE orders SET remote_id = NULL, payload_hash = NULL WHERE shop = ?", [shop])
+    db.execute("UPDATE order_parts SET remote_id = NULL, payload_hash = NULL WHERE shop = ?", [shop])
 
 
 def failing_since(db: sqlite_utils.Database, shop: str, order_id: str) -> str | None:

@@ -18,7 +18,10 @@ from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
 # Tables holding a shop's data, erased by shop/redact (events keep the shop/redact record).
-SHOP_TABLES = ("order_parts", "orders", "attempts", "failures", "dry_run_payloads", "data_requests", "oauth_states")
+SHOP_TABLES = (
+    "order_parts", "orders", "attempts", "failures", "dry_run_payloads", "data_requests", "oauth_states",
+    "shop_settings", "shop_locks",
+)
 # Free-text columns that may quote personal data back (a target's error message): table, key, column.
 ERROR_TEXT_COLUMNS = (("attempts", "id", "error"), ("failures", "id", "reason"), ("orders", "rowid", "last_error"))
 

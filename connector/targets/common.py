@@ -95,3 +95,24 @@ def text(value: Any, limit: int | None = None) -> str | None:
         return None
     return out[:limit] if limit else out
 
+
+def order_number(order: Any, number_format: str, limit: int | None = None) -> str | None:
+    """The order number as the merchant chose to show it at the target (``target.order_number``):
+    ``name`` as Shopify shows it with the store's prefix (``#1001``, the default), or the bare
+    ``number`` (``1001``). Either falls back to the other when it is missing."""
+    if not isinstance(order, dict):
+        return None
+    name, number = text(order.get("name"), limit), text(order.get("order_number"), limit)
+    if number_format == "number":
+        return number or bare_number(name)
+    return name or number
+
+
+def bare_number(name: str | None) -> str | None:
+    """``#1001`` or ``pl-1020`` → ``1001``/``1020``: the digits at the end of an order name."""
+    digits = ""
+    for char in reversed(name or ""):
+        if not char.isdigit():
+            break
+        digits = char + digits
+    return digits or None

@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connector.errors import PermanentDeliveryError, TransientDeliveryError
+from connector.errors import AccountError, PermanentDeliveryError, TransientDeliveryError
 from connector.scrub import MAX_ERROR_TEXT, scrub_secrets
 from connector.timeutil import utc_now
 
-Verdict = Literal["transient", "permanent"]
+# "account": the credentials themselves are refused (a vendor's 401/403) — every order of the
+# shop would be, so the shop waits rather than each order being dead-lettered.
+Verdict = Literal["transient", "permanent", "account"]
 
 # Retrying can help with these; every other 4xx/5xx means "this request will never succeed".
 STATUS_TABLE: Mapping[int, Verdict] = {
@@ -93,11 +95,13 @@ def raise_for_response(
     overrides: Mapping[int, Verdict] | None = None,
     reason: str | None = None,
 ) -> None:
-    """Raise Transient/PermanentDeliveryError for an error response; return for a success."""
+    """Raise Transient/Permanent/AccountError for an error response; return for a success."""
     verdict = classify_status(response.status_code, overrides)
     if verdict is None:
         return
     text = reason or response_reason(response)
+    if verdict == "account":
+        raise AccountError(text, status=response.status_code)
     if verdict == "transient":
         raise TransientDeliveryError(
             text,

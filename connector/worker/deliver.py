@@ -20,15 +20,18 @@ import sqlite_utils
 
 from connector.config import TARGET_SECRET_KEYS
 from connector.scrub import scrub_secrets
+from connector.accounts.options import ShopOptions, skip_reason
 from connector.store.db import write_transaction
-from connector.errors import DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
+from connector.errors import AccountError, DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.models import Attempt, AttemptOutcome, DeliveryResult, EventState
 from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 from connector.store import events as event_store
 from connector.store import failures as failure_store
+from connector.store import holds
 from connector.store import orders as order_store
+from connector.store.shop_settings import record_account_check
 from connector.targets.base import RemoteRef, SendResult, ShopContext, Target
-from connector.timeutil import now_db, parse_iso, utc_now
+from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,10 +67,12 @@ class OrderDelivery:
     def __init__(
         self, db: sqlite_utils.Database, target: Target, ctx: ShopContext, policy: RetryPolicy,
         worker_name: str, on_attempt: Callable[[str, float], None] | None = None, lease_s: float = 120.0,
+        options: ShopOptions = ShopOptions(), account_recheck_s: float = 900.0,
     ) -> None:
         self.db, self.target, self.ctx, self.policy = db, target, ctx, policy
         self.worker_name = worker_name
         self.lease_s = lease_s
+        self.options, self.account_recheck_s = options, account_recheck_s
         self.on_attempt = on_attempt
         self.sent = 0
         self._attempts: list[Attempt] = []
@@ -77,6 +82,9 @@ class OrderDelivery:
     def run(self, work: order_store.OrderWork) -> DeliveryOutcome:
         try:
             order = self._load_json(work.latest_snapshot_event_id)
+            skipped = skip_reason(order, self.options) if isinstance(order, dict) and not work.delete_pending else None
+            if skipped:
+                return self._skip(work, skipped)
             remote_id = work.remote_id
             steps = int(work.snapshot_event_id is not None) + len(work.parts) + int(work.delete_pending)
             if work.snapshot_event_id is not None:
@@ -99,6 +107,8 @@ class OrderDelivery:
                 log.info("order delivered (%d request(s))", self.sent, extra=self._log_extra(work))
             result = DeliveryResult.DELIVERED if self.sent else DeliveryResult.UNCHANGED
             return DeliveryOutcome(work.shop, work.order_id, result, self.sent)
+        except AccountError as exc:
+            return self._hold_for_account(work, exc.reason)
         except PermanentDeliveryError as exc:
             return self._dead(work, exc.reason, exc.status)
         except TransientDeliveryError as exc:
@@ -242,6 +252,31 @@ class OrderDelivery:
             order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
         log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.RETRYING, self.sent, reason)
+
+    def _skip(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:
+        """The merchant's options leave this order state out: close its events, send nothing."""
+        with write_transaction(self.db):
+            self._flush_attempts()
+            event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, reason=reason)
+            for part in work.parts:
+                event_store.settle_queued_events(
+                    self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, part.kind, part.part_id, reason=reason
+                )
+            order_store.finish_skipped(self.db, work.shop, work.order_id, reason)
+        log.info("order skipped: %s", reason, extra=self._log_extra(work))
+        return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.SKIPPED, self.sent, reason)
+
+    def _hold_for_account(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:
+        """The shop's account refused its credentials: this order and the shop's others wait
+        (not dead-lettered); the account shows the platform's reason until it is fixed."""
+        reason = self._clean(reason)
+        with write_transaction(self.db):
+            self._flush_attempts()
+            holds.hold_order(self.db, work.shop, work.order_id, reason)
+            record_account_check(self.db, work.shop, False, reason, db_time_in(self.account_recheck_s))
+        log.error("tracking account refused: %s; the shop's deliveries wait until it is fixed", reason,
+                  extra=self._log_extra(work))
+        return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.HELD, self.sent, reason)
 
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
         reason = self._clean(reason)

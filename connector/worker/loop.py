@@ -24,14 +24,18 @@ from connector.scrub import remember_secrets
 from connector.store.db import get_db, write_transaction
 from connector.store.migrations import migrate
 from connector.worker.retrying import RetryPolicy
-from connector.store import orders as order_store
+from connector.store import holds, orders as order_store
 from connector.store.events import prune_events
 from connector.store.dry_run import record_dry_run
 from connector.store.shops import sync_config_shops
 from connector.targets.base import ShopContext, Target
 from connector.targets.registry import build_target
+from connector.models import DeliveryResult
 from connector.worker.deliver import DeliveryOutcome, OrderDelivery
+from connector.worker.profiles import ProfileCache
+from connector.accounts.profile import ShopProfile
 from connector.worker.triage import triage_new_events
+from connector.timeutil import now_db
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
@@ -46,6 +50,8 @@ class WorkerStats:
     unchanged: int = 0
     retrying: int = 0
     dead: int = 0
+    held: int = 0  # the shop's account refused its credentials, or it has none any more
+    skipped: int = 0  # left out by the merchant's options
     storage_errors: int = 0
     # The most recent outcomes only: a long-running worker must not keep one per delivery
     # (the soak saw its RSS climb ~0.9 MB per 3,000 deliveries).
@@ -72,8 +78,11 @@ class Worker:
         self.stats = WorkerStats()
         self.on_attempt = self._with_metrics(on_attempt)
         self._local = threading.local()
-        self._shop_targets: dict[str, tuple[str, Any]] = {}
+        self._shop_targets: dict[str, tuple[ShopProfile, Any]] = {}
         self.jobs = None  # JobScheduler, when running continuously
+        self.scope = holds.DeliveryScope(settings.operator_assigned_shops(), settings["target.all_shops"])
+        # Accounts change in the app while we run: re-read at most one poll interval later.
+        self.profiles = ProfileCache(settings, self._db, ttl_s=settings["worker.poll_interval_s"])
 
     @staticmethod
     def _with_metrics(callback: Callable[[str, float], None] | None) -> Callable[[str, float], None]:
@@ -102,27 +111,42 @@ class Worker:
     def deliver_one(self, key: OrderKey) -> DeliveryOutcome:
         shop, order_id = key
         db = self._db()
-        kind, target_settings = self._shop_target(shop)
+        profile = self.profiles.get(shop)
+        if profile.blocked_reason(now_db()):  # the claim read the store: ours may be out of date
+            profile = self.profiles.get(shop, fresh=True)
+        blocked = profile.blocked_reason(now_db())
+        if blocked or profile.account is None:  # changed since the claim: the order waits
+            with write_transaction(db):
+                holds.hold_order(db, shop, order_id, blocked or "no tracking account connected")
+            return DeliveryOutcome(shop, order_id, DeliveryResult.HELD, reason=blocked)
         work = order_store.load_order_work(db, shop, order_id)
-        ctx = ShopContext(shop=shop, settings=target_settings, silent=work.silent)
+        ctx = ShopContext(shop=shop, settings=self._typed_settings(shop, profile), silent=work.silent)
         delivery = OrderDelivery(
-            db, self._target(kind), ctx, self.policy, self.name, self.on_attempt, self.settings["worker.lease_s"]
+            db, self._target(profile.account.kind), ctx, self.policy, self.name, self.on_attempt,
+            self.settings["worker.lease_s"], profile.options, self.settings["worker.account_recheck_s"],
         )
-        return delivery.run(work)
+        outcome = delivery.run(work)
+        if outcome.result == DeliveryResult.HELD:
+            self.profiles.forget(shop)
+        elif outcome.result in (DeliveryResult.DELIVERED, DeliveryResult.UNCHANGED) and profile.check and not profile.check.ok:
+            self.profiles.account_works_again(shop)
+        return outcome
 
-    def _shop_target(self, shop: str) -> tuple[str, Any]:
-        """The shop's target kind and that target's typed settings, built once per shop."""
+    def _typed_settings(self, shop: str, profile: ShopProfile) -> Any:
+        """The target's typed settings for the shop's account, built once per profile read."""
         cached = self._shop_targets.get(shop)
-        if cached is None:
-            values = self.settings.target_for(shop)
-            cached = (values["kind"], self._target(values["kind"]).settings_for(values))
+        if cached is None or cached[0] is not profile:
+            assert profile.account is not None
+            cached = (profile, self._target(profile.account.kind).settings_for(profile.account.settings))
             self._shop_targets[shop] = cached
-        return cached
+        return cached[1]
 
     def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
         db = self._db()
         with write_transaction(db):
-            return order_store.claim_due_orders(db, self.name, free, self.settings["worker.lease_s"], busy)
+            return order_store.claim_due_orders(
+                db, self.name, free, self.settings["worker.lease_s"], busy, scope=self.scope
+            )
 
     def _prepare(self) -> bool:
         """Migrate and register configured shops; wait out a locked or failing store."""
@@ -149,6 +173,7 @@ class Worker:
             self._start_background(db)
         in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
         next_prune = 0.0
+        restarted = False
         log.info("worker started", extra={"worker": self.name})
         with ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
@@ -159,6 +184,10 @@ class Worker:
                     if time.monotonic() >= next_prune:
                         next_prune = time.monotonic() + self._prune_interval_s()
                         self._prune()
+                    if not restarted:  # the configuration may have changed: judge every shop afresh
+                        self.profiles.restart()
+                        restarted = True
+                    self.profiles.sweep_rechecks()
                     triaged = triage_new_events(db, self.settings["worker.batch_size"])
                     self.stats.triaged += triaged
                     free = concurrency - len(in_flight)

@@ -26,6 +26,15 @@ class Route:
     part_id: str | None = None
     reason: str | None = None
     body: Any = None
+    # How the merchant knows an order (snapshots only): "#1001", "1001", Shopify's created_at.
+    name: str | None = None
+    number: str | None = None
+    placed_at: str | None = None
+
+
+def _label_text(value: Any) -> str | None:
+    """An order name as Shopify shows it (``#1001``, ``pl-1020``), cut to a sane length."""
+    return (value.strip()[:255] or None) if isinstance(value, str) else None
 
 
 def parse_body(raw: bytes) -> tuple[Any, str | None]:
@@ -58,7 +67,11 @@ def route_event(topic: str, raw: bytes, fallback_time: str) -> Route:
         if topic == topics.ORDER_DELETE_TOPIC:
             return Route("delete", order_id=order_id)
         updated = normalize_iso(body.get("updated_at")) or normalize_iso(body.get("created_at"))
-        return Route("snapshot", order_id=order_id, updated_at=updated or fallback_time, body=body)
+        return Route(
+            "snapshot", order_id=order_id, updated_at=updated or fallback_time, body=body,
+            name=_label_text(body.get("name")), number=shopify_id(body.get("order_number")),
+            placed_at=normalize_iso(body.get("created_at")),
+        )
     kind = "fulfillment" if topic in topics.FULFILLMENT_TOPICS else "refund"
     order_id = shopify_id(body.get("order_id"))
     part_id = shopify_id(body.get("id"))

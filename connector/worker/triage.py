@@ -69,7 +69,8 @@ def _apply(
         state, reason = order_store.queue_order_delete(db, shop, route.order_id)
     elif route.action == "snapshot":
         state, reason = order_store.queue_order_snapshot(
-            db, shop, route.order_id, event_id, route.updated_at or "", silent=row.get("source") == event_store.SILENT_SOURCE
+            db, shop, route.order_id, event_id, route.updated_at or "", silent=row.get("source") == event_store.SILENT_SOURCE,
+            label=order_store.OrderLabel(route.name, route.number, route.placed_at),
         )
     else:
         fields.update(part_kind=route.part_kind, part_id=route.part_id)

@@ -51,6 +51,11 @@ class FoxdeliStandIn(StandIn):
                  latency_s: float = 0.0) -> None:
         super().__init__(latency_s=latency_s)
         self.username, self.password, self.eshop_id = username, password, eshop_id
+        # API users: username -> (password, the e-shop it may write). One Foxdeli serves several
+        # merchants' accounts at one API root, as the real one does.
+        self.accounts: dict[str, tuple[str, str]] = {username: (password, eshop_id)}
+        self.token_users: dict[str, str] = {}  # token -> username
+        self._eshop = eshop_id  # the e-shop of the request being handled (under self.lock)
         self.token_lifetime_s, self.jwt_exp = token_lifetime_s, jwt_exp
         self.tokens: dict[str, float] = {}  # token -> expiry (epoch seconds)
         self.orders: dict[str, dict[str, Any]] = {}
@@ -69,14 +74,23 @@ class FoxdeliStandIn(StandIn):
                 collection.clear()
             self.auth_count, self.reject_all_tokens = 0, False
 
+    def add_account(self, username: str, password: str, eshop_id: str) -> None:
+        """Another API user with its own e-shop (another merchant's Foxdeli account)."""
+        with self.lock:
+            self.accounts[username] = (password, eshop_id)
+
+    def orders_of(self, eshop_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [o for o in self.orders.values() if o.get("eshopId") == eshop_id]
+
     def revoke_tokens(self) -> None:
         """Make every issued token invalid at once (the server forgot them)."""
         with self.lock:
             self.tokens.clear()
 
-    def order_by_external(self, external_id: str) -> dict[str, Any] | None:
+    def order_by_external(self, external_id: str, eshop_id: str | None = None) -> dict[str, Any] | None:
         with self.lock:
-            order_id = self.by_external.get((self.eshop_id, external_id))
+            order_id = self.by_external.get((eshop_id or self.eshop_id, external_id))
             return self.orders.get(order_id) if order_id else None
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -104,7 +118,7 @@ class FoxdeliStandIn(StandIn):
 
     def _order_route(self, request: Request, body: Any, order_id: str, rest: str, parcel_id: str | None) -> Response:
         order = self.orders.get(order_id)
-        if order is None:
+        if order is None or order.get("eshopId") != self._eshop:  # another account's order is not there
             return problem(404, "Order was not found", f"Order with id {order_id} doesn't exist")
         if rest == "" and request.method == "GET":
             return Response(200, order)
@@ -125,22 +139,26 @@ class FoxdeliStandIn(StandIn):
             credentials = request.json()
         except ValueError:
             return problem(400, "Bad Request", "Failed to read request")
-        if not isinstance(credentials, dict) or credentials.get("email") != self.username or credentials.get("password") != self.password:
+        user = credentials.get("email") if isinstance(credentials, dict) else None
+        if not isinstance(user, str) or user not in self.accounts or credentials.get("password") != self.accounts[user][0]:
             return problem(401, "Unauthorized", "Bad credentials")
         self.auth_count += 1
         expires = time.time() + self.token_lifetime_s
-        claims: dict[str, Any] = {"sub": self.username, "jti": str(uuid.uuid4())}
+        claims: dict[str, Any] = {"sub": user, "jti": str(uuid.uuid4())}
         if self.jwt_exp:
             claims["exp"] = int(expires) if self.token_lifetime_s >= 5 else expires
         token = f"{_b64({'alg': 'HS256', 'typ': 'JWT'})}.{_b64(claims)}.{_b64({'sig': next(self._serial)})}"
         self.tokens[token] = expires
+        self.token_users[token] = user
         return Response(200, {"token": token, "refreshToken": token + ".refresh"})
 
     def _check_token(self, request: Request) -> Response | None:
         token = request.headers.get("X-API-Key")
         expires = self.tokens.get(token or "")
-        if expires is None or self.reject_all_tokens:
+        user = self.token_users.get(token or "")
+        if expires is None or self.reject_all_tokens or user not in self.accounts:
             return problem(401, "Invalid API token provided.")
+        self._eshop = self.accounts[user][1]
         if time.time() >= expires:
             return problem(401, f"The Token has expired on {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires))}.")
         return None
@@ -166,11 +184,11 @@ class FoxdeliStandIn(StandIn):
         violations = validate_order(body)
         if violations:
             return self._invalid(request, violations)
-        if body["eshopId"] != self.eshop_id:
+        if body["eshopId"] != self._eshop:
             return problem(403, "Eshop was not found for this API key",
                            f"Eshop with id {body['eshopId']} doesn't exist in this account.", eshopId=body["eshopId"])
         external = body.get("externalIdentifier")
-        if external and (self.eshop_id, external) in self.by_external:
+        if external and (self._eshop, external) in self.by_external:
             return problem(409, "Order exists", f"Order with externalId {external} already exists",
                            resourceType="Order", resourceId=external, resourceIdName="externalId")
         order_id = str(uuid.uuid4())
@@ -178,13 +196,13 @@ class FoxdeliStandIn(StandIn):
                  "links": {"trackAndTrace": {"href": f"{self.url}/tt/order/{order_id}"}}}
         self.orders[order_id] = order
         if external:
-            self.by_external[(self.eshop_id, external)] = order_id
+            self.by_external[(self._eshop, external)] = order_id
         return Response(201, order)
 
     def _find(self, request: Request) -> Response:
         external = (request.query.get("externalId") or [""])[0]
         eshop = (request.query.get("eshopId") or [""])[0]
-        if eshop != self.eshop_id:
+        if eshop != self._eshop:
             return problem(403, "Eshop was not found for this API key", f"Eshop with id {eshop} doesn't exist in this account.")
         order_id = self.by_external.get((eshop, external))
         if order_id is None:
@@ -196,7 +214,7 @@ class FoxdeliStandIn(StandIn):
         if violations:
             return self._invalid(request, violations)
         if body.get("externalIdentifier") not in (None, order.get("externalIdentifier")):
-            taken = self.by_external.get((self.eshop_id, body["externalIdentifier"]))
+            taken = self.by_external.get((self._eshop, body["externalIdentifier"]))
             if taken and taken != order["id"]:
                 return problem(409, "Order exists", "externalIdentifier belongs to another order")
         order.update(body)  # arrays replaced, as assumed in spec §2.4 [I]

@@ -58,6 +58,8 @@ class ParcellabStandIn(StandIn):
         super().__init__(latency_s)
         self.token = token
         self.scheme = scheme
+        # Further tokens, each bound to one account (the account id is inside a real token).
+        self.account_tokens: dict[str, int] = {}
         self.orders: dict[tuple[int, str], dict[str, Any]] = {}
         self.trackings: dict[tuple[str, str], dict[str, Any]] = {}
         self.invalid_requests: list[tuple[Request, list[dict[str, str]]]] = []
@@ -71,6 +73,15 @@ class ParcellabStandIn(StandIn):
             for log in (self.invalid_requests, self.failed_mutations, self.requests, self.faults):
                 log.clear()
 
+    def add_account(self, token: str, account: int) -> None:
+        """Another parcelLab account and its API token (another merchant's)."""
+        with self.lock:
+            self.account_tokens[token] = account
+
+    def orders_of(self, account: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [o for (acc, _), o in self.orders.items() if acc == account]
+
     def fail_next_mutation(self, message: str) -> None:
         """Answer the next mutation with ``success: false`` and this message (still HTTP 200)."""
         with self.lock:
@@ -80,14 +91,23 @@ class ParcellabStandIn(StandIn):
     def handle(self, request: Request) -> Response:
         if request.path != "/v4/track/orders/":
             return Response(404, {"detail": "Not found."})
-        if request.method != "PUT":
+        if request.method not in ("PUT", "GET"):
             return Response(405, {"detail": f'Method "{request.method}" not allowed.'})
-        if request.headers.get("Authorization") != f"{self.scheme} {self.token}":
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        known = token == self.token or token in self.account_tokens
+        if scheme != self.scheme or not known:
             return self._reject(request, 401, "authentication_failed", "Invalid or missing token.", None)
+        bound = self.account_tokens.get(token)
+        if request.method == "GET":  # "Retrieve All Orders": DRF cursor pagination of the token's account
+            with self.lock:
+                mine = [o for (acc, _), o in self.orders.items() if bound is None or acc == bound]
+            return Response(200, {"next": None, "previous": None, "results": mine[:20]})
         try:
             body = request.json()
         except ValueError:
             return self._reject(request, 400, "parse_error", "JSON parse error.", None)
+        if bound is not None and isinstance(body, dict) and body.get("account") != bound:
+            return Response(403, {"detail": "You do not have permission to perform this action."})
         errors = validate_order(body) if isinstance(body, dict) else [_err("invalid", "Expected an object.", None)]
         with self.lock:
             errors += self._conflicts(body) if not errors else []

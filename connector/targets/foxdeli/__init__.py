@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from connector.errors import PermanentDeliveryError, WaitingError
+from connector.errors import AccountError, WaitingError
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
 from connector.targets.foxdeli.client import FoxdeliClient
 from connector.targets.foxdeli.mapping import map_fulfillment, map_order
@@ -105,7 +105,7 @@ class FoxdeliTarget:
     @staticmethod
     def _eshop_id(ctx: ShopContext[FoxdeliSettings]) -> str:
         if not ctx.settings.eshop_id:
-            raise PermanentDeliveryError("settings eshop_id is empty: Foxdeli needs the e-shop UUID")
+            raise AccountError("settings eshop_id is empty: Foxdeli needs the e-shop UUID")
         return ctx.settings.eshop_id
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 import requests
 
 from connector.config import TARGET_DEFAULTS
-from connector.errors import PermanentDeliveryError, TransientDeliveryError, WaitingError
+from connector.errors import AccountError, TransientDeliveryError, WaitingError
 from connector.scrub import scrub_secrets
 from connector.targets.foxdeli.settings import DEFAULT_BASE_URL
 from connector.targets.httpclient import Verdict, new_session, raise_for_response, response_reason, send_request
@@ -32,8 +32,8 @@ TOKEN_LIFETIME_S = 600.0  # "access token 10 minutes" (docs getting-started/api-
 # How Foxdeli's 4xx answers are classified (spec §2.6); passed to raise_for_response as overrides.
 STATUS_OVERRIDES: Mapping[int, Verdict] = {
     400: "permanent",  # constraint violation: the same body is refused again; the reason lists violations
-    401: "permanent",  # still refused after one fresh login: the credentials are wrong
-    403: "permanent",  # "Eshop was not found for this API key": eshop_id or API user misconfigured
+    401: "account",  # still refused after one fresh login: the credentials are wrong
+    403: "account",  # "Eshop was not found for this API key": eshop_id or API user misconfigured
     404: "permanent",  # the order/parcel is gone; the upsert paths handle the expected 404s themselves
     409: "permanent",  # create's "Order exists" is handled (find + PATCH); elsewhere a refused transition
     415: "permanent",  # wrong Content-Type: our bug, retrying cannot help
@@ -111,7 +111,7 @@ class FoxdeliClient:
 
     def _authorize(self) -> str:
         if not self.username or not self._password:
-            raise PermanentDeliveryError("Foxdeli settings username/password are empty")
+            raise AccountError("Foxdeli settings username/password are empty")
         response = send_request(self.session, "POST", self.base_url + AUTH_PATH, timeout=self.timeout_s,
                                 json={"email": self.username, "password": self._password})
         raise_for_response(response, STATUS_OVERRIDES, reason=self._scrub(f"authorize: {problem_reason(response)}"))

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import pycountry
 
 from connector.errors import MappingError
-from connector.targets.common import language_iso2, text, to_decimal, utc_millis
+from connector.targets.common import language_iso2, order_number, text, to_decimal, utc_millis
 from connector.targets.foxdeli.carriers import carrier_from_url, carrier_table, map_carrier
 from connector.targets.foxdeli.destination import map_address, map_destination
 from connector.shopify.ids import resource_id, shopify_id
@@ -245,7 +245,7 @@ def map_order(order: dict[str, Any], settings: FoxdeliSettings) -> dict[str, Any
     }
     optional = {
         "externalCreated": utc_millis(order.get("created_at")) or utc_millis(order.get("processed_at")),
-        "orderNumber": text(order.get("name")) or text(order.get("order_number")),
+        "orderNumber": order_number(order, settings.order_number),
         "cashOnDelivery": cash_on_delivery(order, price, payment),
         "destination": map_destination(order, carriers, ships_anything(order)),
         "billingDetails": map_billing(order),

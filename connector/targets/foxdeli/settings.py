@@ -18,6 +18,7 @@ class FoxdeliSettings:
     eshop_id: str  # the e-shop UUID; empty is refused when an order is mapped or sent
     timeout_s: float
     carriers: Mapping[str, str]  # checked against Foxdeli's carrier enum when mapping
+    order_number: str = "name"  # "name" (#1001, as Shopify shows it) or the bare "number"
 
     @classmethod
     def from_target(cls, values: Mapping[str, Any]) -> FoxdeliSettings:
@@ -29,4 +30,5 @@ class FoxdeliSettings:
             eshop_id=str(merged["eshop_id"] or "").strip(),
             timeout_s=timeout_s(merged),
             carriers=dict(merged["carriers"] or {}),
+            order_number=str(merged["order_number"] or "name"),
         )

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import requests
 
-from connector.errors import MappingError, PermanentDeliveryError, TransientDeliveryError
+from connector.errors import AccountError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.targets.base import SendResult
 from connector.scrub import scrub_secrets
 from connector.targets.httpclient import Verdict, raise_for_response, response_reason, send_request
@@ -29,8 +29,8 @@ ORDERS_PATH = "/v4/track/orders/"
 # parcelLab's reading of statuses, passed as overrides to the shared table (httpclient).
 STATUS_OVERRIDES: Mapping[int, Verdict] = {
     400: "permanent",  # validation_error: "no order or mutation history is written" (spec §1.4)
-    401: "permanent",  # missing/invalid token: an operator must fix target.token
-    403: "permanent",  # token lacks the write scope or belongs to another account
+    401: "account",  # missing/invalid token: the account's token must be fixed
+    403: "account",  # token lacks the write scope or belongs to another account
     404: "permanent",
     409: "transient",  # [I] concurrent write to the same order: the next attempt should pass
     429: "transient",  # account rate limit: honour Retry-After (spec §1.6)
@@ -52,7 +52,7 @@ def put_order(session: requests.Session, settings: ParcellabSettings, payload: d
         raise MappingError(f"parcelLab PUT without core fields: {', '.join(missing)}")
     token = settings.token
     if not token:
-        raise PermanentDeliveryError("target.token is not set: parcelLab needs an API token")
+        raise AccountError("target.token is not set: parcelLab needs an API token")
     response = send_request(
         session, "PUT", orders_url(settings), timeout=settings.timeout_s,
         data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),

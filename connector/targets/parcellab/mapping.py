@@ -17,10 +17,12 @@ from typing import Any, Iterable, Mapping
 
 from connector.errors import MappingError, WaitingError
 from connector.targets.common import (
+    bare_number,
     country_alpha2,
     country_alpha3,
     format_amount,
     language_iso2,
+    order_number,
     text,
     to_decimal,
     utc_date,
@@ -122,7 +124,7 @@ def map_fulfillment(
 # -- core fields ---------------------------------------------------------------------------------
 def _core_fields(order: dict[str, Any], settings: ParcellabSettings) -> dict[str, Any]:
     """account, order_number, external_reference, client_key, country and email of an order."""
-    number = text(order.get("name"), 255) or text(order.get("order_number"), 255)
+    number = order_number(order, settings.order_number, 255)
     if number is None:
         raise MappingError("order has neither name nor order_number: parcelLab needs order_number")
     return {
@@ -148,9 +150,10 @@ def _core_from_fulfillment(fulfillment: dict[str, Any], settings: ParcellabSetti
     email = _email(fulfillment.get("email"))
     if not (base and seq.isdigit() and country and email):
         raise WaitingError("fulfillment lacks order name/email/country: waiting for its order")
+    number = bare_number(base) if settings.order_number == "number" else base
     return {
         "account": account_id(settings),
-        "order_number": base[:255],
+        "order_number": (number or base)[:255],
         "client_key": text(settings.client_key, 512),
         "destination_country_iso3": country,
         "recipient_email": email,

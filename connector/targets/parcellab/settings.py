@@ -22,6 +22,7 @@ class ParcellabSettings:
     auth_scheme: str
     timeout_s: float
     carriers: Mapping[str, str]  # Shopify tracking_company → parcelLab courier code
+    order_number: str = "name"  # "name" (#1001, as Shopify shows it) or the bare "number"
 
     @classmethod
     def from_target(cls, values: Mapping[str, Any]) -> ParcellabSettings:
@@ -35,4 +36,5 @@ class ParcellabSettings:
             auth_scheme=str(merged["auth_scheme"] or "").strip() or str(TARGET_DEFAULTS["auth_scheme"]),
             timeout_s=timeout_s(merged),
             carriers=dict(merged["carriers"] or {}),
+            order_number=str(merged["order_number"] or "name"),
         )

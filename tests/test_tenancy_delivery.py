@@ -1,0 +1,277 @@
+"""Tenancy in the worker: every shop's orders reach its own account, or wait for one.
+
+Real Flask app, real SQLite file, real worker, the Foxdeli and parcelLab stand-ins over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from connector.app import create_app
+from connector.config import Settings
+from connector.store.db import close_thread_dbs, connect, get_db
+from connector.worker.loop import Worker
+from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
+from tests.lifecycle_env import database_bytes
+from tests.standins.foxdeli import FoxdeliStandIn
+from tests.standins.parcellab import ParcellabStandIn
+from tests.tenancy_env import (
+    ESHOP_A, ESHOP_B, FOX_A, FOX_B, OPERATOR_ESHOP, PL_C, SHOP_A, SHOP_B, SHOP_C, add_merchant_accounts,
+    connect_account, install, order_for, tenancy_settings,
+)
+
+
+@pytest.fixture
+def fox() -> Iterator[FoxdeliStandIn]:
+    with FoxdeliStandIn(eshop_id=OPERATOR_ESHOP) as standin:
+        yield standin  # type: ignore[misc]
+        assert standin.invalid_requests == [], standin.invalid_requests
+
+
+@pytest.fixture
+def pl() -> Iterator[ParcellabStandIn]:
+    with ParcellabStandIn(token="pl-operator-token-0000") as standin:
+        yield standin  # type: ignore[misc]
+
+
+@pytest.fixture
+def make(tmp_path, fox, pl):  # type: ignore[no-untyped-def]
+    """make(shops_toml="", **overrides) → (settings, db, post) with shops A, B, C installed."""
+    add_merchant_accounts(fox, pl)
+
+    def _make(shops_toml: str = "", **values: Any):  # type: ignore[no-untyped-def]
+        settings = tenancy_settings(tmp_path, fox, pl, shops_toml, **values)
+        client = create_app(settings=settings).test_client()
+        db = get_db(settings["database.path"])
+        install(settings, db, SHOP_A, SHOP_B, SHOP_C)
+
+        def post(shop: str, body: bytes, topic: str = "orders/create"):  # type: ignore[no-untyped-def]
+            response = client.post("/webhooks/shopify", data=body, headers=webhook_headers(body, topic, shop=shop))
+            assert response.status_code == 200
+            return response
+
+        return settings, db, post
+
+    yield _make
+    close_thread_dbs()
+
+
+def run(settings: Settings, **changes: Any):  # type: ignore[no-untyped-def]
+    return Worker(Settings({**settings.values, **changes}, settings.shops, settings.source)).run(once=True)
+
+
+def status_of(db: Any, shop: str) -> str | None:
+    row = db.execute("SELECT status FROM orders WHERE shop = ?", [shop]).fetchone()
+    return row[0] if row else None
+
+
+def test_each_shop_delivers_only_to_its_own_account(make, fox, pl):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+    connect_account(db, settings, SHOP_B, "foxdeli", **FOX_B)
+    connect_account(db, settings, SHOP_C, "parcellab", **PL_C)
+    for number, shop in enumerate((SHOP_A, SHOP_B, SHOP_C), start=1001):
+        post(shop, order_for(number))
+    assert run(settings).delivered == 3
+    assert [o["orderNumber"] for o in fox.orders_of(ESHOP_A)] == ["#1001"]
+    assert [o["orderNumber"] for o in fox.orders_of(ESHOP_B)] == ["#1002"]
+    assert fox.orders_of(OPERATOR_ESHOP) == []  # the operator's global account got nothing
+    assert [o["order_number"] for o in pl.orders_of(int(PL_C["account"]))] == ["#1003"]
+    assert pl.orders_of(0) == [] and len(pl.orders) == 1
+
+
+def test_a_shop_without_an_account_keeps_its_events_and_delivers_them_once_connected(make, fox):
+    settings, db, post = make()
+    post(SHOP_A, order_for(1001))
+    post(SHOP_A, json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
+    stats = run(settings)
+    assert stats.delivered == 0 and fox.requests == []  # nothing anywhere, not even the global account
+    assert status_of(db, SHOP_A) == "held"
+    assert [r[0] for r in db.execute("SELECT state FROM events ORDER BY id")] == ["queued", "queued"]  # kept
+    assert run(settings).delivered == 0  # still nothing while there is no account
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+    assert run(settings).delivered == 1
+    [order] = fox.orders_of(ESHOP_A)
+    assert order["orderNumber"] == "#1001" and len(order["parcels"]) == 1
+    assert [r[0] for r in db.execute("SELECT state FROM events ORDER BY id")] == ["delivered", "delivered"]
+
+
+def test_the_global_account_serves_every_shop_only_with_the_switch(make, fox):
+    settings, db, post = make(**{"target.all_shops": True})
+    connect_account(db, settings, SHOP_B, "foxdeli", **FOX_B)  # a merchant's own account still wins
+    post(SHOP_A, order_for(1001))
+    post(SHOP_B, order_for(1002))
+    assert run(settings).delivered == 2
+    assert [o["orderNumber"] for o in fox.orders_of(OPERATOR_ESHOP)] == ["#1001"]
+    assert [o["orderNumber"] for o in fox.orders_of(ESHOP_B)] == ["#1002"]
+
+
+def test_an_operator_entry_wins_over_the_merchants_account(make, fox):
+    settings, db, post = make(f'[shops."{SHOP_A}"]\neshop_id = "{ESHOP_B}"\nusername = "{FOX_B["username"]}"\n'
+                              f'password = "{FOX_B["password"]}"\n')
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+    post(SHOP_A, order_for(1001))
+    assert run(settings).delivered == 1
+    assert fox.orders_of(ESHOP_A) == [] and len(fox.orders_of(ESHOP_B)) == 1
+
+
+def test_an_entry_with_only_admin_access_assigns_no_account(make, fox):
+    settings, db, post = make(f'[shops."{SHOP_A}"]\naccess_token = "shpat_legacy"\n')
+    post(SHOP_A, order_for(1001))
+    assert run(settings).delivered == 0 and fox.requests == []
+    assert status_of(db, SHOP_A) == "held"
+
+
+def test_refused_credentials_hold_that_shop_only_until_they_are_fixed(make, fox):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", **{**FOX_A, "password": "wrong-Pa55word"})
+    connect_account(db, settings, SHOP_B, "foxdeli", **FOX_B)
+    for number in (1001, 1002, 1003):
+        post(SHOP_A, order_for(number, id=int(ORDER_ID) + number))
+    post(SHOP_B, order_for(2001))
+    stats = run(settings, **{"worker.concurrency": 1})
+    assert stats.dead == 0 and stats.delivered == 1  # B flows; A's first refusal holds all of A
+    assert len(fox.orders_of(ESHOP_B)) == 1 and fox.orders_of(ESHOP_A) == []
+    logins = fox.auth_count
+    assert {r[0] for r in db.execute("SELECT status FROM orders WHERE shop = ?", [SHOP_A])} == {"held"}
+    (ok, message) = db.execute("SELECT check_ok, check_message FROM shop_settings WHERE shop = ?", [SHOP_A]).fetchone()
+    assert ok == 0 and "Bad credentials" in message and "wrong-Pa55word" not in message
+    assert db.execute("SELECT count(*) FROM failures").fetchone()[0] == 0
+    worker = Worker(settings)
+    worker.profiles.restart = lambda: None  # a running worker, not a fresh start
+    assert worker.run(once=True).delivered == 0 and fox.auth_count == logins  # not hammered
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)  # the merchant fixes the password
+    assert run(settings).delivered == 3
+    assert sorted(o["orderNumber"] for o in fox.orders_of(ESHOP_A)) == ["#1001", "#1002", "#1003"]
+
+
+def test_a_failing_account_is_tried_again_after_the_recheck_time(make, fox):
+    settings, db, post = make(**{"worker.account_recheck_s": 0.3})
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+    post(SHOP_A, order_for(1001))
+    fox.reject_all_tokens = True  # the platform suspends the account for a while
+    worker_settings = Settings({**settings.values}, settings.shops, settings.source)
+    worker = Worker(worker_settings)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and db.execute("SELECT check_ok FROM shop_settings").fetchone()[0] != 0:
+            time.sleep(0.05)
+        assert status_of(db, SHOP_A) == "held"
+        fox.reject_all_tokens = False  # ... and lifts it: no one touched the settings
+        while time.monotonic() < deadline and not fox.orders_of(ESHOP_A):
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert len(fox.orders_of(ESHOP_A)) == 1
+    assert db.execute("SELECT check_ok FROM shop_settings").fetchone()[0] == 1
+
+
+def test_a_running_worker_sees_a_new_account_within_a_poll_interval(make, fox):
+    settings, db, post = make()
+    post(SHOP_A, order_for(1001))
+    worker = Worker(settings)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and status_of(db, SHOP_A) != "held":
+            time.sleep(0.02)
+        connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+        connected = time.monotonic()
+        while time.monotonic() < deadline and not fox.orders_of(ESHOP_A):
+            time.sleep(0.02)
+        waited = time.monotonic() - connected
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert len(fox.orders_of(ESHOP_A)) == 1
+    assert waited < 2.0  # a couple of poll intervals (0.05 s) on a busy machine, never a restart
+
+
+def test_paused_shops_wait_and_resume(make, fox):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", options={"paused": True}, **FOX_A)
+    post(SHOP_A, order_for(1001))
+    assert run(settings).delivered == 0 and status_of(db, SHOP_A) == "held"
+    connect_account(db, settings, SHOP_A, "foxdeli", options={"paused": False}, **FOX_A)
+    assert run(settings).delivered == 1 and len(fox.orders_of(ESHOP_A)) == 1
+
+
+@pytest.mark.parametrize("options, changes, reason", [
+    ({"skip_tags": ["Wholesale"]}, {"tags": "vip, wholesale"}, "tagged Wholesale"),
+    ({"skip_unpaid": True}, {"financial_status": "pending"}, "not paid yet"),
+    ({"skip_test_orders": True}, {"test": True}, "test order"),
+])
+def test_options_leave_orders_out(make, fox, options, changes, reason):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", options=options, **FOX_A)
+    post(SHOP_A, order_for(1001, **changes))
+    assert run(settings).skipped == 1 and fox.orders_of(ESHOP_A) == []
+    (status, why) = db.execute("SELECT status, last_error FROM orders").fetchone()
+    assert status == "skipped" and reason in why
+    # Without the option the same order goes out.
+    connect_account(db, settings, SHOP_A, "foxdeli", options={}, **FOX_A)
+    assert run(settings).delivered == 1 and len(fox.orders_of(ESHOP_A)) == 1
+
+
+def test_an_unpaid_order_is_sent_with_its_parcel_once_paid(make, fox):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", options={"skip_unpaid": True}, **FOX_A)
+    post(SHOP_A, order_for(1001, financial_status="pending", updated_at="2026-11-01T10:00:00Z"))
+    post(SHOP_A, json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
+    assert run(settings).skipped == 1 and fox.requests == []
+    post(SHOP_A, order_for(1001, financial_status="paid", updated_at="2026-11-02T10:00:00Z"), "orders/paid")
+    assert run(settings).delivered == 1
+    [order] = fox.orders_of(ESHOP_A)
+    assert len(order["parcels"]) == 1  # the fulfillment that arrived while it was unpaid
+
+
+@pytest.mark.parametrize("kind", ["foxdeli", "parcellab"])
+def test_the_bare_order_number_option_reaches_the_platform(make, fox, pl, kind):
+    settings, db, post = make()
+    account = FOX_A if kind == "foxdeli" else PL_C
+    connect_account(db, settings, SHOP_A, kind, options={"order_number": "number"}, **account)
+    post(SHOP_A, order_for(1001, name="EU-1001"))
+    assert run(settings).delivered == 1
+    sent = fox.orders_of(ESHOP_A)[0]["orderNumber"] if kind == "foxdeli" else pl.orders_of(int(PL_C["account"]))[0]["order_number"]
+    assert sent == "1001"
+
+
+def test_a_merchants_courier_code_wins_over_the_built_in_table(make, pl):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_C, "parcellab", options={"carriers": {"UPS": "ups-mi"}}, **PL_C)
+    fulfillment = documented_fulfillment(tracking_company="UPS", tracking_number="1Z2345")
+    post(SHOP_C, order_for(1001))
+    post(SHOP_C, json.dumps(fulfillment).encode(), "fulfillments/create")
+    assert run(settings).delivered == 1
+    assert {t[0] for t in pl.trackings} == {"ups-mi"}  # the built-in table says "ups"
+
+
+def test_moving_to_another_account_forgets_the_old_accounts_ids(make, fox):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+    post(SHOP_A, order_for(1001, updated_at="2026-11-01T10:00:00Z"))
+    run(settings)
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_B)  # the merchant moves to another e-shop
+    assert db.execute("SELECT remote_id, payload_hash FROM orders").fetchone() == (None, None)
+    post(SHOP_A, order_for(1001, updated_at="2026-11-02T10:00:00Z"), "orders/updated")
+    assert run(settings).delivered == 1
+    assert len(fox.orders_of(ESHOP_A)) == 1 and len(fox.orders_of(ESHOP_B)) == 1  # created anew, not a PATCH of A's
+
+
+def test_no_tracking_secret_is_ever_stored_in_clear(make):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+    connect_account(db, settings, SHOP_C, "parcellab", **PL_C)
+    raw = database_bytes(settings)
+    for secret in (FOX_A["password"], PL_C["token"]):
+        assert secret.encode() not in raw
+    assert FOX_A["username"].encode() in raw  # the non-secret fields are plain, as they should be
