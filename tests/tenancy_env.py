@@ -79,4 +79,6 @@ def order_for(number: int, **changes: Any) -> bytes:
     """Shopify's documented order, not cancelled, named ``#<number>``; ``changes`` on top."""
     order = json.loads(fixture_bytes(DOCS_ORDER))
     order.update({"cancelled_at": None, "cancel_reason": None, "name": f"#{number}", "order_number": number, **changes})
+    if "id" in changes:  # the gid is the id targets trust
+        order["admin_graphql_api_id"] = f"gid://shopify/Order/{changes['id']}"
     return json.dumps(order).encode()

@@ -182,7 +182,7 @@ def test_backup_during_intake_load_restores_every_acknowledged_event(tmp_path):
     live_db = live_dir / "connector.db"
     port = free_port()
     with HttpTargetStandIn(latency_s=0.005) as target:
-        env = connector_env(shopify_api_secret=SECRET, database_path=live_db, target_kind="http",
+        env = connector_env(shopify_api_secret=SECRET, database_path=live_db, target_kind="http", target_all_shops=1,
                             target_base_url=target.url, worker_poll_interval_s=0.05, server_workers=2)
         web = start_connector(["serve", "--bind", f"127.0.0.1:{port}"], env, live_dir, live_dir / "web.log")
         worker = start_connector(["worker"], env, live_dir, live_dir / "worker.log")

@@ -90,7 +90,7 @@ def test_web_worker_and_backup_stay_within_the_units_filters(tmp_path):
     (tmp_path / "multiproc").mkdir()
     port, metrics_port = free_port(), free_port()
     with HttpTargetStandIn() as target:
-        env = connector_env(shopify_api_secret=SECRET, database_path=tmp_path / "c.db", target_kind="http",
+        env = connector_env(shopify_api_secret=SECRET, database_path=tmp_path / "c.db", target_kind="http", target_all_shops=1,
                             target_base_url=target.url, worker_metrics_port=metrics_port, worker_poll_interval_s=0.1,
                             retry_first_delay_s=0.01)
         web = traced(strace, tmp_path / "web.trace", ["serve", "--bind", f"127.0.0.1:{port}"],

@@ -85,15 +85,17 @@ def operator_options(settings: Settings, shop: str) -> ShopOptions:
 
 
 def merchant_account_settings(
-    settings: Settings, kind: str, fields: Mapping[str, Any], secrets: Mapping[str, str], options: ShopOptions
+    settings: Settings, shop: str, kind: str, fields: Mapping[str, Any], secrets: Mapping[str, str],
+    options: ShopOptions,
 ) -> dict[str, Any]:
     """What a target reads for an account the merchant connected."""
-    out: dict[str, Any] = {key: settings[f"target.{key}"] for key in INHERITED_KEYS}
+    operator = settings.target_for(shop)  # [target] with the shop's entry (no account keys in it)
+    out: dict[str, Any] = {key: operator[key] for key in INHERITED_KEYS}
     out.update(kind=kind, base_url=platform_root(settings, kind), order_number=options.order_number)
     out.update({f.name: str(fields.get(f.name) or "") for f in PLATFORMS[kind].fields if not f.secret})
     out.update({name: secrets.get(name, "") for name in PLATFORMS[kind].secret_names})
     # The operator's courier table applies to the platform it was written for.
-    operator_carriers = settings["target.carriers"] if settings["target.kind"] == kind else {}
+    operator_carriers = operator["carriers"] if settings["target.kind"] == kind else {}
     out["carriers"] = {**operator_carriers, **options.carriers}
     return out
 
@@ -114,10 +116,10 @@ def resolve_profile(
     if kind in PLATFORMS:
         if secrets is None:  # stored but unreadable (the key changed): hold, never fall back
             return ShopProfile(shop, None, options, "merchant", check, kind)
-        account_settings = merchant_account_settings(settings, kind, stored.get("fields") or {}, secrets, options)
+        account_settings = merchant_account_settings(settings, shop, kind, stored.get("fields") or {}, secrets, options)
         return ShopProfile(shop, ShopAccount(kind, account_settings, "merchant"), options, "merchant", check, kind)
     if settings["target.all_shops"]:
-        target = settings.section("target")
+        target = settings.target_for(shop)  # the shop's entry may tune it (couriers, timeout), not replace it
         target.update(carriers={**target["carriers"], **options.carriers}, order_number=options.order_number)
         return ShopProfile(shop, ShopAccount(target["kind"], target, "default"), options, "merchant", check, kind)
     return ShopProfile(shop, None, options, "merchant", check, kind)
