@@ -34,12 +34,14 @@ def has_read_all_orders(db: sqlite_utils.Database, settings: Settings, shop: str
 
 
 def create_resync_job(
-    db: sqlite_utils.Database, settings: Settings, spec: ResyncSpec, owner: str, requested_by: str
+    db: sqlite_utils.Database, settings: Settings, spec: ResyncSpec, owner: str, requested_by: str,
+    extra_notes: tuple[str, ...] = (),
 ) -> str:
     check_shop_ready(db, settings, spec.shop)
     notes = window_notes(spec.since, utc_now(), has_read_all_orders(db, settings, spec.shop))
     if spec.silent:
         notes.append("silent: the target is asked not to notify customers about these orders")
+    notes += extra_notes
     return job_store.create_job(
         db, RESYNC, spec.shop, spec.params(), owner, settings["worker.lease_s"], notes, requested_by
     )

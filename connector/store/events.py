@@ -71,8 +71,10 @@ def still_new_event_ids(db: sqlite_utils.Database, event_ids: list[int]) -> set[
     return {row[0] for row in rows}
 
 
-def fetch_event_body(db: sqlite_utils.Database, event_id: int) -> bytes | None:
-    row = db.execute("SELECT body FROM events WHERE id = ?", [event_id]).fetchone()
+def fetch_event_body(db: sqlite_utils.Database, event_id: int, shop: str | None = None) -> bytes | None:
+    """An event's raw body; with ``shop``, only when the event is that shop's."""
+    where, params = ("AND shop = ?", [shop]) if shop else ("", [])
+    row = db.execute(f"SELECT body FROM events WHERE id = ? {where}", [event_id, *params]).fetchone()
     return bytes(row[0]) if row else None
 
 

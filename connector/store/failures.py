@@ -113,3 +113,18 @@ def list_attempts(db: sqlite_utils.Database, shop: str, order_id: str, limit: in
         [shop, order_id, limit],
     )
 
+
+
+def replay_order(db: sqlite_utils.Database, shop: str, order_id: str) -> bool:
+    """Queue one dead-lettered order of ``shop`` again; False when it has no open failure.
+    Inside ``write_transaction``."""
+    if not db.execute(
+        "SELECT 1 FROM failures WHERE shop = ? AND order_id = ? AND replayed_at IS NULL", [shop, order_id]
+    ).fetchone():
+        return False
+    _requeue(db, shop, order_id)
+    db.execute(
+        "UPDATE failures SET replayed_at = ? WHERE shop = ? AND order_id = ? AND replayed_at IS NULL",
+        [now_db(), shop, order_id],
+    )
+    return True

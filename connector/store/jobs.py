@@ -149,8 +149,17 @@ def release_job(
     )
 
 
-def open_job_for(db: sqlite_utils.Database, shop: str, kind: str) -> str | None:
+def open_job_for(db: sqlite_utils.Database, shop: str, kind: str, requested_by: str | None = None) -> str | None:
+    """An open job of ``shop`` of ``kind`` (requested by ``requested_by``, when given)."""
+    where, params = ("AND requested_by = ?", [requested_by]) if requested_by else ("", [])
     row = db.execute(
-        f"SELECT id FROM jobs WHERE shop = ? AND kind = ? AND status IN ('{QUEUED}', '{RUNNING}') LIMIT 1", [shop, kind]
+        f"SELECT id FROM jobs WHERE shop = ? AND kind = ? AND status IN ('{QUEUED}', '{RUNNING}') {where} LIMIT 1",
+        [shop, kind, *params],
     ).fetchone()
     return row[0] if row else None
+
+
+def get_shop_job(db: sqlite_utils.Database, shop: str, job_id: str) -> dict[str, Any] | None:
+    """A job of ``shop``; None for another shop's (as for no job at all)."""
+    rows = query_rows(db, "SELECT * FROM jobs WHERE id = ? AND shop = ?", [job_id, shop])
+    return _decode(rows[0] if rows else None)

@@ -66,3 +66,11 @@ def never_cached(response: Response) -> Response:
 def session() -> Response:
     """Whose session this is: the page shows it, and it proves the token reached the backend."""
     return jsonify(shop=g.shop)
+
+
+# The endpoints, each area its own blueprint behind the guard above (Flask runs a parent's
+# before_request for its children).
+from connector.web import merchant_jobs, merchant_orders, merchant_settings  # noqa: E402
+
+for _child in (merchant_settings.bp, merchant_orders.bp, merchant_jobs.bp):
+    bp.register_blueprint(_child)

@@ -177,6 +177,13 @@ class FoxdeliClient:
             body = matches[0] if matches else None
         return str(body["id"]) if isinstance(body, dict) and body.get("id") else None
 
+    def check_account(self, eshop_id: str) -> None:
+        """Log in afresh, then look up an order that cannot exist in ``eshop_id``: Foxdeli answers
+        404 when the API user may use that e-shop and 403 "Eshop was not found for this API key"
+        when not. Writes nothing."""
+        self.token(force=True)
+        self.find_order_id("connector-connection-check", eshop_id)
+
     def update_order(self, order_id: str, payload: Mapping[str, Any]) -> requests.Response:
         """PATCH the order; the response is returned unchecked so callers can react to 404."""
         return self.request("PATCH", f"{ORDER_PATH}/{order_id}", body=order_update_body(payload))

@@ -71,6 +71,19 @@ def put_order(session: requests.Session, settings: ParcellabSettings, payload: d
     return SendResult(remote_id=str(remote_id or payload["order_number"]), detail=f"HTTP {response.status_code}")
 
 
+def check_credentials(session: requests.Session, settings: ParcellabSettings) -> None:
+    """A harmless authenticated read, ``GET /v4/track/orders/`` (the account's own orders), to
+    learn whether parcelLab takes the token: AccountError on 401/403 with parcelLab's reason."""
+    if not settings.token:
+        raise AccountError("no API token: parcelLab needs one")
+    response = send_request(
+        session, "GET", orders_url(settings), timeout=settings.timeout_s,
+        headers={"Authorization": f"{settings.auth_scheme} {settings.token}", "Accept": "application/json"},
+    )
+    if response.status_code >= 400:
+        raise_for_response(response, STATUS_OVERRIDES, reason=scrub(error_reason(response), settings.token))
+
+
 def orders_url(settings: ParcellabSettings) -> str:
     """``{base_url}/v4/track/orders/`` (an empty ``target.base_url`` means parcelLab's own host)."""
     return settings.base_url.rstrip("/") + ORDERS_PATH
