@@ -17,7 +17,7 @@ export function renderOnboarding(main, settings, { onFinish }) {
     busy(save, async () => {
       clearFieldErrors(form);
       try {
-        const saved = await api("/settings", { method: "PUT", body: { ...settings, target: account.read() } });
+        const saved = await api("/settings", { method: "PUT", body: { target: account.read(), options: settings.options || {} } });
         clearBanner("onboarding");
         toast("Account connected");
         renderImportStep(main, saved, onFinish);
