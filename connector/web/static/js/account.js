@@ -1,7 +1,7 @@
 // Connecting a Foxdeli or parcelLab account: platform choice, its credentials, "Test connection".
 import { api } from "./api.js";
 import { h, replace } from "./dom.js";
-import { PLATFORMS, credentialFields, readCredentials } from "./fields.js";
+import { PLATFORMS, clearFieldErrors, credentialFields, readCredentials, showFieldErrors } from "./fields.js";
 import { busy, button } from "./ui.js";
 
 // A fieldset that swaps the credential fields when the merchant picks the other platform.
@@ -19,12 +19,14 @@ export function accountFieldset(settings, { disabled = false, onChange } = {}) {
       onchange: () => { kind = value; render(); onChange?.(); } }),
     " ", platform.label));
   const testButton = button("Test connection", (event) => busy(event.currentTarget, async () => {
+    clearFieldErrors(fieldset);
     replace(result, h("span", { class: "subdued" }, `Asking ${PLATFORMS[kind].label}…`));
     try {
       const answer = await api("/settings/test", { method: "POST", body: { target: readCredentials(fieldset, kind) } });
       showResult(result, answer.ok, answer.message || (answer.ok ? "Connected." : "Refused."));
     } catch (error) {
-      showResult(result, false, error.message);
+      const unplaced = showFieldErrors(fieldset, error.errors);
+      showResult(result, false, unplaced.length ? unplaced.join(" ") : error.message);
     }
   }), { disabled, "data-action": "test-connection" });
   const fieldset = h("fieldset", { class: "account", disabled },

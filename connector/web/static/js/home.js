@@ -6,7 +6,7 @@ import { renderOnboarding } from "./onboarding.js";
 import { STATES, clearBanner, loading, section, showBanner, when } from "./ui.js";
 
 export async function home(main) {
-  const [settings, overview] = await Promise.all([api("/settings"), api("/overview")]);
+  const [settings, overview] = await load();
   const connected = overview.connected ?? Boolean(platformOf(settings));
   if (!connected && settings.managed_by !== "operator") {
     renderOnboarding(main, settings, { onFinish: () => reload(main) });
@@ -15,9 +15,15 @@ export async function home(main) {
   renderHome(main, settings, overview);
 }
 
+// "Today" and "this week" are the merchant's own, in the browser's time zone.
+function load() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  return Promise.all([api("/settings"), api(`/overview?tz=${encodeURIComponent(zone)}`)]);
+}
+
 async function reload(main) {
   replace(main, loading());
-  const [settings, overview] = await Promise.all([api("/settings"), api("/overview")]);
+  const [settings, overview] = await load();
   renderHome(main, settings, overview);
 }
 
@@ -53,6 +59,9 @@ function attention(settings, overview, counts, kind) {
     showBanner("failed", "critical", `${counts.failed} ${counts.failed === 1 ? "order was" : "orders were"} refused by the platform.`,
       "Each one shows the reason; fix it, then retry.", h("a", { href: "/app/orders?status=failed", class: "btn btn-secondary" }, "See failed orders"));
   } else clearBanner("failed");
+  if (overview.blocked && connected && !overview.account_error && !settings.options?.paused) {
+    showBanner("blocked", "warning", "Deliveries are on hold.", String(overview.blocked));
+  } else clearBanner("blocked");
   if (settings.options?.paused) showBanner("paused", "warning", "Syncing is paused.", "New orders are kept and sent once you resume it in Settings.");
   else clearBanner("paused");
 }

@@ -46,6 +46,7 @@ async function follow(jobId, holder) {
       if (["failed", "error"].includes(job.status)) throw new Error(job.error || "The import stopped.");
       bar.max = Math.max(total, 1); bar.value = bar.max;
       text.textContent = ` Done: ${done} orders sent to the queue.`;
+      for (const note of job.notes || []) holder.append(h("p", { class: "help" }, note));
       return job;
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));

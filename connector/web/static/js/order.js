@@ -27,11 +27,12 @@ export async function order(main, orderId) {
         " ", h("span", { class: "platform-answer" }, detail.last_error)) : null,
       retry ? h("div", { class: "actions" }, retry) : null),
     section("Delivery attempts", list(detail.attempts ?? detail.recent_attempts, (a) => [
-      when(a.at ?? a.attempted_at ?? a.created_at), " · ", a.outcome ?? a.status ?? "", a.http_status ? ` (HTTP ${a.http_status})` : "",
+      when(a.at ?? a.attempted_at ?? a.created_at), " · ", a.what ? `${a.what}: ` : "", a.outcome ?? a.status ?? "", a.http_status ? ` (HTTP ${a.http_status})` : "",
       a.error || a.reason ? h("div", { class: "reason" }, a.error || a.reason) : null,
     ], "No delivery attempt yet.")),
     section("Shopify events", list(detail.events, (e) => [
       when(e.received_at ?? e.at), " · ", h("code", {}, e.topic || ""), e.status ? h("span", { class: "subdued" }, " · ", e.status) : null,
+      e.reason ? h("div", { class: "reason subdued" }, e.reason) : null,
     ], "No events.")),
     detail.payload ? section("What was sent", h("pre", { class: "payload" }, JSON.stringify(detail.payload, null, 2))) : null);
 }

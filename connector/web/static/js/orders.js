@@ -1,7 +1,7 @@
 // Orders: every order's sync state, the platform's own reason when it failed, Retry.
 import { api } from "./api.js";
 import { h, replace } from "./dom.js";
-import { STATES, busy, button, clearBanner, loading, section, showBanner, stateBadge, toast, when } from "./ui.js";
+import { STATES, busy, button, clearBanner, loading, showBanner, stateBadge, toast, when } from "./ui.js";
 
 const PAGE_SIZE = 50;
 const ALIASES = { pending: "waiting", dead: "failed" };
@@ -40,7 +40,7 @@ export async function orders(main) {
       showBanner("orders-load", "critical", "The orders could not load.", error.message, button("Try again", () => refresh()));
     }
   }
-  replace(main, section("Orders", form, list));
+  replace(main, h("s-section", {}, form, list));
   await refresh();
 }
 
@@ -93,6 +93,6 @@ function row(order, refresh) {
     h("td", { "data-label": "Order" }, h("a", { href: `/app/orders/${encodeURIComponent(id)}` }, order.name || `#${id}`)),
     h("td", { "data-label": "State" }, stateBadge(status)),
     h("td", { "data-label": "Updated" }, when(order.updated_at ?? order.last_synced_at ?? order.last_attempt_at)),
-    h("td", { "data-label": "What happened", class: "reason" }, order.last_error ? order.last_error : STATES[status]?.help || ""),
+    h("td", { "data-label": "What happened", class: "reason" }, order.last_error || (status === "synced" ? "" : STATES[status]?.help || "")),
     h("td", { class: "row-actions" }, retry));
 }

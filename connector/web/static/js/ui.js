@@ -61,6 +61,7 @@ export const STATES = {
   retrying: { label: "Retrying", tone: "warning", help: "The platform did not take it yet; the connector keeps trying." },
   failed: { label: "Failed", tone: "critical", help: "The platform refused it; fix the reason, then retry." },
   held: { label: "Held", tone: "neutral", help: "Kept until a tracking account is connected (or syncing is resumed)." },
+  skipped: { label: "Not sent", tone: "neutral", help: "Left out by your settings (tag, unpaid or test order)." },
   stale: { label: "Skipped (older)", tone: "neutral", help: "An older version of an order already sent; nothing to do." },
 };
 
