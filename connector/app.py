@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from flask import Flask, jsonify
 
 from connector.config import Settings, load_settings
-from connector.store.db import connect
+from connector.store.db import connect_for
 from connector.logs import setup_logging
 from connector.store.migrations import migrate
 from connector.store.shops import sync_config_shops
@@ -58,7 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
 
 def prepare_store(settings: Settings) -> None:
     """Migrate and register configured shops, on a short-lived connection (never kept across a fork)."""
-    db = connect(settings["database.path"], settings["database.busy_timeout_s"])
+    db = connect_for(settings)
     try:
         migrate(db)
         sync_config_shops(db, settings.shops)

@@ -16,8 +16,10 @@ from typing import Any, Mapping
 
 from connector.errors import ConfigError
 from connector.shopify.domains import is_valid_shop_domain
+from connector.store.db import POSTGRES_MISSING, POSTGRES_SCHEMES, redact_url, store_engine_available
 
 DEFAULT_API_VERSION = "2026-10"
+PLATFORM_DATABASE_URL = "DATABASE_URL"
 SHOP_SECTION = "shops"
 
 
@@ -55,7 +57,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("shopify", "expiring_offline_tokens", bool, True, "Ask for expiring offline tokens (60-min access token + refresh token) at install."),
     _s("shopify", "page_size", int, 50, "Orders per Admin API page in re-sync/reconcile (1-250); modest pages keep the requested query cost low."),
     _s("database", "path", str, "connector.db", "SQLite file. Needs a persistent disk."),
-    _s("database", "busy_timeout_s", float, 10.0, "How long a writer waits for SQLite's write lock before giving up."),
+    _s("database", "url", str, "", "PostgreSQL URL (postgresql://user:password@host:5432/db); when set, the store instead of database.path. $DATABASE_URL is read too; CONNECTOR_DATABASE_URL wins."),
+    _s("database", "busy_timeout_s", float, 10.0, "How long a writer waits for the database before giving up: SQLite's write lock; on PostgreSQL a pooled connection or a row lock."),
+    _s("database", "pool_size", int, 10, "PostgreSQL: most connections one process opens (a worker opens at least worker.concurrency + 4, plus one to listen for new events)."),
     _s("database", "retention_days", float, 30.0, "Processed events older than this are pruned (sync state is kept)."),
     _s("database", "prune_interval_s", float, 600.0, "How often the worker prunes processed events past retention_days (0 = every 600 s)."),
     _s("admin", "token", str, "", "Bearer token for /admin; the admin API is closed when empty.", True),
@@ -148,11 +152,12 @@ class Settings:
         return frozenset(shop for shop, table in self.shops.items() if ACCOUNT_KEYS & table.keys())
 
     def redacted(self) -> dict[str, Any]:
-        """Values safe to print: secrets shown as set/unset only."""
+        """Values safe to print: secrets shown as set/unset only, a database URL without its password."""
         out: dict[str, Any] = {}
         for name, value in self.values.items():
             secret = _BY_NAME[name].secret
             out[name] = ("***" if value else "") if secret else value
+        out["database.url"] = redact_url(out["database.url"])
         return out
 
     def require(self, *names: str) -> None:
@@ -291,6 +296,8 @@ def load_settings(
                     raise ConfigError(f"{section}.{key}: unknown key (from {source})")
                 values[setting.name] = _coerce(setting, raw, source)
 
+    if env.get(PLATFORM_DATABASE_URL) and "CONNECTOR_DATABASE_URL" not in env:
+        values["database.url"] = env[PLATFORM_DATABASE_URL]  # Heroku, Render, Dokku… set it
     for setting in SETTINGS:
         if setting.env_var in env and setting.type is not dict:
             values[setting.name] = _coerce(setting, env[setting.env_var], setting.env_var)
@@ -327,3 +334,8 @@ def _validate(values: Mapping[str, Any]) -> None:
         raise ConfigError("shopify.page_size: must be from 1 to 250")
     if values["webhooks.max_body_bytes"] < 1024:
         raise ConfigError("webhooks.max_body_bytes: must be at least 1024")
+    url = values["database.url"]
+    if url and not url.startswith(POSTGRES_SCHEMES):
+        raise ConfigError(f"database.url: expected a postgresql:// URL, got {redact_url(url)!r} (a SQLite file goes in database.path)")
+    if url and not store_engine_available(url):
+        raise ConfigError(POSTGRES_MISSING)

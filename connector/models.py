@@ -72,6 +72,7 @@ class DeliveryResult(enum.StrEnum):
     DEAD = "dead"
     HELD = "held"  # the shop's account refused its credentials, or the shop cannot deliver now
     SKIPPED = "skipped"  # left out by the merchant's options
+    LOST = "lost"  # another worker took the lease over: nothing recorded (fencing)
 
 
 class AttemptOutcome(enum.StrEnum):

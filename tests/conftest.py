@@ -1,9 +1,19 @@
-"""Shared fixtures: a real Flask app on a temporary SQLite file, signed webhooks, a worker."""
+"""Shared fixtures: a real Flask app on a temporary store, signed webhooks, a worker.
+
+The store is a SQLite file, or — in modules marked ``both_engines`` (each test runs twice) and
+tests marked ``postgres_only`` — a database of its own on a real PostgreSQL server that the
+session starts (:mod:`tests.pg_server`). A test of such a module that only makes sense on SQLite
+(file locks, WAL, PRAGMAs) is marked ``sqlite_only``. Without a server and its binaries the
+PostgreSQL runs are skipped with what to install; under ``CI=true`` they fail instead.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -13,10 +23,12 @@ from hypothesis import settings as hypothesis_settings
 
 from connector.app import create_app
 from connector.config import Settings, load_settings
-from connector.store.db import close_thread_dbs, connect
+from connector.store.db import close_shared_dbs, close_thread_dbs, connect, is_postgres
 from connector.shopify.verify import sign_body
 from connector.worker.loop import Worker, WorkerStats
+from tests.external_tools import missing
 from tests.golden import FIXTURES_DIR
+from tests.pg_server import INSTALL_HINT, PgServer, find_bindir
 from tests.standins.http_target import HttpTargetStandIn
 
 # Property tests run the same examples every time (CI must not turn red by luck); a failure
@@ -60,9 +72,77 @@ def order_body(name: str = DOCS_ORDER, **changes: Any) -> bytes:
     return json.dumps(order).encode()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test on both engines where its module (or class) is marked ``both_engines``."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    marked = metafunc.definition.get_closest_marker
+    if marked("postgres_only"):
+        metafunc.parametrize("engine", ["postgres"])
+    elif marked("both_engines") and not marked("sqlite_only"):
+        metafunc.parametrize("engine", ["sqlite", "postgres"])
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "connector.db")
+def engine() -> str:
+    """The store's engine for this test: SQLite unless the test is parametrised."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    url = os.environ.get("CONNECTOR_TEST_PG_URL")
+    if url:
+        yield PgServer(url)
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        missing(f"no PostgreSQL server binaries (initdb) for the store's tests: {INSTALL_HINT}")
+    server = PgServer.start(bindir)
+    yield server
+    close_shared_dbs()
+    server.stop()
+
+
+@pytest.fixture
+def db_path(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where this test's store is: a SQLite file, or the URL of a fresh PostgreSQL database
+    (already migrated). ``connect(db_path)`` opens either."""
+    if engine == "sqlite":
+        yield str(tmp_path / "connector.db")
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    yield server.new_database()
+    close_shared_dbs()
+
+
+@contextmanager
+def writes_blocked(db_path: str) -> Iterator[None]:
+    """Another process holds the store's write lock: SQLite's (``BEGIN IMMEDIATE``), or on
+    PostgreSQL every table locked against writes (reads still go on, as with SQLite)."""
+    if not is_postgres(db_path):
+        blocker = sqlite3.connect(db_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    import psycopg
+
+    with psycopg.connect(db_path) as blocker:  # a transaction until the block ends
+        tables = [row[0] for row in blocker.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        blocker.execute(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            blocker.rollback()
+
+
+def store_settings(db_path: str) -> dict[str, Any]:
+    """The database.* override that points at ``db_path`` (a file or a PostgreSQL URL)."""
+    return {"database.url": db_path} if is_postgres(db_path) else {"database.path": db_path}
 
 
 @pytest.fixture
@@ -75,7 +155,7 @@ def fast_settings(db_path: str, **target: Any) -> dict[str, Any]:
     """Overrides for a fast test: tiny retry delays and polls, plus the given target.* keys."""
     return {
         "shopify.api_secret": SECRET,
-        "database.path": db_path,
+        **store_settings(db_path),
         "admin.token": "admin-token",
         "target.timeout_s": 2,
         "retry.first_delay_s": 0.01,
@@ -122,6 +202,7 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
     app.config["TESTING"] = True
     yield app
     close_thread_dbs()
+    close_shared_dbs()
 
 
 @pytest.fixture
@@ -152,6 +233,7 @@ def run_worker(settings: Settings) -> Callable[..., WorkerStats]:
 
 @pytest.fixture
 def db(db_path: str, app) -> Iterator[sqlite_utils.Database]:  # type: ignore[no-untyped-def]
+    """A handle of the test's own on the store (after the app migrated it)."""
     database = connect(db_path)
     yield database
     database.close()

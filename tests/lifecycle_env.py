@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from connector.config import Settings, load_settings
 from connector.crypto import generate_key
 from connector.shopify.verify import sign_body, sign_oauth_params
+from connector.store.db import connect, is_postgres, location_of
 
 API_KEY = "test-client-id"
 API_SECRET = "test-client-secret"
@@ -24,8 +25,11 @@ SHOP = "lifecycle-test.myshopify.com"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def make_settings(tmp_path: Path, admin_base: str | None = None, shops_toml: str = "", **shopify: Any) -> Settings:
-    """Settings from a real TOML file (``[shops]`` tables only come from a file)."""
+def make_settings(
+    tmp_path: Path, admin_base: str | None = None, shops_toml: str = "", store: str | None = None, **shopify: Any
+) -> Settings:
+    """Settings from a real TOML file (``[shops]`` tables only come from a file). ``store`` is
+    the test's ``db_path`` (a SQLite file or a PostgreSQL URL); default a file in ``tmp_path``."""
     values = {
         "api_key": API_KEY, "api_secret": API_SECRET, "app_url": APP_URL,
         "token_encryption_key": generate_key(), **shopify,
@@ -33,7 +37,8 @@ def make_settings(tmp_path: Path, admin_base: str | None = None, shops_toml: str
     if admin_base:
         values["admin_base_url_template"] = admin_base + "/shops/{shop}"
     lines = ["[shopify]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-    lines += ["[database]", f"path = {json.dumps(str(tmp_path / 'connector.db'))}",
+    location = store or str(tmp_path / "connector.db")
+    lines += ["[database]", f"{'url' if is_postgres(location) else 'path'} = {json.dumps(location)}",
               "[target]", 'kind = "dry-run"', "all_shops = true", "[worker]", "poll_interval_s = 0.01", "concurrency = 2"]
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n" + shops_toml, encoding="utf-8")
@@ -67,7 +72,11 @@ def fixture_bytes(name: str, **replace: str) -> bytes:
 
 
 def database_bytes(settings: Settings) -> bytes:
-    """The SQLite file's bytes after moving the WAL in (what a copied file would reveal)."""
+    """What a copy of the store reveals: the SQLite file's bytes after moving the WAL in; on
+    PostgreSQL every row of every table (what a dump holds; dead row versions on the server's
+    disk are vacuumed after a redaction, see docs/deploy.md)."""
+    if settings["database.url"]:
+        return _every_row(settings["database.url"])
     path = settings["database.path"]
     conn = sqlite3.connect(path)
     try:
@@ -79,9 +88,22 @@ def database_bytes(settings: Settings) -> bytes:
     return data + (wal.read_bytes() if wal.exists() else b"")
 
 
-def rows(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(settings["database.path"])
+def _every_row(url: str) -> bytes:
+    db = connect(url)
     try:
-        return conn.execute(sql, params).fetchall()
+        tables = [r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        found = []
+        for table in tables:
+            for row in db.execute(f"SELECT * FROM {table}"):
+                found += [bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode() for v in row]
+        return b"\n".join(found)
     finally:
-        conn.close()
+        db.close()
+
+
+def rows(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]:
+    db = connect(location_of(settings))
+    try:
+        return [tuple(row) for row in db.execute(sql, params).fetchall()]
+    finally:
+        db.close()

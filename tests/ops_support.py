@@ -9,6 +9,7 @@ from typing import Any
 
 from connector.config import Settings, load_settings
 from connector.shopify.verify import sign_body
+from connector.store.db import is_postgres
 
 SHOP = "ops-test.myshopify.com"
 SECRET = "whsec-ops-test"
@@ -16,16 +17,20 @@ ADMIN_TOKEN = "admin-token-for-tests"
 
 
 def make_settings(
-    tmp_path: Path, admin_url: str | None = None, token: str = "shpat_standin", **values: Any
+    tmp_path: Path, admin_url: str | None = None, token: str = "shpat_standin", store: str | None = None,
+    **values: Any,
 ) -> Settings:
-    """Settings from a real TOML file (shop section included), with ``section.key`` overrides."""
+    """Settings from a real TOML file (shop section included), with ``section.key`` overrides.
+
+    ``store`` is the test's ``db_path`` (a SQLite file or a PostgreSQL URL); default a file in
+    ``tmp_path``."""
     shop_table = f'[shops."{SHOP}"]\naccess_token = "{token}"\n'
     if admin_url:
         shop_table += f'admin_url = "{admin_url}"\n'
     config = tmp_path / "config.toml"
     config.write_text(shop_table, encoding="utf-8")
     overrides = {
-        "database.path": str(tmp_path / "connector.db"),
+        **store_settings(store or str(tmp_path / "connector.db")),
         "shopify.api_secret": SECRET,
         "admin.token": ADMIN_TOKEN,
         "retry.first_delay_s": 0.01,
@@ -34,6 +39,10 @@ def make_settings(
         **values,
     }
     return load_settings(config, env={}, overrides=overrides)
+
+
+def store_settings(location: str) -> dict[str, str]:
+    return {"database.url": location} if is_postgres(location) else {"database.path": location}
 
 
 def post_webhook(client: Any, topic: str, body: dict[str, Any], shop: str = SHOP) -> Any:

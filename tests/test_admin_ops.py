@@ -12,6 +12,8 @@ from connector.store.db import close_thread_dbs
 from tests.ops_support import ADMIN_TOKEN, SHOP, auth, make_settings
 from tests.standins.shopify_admin import ShopifyAdminStandIn
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture(scope="module")
 def shopify():
@@ -20,8 +22,8 @@ def shopify():
 
 
 @pytest.fixture
-def client(tmp_path: Path, shopify: ShopifyAdminStandIn):
-    settings = make_settings(tmp_path, admin_url=shopify.url, **{"shopify.page_size": 25, "worker.reconcile_interval_s": 0})
+def client(tmp_path: Path, db_path: str, shopify: ShopifyAdminStandIn):
+    settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"shopify.page_size": 25, "worker.reconcile_interval_s": 0})
     yield create_app(settings=settings).test_client()
     close_thread_dbs()
 
@@ -35,8 +37,8 @@ def test_admin_refuses_a_missing_or_wrong_token(client, headers, method, path) -
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_admin_is_closed_without_a_configured_token(tmp_path: Path) -> None:
-    app = create_app(settings=make_settings(tmp_path, **{"admin.token": ""}))
+def test_admin_is_closed_without_a_configured_token(tmp_path: Path, db_path: str) -> None:
+    app = create_app(settings=make_settings(tmp_path, store=db_path, **{"admin.token": ""}))
     response = app.test_client().get("/admin/orders", headers=auth(""))
     assert response.status_code == 401 and "closed" in response.get_json()["error"]
     close_thread_dbs()
@@ -76,8 +78,8 @@ def test_a_non_json_body_gets_400(client, data: bytes) -> None:
     assert response.status_code == 400 and "JSON" in response.get_json()["error"]
 
 
-def test_a_shop_without_admin_api_token_gets_400(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, token="")
+def test_a_shop_without_admin_api_token_gets_400(tmp_path: Path, db_path: str) -> None:
+    settings = make_settings(tmp_path, store=db_path, token="")
     response = create_app(settings=settings).test_client().post(
         "/admin/resync", json={"shop": SHOP, "order_ids": [1]}, headers=auth()
     )

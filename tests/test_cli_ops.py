@@ -12,6 +12,8 @@ from connector.store.db import close_thread_dbs
 from tests.ops_support import SECRET, SHOP
 from tests.standins.shopify_admin import ShopifyAdminStandIn
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def config(tmp_path: Path):

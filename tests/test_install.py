@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.shopify.subscriptions import graphql_topic, subscribed_topics
 from connector.lifecycle.tokens import get_access_token
 from connector.worker.loop import Worker
@@ -17,6 +17,8 @@ from tests.lifecycle_env import (
     signed_query,
 )
 from tests.standins.shopify import ShopifyStandIn
+
+pytestmark = pytest.mark.both_engines
 
 WANTED = sorted((graphql_topic(t), APP_URL + "/webhooks/shopify") for t in subscribed_topics())
 
@@ -28,8 +30,8 @@ def shopify():
 
 
 @pytest.fixture
-def settings(tmp_path, shopify):
-    yield make_settings(tmp_path, admin_base=shopify.url, expiring_offline_tokens=False)
+def settings(tmp_path, db_path, shopify):
+    yield make_settings(tmp_path, store=db_path, admin_base=shopify.url, expiring_offline_tokens=False)
     close_thread_dbs()
 
 
@@ -71,7 +73,7 @@ def test_good_install_stores_encrypted_token_and_subscribes(client, shopify, set
     assert shopify.subscriptions_of(SHOP) == WANTED
     (stored,) = rows(settings, "SELECT access_token, source, uninstalled_at FROM shops WHERE shop = ?", (SHOP,))
     assert stored[1] == "oauth" and stored[2] is None
-    token = get_access_token(get_db(settings["database.path"]), settings, SHOP)
+    token = get_access_token(db_for(settings), settings, SHOP)
     assert token.startswith("shpat_") and token in shopify.tokens
     raw = database_bytes(settings)
     assert token.encode() not in raw
@@ -138,8 +140,8 @@ def test_stale_timestamp_is_refused(client, shopify):
     assert client.get("/auth/callback?" + query).status_code == 401
 
 
-def test_install_without_encryption_key_is_refused_clearly(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url, token_encryption_key="")
+def test_install_without_encryption_key_is_refused_clearly(tmp_path, db_path, shopify):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url, token_encryption_key="")
     response = create_app(settings=settings).test_client().get("/auth/install?" + signed_query({"shop": SHOP}))
     assert response.status_code == 503
     assert "shopify.token_encryption_key" in response.get_data(as_text=True)
@@ -158,11 +160,11 @@ def test_held_events_are_released_by_the_install(client, shopify, settings):
     assert rows(settings, "SELECT count(*) FROM dry_run_payloads") == [(1,)]
 
 
-def test_expiring_token_is_refreshed_before_use(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url)  # expiring_offline_tokens defaults to true
+def test_expiring_token_is_refreshed_before_use(tmp_path, db_path, shopify):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)  # expiring_offline_tokens defaults to true
     client = create_app(settings=settings).test_client()
     assert install(client, shopify).status_code == 200
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     (refresh_enc, expires_at) = rows(settings, "SELECT refresh_token, token_expires_at FROM shops")[0]
     assert refresh_enc and expires_at
     first = get_access_token(db, settings, SHOP)

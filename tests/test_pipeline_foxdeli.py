@@ -25,6 +25,8 @@ from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
 from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
 
+pytestmark = pytest.mark.both_engines
+
 ORDER_PATH = "/tracking/api/v1/order"
 
 
@@ -125,7 +127,8 @@ def test_create_that_landed_but_was_not_recorded_is_found_and_patched(post, run_
     post(live_order())
     fox.fail_next(1)  # the login passes untouched
     fox.fail_next(1, delay_s=0.8)  # the POST is applied after the client gave up waiting
-    run_worker(**{"target.timeout_s": 0.3, "retry.in_process_attempts": 1})
+    # The durable retry waits a second: this run must end before it (however fast the store).
+    run_worker(**{"target.timeout_s": 0.3, "retry.in_process_attempts": 1, "retry.first_delay_s": 1, "retry.max_delay_s": 1})
     row = order_row(db_path)
     assert row["status"] == "retrying" and "timeout" in row["last_error"] and row["remote_id"] is None
     assert wait_for(lambda: len(fox.orders) == 1, timeout=5)  # the lost POST landed

@@ -26,6 +26,8 @@ from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
 from tests.standins.parcellab import ParcellabStandIn
 
+pytestmark = pytest.mark.both_engines
+
 TOKEN = "MTYxMjM0NTpzM2NyM3QtdDBrM24="
 ACCOUNT = 1612345
 DE_ORDER = "orders_pl_de_split_shipment.json"

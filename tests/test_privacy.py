@@ -12,9 +12,11 @@ import pytest
 from connector.app import create_app
 from connector.store.db import close_thread_dbs
 from connector.store.shops import add_shop
-from connector.store.db import get_db
+from connector.store.db import db_for
 from connector.worker.loop import Worker
 from tests.lifecycle_env import SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
+
+pytestmark = pytest.mark.both_engines
 
 ORDER_FIXTURE = "orders_create.shopify-docs-sample.exact-ids.json"
 ORDER_ID = "820982911946154508"
@@ -26,14 +28,15 @@ PII = [
 
 
 @pytest.fixture
-def settings(tmp_path):
-    settings = make_settings(tmp_path)
-    db = get_db(settings["database.path"])
+def settings(tmp_path, db_path):
+    settings = make_settings(tmp_path, store=db_path)
+    db = db_for(settings)
     create_app(settings=settings)  # migrates
     add_shop(db, SHOP, "config")
     # Debian/Ubuntu builds of SQLite default to secure_delete=ON; the worker's triage runs on this
     # thread's cached connection, so turning it off here proves the redaction turns it on itself.
-    db.execute("PRAGMA secure_delete = OFF")
+    if db.dialect.name == "sqlite":
+        db.execute("PRAGMA secure_delete = OFF")
     yield settings
     close_thread_dbs()
 
@@ -135,7 +138,7 @@ def test_redact_matches_listed_order_ids_without_customer_details(client, settin
 def test_shop_redact_erases_everything_of_the_shop(client, settings):
     seed_customer(client, settings)
     other = "other-shop.myshopify.com"
-    add_shop(get_db(settings["database.path"]), other, "config")
+    add_shop(db_for(settings), other, "config")
     post_webhook(client, "orders/create", fixture_bytes(ORDER_FIXTURE).replace(b"Steve", b"Other"), shop=other)
     post_webhook(client, "app/uninstalled", json.dumps({"id": 1, "myshopify_domain": SHOP}).encode())
     work(settings)
@@ -151,7 +154,7 @@ def test_shop_redact_erases_everything_of_the_shop(client, settings):
 
 def test_app_uninstalled_is_idempotent_and_stops_deliveries(client, settings):
     seed_customer(client, settings)
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     db.execute("UPDATE shops SET access_token = 'x' WHERE shop = ?", [SHOP])
     body = json.dumps({"id": 1, "myshopify_domain": SHOP}).encode()
     post_webhook(client, "app/uninstalled", body)
@@ -169,7 +172,7 @@ def test_app_uninstalled_is_idempotent_and_stops_deliveries(client, settings):
 def test_late_uninstall_does_not_undo_a_reinstall(client, settings):
     body = json.dumps({"id": 1, "myshopify_domain": SHOP}).encode()
     post_webhook(client, "app/uninstalled", body)  # stored, not yet handled
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     db.execute("UPDATE shops SET installed_at = '2999-01-01T00:00:00.000000Z', access_token = 'x'")  # reinstalled later
     work(settings)
     assert rows(settings, "SELECT state FROM events") == [("ignored",)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.resync.jobs import create_reconcile_job
 from connector.resync.runner import run_job
 from connector.resync.scheduler import JobScheduler
@@ -18,12 +18,14 @@ from tests.ops_support import SHOP, make_settings, post_webhook
 from tests.standins.shopify_admin import ShopifyAdminStandIn
 from tests.standins.tracking_target import TrackingTargetStandIn
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
-def world(tmp_path: Path):
+def world(tmp_path: Path, db_path: str):
     with ShopifyAdminStandIn(orders=40, restore_rate=5000) as shopify, TrackingTargetStandIn() as target:
         settings = make_settings(
-            tmp_path, admin_url=shopify.url,
+            tmp_path, store=db_path, admin_url=shopify.url,
             **{"target.kind": "http", "target.base_url": target.url, "shopify.page_size": 25,
                "worker.reconcile_interval_s": 0},
         )
@@ -44,7 +46,7 @@ def test_a_lost_webhook_is_recovered_by_reconciliation(world) -> None:
     assert len(target.orders()) == 39
     shopify.touch(lost_update, email="changed@example.com")  # and this orders/updated is lost too
 
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     job = run_job(db, settings, create_reconcile_job(db, settings, SHOP, 30 * 86400, "r", "test"), "r")
     assert job["status"] == "done", job["error"]
     assert (job["fetched"], job["recovered"], job["skipped"]) == (40, 2, 38)
@@ -65,15 +67,15 @@ def test_an_untriaged_webhook_is_not_counted_as_recovered(world) -> None:
     settings, client, shopify, _ = world
     for gid in list(shopify.orders)[:5]:
         post_webhook(client, "orders/create", map_graphql_order(shopify.orders[gid]))
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     job = run_job(db, settings, create_reconcile_job(db, settings, SHOP, 30 * 86400, "r", "test"), "r")
     assert job["recovered"] == 35 and job["skipped"] == 5
 
 
-def test_the_worker_schedules_reconciliation_per_interval(world, tmp_path: Path) -> None:
+def test_the_worker_schedules_reconciliation_per_interval(world, tmp_path: Path, db_path: str) -> None:
     _, _, shopify, _ = world
-    settings = make_settings(tmp_path, admin_url=shopify.url, **{"worker.reconcile_interval_s": 3600})
-    db = get_db(settings["database.path"])
+    settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"worker.reconcile_interval_s": 3600})
+    db = db_for(settings)
     scheduler = JobScheduler(settings)
     started = scheduler.tick(db, force=True)
     assert len(started) == 1

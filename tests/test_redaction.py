@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from connector.lifecycle.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
 from tests.golden import load_fixture
+
+pytestmark = pytest.mark.both_engines
 
 
 def customer() -> Identifiers:

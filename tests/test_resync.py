@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import prepare_store
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.metrics import SHOPIFY_THROTTLED
 from connector.resync.jobs import create_resync_job
 from connector.resync.runner import run_job
@@ -21,6 +21,8 @@ from connector.worker.loop import Worker
 from tests.ops_support import SHOP, make_settings
 from tests.standins.shopify_admin import ShopifyAdminStandIn
 from tests.standins.tracking_target import TrackingTargetStandIn
+
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
@@ -38,14 +40,14 @@ def target():
 
 
 @pytest.fixture
-def env(tmp_path: Path, shopify: ShopifyAdminStandIn, target: TrackingTargetStandIn):
+def env(tmp_path: Path, db_path: str, shopify: ShopifyAdminStandIn, target: TrackingTargetStandIn):
     settings = make_settings(
-        tmp_path, admin_url=shopify.url,
+        tmp_path, store=db_path, admin_url=shopify.url,
         **{"shopify.page_size": 100, "target.kind": "http", "target.base_url": target.url,
            "worker.concurrency": 16, "worker.reconcile_interval_s": 0},
     )
     prepare_store(settings)
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     yield settings, db
     close_thread_dbs()
 
@@ -76,7 +78,7 @@ def test_resync_of_1000_orders_stays_within_the_bucket_and_delivers_each_once(en
     assert set(target.writes.values()) == {1}
 
 
-def test_a_restarted_resync_resumes_from_the_stored_cursor(env, shopify, tmp_path: Path) -> None:
+def test_a_restarted_resync_resumes_from_the_stored_cursor(env, shopify, tmp_path: Path, db_path: str) -> None:
     settings, db = env
     job_id = _job(settings, db, owner="runner-before-restart", since="2020-01-01T00:00:00Z")
     first = run_job(db, settings, job_id, "runner-before-restart", max_pages=3)
@@ -87,7 +89,7 @@ def test_a_restarted_resync_resumes_from_the_stored_cursor(env, shopify, tmp_pat
     assert (final["status"], final["pages"], final["fetched"], final["queued"]) == ("done", 10, 1000, 1000)
     assert sum(shopify.cursors_seen.values()) == 10
     assert set(shopify.cursors_seen.values()) == {1}, "a finished page was fetched twice"
-    dry_run = make_settings(tmp_path, admin_url=shopify.url, **{"target.kind": "dry-run", "worker.concurrency": 16})
+    dry_run = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"target.kind": "dry-run", "worker.concurrency": 16})
     Worker(dry_run).run(once=True)
     per_order = [r[0] for r in db.execute("SELECT count(*) FROM dry_run_payloads WHERE kind = 'order' GROUP BY order_id")]
     assert len(per_order) == 1000 and set(per_order) == {1}
@@ -106,11 +108,11 @@ def test_the_worker_resumes_a_job_whose_runner_died(env, shopify) -> None:
 
 
 @pytest.mark.parametrize("http_status", [200, 429])
-def test_throttled_answers_are_waited_out_and_retried(tmp_path: Path, http_status: int) -> None:
+def test_throttled_answers_are_waited_out_and_retried(tmp_path: Path, db_path: str, http_status: int) -> None:
     with ShopifyAdminStandIn(orders=120, maximum=400, restore_rate=4000, throttle_http_status=http_status) as shopify:
-        settings = make_settings(tmp_path, admin_url=shopify.url, **{"shopify.page_size": 50})
+        settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"shopify.page_size": 50})
         prepare_store(settings)
-        db = get_db(settings["database.path"])
+        db = db_for(settings)
         before = SHOPIFY_THROTTLED.labels(SHOP)._value.get()
         # Another client of the app emptied the bucket and then some (a second of restore at 4000/s):
         # we cannot know it, so the first request is throttled however slow this machine is today.
@@ -162,10 +164,10 @@ def test_a_resync_never_moves_an_order_backwards(env, shopify, target) -> None:
     assert states == ["stale"]
 
 
-def test_a_wrong_token_fails_the_job_with_a_clear_reason(tmp_path: Path, shopify) -> None:
-    settings = make_settings(tmp_path, admin_url=shopify.url, token="wrong")
+def test_a_wrong_token_fails_the_job_with_a_clear_reason(tmp_path: Path, db_path: str, shopify) -> None:
+    settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, token="wrong")
     prepare_store(settings)
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     job = run_job(db, settings, _job(settings, db, since="2026-01-01T00:00:00Z"), "r")
     assert job["status"] == "failed" and "401" in job["error"] and "access token" in job["error"]
     assert "wrong" not in job["error"]  # the token itself never appears

@@ -7,18 +7,20 @@ import json
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.shopify.subscriptions import subscribed_topics
 from connector.store.shops import add_shop
 from connector.worker.loop import Worker
 from tests.lifecycle_env import SHOP, make_settings, post_webhook, rows
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
-def settings(tmp_path):
-    settings = make_settings(tmp_path)
+def settings(tmp_path, db_path):
+    settings = make_settings(tmp_path, store=db_path)
     create_app(settings=settings)  # migrates
-    add_shop(get_db(settings["database.path"]), SHOP, "oauth", scopes="read_orders,read_fulfillments")
+    add_shop(db_for(settings), SHOP, "oauth", scopes="read_orders,read_fulfillments")
     yield settings
     close_thread_dbs()
 

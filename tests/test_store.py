@@ -1,4 +1,5 @@
-"""The store's functions, called directly against a real SQLite file (one test per behaviour).
+"""The store's functions, called directly against a real store (one test per behaviour), on
+SQLite and on PostgreSQL.
 
 The rest of the suite reaches the store through the web app and the worker; these tests pin
 what each function promises on its own, including the transaction rule of ``connector.store``.
@@ -21,7 +22,7 @@ from connector.store.holds import DeliveryScope
 from connector.store import privacy as privacy_store
 from connector.store import shops as shop_store
 from connector.store.app_state import get_or_create_value, get_value, record_ready_probe, READY_PROBE_KEY
-from connector.store.db import connect, write_transaction
+from connector.store.db import STORE_ERRORS, connect, write_transaction
 from connector.store.dry_run import list_dry_runs, record_dry_run
 from connector.store.migrations import migrate
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
@@ -31,9 +32,12 @@ OTHER_SHOP = "other-shop.myshopify.com"
 ORDER = "1001"
 
 
+pytestmark = pytest.mark.both_engines
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = connect(str(tmp_path / "store.db"))
+def db(db_path: str) -> Iterator[sqlite_utils.Database]:
+    database = connect(db_path)
     migrate(database)
     shop_store.add_shop(database, SHOP, "config")
     yield database
@@ -333,7 +337,7 @@ def test_error_texts_are_read_and_rewritten_by_table(db):
     texts = privacy_store.error_texts(db, SHOP)
     assert {table for table, _, _ in texts} == {"failures", "orders"}
     for table, key, _ in texts:
-        privacy_store.set_error_text(db, table, key, "[redacted]")
+        privacy_store.set_error_text(db, SHOP, table, key, "[redacted]")
     assert {text for _, _, text in privacy_store.error_texts(db, SHOP)} == {"[redacted]"}
 
 
@@ -343,13 +347,17 @@ def test_get_or_create_value_keeps_the_first_value(db):
     assert get_value(db, "missing") is None
 
 
-def test_the_ready_probe_is_a_write(db, tmp_path):
+def test_the_ready_probe_is_a_write(db, db_path):
     record_ready_probe(db)
     assert get_value(db, READY_PROBE_KEY)
-    readonly = sqlite3.connect(f"file:{tmp_path / 'store.db'}?mode=ro", uri=True)
+    if db.dialect.name == "sqlite":
+        readonly = sqlite_utils.Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
+    else:  # what a read-only standby (or a read-only role) answers
+        readonly = connect(db_path + "?options=-c%20default_transaction_read_only%3Don")
     try:
-        with pytest.raises(sqlite3.OperationalError):
-            record_ready_probe(sqlite_utils.Database(readonly))
+        assert get_value(readonly, READY_PROBE_KEY)  # it reads...
+        with pytest.raises(STORE_ERRORS):
+            record_ready_probe(readonly)  # ...but does not take a write
     finally:
         readonly.close()
 

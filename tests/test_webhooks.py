@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
+
+import pytest
 
 from connector.store.db import connect
 from connector.shopify.verify import sign_body
-from tests.conftest import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers
+from tests.conftest import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers, writes_blocked
+
+pytestmark = pytest.mark.both_engines
 
 
 def stored(db_path: str) -> list[dict]:
@@ -145,17 +148,12 @@ def test_storage_failure_answers_503_so_shopify_retries(settings, post, db_path)
 
     impatient = Settings({**settings.values, "database.busy_timeout_s": 0.2}, settings.shops)
     client = create_app(settings=impatient).test_client()
-    blocker = sqlite3.connect(db_path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        body = fixture_bytes(DOCS_ORDER)
+    body = fixture_bytes(DOCS_ORDER)
+    with writes_blocked(db_path):
         response = client.post("/webhooks/shopify", data=body, headers=webhook_headers(body))
         assert response.status_code == 503
         assert response.headers["Retry-After"]
         assert client.get("/readyz").status_code == 503
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     # Recovers by itself once the fault clears; the retried delivery is stored.
     assert client.post("/webhooks/shopify", data=body, headers=webhook_headers(body)).status_code == 200
     assert client.get("/readyz").status_code == 200

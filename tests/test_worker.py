@@ -6,6 +6,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from connector.config import Settings
 from connector.store.db import connect
 from connector.worker.loop import Worker
@@ -13,6 +15,7 @@ from connector.store.holds import DeliveryScope
 from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
 
 ALL_SHOPS = DeliveryScope(all_shops=True)
+pytestmark = pytest.mark.both_engines
 
 ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 
@@ -323,3 +326,56 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
 
     assert parse_iso(leases[0]).timestamp() - time.time() > 500  # renewed after the order step
     assert order_row(db_path)["lease_owner"] is None  # released at the end
+
+
+def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, target, db_path, settings):
+    """Fencing: the stalled owner sent, but the order's sync state is the new owner's alone."""
+    from connector.store.db import write_transaction
+    from connector.store.orders import claim_due_orders, load_order_work
+    from connector.targets.http import HttpJsonTarget
+    from connector.targets.http.settings import HttpSettings
+    from connector.targets.base import ShopContext
+    from connector.worker.retrying import RetryPolicy
+    from connector.worker.deliver import OrderDelivery
+    from connector.worker.triage import triage_new_events
+
+    post(order_body(updated_at="2026-11-25T10:00:00Z", note="old"), "orders/updated")
+    db = connect(db_path)
+    triage_new_events(db, 10)
+    with write_transaction(db):
+        assert claim_due_orders(db, "stalled", 1, lease_s=0.2) == [(SHOP, ORDER_ID)]
+    stale_work = load_order_work(db, SHOP, ORDER_ID)
+    time.sleep(0.3)  # the stalled worker's lease lapses; a newer state arrives; another worker claims
+    post(order_body(updated_at="2026-11-25T11:00:00Z", note="new"), "orders/updated")
+    triage_new_events(db, 10)
+    with write_transaction(db):
+        assert claim_due_orders(db, "new-owner", 1, lease_s=30) == [(SHOP, ORDER_ID)]
+    ctx = ShopContext(SHOP, HttpSettings.from_target(settings.target_for(SHOP)))
+    policy = RetryPolicy.from_settings(settings)
+    fresh = OrderDelivery(db, HttpJsonTarget(), ctx, policy, "new-owner").run(load_order_work(db, SHOP, ORDER_ID))
+    assert fresh.result == "delivered"
+    stalled = OrderDelivery(db, HttpJsonTarget(), ctx, policy, "stalled").run(stale_work)
+    assert stalled.result == "lost"
+    row = order_row(db_path)
+    assert row["delivered_updated_at"].startswith("2026-11-25T11:00:00")  # not moved back to 10:00
+    assert row["status"] == "synced" and row["lease_owner"] is None
+    assert event_states(db_path) == ["delivered", "delivered"]  # the new owner's delivery covered both
+    attempts = connect(db_path).query("SELECT worker FROM attempts ORDER BY id")
+    assert [a["worker"] for a in attempts] == ["new-owner", "stalled"]  # both sends are on record
+
+
+def test_a_worker_does_not_claim_its_own_orders_in_flight(post, db_path):
+    from connector.store.db import write_transaction
+    from connector.store.orders import claim_due_orders
+    from connector.worker.triage import triage_new_events
+
+    for n in range(3):
+        post(order_body(id=2000 + n), "orders/updated")
+    db = connect(db_path)
+    triage_new_events(db, 10)
+    with write_transaction(db):
+        first = claim_due_orders(db, "me", 1, lease_s=0.01)
+    time.sleep(0.05)  # our lease on it lapsed, but it is still being delivered
+    with write_transaction(db):
+        rest = claim_due_orders(db, "me", 5, lease_s=30, exclude=set(first))
+    assert len(first) == 1 and len(rest) == 2 and not set(first) & set(rest)

@@ -37,10 +37,10 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def open_db(settings: Settings):  # type: ignore[no-untyped-def]
     """The migrated store, with the configured shops registered."""
     from connector.app import prepare_store
-    from connector.store.db import get_db
+    from connector.store.db import db_for
 
     prepare_store(settings)
-    return get_db(settings["database.path"], settings["database.busy_timeout_s"])
+    return db_for(settings)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

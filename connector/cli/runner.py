@@ -15,8 +15,8 @@ import sys
 import time
 
 from connector.app import prepare_store
-from connector.config import Settings
-from connector.store.db import get_db
+from connector.config import Settings, redact_url
+from connector.store.db import db_for, location_of
 from connector.logs import setup_logging
 from connector.cli.simulate import DEV_SECRET_KEY
 from connector.store.app_state import get_or_create_value
@@ -30,7 +30,7 @@ def _child_env(settings: Settings, config_path: str | None, demo_shop: str) -> d
     if config_path:
         env["CONNECTOR_CONFIG"] = os.path.abspath(config_path)
     if not settings["shopify.api_secret"]:
-        db = get_db(settings["database.path"])
+        db = db_for(settings)
         env["CONNECTOR_SHOPIFY_API_SECRET"] = get_or_create_value(db, DEV_SECRET_KEY, lambda: secrets.token_urlsafe(32))
         add_shop(db, demo_shop, "demo")
         # The quick start has one shop and the dry-run target: that target serves it.
@@ -38,7 +38,7 @@ def _child_env(settings: Settings, config_path: str | None, demo_shop: str) -> d
         log.warning(
             "demo mode: no shopify.api_secret configured, using a generated development secret "
             "(kept in %s) and the demo shop %s; `connector simulate` posts a signed sample order",
-            settings["database.path"], demo_shop,
+            redact_url(location_of(settings)), demo_shop,
         )
     return env
 

@@ -54,7 +54,7 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, token: str
 def shops_remove(settings: Settings, config_path: str | None, shop: str, purge: bool) -> None:
     """Forget a shop's token and stop its deliveries (events are kept unless --purge)."""
     from connector.store.db import write_transaction
-    from connector.store.privacy import checkpoint_wal, erase_shop
+    from connector.store.privacy import erase_shop
     from connector.store.shops import get_shop, mark_uninstalled
 
     db = open_db(settings)
@@ -64,7 +64,7 @@ def shops_remove(settings: Settings, config_path: str | None, shop: str, purge: 
     if purge:
         with write_transaction(db):
             counts = erase_shop(db, shop)
-        checkpoint_wal(db)
+        db.dialect.after_redaction(db)
         click.echo("erased " + (", ".join(f"{n} {t}" for t, n in counts.items() if n) or "nothing"))
     if shop in settings.shops:
         click.echo(f'note: {shop} is still listed under [shops."{shop}"] in the config and comes back at the next start')

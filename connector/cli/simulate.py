@@ -23,11 +23,11 @@ def resolve_secret(settings: Settings) -> str | None:
     if settings["shopify.api_secret"]:
         return settings["shopify.api_secret"]
     from connector.app import prepare_store
-    from connector.store.db import get_db
+    from connector.store.db import db_for
     from connector.store.app_state import get_value
 
     prepare_store(settings)
-    return get_value(get_db(settings["database.path"]), DEV_SECRET_KEY)
+    return get_value(db_for(settings), DEV_SECRET_KEY)
 
 
 def post_webhook(url: str, body: bytes, secret: str, topic: str, shop: str, timeout: float = 10.0) -> tuple[int, str]:

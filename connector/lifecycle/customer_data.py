@@ -142,6 +142,6 @@ def _scrub_texts(db: sqlite_utils.Database, shop: str, ids: Identifiers, removed
     for table, row_key, text in privacy_store.error_texts(db, shop):
         clean = scrub_text(text, removed, ids)
         if clean != text:
-            privacy_store.set_error_text(db, table, row_key, clean)
+            privacy_store.set_error_text(db, shop, table, row_key, clean)
             count += 1
     return count

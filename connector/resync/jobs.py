@@ -12,6 +12,7 @@ from connector.errors import BadRequestError
 from connector.resync.spec import ResyncSpec, check_shop, window_notes
 from connector.lifecycle.credentials import admin_credentials
 from connector.store import jobs as job_store
+from connector.store.db import write_transaction
 from connector.store.shops import get_shop, is_known_shop
 from connector.timeutil import utc_now
 
@@ -48,15 +49,24 @@ def create_resync_job(
 
 
 def create_reconcile_job(
-    db: sqlite_utils.Database, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str
-) -> str:
-    """Orders updated in the last ``window_s`` seconds whose state the sync state lacks."""
-    check_shop_ready(db, settings, shop)
+    db: sqlite_utils.Database, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str,
+    unless_open: bool = False,
+) -> str | None:
+    """Orders updated in the last ``window_s`` seconds whose state the sync state lacks.
+
+    With ``unless_open`` (the worker's schedule), None when the shop has an open reconcile job
+    already: every worker process, on any host, runs the schedule, and one job is enough.
+    """
+    check_shop_ready(db, settings, shop)  # outside the transaction: it may refresh a token
     now = utc_now()
     since = (now - timedelta(seconds=window_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
     params: dict[str, Any] = {"order_ids": [], "since": since, "until": None, "silent": False, "window_s": window_s}
     notes = window_notes(since, now, has_read_all_orders(db, settings, shop))
-    return job_store.create_job(db, RECONCILE, shop, params, owner, settings["worker.lease_s"], notes, requested_by)
+    with write_transaction(db):
+        db.dialect.serialize(db, f"job:{RECONCILE}:{shop}")  # the check and the creation, as one
+        if unless_open and job_store.open_job_for(db, shop, RECONCILE):
+            return None
+        return job_store.create_job(db, RECONCILE, shop, params, owner, settings["worker.lease_s"], notes, requested_by)
 
 
 def job_view(job: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import sqlite_utils
 
 from connector.scrub import scrub_secrets
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, get_db, write_transaction
+from connector.store.db import close_thread_dbs, db_for, write_transaction
 from connector.errors import BadRequestError, ShopifyApiError
 from connector.metrics import RESYNC_ORDERS
 from connector.models import JobStatus
@@ -173,7 +173,7 @@ def start_job_thread(
 
     def body() -> None:
         try:
-            db = get_db(settings["database.path"], settings["database.busy_timeout_s"])
+            db = db_for(settings)
             run_job(db, settings, job_id, owner, stop=stop)
         finally:
             close_thread_dbs()

@@ -65,12 +65,16 @@ class JobScheduler:
             if last is not None and (utc_now() - last).total_seconds() < interval:
                 continue
             try:
-                created.append(create_reconcile_job(
-                    db, self.settings, shop, self.settings["worker.reconcile_window_s"], self.owner, "worker"
-                ))
+                job_id = create_reconcile_job(
+                    db, self.settings, shop, self.settings["worker.reconcile_window_s"], self.owner, "worker",
+                    unless_open=True,
+                )
             except BadRequestError as exc:  # e.g. uninstalled between the read and now
                 log.warning("reconcile not started: %s", exc, extra={"shop": shop})
                 continue
+            if job_id is None:  # another worker started it meanwhile
+                continue
+            created.append(job_id)
             set_value(db, f"reconcile_last:{shop}", now_db())
         return created
 

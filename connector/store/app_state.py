@@ -6,6 +6,8 @@ from typing import Callable
 
 import sqlite_utils
 
+from connector.timeutil import now_db
+
 READY_PROBE_KEY = "ready_probe"
 
 
@@ -34,7 +36,7 @@ def get_or_create_value(db: sqlite_utils.Database, key: str, make: Callable[[], 
 def record_ready_probe(db: sqlite_utils.Database) -> None:
     """A tiny write for ``/readyz``: it fails when the store cannot take writes."""
     db.execute(
-        "INSERT INTO app_state (key, value) VALUES (?, datetime('now')) "
+        "INSERT INTO app_state (key, value) VALUES (?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [READY_PROBE_KEY],
+        [READY_PROBE_KEY, now_db()],
     )

@@ -1,9 +1,15 @@
-"""Opening the SQLite store: one connection per thread and process, opened lazily.
+"""Opening the store: a SQLite file (the embedded default) or a PostgreSQL server.
 
-Lazily, so that gunicorn's workers each open their own connection *after* the fork (a SQLite
-connection must never cross a fork). WAL with ``synchronous=NORMAL``: a commit survives a
-process crash, readers never block the writer, and commits do not wait for fsync (a power
-cut can lose the last moments of commits; see the README on durability).
+Both are a :class:`Db`: ``execute`` (a cursor: ``fetchone``/``fetchall``/``rowcount``),
+``query_rows`` (dicts), ``write_transaction`` and a :mod:`~connector.store.dialect`. Where the
+store lives is its *location*: ``database.url`` when set (``postgresql://…``), else the file at
+``database.path`` (:func:`location_of`).
+
+Handles are opened lazily, so that gunicorn's workers each open their own *after* the fork: a
+SQLite connection per thread and process; one PostgreSQL pool per process, shared by its threads.
+SQLite runs in WAL with ``synchronous=NORMAL``: a commit survives a process crash, readers never
+block the writer, and commits do not wait for fsync (a power cut can lose the last moments of
+commits; see the README on durability). PostgreSQL commits durably (see :mod:`.postgres`).
 """
 
 from __future__ import annotations
@@ -13,52 +19,189 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+import re
+from typing import Any, Iterator, Protocol, Sequence
 
 import sqlite_utils
+
+from connector.store.dialect import SQLITE, Dialect
 
 try:
     import fcntl
 except ImportError:  # not POSIX: no intake queue, SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
+try:
+    import psycopg
+except ImportError:  # the postgres extra is not installed: SQLite only
+    psycopg = None  # type: ignore[assignment]
+
+# What a failing store raises, whichever engine: callers that must survive one (webhook intake
+# answers 503, /readyz, the worker loop pauses and resumes) catch these.
+STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,) + ((psycopg.Error,) if psycopg else ())
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_MISSING = (
+    "database.url is a PostgreSQL URL, but PostgreSQL support is not installed: "
+    "pip install 'shopify-tracking-connector[postgres]'"
+)
+
 _local = threading.local()
+_shared: dict[tuple[int, str], Any] = {}
+_shared_guard = threading.Lock()
 
 
-def connect(path: str, busy_timeout_s: float = 10.0) -> sqlite_utils.Database:
-    """A new connection with the pragmas every process needs.
+class Settings(Protocol):
+    """What the store reads of the configuration (``connector.config.Settings``)."""
 
-    ``isolation_level=None``: Python never opens transactions behind our back. A statement outside
-    :func:`write_transaction` commits on its own (see the rule in :mod:`connector.store`).
-    """
+    def __getitem__(self, name: str) -> Any: ...
+
+
+class Db(Protocol):
+    """What the store's modules use of a database handle."""
+
+    dialect: Dialect
+    location: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def query_rows(self, sql: str, params: Sequence[Any] = ...) -> list[dict[str, Any]]: ...
+    def write_transaction(self) -> Any: ...
+    def close(self) -> None: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
+class SqliteDb(sqlite_utils.Database):
+    """A SQLite connection (a sqlite-utils ``Database``) with the store's :class:`Db` methods."""
+
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        super().__init__(conn, execute_plugins=False)
+        self.location = location
+
+    def query_rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        # Straight on the connection: sqlite-utils' query() wraps each read in a savepoint,
+        # three statements per read, a third of the worker's SQL in the delivery hot path.
+        cursor = self.conn.execute(sql, params)
+        columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[SqliteDb]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: take the write lock *before* reading.
+
+        A deferred transaction that reads and then writes cannot wait for the lock (SQLite
+        answers "database is locked" at once to avoid a deadlock); measured here, 4-8 concurrent
+        writers hit that most of the time. IMMEDIATE makes such transactions queue on the busy
+        timeout instead.
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def listener(self) -> None:
+        """SQLite workers poll: there is no one to tell them about new events."""
+        return None
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(POSTGRES_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password (in the authority or a ``password=`` parameter) hidden."""
+    url = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+
+
+def store_engine_available(location: str) -> bool:
+    """Whether this installation can open ``location`` (PostgreSQL needs the postgres extra)."""
+    return not is_postgres(location) or psycopg is not None
+
+
+def location_of(settings: Settings) -> str:
+    """Where the store is: ``database.url`` when set, else the SQLite file ``database.path``."""
+    return settings["database.url"] or settings["database.path"]
+
+
+def connect(location: str, busy_timeout_s: float = 10.0) -> Db:
+    """A new handle of its own (the caller closes it), on one connection."""
+    if is_postgres(location):
+        return _pg_class()(location, busy_timeout_s)
+    return _connect_sqlite(location, busy_timeout_s)
+
+
+def _connect_sqlite(path: str, busy_timeout_s: float) -> SqliteDb:
+    """``isolation_level=None``: Python never opens transactions behind our back. A statement
+    outside :func:`write_transaction` commits on its own (see the rule in :mod:`connector.store`)."""
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-    )
+    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode.lower() != "wal" and path != ":memory:":
         raise sqlite3.OperationalError(f"could not switch {path} to WAL (got {mode})")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    return SqliteDb(conn, path)
 
 
-def get_db(path: str, busy_timeout_s: float = 10.0) -> sqlite_utils.Database:
-    """This thread's connection to ``path``, opened on first use in this process."""
-    cache: dict[tuple[int, str], sqlite_utils.Database] = getattr(_local, "dbs", None) or {}
+def _pg_class():  # type: ignore[no-untyped-def]
+    if psycopg is None:  # load_settings says so first, in one line (connector.config)
+        raise ModuleNotFoundError(POSTGRES_MISSING)
+    from connector.store.postgres import PgDb
+
+    return PgDb
+
+
+def get_db(location: str, busy_timeout_s: float = 10.0, pool_size: int = 10) -> Db:
+    """This process's handle on ``location``, opened on first use: per thread for SQLite, one
+    pool shared by every thread for PostgreSQL."""
+    key = (os.getpid(), location)
+    if is_postgres(location):
+        with _shared_guard:
+            if key not in _shared:
+                _shared[key] = _pg_class()(location, busy_timeout_s, pool_size=max(2, pool_size))
+            return _shared[key]
+    cache: dict[tuple[int, str], SqliteDb] = getattr(_local, "dbs", None) or {}
     _local.dbs = cache
-    key = (os.getpid(), path)
     db = cache.get(key)
     if db is None:
-        db = connect(path, busy_timeout_s)
+        db = _connect_sqlite(location, busy_timeout_s)
         cache[key] = db
     return db
 
 
+def db_for(settings: Settings) -> Db:
+    """This process's (and thread's) handle on the configured store."""
+    pool_size = max(settings["database.pool_size"], settings["worker.concurrency"] + 4)
+    return get_db(location_of(settings), settings["database.busy_timeout_s"], pool_size)
+
+
+def connect_for(settings: Settings) -> Db:
+    """A new handle on the configured store, of its own (the caller closes it)."""
+    return connect(location_of(settings), settings["database.busy_timeout_s"])
+
+
 def close_thread_dbs() -> None:
-    """Close every connection this thread opened (tests and worker threads call this)."""
+    """Close every SQLite connection this thread opened (tests and worker threads call this)."""
     for db in (getattr(_local, "dbs", None) or {}).values():
         try:
             db.close()
@@ -67,29 +210,19 @@ def close_thread_dbs() -> None:
     _local.dbs = {}
 
 
-@contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``: take the write lock *before* reading.
+def close_shared_dbs() -> None:
+    """Close this process's PostgreSQL pools (at exit, and between tests)."""
+    with _shared_guard:
+        mine = [key for key in _shared if key[0] == os.getpid()]
+        for key in mine:
+            _shared.pop(key).close()
 
-    A deferred transaction that reads and then writes cannot wait for the lock (SQLite answers
-    "database is locked" at once to avoid a deadlock); measured here, 4-8 concurrent writers hit
-    that most of the time. IMMEDIATE makes such transactions queue on the busy timeout instead.
-    """
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    else:
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+
+def write_transaction(db: Db) -> Any:
+    """The one way to run statements atomically (see :mod:`connector.store`): on SQLite
+    ``BEGIN IMMEDIATE`` … ``COMMIT``; on PostgreSQL ``BEGIN`` … ``COMMIT`` on one connection,
+    with the dialect's row locks where a read decides a write."""
+    return db.write_transaction()
 
 
 _intake_locks: dict[tuple[int, str], tuple[threading.Lock, int] | None] = {}
@@ -106,7 +239,7 @@ def _intake_lock(path: str) -> tuple[threading.Lock, int] | None:
     with _intake_locks_guard:
         if key not in _intake_locks:
             entry = None
-            if fcntl is not None and path != ":memory:":
+            if fcntl is not None and path != ":memory:" and not is_postgres(path):
                 try:
                     # Read-only is enough for flock, and keeps the file system free to be remounted read-only.
                     fd = os.open(path + "-intake.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -118,8 +251,8 @@ def _intake_lock(path: str) -> tuple[threading.Lock, int] | None:
 
 
 @contextmanager
-def intake_turn(path: str) -> Iterator[None]:
-    """Queue webhook intake writes to ``path`` on an OS file lock, across threads and processes.
+def intake_turn(location: str) -> Iterator[None]:
+    """Queue webhook intake writes to a SQLite file on an OS file lock, across threads and processes.
 
     Every webhook is one short INSERT, and two gunicorn workers often want SQLite's write lock at
     the same moment. SQLite's busy handler then *sleeps* 1, 2, 5, 10… ms before retrying, while
@@ -128,9 +261,10 @@ def intake_turn(path: str) -> Iterator[None]:
     ``flock`` wakes the waiter the moment the holder is done. SQLite's lock stays the authority:
     other writers (worker, CLI) don't take this one, and against them the busy timeout applies as
     before, per statement (so behind a long foreign transaction a queued webhook can wait longer
-    than one busy timeout). Without ``fcntl`` or a writable lock file, this is a no-op.
+    than one busy timeout). Without ``fcntl`` or a writable lock file, this is a no-op; so it is
+    on PostgreSQL, whose row-level concurrency needs no queue.
     """
-    entry = _intake_lock(path)
+    entry = _intake_lock(location)
     if entry is None:
         yield
         return

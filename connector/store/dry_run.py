@@ -15,12 +15,12 @@ def record_dry_run(
     db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str | None,
     mapping: str, payload: dict[str, Any],
 ) -> int:
-    cursor = db.execute(
+    rows = db.execute(
         "INSERT INTO dry_run_payloads (shop, order_id, kind, part_id, mapping, payload, recorded_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [shop, order_id, kind, part_id, mapping, json.dumps(payload, ensure_ascii=False), now_db()],
-    )
-    return int(cursor.lastrowid)
+    ).fetchall()
+    return int(rows[0][0])
 
 
 def list_dry_runs(

@@ -9,7 +9,7 @@ import sqlite_utils
 
 from connector.models import FINISHED_EVENT_STATES, EventState
 from connector.store.rows import query_rows
-from connector.timeutil import now_db
+from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
 NEW, QUEUED, HELD, SKIPPED = EventState.NEW, EventState.QUEUED, EventState.HELD, EventState.SKIPPED
 # Events stored with this source are backfills/re-syncs: what they carry must not message customers.
@@ -35,21 +35,22 @@ def save_event(db: sqlite_utils.Database, event: NewEvent) -> tuple[int | None, 
 
     Returns ``(event id, duplicate)``. One INSERT in autocommit: durable once this returns.
     """
-    cursor = db.execute(
+    rows = db.execute(
         """
         INSERT INTO events (shop, topic, dedupe_key, webhook_id, event_id, api_version,
                             triggered_at, received_at, test, source, body)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (shop, topic, dedupe_key) DO NOTHING
+        RETURNING id
         """,
         [
             event.shop, event.topic, event.dedupe_key, event.webhook_id, event.event_id,
             event.api_version, event.triggered_at, now_db(), int(event.test), event.source,
             event.body,
         ],
-    )
-    if cursor.rowcount == 1:
-        return cursor.lastrowid, False
+    ).fetchall()  # all of it: SQLite finishes (and commits) the statement only then
+    if rows:
+        return int(rows[0][0]), False
     return None, True
 
 
@@ -128,11 +129,9 @@ def count_events_by_state(db: sqlite_utils.Database) -> dict[str, int]:
 
 def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
     """Seconds since the oldest event still waiting for triage or delivery was received."""
-    row = db.execute(
-        "SELECT (julianday('now') - julianday(min(received_at))) * 86400 FROM events "
-        f"WHERE state IN ('{NEW}', '{QUEUED}')"
-    ).fetchone()
-    return float(row[0]) if row and row[0] is not None else None
+    row = db.execute(f"SELECT min(received_at) FROM events WHERE state IN ('{NEW}', '{QUEUED}')").fetchone()
+    oldest = parse_iso(row[0]) if row and row[0] is not None else None
+    return (utc_now() - oldest).total_seconds() if oldest else None
 
 
 def list_events(
@@ -154,31 +153,31 @@ def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 50
     pruned, so idempotency does not depend on old events. Each DELETE is complete on its own:
     called outside a transaction, every batch commits by itself and write locks stay short.
     """
-    age = f"-{older_than_s:.3f} seconds"
+    cutoff = db_time_in(-older_than_s)
     total = 0
     while True:
-        deleted = _prune_event_batch(db, age, batch)
+        deleted = _prune_event_batch(db, cutoff, batch)
         total += deleted
         if deleted < batch:
             break
-    db.execute("DELETE FROM attempts WHERE started_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)", [age])
+    db.execute("DELETE FROM attempts WHERE started_at < ?", [cutoff])
     return total
 
 
-def _prune_event_batch(db: sqlite_utils.Database, age: str, batch: int) -> int:
+def _prune_event_batch(db: sqlite_utils.Database, cutoff: str, batch: int) -> int:
     placeholders = ", ".join("?" for _ in FINISHED_EVENT_STATES)
     cursor = db.execute(
         f"""
         DELETE FROM events WHERE id IN (
             SELECT id FROM events
             WHERE state IN ({placeholders})
-              AND received_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)
+              AND received_at < ?
               AND id NOT IN (SELECT newest_event_id FROM orders WHERE newest_event_id IS NOT NULL)
               AND id NOT IN (SELECT newest_event_id FROM order_parts WHERE newest_event_id IS NOT NULL)
             LIMIT ?
         )
         """,
-        [*FINISHED_EVENT_STATES, age, batch],
+        [*FINISHED_EVENT_STATES, cutoff, batch],
     )
     return cursor.rowcount
 

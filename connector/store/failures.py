@@ -46,11 +46,12 @@ def dead_letter(
         f"WHERE shop = ? AND order_id = ? AND state = '{QUEUED}'",
         [reason, now_db(), shop, order_id],
     )
-    cursor = db.execute(
-        "INSERT INTO failures (shop, order_id, reason, status_code, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?)",
+    rows = db.execute(
+        "INSERT INTO failures (shop, order_id, reason, status_code, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         [shop, order_id, reason, status_code, attempts, now_db()],
-    )
-    return int(cursor.lastrowid)
+    ).fetchall()
+    return int(rows[0][0])
 
 
 def list_failures(
@@ -80,7 +81,7 @@ def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
 def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any] | None:
     """Queue a dead-lettered order again. None when there is no such open failure.
     Inside ``write_transaction``."""
-    rows = query_rows(db, "SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL", [failure_id])
+    rows = query_rows(db, f"SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL{db.dialect.lock()}", [failure_id])
     if not rows:
         return None
     failure = rows[0]
@@ -96,9 +97,13 @@ def replay_shop(db: sqlite_utils.Database, shop: str | None = None) -> int:
     """Queue again every open failure (of one shop, or of all shops). Returns how many orders.
     Inside ``write_transaction``."""
     where, params = ("AND shop = ?", [shop]) if shop else ("", [])
-    orders = db.execute(
-        f"SELECT DISTINCT shop, order_id FROM failures WHERE replayed_at IS NULL {where}", params
+    # Locked in key order, as every transaction that locks several orders does (no deadlock).
+    rows = db.execute(
+        f"SELECT shop, order_id FROM failures WHERE replayed_at IS NULL {where} "
+        f"ORDER BY shop, order_id{db.dialect.lock()}",
+        params,
     ).fetchall()
+    orders = list(dict.fromkeys((order_shop, order_id) for order_shop, order_id in rows))
     for order_shop, order_id in orders:
         _requeue(db, order_shop, order_id)
     db.execute(f"UPDATE failures SET replayed_at = ? WHERE replayed_at IS NULL {where}", [now_db(), *params])

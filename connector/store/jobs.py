@@ -16,14 +16,11 @@ import sqlite_utils
 
 from connector.models import OPEN_JOB_STATUSES, JobStatus
 from connector.store.events import NewEvent, save_event
+from connector.store.orders import LeaseLostError  # record_page raises it too
 from connector.store.rows import query_rows, where_equal
 from connector.timeutil import db_time_in, now_db
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
-
-
-class LeaseLostError(Exception):
-    """Another runner took the job over (our lease lapsed): stop without writing."""
 
 
 def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -87,10 +84,12 @@ def orphaned_job_ids(db: sqlite_utils.Database, limit: int = 10) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _check_lease(db: sqlite_utils.Database, job_id: str, owner: str) -> None:
-    row = db.execute("SELECT lease_owner, status FROM jobs WHERE id = ?", [job_id]).fetchone()
+def _check_lease(db: sqlite_utils.Database, job_id: str, owner: str) -> list[str]:
+    """The job's notes, once we know ``owner`` still runs it (else :class:`LeaseLostError`)."""
+    row = db.execute(f"SELECT lease_owner, status, notes FROM jobs WHERE id = ?{db.dialect.lock()}", [job_id]).fetchone()
     if row is None or row[0] != owner or row[1] not in OPEN_JOB_STATUSES:
         raise LeaseLostError(job_id)
+    return json.loads(row[2])
 
 
 def record_page(
@@ -105,7 +104,7 @@ def record_page(
     (reconciliation); only those actually stored count, so a repeated page counts nothing twice.
     """
     queued = duplicates = recovered = 0
-    _check_lease(db, job_id, owner)
+    job_notes = _check_lease(db, job_id, owner)
     for event in events:
         _, duplicate = save_event(db, event)
         if duplicate:
@@ -114,12 +113,14 @@ def record_page(
             queued += 1
             recovered += event.dedupe_key in recovered_keys
     extra = list(notes)
+    if extra:
+        job_notes.append("; ".join(extra))
     db.execute(
         "UPDATE jobs SET cursor = ?, chunk = ?, pages = pages + 1, fetched = fetched + ?, queued = queued + ?, "
         "duplicates = duplicates + ?, skipped = skipped + ?, recovered = recovered + ?, updated_at = ?, "
-        "lease_until = ?, notes = CASE WHEN ? THEN json_insert(notes, '$[#]', ?) ELSE notes END WHERE id = ?",
+        "lease_until = ?, notes = ? WHERE id = ?",
         [cursor, chunk, fetched, queued, duplicates, skipped, recovered, now_db(), db_time_in(lease_s),
-         bool(extra), "; ".join(extra), job_id],
+         json.dumps(job_notes), job_id],
     )
     return queued, duplicates, recovered
 

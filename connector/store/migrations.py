@@ -1,27 +1,44 @@
-"""Schema, managed by sqlite-utils ``Migrations``: append new steps, never edit applied ones.
+"""Schema: one list of steps for both engines. Append new steps, never edit applied ones.
 
-Several gunicorn workers and worker processes start at once; :func:`migrate` serialises them on
-SQLite's write lock so each step runs exactly once.
+Each step writes its DDL as SQLite has it; :meth:`Dialect.ddl` turns the column types into
+PostgreSQL's (``INTEGER PRIMARY KEY`` → identity, ``BLOB`` → ``BYTEA``…), so there is one text
+of the schema. Applied steps are recorded by name (on SQLite in sqlite-utils' own
+``_sqlite_migrations`` table, which existing files already have).
+
+Several gunicorn workers and worker processes start at once; :func:`migrate` serialises them
+(SQLite's write lock; on PostgreSQL an advisory lock, with DDL inside the transaction) so each
+step runs exactly once, and a process that waited finds nothing left to do.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple
 
-import sqlite_utils
-from sqlite_utils import Migrations
+from connector.store.db import Db, SqliteDb, connect, is_postgres, write_transaction
+from connector.store.dialect import SQLITE
 
-from connector.store.db import write_transaction
+MIGRATION_SET = "connector"
+STEPS: list[tuple[str, Callable[[Db], None]]] = []
 
-migrations = Migrations("connector")
+
+def step(fn: Callable[[Db], None]) -> Callable[[Db], None]:
+    STEPS.append((fn.__name__, fn))
+    return fn
 
 
-@migrations()
-def m001_core(db: sqlite_utils.Database) -> None:
+def _ddl(db: Db, sql: str) -> None:
+    db.execute(db.dialect.ddl(sql))
+
+
+@step
+def m001_core(db: Db) -> None:
     # Every webhook (and re-synced order) as received: raw bytes, so nothing is lost even when
     # the body is not JSON. ``state`` follows the event through triage and delivery.
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE events (
             id INTEGER PRIMARY KEY,
@@ -47,10 +64,11 @@ def m001_core(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX events_state ON events (state, id)")
-    db.execute("CREATE INDEX events_order ON events (shop, order_id)")
+    _ddl(db, "CREATE INDEX events_state ON events (state, id)")
+    _ddl(db, "CREATE INDEX events_order ON events (shop, order_id)")
     # Sync state, one row per Shopify order: what the target holds and what is still to do.
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE orders (
             shop TEXT NOT NULL,
@@ -78,10 +96,11 @@ def m001_core(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX orders_due ON orders (has_work, next_attempt_at)")
-    db.execute("CREATE INDEX orders_status ON orders (shop, status)")
+    _ddl(db, "CREATE INDEX orders_due ON orders (has_work, next_attempt_at)")
+    _ddl(db, "CREATE INDEX orders_status ON orders (shop, status)")
     # Fulfillments and refunds of an order, each with its own remote id (e.g. Foxdeli parcel).
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE order_parts (
             shop TEXT NOT NULL,
@@ -98,8 +117,9 @@ def m001_core(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX order_parts_order ON order_parts (shop, order_id)")
-    db.execute(
+    _ddl(db, "CREATE INDEX order_parts_order ON order_parts (shop, order_id)")
+    _ddl(
+        db,
         """
         CREATE TABLE attempts (
             id INTEGER PRIMARY KEY,
@@ -115,9 +135,10 @@ def m001_core(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX attempts_order ON attempts (shop, order_id, id)")
+    _ddl(db, "CREATE INDEX attempts_order ON attempts (shop, order_id, id)")
     # The dead-letter list: deliveries that cannot succeed without a person, with the reason.
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE failures (
             id INTEGER PRIMARY KEY,
@@ -131,8 +152,9 @@ def m001_core(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX failures_open ON failures (replayed_at, shop)")
-    db.execute(
+    _ddl(db, "CREATE INDEX failures_open ON failures (replayed_at, shop)")
+    _ddl(
+        db,
         """
         CREATE TABLE shops (
             shop TEXT PRIMARY KEY,
@@ -146,7 +168,8 @@ def m001_core(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE dry_run_payloads (
             id INTEGER PRIMARY KEY,
@@ -160,14 +183,15 @@ def m001_core(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE TABLE app_state (key TEXT PRIMARY KEY, value TEXT)")
+    _ddl(db, "CREATE TABLE app_state (key TEXT PRIMARY KEY, value TEXT)")
 
 
-@migrations()
-def m002_lifecycle(db: sqlite_utils.Database) -> None:
+@step
+def m002_lifecycle(db: Db) -> None:
     # OAuth ``state`` nonces: single use (deleted when consumed) and short-lived, kept server-side
     # so any gunicorn worker can finish an install another one started.
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE oauth_states (
             state TEXT PRIMARY KEY,
@@ -179,7 +203,8 @@ def m002_lifecycle(db: sqlite_utils.Database) -> None:
     )
     # customers/data_request: what the store owner asked for, until an operator answers it.
     # email/phone are blanked when the same customer is later redacted.
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE data_requests (
             id INTEGER PRIMARY KEY,
@@ -198,13 +223,14 @@ def m002_lifecycle(db: sqlite_utils.Database) -> None:
     )
 
 
-@migrations()
-def m003_jobs(db: sqlite_utils.Database) -> None:
+@step
+def m003_jobs(db: Db) -> None:
     # Re-sync and reconcile jobs. The cursor (and the chunk of order ids) is written in the same
     # transaction as the events of each finished page, so a restart resumes after the last page
     # and never fetches it again. ``lease_*`` marks the live runner; a dead runner's lease lapses
     # and the worker resumes the job.
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE jobs (
             id TEXT PRIMARY KEY,
@@ -233,27 +259,27 @@ def m003_jobs(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX jobs_open ON jobs (status, lease_until)")
-    db.execute("CREATE INDEX jobs_shop ON jobs (shop, kind, created_at)")
+    _ddl(db, "CREATE INDEX jobs_open ON jobs (status, lease_until)")
+    _ddl(db, "CREATE INDEX jobs_shop ON jobs (shop, kind, created_at)")
 
 
-@migrations()
-def m004_partial_event_order_index(db: sqlite_utils.Database) -> None:
+@step
+def m004_partial_event_order_index(db: Db) -> None:
     # Events arrive without an order id (triage sets it): a partial index costs the webhook's
     # INSERT nothing, and look-ups by (shop, order_id) still use it.
-    db.execute("DROP INDEX events_order")
-    db.execute("CREATE INDEX events_order ON events (shop, order_id) WHERE order_id IS NOT NULL")
+    _ddl(db, "DROP INDEX events_order")
+    _ddl(db, "CREATE INDEX events_order ON events (shop, order_id) WHERE order_id IS NOT NULL")
 
 
-
-@migrations()
-def m005_tenancy(db: sqlite_utils.Database) -> None:
+@step
+def m005_tenancy(db: Db) -> None:
     # Each shop's own tracking account and options, as its merchant set them in the app.
     # ``fields`` holds the non-secret account fields (JSON), ``secrets`` the secret ones as one
     # Fernet token (shopify.token_encryption_key), never in clear. ``check_*`` is the last verdict
     # on the account's credentials (a connection test or a delivery); while ``check_ok = 0`` and
     # ``recheck_at`` lies ahead, the shop's deliveries wait (see orders.hold_undeliverable).
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE shop_settings (
             shop TEXT PRIMARY KEY,
@@ -270,30 +296,33 @@ def m005_tenancy(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX shop_settings_recheck ON shop_settings (check_ok, recheck_at)")
+    _ddl(db, "CREATE INDEX shop_settings_recheck ON shop_settings (check_ok, recheck_at)")
     # What the merchant sees of an order: its name as Shopify shows it (#1001), its number and
     # when it was placed (Shopify's created_at; first seen until the order body arrives).
-    db.execute("ALTER TABLE orders ADD COLUMN name TEXT")
-    db.execute("ALTER TABLE orders ADD COLUMN order_number TEXT")
-    db.execute("ALTER TABLE orders ADD COLUMN placed_at TEXT")
-    db.execute("UPDATE orders SET placed_at = created_at")
+    _ddl(db, "ALTER TABLE orders ADD COLUMN name TEXT")
+    _ddl(db, "ALTER TABLE orders ADD COLUMN order_number TEXT")
+    _ddl(db, "ALTER TABLE orders ADD COLUMN placed_at TEXT")
+    _ddl(db, "UPDATE orders SET placed_at = created_at")
     # The merchant's order list: newest first, keyset-paged, per shop and per shop and status.
-    db.execute("CREATE INDEX orders_placed ON orders (shop, placed_at, order_id)")
-    db.execute("CREATE INDEX orders_status_placed ON orders (shop, status, placed_at, order_id)")
-    db.execute("CREATE INDEX orders_name ON orders (shop, name)")
-    db.execute("CREATE INDEX orders_number ON orders (shop, order_number)")
-    db.execute("CREATE INDEX orders_synced ON orders (shop, last_synced_at)")
+    _ddl(db, "CREATE INDEX orders_placed ON orders (shop, placed_at, order_id)")
+    _ddl(db, "CREATE INDEX orders_status_placed ON orders (shop, status, placed_at, order_id)")
+    _ddl(db, "CREATE INDEX orders_name ON orders (shop, name)")
+    _ddl(db, "CREATE INDEX orders_number ON orders (shop, order_number)")
+    _ddl(db, "CREATE INDEX orders_synced ON orders (shop, last_synced_at)")
     # Held and skipped orders wait far in the future: claims scan only orders that can go now.
-    db.execute("DROP INDEX orders_due")
-    db.execute(
+    _ddl(db, "DROP INDEX orders_due")
+    _ddl(
+        db,
         "CREATE INDEX orders_due ON orders (has_work, next_attempt_at) WHERE status IN ('pending', 'retrying')"
     )
     # The oldest waiting event of one shop; partial, so a webhook's INSERT (state 'new') pays nothing.
-    db.execute(
+    _ddl(
+        db,
         "CREATE INDEX events_waiting ON events (shop, received_at) WHERE state IN ('queued', 'held')"
     )
     # One token exchange per shop at a time, across gunicorn workers (two tabs opening the app).
-    db.execute(
+    _ddl(
+        db,
         """
         CREATE TABLE shop_locks (
             shop TEXT NOT NULL,
@@ -306,35 +335,98 @@ def m005_tenancy(db: sqlite_utils.Database) -> None:
     )
     # A Dev Dashboard app's own client id and secret (client credentials grant), when it is not
     # this app's shopify.api_key/api_secret; the secret encrypted like the tokens.
-    db.execute("ALTER TABLE shops ADD COLUMN client_id TEXT")
-    db.execute("ALTER TABLE shops ADD COLUMN client_secret TEXT")
-    db.execute("ALTER TABLE shops ADD COLUMN renew_after TEXT")
+    _ddl(db, "ALTER TABLE shops ADD COLUMN client_id TEXT")
+    _ddl(db, "ALTER TABLE shops ADD COLUMN client_secret TEXT")
+    _ddl(db, "ALTER TABLE shops ADD COLUMN renew_after TEXT")
 
-def migrate(db: sqlite_utils.Database) -> None:
-    """Apply pending migrations, one process at a time.
 
-    The whole run holds the write lock (BEGIN IMMEDIATE); sqlite-utils nests each step in a
-    savepoint, and a process that waited re-reads the applied list under the lock.
-    """
-    if not migrations.pending(db):
-        return
-    with write_transaction(db):
-        migrations.apply(db)
+@step
+def m006_wake_workers(db: Db) -> None:
+    # PostgreSQL: every stored event wakes the idle workers (LISTEN/NOTIFY); SQLite workers poll.
+    for sql in db.dialect.wakeup_trigger():
+        db.execute(sql)
+
+
+class Applied(NamedTuple):
+    name: str
+    applied_at: str
+
+
+class Migrations:
+    """The steps, and what a store has applied of them (the shape of sqlite-utils' Migrations)."""
+
+    def applied(self, db: Any) -> list[Applied]:
+        """Applied steps in the order they were applied (read only; any SQLite connection too)."""
+        dialect = getattr(db, "dialect", SQLITE)
+        table = dialect.migrations_table
+        if not dialect.table_exists(db, table):
+            return []
+        rows = db.execute(f"SELECT name, applied_at FROM {table} WHERE migration_set = ? ORDER BY id", [MIGRATION_SET])
+        return [Applied(name, applied_at) for name, applied_at in rows]
+
+    def pending(self, db: Any) -> list[str]:
+        """Names of the steps not applied yet (read only)."""
+        done = {m.name for m in self.applied(db)}
+        return [name for name, _ in STEPS if name not in done]
+
+    def apply(self, db: Db, stop_before: str | Iterable[str] | None = None) -> None:
+        """Apply pending steps (up to ``stop_before``), one process at a time.
+
+        The whole run is one transaction holding the migration lock; a process that waited for
+        it re-reads the applied list under the lock and finds nothing left to do.
+        """
+        stop = {stop_before} if isinstance(stop_before, str) else set(stop_before or ())
+        if not self.pending(db):
+            return
+        with write_transaction(db):
+            db.dialect.serialize(db, "migrations")
+            _ensure_migrations_table(db)
+            done = {m.name for m in self.applied(db)}
+            for name, apply in STEPS:
+                if name in stop:
+                    return
+                if name not in done:
+                    apply(db)
+                    db.execute(
+                        f"INSERT INTO {db.dialect.migrations_table} (migration_set, name, applied_at) VALUES (?, ?, ?)",
+                        [MIGRATION_SET, name, str(datetime.now(timezone.utc))],
+                    )
+
+
+migrations = Migrations()
+
+
+def migrate(db: Db) -> None:
+    """Apply pending migrations, one process at a time (see :meth:`Migrations.apply`)."""
+    migrations.apply(db)
 
 
 def known_migrations() -> list[str]:
     """Every migration this version of the connector has, in order."""
-    return [m.name for m in migrations.pending(sqlite_utils.Database(memory=True))]
+    return [name for name, _ in STEPS]
 
 
-def pending_migrations(path: str) -> list[str]:
-    """Migrations not yet applied to the database at ``path``; read only (no file is created)."""
-    if not Path(path).is_file():
+def pending_migrations(location: str) -> list[str]:
+    """Migrations not yet applied to the store at ``location``; read only (no file is created)."""
+    if is_postgres(location):
+        db = connect(location)
+        try:
+            return migrations.pending(db)
+        finally:
+            db.close()
+    if not Path(location).is_file():
         return known_migrations()
     # A plain connection that only reads: it changes nothing, and unlike a mode=ro one it can
     # tidy a WAL database's -wal/-shm files away when it closes.
-    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    conn = sqlite3.connect(location, isolation_level=None)
     try:
-        return [m.name for m in migrations.pending(db)]
+        return migrations.pending(SqliteDb(conn, location))
     finally:
-        db.close()
+        conn.close()
+
+
+def _ensure_migrations_table(db: Db) -> None:
+    # The columns of sqlite-utils' Migrations table, so files it migrated read the same.
+    table = db.dialect.migrations_table
+    _ddl(db, f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, applied_at TEXT)")
+    db.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_name ON {table} (migration_set, name)")

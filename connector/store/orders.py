@@ -22,12 +22,21 @@ PENDING, SYNCED, RETRYING, DEAD = SyncStatus.PENDING, SyncStatus.SYNCED, SyncSta
 Folded = tuple[EventState, "str | None"]  # the event's new state and why
 
 # An order has work when its newest state, a deletion or one of its parts is not delivered yet.
-HAS_WORK_SQL = """(
-    (newest_event_id IS NOT NULL AND newest_event_id IS NOT coalesce(delivered_event_id, -1))
+# Written in the SQL both engines run: no null-safe ``IS NOT`` (ids are positive, so coalescing
+# to -1/-2 compares the same way), and an integer 0/1 for the INTEGER column, not a boolean
+# (PostgreSQL does not store a boolean in an integer column).
+PART_UNDELIVERED_SQL = "coalesce(p.newest_event_id, -2) <> coalesce(p.delivered_event_id, -1)"
+HAS_WORK_SQL = f"""(CASE WHEN
+    (newest_event_id IS NOT NULL AND newest_event_id <> coalesce(delivered_event_id, -1))
     OR (deleted_at IS NOT NULL AND delete_delivered = 0)
     OR EXISTS (SELECT 1 FROM order_parts p WHERE p.shop = orders.shop AND p.order_id = orders.order_id
-               AND p.newest_event_id IS NOT coalesce(p.delivered_event_id, -1))
-)"""
+               AND {PART_UNDELIVERED_SQL})
+THEN 1 ELSE 0 END)"""
+
+
+class LeaseLostError(Exception):
+    """Another process took over a lease we held (ours had lapsed): stop without recording,
+    so a stalled worker never writes its stale result over the new owner's."""
 
 
 @dataclass(frozen=True)
@@ -58,19 +67,19 @@ class OrderWork:
 
 
 def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any]:
-    """The order's sync row, created when this is the first we hear of the order."""
-    rows = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
-    if rows:
-        return rows[0]
+    """The order's sync row, created when this is the first we hear of the order, and locked
+    until the transaction ends (newest-state-wins compares against it).
+
+    Insert-if-missing, then read: two triagers of one new order never collide on the key."""
     now = now_db()
     db.execute(
-        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, placed_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, placed_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (shop, order_id) DO NOTHING",
         [shop, order_id, now, now, now],
     )
-    return {
-        "status": PENDING, "deleted_at": None, "delivered_updated_at": None,
-        "newest_updated_at": None, "newest_event_id": None,
-    }
+    return query_rows(
+        db, f"SELECT * FROM orders WHERE shop = ? AND order_id = ?{db.dialect.lock()}", [shop, order_id]
+    )[0]
 
 
 def _wake(
@@ -151,7 +160,8 @@ def queue_part(
         [shop, kind, part_id, order_id],
     )
     part = query_rows(
-        db, "SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?", [shop, kind, part_id]
+        db, f"SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?{db.dialect.lock()}",
+        [shop, kind, part_id],
     )[0]
     if part["delivered_updated_at"] and updated_at < part["delivered_updated_at"]:
         return EventState.STALE, f"{kind} updated_at {updated_at} is older than delivered"
@@ -173,28 +183,50 @@ def claim_due_orders(
     """Lease up to ``limit`` orders that have due work, for shops that may deliver now (see
     :mod:`.holds`); the due orders of the others are held first.
 
-    An expired lease (a crashed worker) is taken over. Inside ``write_transaction``.
+    An expired lease (a crashed worker) is taken over. One statement (select the due orders,
+    lease them, return them), so no two workers can claim one order, in or outside a
+    transaction; on PostgreSQL the selection skips rows another claim has locked
+    (``FOR UPDATE SKIP LOCKED``) instead of waiting for them.
     """
     now = now_db()
     hold_undeliverable(db, scope, now)
     condition, params = deliverable_sql("o", scope, now)
+    keep_out, excluded = "", []
+    if exclude:  # our own deliveries in flight, whose lease may have lapsed meanwhile
+        keep_out = f"AND NOT ((o.shop, o.order_id) IN (VALUES {', '.join('(?, ?)' for _ in exclude)}))"
+        excluded = [part for key in sorted(exclude) for part in key]
     rows = db.execute(
         f"""
-        SELECT o.shop, o.order_id FROM orders o
-        WHERE o.has_work = 1 AND o.status IN ('{PENDING}', '{RETRYING}') AND o.next_attempt_at <= ?
-          AND (o.lease_until IS NULL OR o.lease_until < ?) AND {condition}
-        ORDER BY o.next_attempt_at LIMIT ?
-        """,
-        [now, now, *params, limit + len(exclude)],
-    ).fetchall()
-    claimed = [(shop, oid) for shop, oid in rows if (shop, oid) not in exclude][:limit]
-    until = db_time_in(lease_s)
-    for shop, order_id in claimed:
-        db.execute(
-            "UPDATE orders SET lease_owner = ?, lease_until = ? WHERE shop = ? AND order_id = ?",
-            [owner, until, shop, order_id],
+        WITH due AS MATERIALIZED (
+            SELECT o.shop, o.order_id FROM orders o
+            WHERE o.has_work = 1 AND o.status IN ('{PENDING}', '{RETRYING}') AND o.next_attempt_at <= ?
+              AND (o.lease_until IS NULL OR o.lease_until < ?) AND {condition} {keep_out}
+            ORDER BY o.next_attempt_at LIMIT ?{db.dialect.lock(of="o", skip_locked=True)}
         )
-    return claimed
+        UPDATE orders SET lease_owner = ?, lease_until = ?
+        WHERE (shop, order_id) IN (SELECT shop, order_id FROM due)
+        RETURNING shop, order_id
+        """,
+        [now, now, *params, *excluded, limit, owner, db_time_in(lease_s)],
+    ).fetchall()
+    return [(shop, order_id) for shop, order_id in rows]
+
+
+def hold_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str) -> None:
+    """Fencing: raise :class:`LeaseLostError` unless ``owner`` still holds the order's lease.
+
+    First statement of every transaction that records a delivery's result: a worker that stalled
+    past its lease, whose order another worker claimed meanwhile, must not write its stale result
+    over the new owner's. Inside ``write_transaction``: the order row stays locked until it
+    ends, so the lease cannot change hands before our writes commit, and the statements after
+    this one see every triage that committed before it (PostgreSQL's READ COMMITTED takes a
+    fresh snapshot per statement).
+    """
+    row = db.execute(
+        f"SELECT lease_owner FROM orders WHERE shop = ? AND order_id = ?{db.dialect.lock()}", [shop, order_id]
+    ).fetchone()
+    if row is None or row[0] != owner:
+        raise LeaseLostError(f"lease on {shop} order {order_id} is now held by {row[0] if row else 'nobody'}")
 
 
 def extend_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str, lease_s: float) -> None:
@@ -212,7 +244,7 @@ def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> Orde
         for p in query_rows(
             db,
             "SELECT * FROM order_parts WHERE shop = ? AND order_id = ? "
-            "AND newest_event_id IS NOT coalesce(delivered_event_id, -1) ORDER BY newest_event_id",
+            f"AND {PART_UNDELIVERED_SQL.replace('p.', '')} ORDER BY newest_event_id",
             [shop, order_id],
         )
     )
@@ -237,10 +269,11 @@ def record_snapshot_delivered(
     payload_hash: str, remote_id: str | None,
 ) -> None:
     db.execute(
-        "UPDATE orders SET delivered_event_id = ?, delivered_updated_at = max(coalesce(delivered_updated_at, ''), ?), "
+        "UPDATE orders SET delivered_event_id = ?, delivered_updated_at = CASE "
+        "WHEN coalesce(delivered_updated_at, '') > ? THEN delivered_updated_at ELSE ? END, "
         "payload_hash = ?, remote_id = coalesce(?, remote_id), last_synced_at = ? "
         "WHERE shop = ? AND order_id = ?",
-        [event_id, updated_at or "", payload_hash, remote_id, now_db(), shop, order_id],
+        [event_id, updated_at or "", updated_at or "", payload_hash, remote_id, now_db(), shop, order_id],
     )
 
 
@@ -266,7 +299,7 @@ def record_delete_delivered(db: sqlite_utils.Database, shop: str, order_id: str)
 def finish_success(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
     """Everything claimed was delivered: clear failures, release the lease, recompute work."""
     db.execute(
-        f"UPDATE orders SET status = CASE WHEN {HAS_WORK_SQL} THEN '{PENDING}' ELSE '{SYNCED}' END, "
+        f"UPDATE orders SET status = CASE WHEN {HAS_WORK_SQL} = 1 THEN '{PENDING}' ELSE '{SYNCED}' END, "
         f"has_work = {HAS_WORK_SQL}, attempts = 0, first_failed_at = NULL, last_error = NULL, "
         "lease_owner = NULL, lease_until = NULL, next_attempt_at = ? WHERE shop = ? AND order_id = ?",
         [now_db(), shop, order_id],

@@ -2,15 +2,15 @@
 
 Redaction and erasure run under :func:`secure_delete` so that SQLite overwrites freed cells and
 pages with zeros instead of leaving the old bytes in the file; the caller checkpoints the WAL
-afterwards (:func:`checkpoint_wal`) so old page images leave the WAL file too. What to redact is
+afterwards (:func:`checkpoint_wal`) so old page images leave the WAL file too. On PostgreSQL
+the old row versions are vacuumed instead (what that does and does not erase: docs/deploy.md). What to redact is
 decided in :mod:`connector.lifecycle.customer_data`; here are only the reads and writes.
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, ContextManager
 
 import sqlite_utils
 
@@ -22,23 +22,21 @@ SHOP_TABLES = (
     "order_parts", "orders", "attempts", "failures", "dry_run_payloads", "data_requests", "oauth_states",
     "shop_settings", "shop_locks",
 )
-# Free-text columns that may quote personal data back (a target's error message): table, key, column.
-ERROR_TEXT_COLUMNS = (("attempts", "id", "error"), ("failures", "id", "reason"), ("orders", "rowid", "last_error"))
+# Free-text columns that may quote personal data back (a target's error message): table, key
+# (unique within a shop), column.
+ERROR_TEXT_COLUMNS = (("attempts", "id", "error"), ("failures", "id", "reason"), ("orders", "order_id", "last_error"))
 
 
-@contextmanager
-def secure_delete(db: sqlite_utils.Database) -> Iterator[None]:
-    previous = db.execute("PRAGMA secure_delete").fetchone()[0]
-    db.execute("PRAGMA secure_delete = ON")
-    try:
-        yield
-    finally:
-        db.execute(f"PRAGMA secure_delete = {int(previous)}")
+def secure_delete(db: sqlite_utils.Database) -> ContextManager[None]:
+    """What the block deletes or rewrites is overwritten, not left in free pages (SQLite; see
+    :meth:`connector.store.dialect.Dialect.secure_delete` for PostgreSQL)."""
+    return db.dialect.secure_delete(db)
 
 
 def checkpoint_wal(db: sqlite_utils.Database) -> None:
-    """Copy the WAL into the database file and truncate it (outside any transaction)."""
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    """After a redaction, outside any transaction: old page images leave the WAL (SQLite);
+    dead row versions are vacuumed (PostgreSQL)."""
+    db.dialect.after_redaction(db)
 
 
 # -- customers/data_request ------------------------------------------------------------------
@@ -46,15 +44,15 @@ def record_data_request(db: sqlite_utils.Database, shop: str, body: dict[str, An
     """Keep the request for an operator; a redelivery of the same request is kept once."""
     customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
     request = body.get("data_request") if isinstance(body.get("data_request"), dict) else {}
-    cursor = db.execute(
+    rows = db.execute(
         "INSERT INTO data_requests (shop, data_request_id, customer_id, email, phone, orders_requested, received_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop, data_request_id) DO NOTHING",
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop, data_request_id) DO NOTHING RETURNING id",
         [
             shop, _text(request.get("id")), _text(customer.get("id")), customer.get("email"),
             customer.get("phone"), json.dumps([str(i) for i in body.get("orders_requested") or []]), now_db(),
         ],
-    )
-    return cursor.lastrowid if cursor.rowcount == 1 else None
+    ).fetchall()
+    return int(rows[0][0]) if rows else None
 
 
 def list_data_requests(db: sqlite_utils.Database, shop: str | None = None) -> list[dict[str, Any]]:
@@ -110,7 +108,7 @@ def set_payload(db: sqlite_utils.Database, payload_id: int, payload_json: str) -
     db.execute("UPDATE dry_run_payloads SET payload = ? WHERE id = ?", [payload_json, payload_id])
 
 
-def error_texts(db: sqlite_utils.Database, shop: str) -> list[tuple[str, int, str]]:
+def error_texts(db: sqlite_utils.Database, shop: str) -> list[tuple[str, int | str, str]]:
     """``(table, row key, text)`` of every error text of ``shop`` (see :data:`ERROR_TEXT_COLUMNS`)."""
     found = []
     for table, key, column in ERROR_TEXT_COLUMNS:
@@ -119,17 +117,17 @@ def error_texts(db: sqlite_utils.Database, shop: str) -> list[tuple[str, int, st
     return found
 
 
-def set_error_text(db: sqlite_utils.Database, table: str, row_key: int, text: str | None) -> None:
+def set_error_text(db: sqlite_utils.Database, shop: str, table: str, row_key: int | str, text: str | None) -> None:
     key, column = next((k, c) for t, k, c in ERROR_TEXT_COLUMNS if t == table)
-    db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [text, row_key])
+    db.execute(f"UPDATE {table} SET {column} = ? WHERE shop = ? AND {key} = ?", [text, shop, row_key])
 
 
 def forget_request_contact(db: sqlite_utils.Database, shop: str, customer_id: str | None, emails: set[str]) -> None:
     """Blank email and phone of the customer's data requests (by id or email); mark them redacted."""
+    by_email = f" OR lower(email) IN ({', '.join('?' for _ in emails)})" if emails else ""
     db.execute(
-        "UPDATE data_requests SET email = NULL, phone = NULL, redacted_at = ? WHERE shop = ? AND ("
-        "customer_id = ? OR lower(email) IN (SELECT value FROM json_each(?)))",
-        [now_db(), shop, customer_id, json.dumps(sorted(emails))],
+        f"UPDATE data_requests SET email = NULL, phone = NULL, redacted_at = ? WHERE shop = ? AND (customer_id = ?{by_email})",
+        [now_db(), shop, customer_id, *sorted(emails)],
     )
 
 

@@ -1,21 +1,16 @@
-"""Reading rows as dicts without sqlite-utils' per-query savepoint.
-
-sqlite-utils 4 wraps every ``Database.query`` in ``SAVEPOINT``/``RELEASE`` — three statements
-per read, a third of the worker's SQL in the delivery hot path. Plain reads need none of that.
-"""
+"""Reading rows as dicts, and the WHERE of the listing queries."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import sqlite_utils
+if TYPE_CHECKING:
+    from connector.store.db import Db
 
 
-def query_rows(db: sqlite_utils.Database, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """All rows of a SELECT as dicts keyed by column name."""
-    cursor = db.conn.execute(sql, params)
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+def query_rows(db: Db, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """All rows of a SELECT as dicts keyed by column name (no per-read savepoint on SQLite)."""
+    return db.query_rows(sql, params)
 
 
 def where_equal(*conditions: str, **filters: Any) -> tuple[str, list[Any]]:

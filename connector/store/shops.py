@@ -117,7 +117,8 @@ def list_shops(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return query_rows(
         db,
         "SELECT shop, source, installed_at, uninstalled_at, scopes, "
-        "access_token IS NOT NULL AS has_token, refresh_token IS NOT NULL AS expiring, "
+        "CASE WHEN access_token IS NULL THEN 0 ELSE 1 END AS has_token, "
+        "CASE WHEN refresh_token IS NULL THEN 0 ELSE 1 END AS expiring, "
         "token_expires_at FROM shops ORDER BY shop"
     )
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite_utils
 from flask import current_app
 
-from connector.store.db import get_db
+from connector.store.db import Db, db_for
 
 
-def request_db() -> sqlite_utils.Database:
-    settings = current_app.config["SETTINGS"]
-    return get_db(settings["database.path"], settings["database.busy_timeout_s"])
+def request_db() -> Db:
+    return db_for(current_app.config["SETTINGS"])

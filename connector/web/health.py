@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CollectorRegistry
 
 from connector.store.app_state import record_ready_probe
-from connector.store.db import write_transaction
+from connector.store.db import STORE_ERRORS, write_transaction
 from connector.web.dbconn import request_db
 from connector.web.metrics import StoreCollector, metrics_response
 
@@ -30,14 +29,14 @@ def readyz() -> tuple[Response, int]:
     (``webhooks.max_body_bytes``) counts as not ready as well.
     """
     settings = current_app.config["SETTINGS"]
-    free = _free_bytes(settings["database.path"])
+    free = None if settings["database.url"] else _free_bytes(settings["database.path"])
     if free is not None and free < settings["webhooks.max_body_bytes"]:
         return jsonify(status="unavailable", error=f"database: disk nearly full ({free} bytes free)"), 503
     try:
         db = request_db()
         with write_transaction(db):
             record_ready_probe(db)
-    except sqlite3.Error as exc:
+    except STORE_ERRORS as exc:
         return jsonify(status="unavailable", error=f"database: {exc}"), 503
     return jsonify(status="ready"), 200
 

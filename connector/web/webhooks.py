@@ -9,12 +9,11 @@ Shopify retries non-2xx, which is exactly what we want then, and never otherwise
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connector.store.db import intake_turn
+from connector.store.db import STORE_ERRORS, intake_turn, location_of
 from connector.shopify.headers import MissingHeaderError, header, parse_webhook_headers
 from connector.shopify.verify import verify_webhook_hmac
 from connector.store.events import NewEvent, save_event
@@ -55,9 +54,9 @@ def receive_webhook() -> tuple[Response, int]:
         triggered_at=headers.triggered_at, test=headers.test,
     )
     try:
-        with intake_turn(current_app.config["SETTINGS"]["database.path"]):
+        with intake_turn(location_of(current_app.config["SETTINGS"])):
             event_id, duplicate = save_event(request_db(), event)
-    except sqlite3.Error as exc:
+    except STORE_ERRORS as exc:
         log.error(
             "could not store webhook: %s", exc,
             extra={"shop": headers.shop, "topic": headers.topic, "webhook_id": headers.webhook_id},

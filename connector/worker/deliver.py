@@ -81,6 +81,12 @@ class OrderDelivery:
 
     def run(self, work: order_store.OrderWork) -> DeliveryOutcome:
         try:
+            return self._run(work)
+        except order_store.LeaseLostError as exc:
+            return self._lost(work, str(exc))
+
+    def _run(self, work: order_store.OrderWork) -> DeliveryOutcome:
+        try:
             order = self._load_json(work.latest_snapshot_event_id)
             skipped = skip_reason(order, self.options) if isinstance(order, dict) and not work.delete_pending else None
             if skipped:
@@ -126,6 +132,7 @@ class OrderDelivery:
         """One step's writes, the attempts recorded since the last step, and — after the last
         step — the end of the claim, all in one transaction (one commit per step)."""
         with write_transaction(self.db):
+            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             yield
             self._flush_attempts()
             if last:
@@ -248,6 +255,7 @@ class OrderDelivery:
             return self._dead(work, f"gave up after {failing_for:.0f}s of failures: {reason}", None)
         delay = durable_delay_s(work.attempts + 1, retry_after, self.policy)
         with write_transaction(self.db):
+            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             self._flush_attempts()
             order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
         log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
@@ -281,10 +289,19 @@ class OrderDelivery:
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
         reason = self._clean(reason)
         with write_transaction(self.db):
+            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             self._flush_attempts()
             failure_store.dead_letter(self.db, work.shop, work.order_id, reason, status)
         log.error("delivery dead-lettered: %s", reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.DEAD, self.sent, reason)
+
+    def _lost(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:
+        """Our lease lapsed and another worker owns the order now: its results stand, ours are
+        not recorded. The attempts we made are history all the same."""
+        with write_transaction(self.db):
+            self._flush_attempts()
+        log.warning("lease lost, result not recorded: %s", reason, extra=self._log_extra(work))
+        return DeliveryOutcome(work.shop, work.order_id, "lost", self.sent, reason)
 
     @staticmethod
     def _log_extra(work: order_store.OrderWork) -> dict[str, Any]:

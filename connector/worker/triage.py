@@ -13,7 +13,6 @@ from connector.shopify.topics import PRIVACY_TOPICS
 from connector.store import events as event_store
 from connector.store import orders as order_store
 from connector.store.db import write_transaction
-from connector.store.privacy import checkpoint_wal
 from connector.store.shops import known_shops
 from connector.worker.routing import Route, route_event
 
@@ -27,6 +26,10 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
         return 0
     routes = [(row, route_event(row["topic"], bytes(row["body"]), row["received_at"])) for row in rows]
     with write_transaction(db):
+        # One triager at a time, on every host (SQLite: the write lock already; PostgreSQL: an
+        # advisory lock held to the commit): triage is milliseconds per batch, and this keeps
+        # "route each new event exactly once, in id order" as simple as on one host.
+        db.dialect.serialize(db, "triage")
         # The rows were read outside the lock: another worker process may have triaged (and even
         # delivered) some of them since. Re-triaging one would set a delivered event back to
         # ``queued`` for good, so only events still ``new`` under the lock are routed here.
@@ -43,8 +46,9 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
                     extra={"shop": row["shop"], "topic": row["topic"], "event": row["id"], "order_id": route.order_id},
                 )
     if any(row["topic"] in PRIVACY_TOPICS for row in rows):
-        # Redaction rewrote pages; move them out of the WAL so old page images do not linger there.
-        checkpoint_wal(db)
+        # Redaction rewrote rows: SQLite moves the pages out of its WAL so old page images do
+        # not linger there; PostgreSQL vacuums the dead row versions.
+        db.dialect.after_redaction(db)
     return len(rows)
 
 
