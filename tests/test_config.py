@@ -98,3 +98,16 @@ def test_example_config_documents_every_key_with_its_default():
     for name, default in declared.items():
         assert documented[name] == default, name
     assert load_settings(ROOT / "config.example.toml", env={})  # and it loads as-is
+
+
+def test_database_url_comes_from_the_platform_or_our_own_variable_and_its_password_never_shows(tmp_path):
+    platform = {"DATABASE_URL": "postgres://app:s3cret@db.internal:5432/connector"}
+    settings = load_settings(None, env=platform)
+    assert settings["database.url"] == platform["DATABASE_URL"]
+    assert settings.redacted()["database.url"] == "postgres://app:***@db.internal:5432/connector"
+    ours = {**platform, "CONNECTOR_DATABASE_URL": "postgresql://other@db2/connector?password=hunter2"}
+    settings = load_settings(None, env=ours)
+    assert settings["database.url"].startswith("postgresql://other@db2")  # CONNECTOR_DATABASE_URL wins
+    assert "hunter2" not in str(settings.redacted())
+    with pytest.raises(ConfigError, match="database.url: expected a postgresql:// URL"):
+        load_settings(None, env={"CONNECTOR_DATABASE_URL": "mysql://u:pw@h/db"})

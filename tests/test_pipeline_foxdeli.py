@@ -234,7 +234,8 @@ def test_order_cancelled_before_its_first_delivery_is_created_and_cancelled_once
     post(fixture_bytes(DOCS_ORDER))  # Shopify's sample: already cancelled
     fox.fail_next(2)  # login and POST pass untouched
     fox.fail_next(1, status=503)  # the cancel call fails
-    run_worker(**{"retry.in_process_attempts": 1})  # created, not cancelled, id not recorded
+    # Created, not cancelled, id not recorded; the durable retry waits past the end of this run.
+    run_worker(**{"retry.in_process_attempts": 1, "retry.first_delay_s": 1, "retry.max_delay_s": 1})
     row = order_row(db_path)
     assert row["status"] == "retrying" and "cancel order: HTTP 503" in row["last_error"]
     run_until_synced(run_worker, db_path)

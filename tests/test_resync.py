@@ -100,7 +100,7 @@ def test_the_worker_resumes_a_job_whose_runner_died(env, shopify) -> None:
     job_id = job_store.create_job(db, "resync", SHOP, {"order_ids": [], "since": "2020-01-01T00:00:00Z"}, "dead-web-process", lease_s=-1)
     scheduler = JobScheduler(settings)
     assert scheduler.tick(db, force=True) == [job_id]
-    scheduler.threads[job_id].join(10)
+    scheduler.threads[job_id].join(60)  # 1,000 orders in 10 pages
     assert job_store.get_job(db, job_id)["status"] == "done"
     # A job with a live lease elsewhere is left alone.
     live = job_store.create_job(db, "resync", SHOP, {"order_ids": [], "since": "2020-01-01T00:00:00Z"}, "alive", lease_s=60)

@@ -1,4 +1,4 @@
-"""``connector db``: back up, restore and migrate the store."""
+"""``connector db``: back up, restore, migrate and copy the store."""
 
 from __future__ import annotations
 
@@ -31,11 +31,14 @@ def _refuse_postgres(settings: Settings, path: str) -> None:
 
 @click.group()
 def db() -> None:
-    """Back up, restore and migrate the database (the SQLite file at database.path).
+    """Back up, restore, migrate and copy the database (the SQLite file at database.path, or
+    the PostgreSQL store at database.url).
 
     Backups are consistent while the connector runs. A restore replaces a database only with
     --force. Migrations run by themselves when the web app or a worker starts; `connector db
-    migrate --check` tells whether an upgrade has any to apply. See docs/upgrade.md.
+    migrate --check` tells whether an upgrade has any to apply. See docs/upgrade.md. To grow
+    from one host to several, `connector db copy --to postgresql://…` moves a SQLite store into
+    PostgreSQL (docs/deploy.md).
     """
 
 
@@ -101,17 +104,17 @@ def migrate(settings: Settings, config_path: str | None, check: bool) -> None:
     up to date — for an upgrade script or a deployment check. Migrations only go forward; to
     go back, restore the backup taken before the upgrade (docs/upgrade.md).
     """
-    from connector.store.db import connect
+    from connector.store.db import connect, location_of, redact_url
     from connector.store.migrations import known_migrations, migrate as apply_migrations, pending_migrations
 
-    path = settings["database.path"]
-    pending = pending_migrations(path)
+    path = redact_url(location_of(settings))
+    pending = pending_migrations(location_of(settings))
     if check:
         for name in pending:
             click.echo(f"pending: {name}")
         click.echo(f"{path}: {len(pending)} pending migration(s)" if pending else f"{path}: up to date ({known_migrations()[-1]})")
         sys.exit(1 if pending else 0)
-    db_conn = connect(path, settings["database.busy_timeout_s"])
+    db_conn = connect(location_of(settings), settings["database.busy_timeout_s"])
     try:
         apply_migrations(db_conn)
     finally:
@@ -119,3 +122,41 @@ def migrate(settings: Settings, config_path: str | None, check: bool) -> None:
     for name in pending:
         click.echo(f"applied: {name}")
     click.echo(f"{path}: up to date ({known_migrations()[-1]})")
+
+
+@db.command()
+@config_option
+@click.option("--to", "target_url", required=True, metavar="URL",
+              help="The new PostgreSQL store: postgresql://user:password@host:5432/db (an empty database).")
+@click.option("--from", "source_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The SQLite file to copy (default: database.path).")
+def copy(settings: Settings, config_path: str | None, target_url: str, source_path: str | None) -> None:
+    """Copy this SQLite store into an empty PostgreSQL database, to move to several hosts.
+
+    Everything is copied — events with their raw bodies, sync state, fulfillments and refunds,
+    attempts, dead letters, shops with their (still encrypted) tokens, settings, jobs, data
+    requests — in one transaction, with the ids kept, and the row counts of every table checked
+    in the target before it commits; a failed copy leaves the target empty. A target that
+    already holds rows is refused. Stop the web app and the workers first (what arrives
+    during the copy would stay behind), then point database.url (or DATABASE_URL) at the new
+    store and start them again; keep shopify.token_encryption_key, which the tokens need.
+    """
+    from connector.store.copy import CopyError, copy_store
+    from connector.store.db import connect, is_postgres, redact_url
+
+    source_location = source_path or settings["database.path"]
+    if not is_postgres(target_url):
+        raise click.UsageError("--to must be a postgresql:// URL")
+    started = time.monotonic()
+    source, target = connect(source_location, settings["database.busy_timeout_s"]), connect(target_url)
+    try:
+        report = copy_store(source, target)
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        source.close()
+        target.close()
+    click.echo(f"copied {source_location} to {redact_url(target_url)} in {time.monotonic() - started:.1f} s")
+    for table, count in report.counts.items():
+        click.echo(f"  {table:<20} {count:>9} rows (same count in both)")
+    click.echo(f"  {'total':<20} {report.total:>9} rows")

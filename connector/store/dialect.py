@@ -12,7 +12,8 @@ backend translates them). What cannot be written that way lives here:
 * **after a redaction** — SQLite overwrites freed pages (``secure_delete``) and empties its WAL;
   PostgreSQL vacuums the touched tables so dead row versions become reusable space;
 * **wake-ups** — PostgreSQL tells idle workers about new events (``LISTEN/NOTIFY``); SQLite
-  workers poll.
+  workers poll;
+* **catalogue** — which tables exist, their columns, and the id sequences a copy continues.
 """
 
 from __future__ import annotations
@@ -66,8 +67,29 @@ class Dialect:
         images of redacted rows leave the WAL file too."""
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
+    def columns(self, db: Db, table: str) -> list[str]:
+        rows = db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        )
+        return [row[0] for row in rows]
+
+    def continue_ids(self, db: Db, table: str) -> None:
+        if "id" not in self.columns(db, table):
+            return
+        sequence = db.execute("SELECT pg_get_serial_sequence(?, 'id')", [table]).fetchone()
+        if sequence and sequence[0]:
+            db.execute(f"SELECT setval(?, (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)", [sequence[0]])
+
     def wakeup_trigger(self) -> tuple[str, ...]:
         return ()
+
+    def columns(self, db: Db, table: str) -> list[str]:
+        return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+
+    def continue_ids(self, db: Db, table: str) -> None:
+        """After rows were copied in with their ids: new rows get ids after them (SQLite: always)."""
 
 
 class PostgresDialect(Dialect):
@@ -103,6 +125,21 @@ class PostgresDialect(Dialect):
             db.execute("VACUUM events, dry_run_payloads, orders, order_parts, attempts, failures, data_requests")
         except Exception as exc:  # not the tables' owner: autovacuum does it later
             log.warning("could not vacuum after a redaction (%s); autovacuum will reclaim the space", exc)
+
+    def columns(self, db: Db, table: str) -> list[str]:
+        rows = db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        )
+        return [row[0] for row in rows]
+
+    def continue_ids(self, db: Db, table: str) -> None:
+        if "id" not in self.columns(db, table):
+            return
+        sequence = db.execute("SELECT pg_get_serial_sequence(?, 'id')", [table]).fetchone()
+        if sequence and sequence[0]:
+            db.execute(f"SELECT setval(?, (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)", [sequence[0]])
 
     def wakeup_trigger(self) -> tuple[str, ...]:
         return (

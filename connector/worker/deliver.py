@@ -12,16 +12,15 @@ import hashlib
 import json
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import sqlite_utils
 
 from connector.config import TARGET_SECRET_KEYS
 from connector.scrub import scrub_secrets
 from connector.accounts.options import ShopOptions, skip_reason
-from connector.store.db import write_transaction
+from connector.store.db import STORE_ERRORS, write_transaction
 from connector.errors import AccountError, DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.models import Attempt, AttemptOutcome, DeliveryResult, EventState
 from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
@@ -36,6 +35,7 @@ from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ALL_EVENTS = 2**63 - 1  # settle_queued_events bound covering every event id
+STORE_RETRY_S = 30.0  # how long a finished step waits for a failing store before giving up
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,16 @@ class OrderDelivery:
                 self._deliver_part(work, part, order, remote_id, last=steps == 0)
             if work.delete_pending:
                 self._send(work, "delete", lambda: self.target.send_order_deleted(work.order_id, RemoteRef(remote_id), self.ctx))
-                with self._step(work, last=True):
+
+                def record_delete() -> None:
                     order_store.record_delete_delivered(self.db, work.shop, work.order_id)
                     # The orders/delete event itself (and nothing newer can be queued for a
                     # deleted order: triage marks later snapshots stale).
                     event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, ALL_EVENTS)
+
+                self._step(work, True, record_delete)
             if not (work.snapshot_event_id is not None or work.parts or work.delete_pending):
-                with self._step(work, last=True):
-                    pass
+                self._step(work, True)
             if self.sent:
                 log.info("order delivered (%d request(s))", self.sent, extra=self._log_extra(work))
             result = DeliveryResult.DELIVERED if self.sent else DeliveryResult.UNCHANGED
@@ -127,19 +129,42 @@ class OrderDelivery:
         """An error text as it may be stored and logged: credentials out, bounded."""
         return scrub_secrets(text, self._secrets)
 
-    @contextmanager
-    def _step(self, work: order_store.OrderWork, last: bool) -> Iterator[None]:
-        """One step's writes, the attempts recorded since the last step, and — after the last
-        step — the end of the claim, all in one transaction (one commit per step)."""
-        with write_transaction(self.db):
+    def _step(self, work: order_store.OrderWork, last: bool, record: Callable[[], None] = lambda: None) -> None:
+        """One step's writes (``record``), the attempts made since the last step, and — after
+        the last step — the end of the claim, all in one transaction (one commit per step), and
+        only while we still hold the lease (fencing: ``orders.hold_lease``)."""
+
+        def write() -> None:
             order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
-            yield
+            record()
             self._flush_attempts()
             if last:
                 order_store.finish_success(self.db, work.shop, work.order_id)
             else:
                 # A long delivery (many parts, slow target) must not lose its order to another worker.
                 order_store.extend_lease(self.db, work.shop, work.order_id, self.worker_name, self.lease_s)
+
+        self._durably(work, write)
+
+    def _durably(self, work: order_store.OrderWork, write: Callable[[], None]) -> None:
+        """Run ``write`` in one transaction. When the store fails meanwhile (a restarting server,
+        a connection cut mid-transaction, a lock held too long), the transaction rolled back
+        whole: wait and run it again, up to STORE_RETRY_S, so what the target already has is
+        recorded rather than sent again after the lease expires."""
+        deadline, delay = time.monotonic() + STORE_RETRY_S, 0.2
+        while True:
+            attempts = list(self._attempts)
+            try:
+                with write_transaction(self.db):
+                    write()
+                return
+            except STORE_ERRORS as exc:
+                self._attempts = attempts  # their INSERTs were rolled back too
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("store failed while recording (%s); trying again", exc, extra=self._log_extra(work))
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # -- steps --------------------------------------------------------------------------------
     def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:
@@ -148,7 +173,8 @@ class OrderDelivery:
         digest = payload_hash(self.target.kind, "order", payload)
         if digest == work.payload_hash:
             self._record_unchanged(work, "order")
-            with self._step(work, last):
+
+            def record_unchanged() -> None:
                 order_store.record_snapshot_delivered(
                     self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, None
                 )
@@ -156,14 +182,19 @@ class OrderDelivery:
                     self.db, work.shop, work.order_id, EventState.UNCHANGED, work.snapshot_event_id,
                     reason="same payload as last delivered",
                 )
+
+            self._step(work, last, record_unchanged)
             return None
         ref = RemoteRef(order_remote_id=work.remote_id)
         result = self._send(work, "order", lambda: self.target.send_order(payload, ref, self.ctx))
-        with self._step(work, last):
+
+        def record_sent() -> None:
             order_store.record_snapshot_delivered(
                 self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, result.remote_id
             )
             event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, work.snapshot_event_id)
+
+        self._step(work, last, record_sent)
         return result.remote_id
 
     def _deliver_part(
@@ -184,7 +215,8 @@ class OrderDelivery:
             state = EventState.DELIVERED
         else:
             self._record_unchanged(work, what)
-        with self._step(work, last):
+
+        def record_part() -> None:
             order_store.record_part_delivered(
                 self.db, work.shop, part.kind, part.part_id, part.newest_event_id, part.newest_updated_at,
                 digest, result.remote_id if result else None,
@@ -193,6 +225,8 @@ class OrderDelivery:
                 self.db, work.shop, work.order_id, state, part.newest_event_id, part.kind, part.part_id,
                 reason=None if state == EventState.DELIVERED else "nothing new for the target",
             )
+
+        self._step(work, last, record_part)
 
     # -- helpers ------------------------------------------------------------------------------
     def _map(self, work: order_store.OrderWork, what: str, call: Callable[[], T]) -> T:
@@ -254,16 +288,21 @@ class OrderDelivery:
         if failing_for >= self.policy.give_up_after_s:
             return self._dead(work, f"gave up after {failing_for:.0f}s of failures: {reason}", None)
         delay = durable_delay_s(work.attempts + 1, retry_after, self.policy)
-        with write_transaction(self.db):
+
+        def reschedule() -> None:
             order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             self._flush_attempts()
             order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
+
+        self._durably(work, reschedule)
         log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.RETRYING, self.sent, reason)
 
     def _skip(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:
         """The merchant's options leave this order state out: close its events, send nothing."""
-        with write_transaction(self.db):
+
+        def skip() -> None:
+            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             self._flush_attempts()
             event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, reason=reason)
             for part in work.parts:
@@ -271,6 +310,8 @@ class OrderDelivery:
                     self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, part.kind, part.part_id, reason=reason
                 )
             order_store.finish_skipped(self.db, work.shop, work.order_id, reason)
+
+        self._durably(work, skip)
         log.info("order skipped: %s", reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.SKIPPED, self.sent, reason)
 
@@ -278,30 +319,36 @@ class OrderDelivery:
         """The shop's account refused its credentials: this order and the shop's others wait
         (not dead-lettered); the account shows the platform's reason until it is fixed."""
         reason = self._clean(reason)
-        with write_transaction(self.db):
+
+        def hold() -> None:
+            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             self._flush_attempts()
             holds.hold_order(self.db, work.shop, work.order_id, reason)
             record_account_check(self.db, work.shop, False, reason, db_time_in(self.account_recheck_s))
+
+        self._durably(work, hold)
         log.error("tracking account refused: %s; the shop's deliveries wait until it is fixed", reason,
                   extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.HELD, self.sent, reason)
 
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
         reason = self._clean(reason)
-        with write_transaction(self.db):
+
+        def dead_letter() -> None:
             order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             self._flush_attempts()
             failure_store.dead_letter(self.db, work.shop, work.order_id, reason, status)
+
+        self._durably(work, dead_letter)
         log.error("delivery dead-lettered: %s", reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.DEAD, self.sent, reason)
 
     def _lost(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:
         """Our lease lapsed and another worker owns the order now: its results stand, ours are
         not recorded. The attempts we made are history all the same."""
-        with write_transaction(self.db):
-            self._flush_attempts()
+        self._durably(work, self._flush_attempts)
         log.warning("lease lost, result not recorded: %s", reason, extra=self._log_extra(work))
-        return DeliveryOutcome(work.shop, work.order_id, "lost", self.sent, reason)
+        return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.LOST, self.sent, reason)
 
     @staticmethod
     def _log_extra(work: order_store.OrderWork) -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""What only several processes (hosts) on one PostgreSQL store do: claims, triage, fencing,
+migrations, wake-ups and server faults, against the real server the session starts.
+
+Each "host" is a process of its own with its own connections (``multiprocessing`` spawn), so
+nothing is shared but the database, as between machines.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from connector.store import events as event_store
+from connector.store import orders as order_store
+from connector.store.db import STORE_ERRORS, close_shared_dbs, connect, get_db, write_transaction
+from connector.store.events import NewEvent
+from connector.store.holds import DeliveryScope
+from connector.store.migrations import known_migrations, migrate
+from connector.store.shops import add_shop
+from connector.timeutil import now_db
+from tests.conftest import SHOP, order_body
+
+pytestmark = pytest.mark.postgres_only
+SPAWN = multiprocessing.get_context("spawn")
+ALL_SHOPS = DeliveryScope(all_shops=True)  # the global account serves every shop
+
+
+def _run_processes(target: Any, args_list: list[tuple[Any, ...]], timeout_s: float = 120) -> list[Any]:
+    """Start one process per args, each reporting one result through a queue; all must finish."""
+    results = SPAWN.Queue()
+    procs = [SPAWN.Process(target=target, args=(results, *args)) for args in args_list]
+    for proc in procs:
+        proc.start()
+    out = [results.get(timeout=timeout_s) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+        assert proc.exitcode == 0, f"{proc.name} exited with {proc.exitcode}"
+    return out
+
+
+# -- several processes claim the same due orders -----------------------------------------------
+def _claimer(results: Any, url: str, name: str, start_at: float) -> None:
+    db = connect(url)
+    time.sleep(max(0.0, start_at - time.time()))
+    claimed: list[tuple[str, str]] = []
+    while True:
+        with write_transaction(db):
+            batch = order_store.claim_due_orders(db, name, 7, lease_s=600, scope=ALL_SHOPS)
+        if not batch:
+            break
+        claimed += batch
+    results.put((name, claimed))
+
+
+def _due_orders(db: Any, count: int) -> None:
+    now = now_db()
+    with write_transaction(db):
+        for n in range(count):
+            db.execute(
+                "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, newest_event_id) VALUES (?, ?, ?, ?, 1)",
+                [SHOP, str(10_000 + n), now, now],
+            )
+
+
+def test_processes_claiming_the_same_due_orders_never_claim_one_twice(db_path):
+    db = connect(db_path)
+    add_shop(db, SHOP, "config")
+    _due_orders(db, 600)
+    start_at = time.time() + 2  # all four begin together, after their imports
+    claims = _run_processes(_claimer, [(db_path, f"host{n}", start_at) for n in range(4)])
+    every = [key for _, batch in claims for key in batch]
+    assert len(every) == 600 and len(set(every)) == 600  # each order claimed, none twice
+    assert sum(1 for _, batch in claims if batch) >= 2  # they really competed
+    owners = dict(db.execute("SELECT order_id, lease_owner FROM orders").fetchall())
+    for name, batch in claims:
+        assert all(owners[order_id] == name for _, order_id in batch)
+
+
+# -- two triagers, interleaved events of one order -----------------------------------------------
+def _triager(results: Any, url: str, start_at: float) -> None:
+    from connector.worker.triage import triage_new_events
+
+    db = connect(url)
+    time.sleep(max(0.0, start_at - time.time()))
+    routed = 0
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < 1.0:  # until nothing new for a second
+        done = triage_new_events(db, batch_size=3)
+        routed += done
+        if done:
+            idle_since = time.monotonic()
+    results.put(routed)
+
+
+def test_two_triagers_on_interleaved_events_of_one_order_keep_the_newest_state(db_path):
+    db = connect(db_path)
+    add_shop(db, SHOP, "config")
+    minutes = list(range(120))
+    random.Random(15).shuffle(minutes)  # the states arrive out of order
+    for n, minute in enumerate(minutes):
+        body = order_body(updated_at=f"2026-11-25T10:{minute // 60:02d}:{minute % 60:02d}Z", note=str(minute))
+        event_store.save_event(db, NewEvent(SHOP, "orders/updated", f"w{n}", body))
+    start_at = time.time() + 2
+    routed = _run_processes(_triager, [(db_path, start_at), (db_path, start_at)])
+    assert sum(routed) >= 120 and all(routed)  # both triaged, and every event was routed
+    states = dict(db.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    assert "new" not in states and sum(states.values()) == 120
+    order = db.query_rows("SELECT newest_updated_at, newest_event_id FROM orders")[0]
+    assert order["newest_updated_at"].startswith("2026-11-25T10:01:59")  # the newest state won
+    newest_body = event_store.fetch_event_body(db, order["newest_event_id"])
+    assert b'"note": "119"' in newest_body
+    # Every event older than what was queued when it arrived was superseded, never queued after it.
+    queued = [r[0] for r in db.execute("SELECT resource_updated_at FROM events WHERE state = 'queued' ORDER BY id")]
+    assert queued == sorted(queued)
+
+
+# -- fencing across hosts ----------------------------------------------------------------------------
+def test_an_expired_lease_taken_over_refuses_the_stalled_owners_finish(db_path):
+    stalled, new_owner = connect(db_path), connect(db_path)  # two hosts, two connections
+    add_shop(stalled, SHOP, "config")
+    _due_orders(stalled, 1)
+    key = (SHOP, "10000")
+    with write_transaction(stalled):
+        assert order_store.claim_due_orders(stalled, "stalled-host", 1, lease_s=0.2, scope=ALL_SHOPS) == [key]
+    time.sleep(0.3)
+    with write_transaction(new_owner):
+        assert order_store.claim_due_orders(new_owner, "new-host", 1, lease_s=60, scope=ALL_SHOPS) == [key]
+    with pytest.raises(order_store.LeaseLostError):
+        with write_transaction(stalled):
+            order_store.hold_lease(stalled, *key, "stalled-host")
+            order_store.finish_success(stalled, *key)  # never reached
+    with write_transaction(new_owner):
+        order_store.hold_lease(new_owner, *key, "new-host")
+        order_store.finish_success(new_owner, *key)
+    assert new_owner.execute("SELECT lease_owner FROM orders").fetchone() == (None,)  # the new owner's finish
+
+
+def test_while_an_owner_records_its_result_nobody_can_take_the_order_over(db_path):
+    owner, other = connect(db_path), connect(db_path)
+    add_shop(owner, SHOP, "config")
+    _due_orders(owner, 1)
+    with write_transaction(owner):
+        order_store.claim_due_orders(owner, "owner", 1, lease_s=0.1, scope=ALL_SHOPS)
+    time.sleep(0.2)  # the lease lapsed, but the owner is recording right now
+    with write_transaction(owner):
+        order_store.hold_lease(owner, SHOP, "10000", "owner")
+        with write_transaction(other):  # the row is locked: the claim skips it, never waits
+            started = time.monotonic()
+            assert order_store.claim_due_orders(other, "other", 1, lease_s=60, scope=ALL_SHOPS) == []
+            assert time.monotonic() - started < 1.0
+        order_store.record_delete_delivered(owner, SHOP, "10000")
+        order_store.finish_success(owner, SHOP, "10000")
+    assert owner.execute("SELECT lease_owner FROM orders").fetchone() == (None,)
+
+
+# -- migrations from four processes at once ---------------------------------------------------------
+def _migrator(results: Any, url: str, start_at: float) -> None:
+    db = connect(url)
+    time.sleep(max(0.0, start_at - time.time()))
+    migrate(db)
+    results.put("ok")
+
+
+def test_migrations_from_four_processes_at_once_apply_each_step_once(pg_server):
+    url = pg_server.new_database(migrated=False)
+    start_at = time.time() + 2
+    assert _run_processes(_migrator, [(url, start_at)] * 4) == ["ok"] * 4
+    db = connect(url)
+    names = [r[0] for r in db.execute("SELECT name FROM connector_migrations ORDER BY id")]
+    assert names == known_migrations()
+    assert db.execute("SELECT count(*) FROM events").fetchone() == (0,)
+
+
+# -- wake-ups ------------------------------------------------------------------------------------------
+def test_an_idle_worker_wakes_on_a_new_event_long_before_its_poll(settings, post, target):
+    from connector.config import Settings
+    from connector.worker.loop import Worker
+
+    slow_poll = Settings({**settings.values, "worker.poll_interval_s": 30.0}, settings.shops)
+    worker = Worker(slow_poll)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.5)  # started, triaged nothing, now waiting on LISTEN
+        posted = time.monotonic()
+        assert post(order_body()).status_code == 200
+        while not target.orders() and time.monotonic() - posted < 10:
+            time.sleep(0.02)
+        assert target.orders(), "not delivered"
+        assert time.monotonic() - posted < 5  # woken by NOTIFY, not by the 30 s poll
+    finally:
+        worker.stop()
+        thread.join(35)
+
+
+# -- server faults ---------------------------------------------------------------------------------------
+def test_a_connection_cut_mid_transaction_loses_nothing_and_the_next_unit_of_work_goes_through(db_path):
+    db = get_db(db_path, busy_timeout_s=5)
+    admin = connect(db_path)
+    event = NewEvent(SHOP, "orders/create", "cut-1", order_body())
+    with pytest.raises(STORE_ERRORS):
+        with write_transaction(db):
+            event_store.save_event(db, event)
+            pid = db.execute("SELECT pg_backend_pid()").fetchone()[0]
+            admin.execute("SELECT pg_terminate_backend(?)", [pid])
+            event_store.save_event(db, NewEvent(SHOP, "orders/create", "cut-2", order_body()))
+    assert admin.execute("SELECT count(*) FROM events").fetchone() == (0,)  # all or nothing
+    with write_transaction(db):  # the pool hands out a working connection again
+        _, duplicate = event_store.save_event(db, event)
+    assert not duplicate
+    assert [r[0] for r in admin.execute("SELECT dedupe_key FROM events")] == ["cut-1"]
+    close_shared_dbs()
+
+
+def test_a_restarting_server_gets_503s_then_recovers_by_itself(settings, post, client, target, pg_server, db_path):
+    from connector.worker.loop import Worker
+
+    if pg_server.datadir is None:
+        pytest.skip("CONNECTOR_TEST_PG_URL names a server this test cannot restart")
+    assert post(order_body(updated_at="2026-11-25T10:00:00Z")).status_code == 200
+    worker = Worker(settings)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        pg_server.stop_server()
+        answers = [post(order_body(updated_at=f"2026-11-25T11:00:0{n}Z")) for n in range(3)]
+        assert {a.status_code for a in answers} == {503} and all(a.headers["Retry-After"] for a in answers)
+        assert client.get("/readyz").status_code == 503
+        time.sleep(1.0)  # the worker meets the outage too, and pauses
+        pg_server.start_server()
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get("/readyz").status_code == 200
+        assert post(order_body(updated_at="2026-11-25T12:00:00Z")).status_code == 200  # Shopify's retry
+        while time.monotonic() < deadline:
+            row = connect(db_path).query_rows("SELECT status, delivered_updated_at FROM orders")
+            if row and row[0]["status"] == "synced" and row[0]["delivered_updated_at"].startswith("2026-11-25T12"):
+                break
+            time.sleep(0.2)
+        assert row[0]["delivered_updated_at"].startswith("2026-11-25T12:00:00")  # the newest, delivered
+        assert thread.is_alive() and worker.stats.storage_errors >= 1  # it paused, and resumed
+        assert len(target.orders()) == 1  # one order at the target, in its newest state
+    finally:
+        worker.stop()
+        thread.join(30)
