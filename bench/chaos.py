@@ -62,6 +62,8 @@ SAMPLE = ROOT / "tests" / "fixtures" / "orders_create.shopify-docs-sample.exact-
 BASE_ID = 7_300_000_000_000_000_000  # > 2**53: ids must stay exact all the way
 TARGET_KINDS = ("500", "429", "timeout", "refuse")
 FAULT_KINDS = ("worker_kill", *(f"target_{k}" for k in TARGET_KINDS), "db_lock")
+# On PostgreSQL, two "hosts" (each a gunicorn and its workers) and two more faults.
+PG_FAULT_KINDS = (*FAULT_KINDS, "host_kill", "pg_restart")
 
 
 @dataclass
@@ -81,6 +83,8 @@ class ChaosConfig:
     lease_s: float = 8.0
     workdir: str | None = None
     verbose: bool = True
+    engine: str = "sqlite"  # postgres: a throwaway server, two hosts, host kills and server restarts
+    hosts: int = 1
 
 
 @dataclass
@@ -201,6 +205,16 @@ class Cluster:
     def __init__(self, cfg: ChaosConfig, workdir: Path) -> None:
         self.cfg, self.dir = cfg, workdir
         self.db_path = workdir / "chaos.db"
+        self.pg = None
+        store: dict[str, Any] = {"database_path": self.db_path}
+        if cfg.engine == "postgres":
+            from tests.pg_server import PgServer, find_bindir
+
+            bindir = find_bindir()
+            assert bindir, "PostgreSQL's server binaries are needed (apt-get install postgresql)"
+            self.pg = PgServer.start(bindir)
+            self.db_url = self.pg.new_database(migrated=False)
+            store = {"database_url": self.db_url}
         (workdir / "config.toml").write_text(f'[shops."{SHOP}"]\n')
         self.standin = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "chaos_standin.py"), "--token", TOKEN,
@@ -209,27 +223,57 @@ class Cluster:
         )
         self.target_url = self.standin.stdout.readline().strip()  # type: ignore[union-attr]
         assert self.target_url.startswith("http://"), "stand-in did not start"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.webs: list[subprocess.Popen] = []
+        self.urls: list[str] = []
         self.env = connector_env(
-            shopify_api_secret=SECRET, database_path=self.db_path, database_busy_timeout_s=cfg.busy_timeout_s,
+            shopify_api_secret=SECRET, **store, database_busy_timeout_s=cfg.busy_timeout_s,
             target_kind="parcellab", target_all_shops="1", target_base_url=self.target_url, target_token=TOKEN, target_account=ACCOUNT,
             target_timeout_s=cfg.client_timeout_s, retry_first_delay_s=0.2, retry_max_delay_s=2,
             retry_in_process_window_s=3, retry_in_process_attempts=3, worker_poll_interval_s=0.2,
             worker_lease_s=cfg.lease_s, worker_concurrency=4,
         )
-        self.web = start_connector(["serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(cfg.web_workers)],
-                                   self.env, workdir, workdir / "serve.log")
-        wait_http(f"{self.url}/healthz", timeout=30)
+        for host in range(cfg.hosts):
+            self.urls.append(f"http://127.0.0.1:{free_port()}")
+            self.webs.append(self._start_web(host))
+        for url in self.urls:
+            wait_http(f"{url}/healthz", timeout=30)
+        self.url = self.urls[0]
+        self.web = self.webs[0]
         self.workers: list[subprocess.Popen] = []
         self.worker_lock = threading.Lock()
         self.unexpected_exits: list[str] = []
         self.killing: set[int] = set()
-        for n in range(cfg.workers):
+        for n in range(cfg.workers * cfg.hosts):
             self.workers.append(self._start_worker(n))
+
+    def _start_web(self, host: int) -> subprocess.Popen:
+        bind = self.urls[host].removeprefix("http://")
+        return start_connector(["serve", "--bind", bind, "--workers", str(self.cfg.web_workers)],
+                               self.env, self.dir, self.dir / f"serve{host}.log")
 
     def _start_worker(self, n: int) -> subprocess.Popen:
         return start_connector(["worker"], self.env, self.dir, self.dir / f"worker{n}.log")
+
+    def kill_host(self, rng: random.Random) -> None:
+        """SIGKILL a whole host — its web server and its workers — then bring it back."""
+        host = rng.randrange(self.cfg.hosts)
+        mine = [host * self.cfg.workers + k for k in range(self.cfg.workers)]
+        with self.worker_lock:
+            self.killing.update(mine)
+            self.killing.add(-1 - host)
+            for proc in [self.webs[host], *(self.workers[n] for n in mine)]:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        time.sleep(rng.uniform(0.2, 1.0))
+        with self.worker_lock:
+            self.webs[host] = self._start_web(host)
+            for n in mine:
+                self.workers[n] = self._start_worker(n)
+        wait_http(f"{self.urls[host]}/healthz", timeout=30)
+        with self.worker_lock:
+            self.killing.difference_update(mine)
+            self.killing.discard(-1 - host)
 
     def kill_worker(self, rng: random.Random) -> None:
         with self.worker_lock:
@@ -251,9 +295,10 @@ class Cluster:
                 if n not in self.killing and proc.poll() is not None:
                     self.unexpected_exits.append(f"worker{n} exited with {proc.returncode}")
                     self.workers[n] = self._start_worker(n)
-        if self.web.poll() is not None:
-            self.unexpected_exits.append(f"gunicorn exited with {self.web.returncode}")
-            raise RuntimeError("gunicorn died; see serve.log")
+            for host, web in enumerate(self.webs):
+                if -1 - host not in self.killing and web.poll() is not None:
+                    self.unexpected_exits.append(f"gunicorn {host} exited with {web.returncode}")
+                    raise RuntimeError("gunicorn died; see serve*.log")
 
     def chaos(self, mode: str, seconds: float) -> None:
         requests.post(f"{self.target_url}/_chaos", json={"mode": mode, "seconds": seconds}, timeout=5).raise_for_status()
@@ -269,18 +314,26 @@ class Cluster:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        for proc in [*self.workers, self.web, self.standin]:
+        for proc in [*self.workers, *self.webs, self.standin]:
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        for proc in [*self.workers, self.web, self.standin]:
+        for proc in [*self.workers, *self.webs, self.standin]:
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+    def close_store(self) -> None:
+        if self.pg is not None:
+            self.pg.stop()
+
+    def store(self) -> Any:
+        """A connection to the store for the checks: rows as dicts (also indexable by position)."""
+        return _Store(self)
 
 
 # -- driver -----------------------------------------------------------------------------------
@@ -294,7 +347,7 @@ class DriverStats:
 
 
 def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: DriverStats) -> None:
-    url = f"{cluster.url}/webhooks/shopify"
+    urls = [f"{url}/webhooks/shopify" for url in cluster.urls]  # spread over the hosts
     rate = len(plan) / cfg.duration_s
     start = time.monotonic()
     work: queue.Queue[tuple[int, Webhook] | None] = queue.Queue()
@@ -310,6 +363,7 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
             except queue.Empty:
                 return
             i, hook = item
+            url = urls[i % len(urls)]
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -342,6 +396,7 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
                     break
                 time.sleep(backoff * random.uniform(0.5, 1.5))
                 backoff = min(2.0, backoff * 2)
+                url = urls[(urls.index(url) + 1) % len(urls)]  # the load balancer tries another host
 
     threads = [threading.Thread(target=sender, daemon=True) for _ in range(cfg.senders)]
     for t in threads:
@@ -388,42 +443,113 @@ def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: 
 
     def lock_lane() -> None:
         cycle = spread / cfg.min_faults
-        conn = sqlite3.connect(str(cluster.db_path), timeout=30, isolation_level=None)
         while not should_stop(("db_lock",)):
             stop.wait(rng.uniform(0.2, 0.9) * cycle)
             if stop.is_set():
                 break
             hold = rng.uniform(0.5, cfg.busy_timeout_s * 1.8)  # often longer than the busy timeout
-            conn.execute("BEGIN IMMEDIATE")
-            faults["db_lock"] += 1
-            time.sleep(hold)
-            conn.execute("ROLLBACK")
-        conn.close()
+            try:
+                with hold_write_lock(cluster):
+                    faults["db_lock"] += 1
+                    time.sleep(hold)
+            except Exception as exc:  # the server restarting under the lock lane too
+                print(f"chaos: lock lane: {exc}", flush=True)
+
+    def host_lane() -> None:
+        cycle = spread / cfg.min_faults
+        while not should_stop(("host_kill",)):
+            stop.wait(rng.uniform(0.3, 1.0) * cycle)
+            if stop.is_set():
+                break
+            cluster.kill_host(rng)
+            faults["host_kill"] += 1
+
+    def restart_lane() -> None:
+        cycle = spread / cfg.min_faults
+        while not should_stop(("pg_restart",)):
+            stop.wait(rng.uniform(0.3, 1.0) * cycle)
+            if stop.is_set():
+                break
+            cluster.pg.restart()  # immediate: every connection cut, as by a crash
+            faults["pg_restart"] += 1
 
     def watchdog() -> None:
         while not stop.is_set():
             cluster.check_alive()
             stop.wait(0.5)
 
-    threads = [threading.Thread(target=f, daemon=True, name=f.__name__) for f in (target_lane, kill_lane, lock_lane)]
+    lanes = [target_lane, kill_lane, lock_lane] + ([host_lane, restart_lane] if cluster.pg is not None else [])
+    threads = [threading.Thread(target=f, daemon=True, name=f.__name__) for f in lanes]
     for t in threads:
         t.start()
     threading.Thread(target=watchdog, daemon=True).start()
     return threads
 
 
+class hold_write_lock:
+    """Another process holds the store's write lock: SQLite's, or every table on PostgreSQL."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def __enter__(self) -> None:
+        if self.cluster.pg is None:
+            self.conn = sqlite3.connect(str(self.cluster.db_path), timeout=30, isolation_level=None)
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            import psycopg
+
+            self.conn = psycopg.connect(self.cluster.db_url, connect_timeout=5)
+            self.conn.execute("LOCK TABLE events, orders, order_parts, attempts, failures, app_state IN EXCLUSIVE MODE")
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
+class _Row(dict):
+    def __getitem__(self, key: Any) -> Any:
+        return list(self.values())[key] if isinstance(key, int) else super().__getitem__(key)
+
+
+class _Store:
+    """The checks' reads, on either engine."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        from connector.store.db import connect
+
+        self.db = connect(cluster.db_url if cluster.pg is not None else str(cluster.db_path))
+
+    def execute(self, sql: str, params: tuple = ()) -> "_Rows":
+        return _Rows([_Row(r) for r in self.db.query_rows(sql, params)])
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "_Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Rows(list):
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+
 # -- checks -----------------------------------------------------------------------------------
-def _db(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30)
-    conn.row_factory = sqlite3.Row
-    return conn
+def _db(cluster: Cluster) -> _Store:
+    return cluster.store()
 
 
 def drain(cluster: Cluster, cfg: ChaosConfig) -> float:
     started = time.monotonic()
     while time.monotonic() - started < cfg.drain_timeout_s:
         cluster.check_alive()
-        with _db(cluster.db_path) as conn:
+        with _db(cluster) as conn:
             open_events = conn.execute("SELECT count(*) FROM events WHERE state IN ('new', 'queued', 'held')").fetchone()[0]
             busy = conn.execute("SELECT count(*) FROM orders WHERE has_work = 1 AND status != 'dead'").fetchone()[0]
         if open_events == 0 and busy == 0:
@@ -434,7 +560,7 @@ def drain(cluster: Cluster, cfg: ChaosConfig) -> float:
 
 def verify(cluster: Cluster, plan: list[Webhook]) -> dict[str, Any]:
     state = cluster.target_state()
-    conn = _db(cluster.db_path)
+    conn = _db(cluster)
     stored = {(r["topic"], r["dedupe_key"]) for r in conn.execute("SELECT topic, dedupe_key FROM events")}
     accepted = [h for h in plan if h.accepted]
     not_stored = [h for h in accepted if (h.topic, f"webhook:{h.webhook_id}") not in stored]
@@ -533,6 +659,7 @@ def run_chaos(cfg: ChaosConfig) -> dict[str, Any]:
     finally:
         stop.set()
         cluster.stop()
+        cluster.close_store()
     result.update(
         webhooks_planned=len(plan), webhooks_sent=stats.sent, webhooks_accepted=stats.accepted,
         duplicates_answered=stats.duplicates, duplicate_sends=sum(h.duplicate_send for h in plan),
@@ -555,7 +682,7 @@ def report(result: dict[str, Any]) -> str:
         f"accepted {result['webhooks_accepted']}, duplicates answered {result['duplicates_answered']} "
         f"(exact re-sends {result['duplicate_sends']}), late/stale sends {result['late_sends']}, "
         f"non-200 answers {result['non_200']}, given up {result['given_up']}",
-        "faults injected: " + ", ".join(f"{k} {faults.get(k, 0)}" for k in FAULT_KINDS),
+        "faults injected: " + ", ".join(f"{k} {faults.get(k, 0)}" for k in (PG_FAULT_KINDS if "pg_restart" in faults else FAULT_KINDS)),
         f"target answers under chaos: {result['chaos_answers']}; requests {result['target_requests']}, "
         f"order writes applied {result['target_puts_applied']}",
         f"orders: expected {result['orders_expected']}, at target {result['orders_at_target']}; "
@@ -583,9 +710,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=150.0, help="seconds the driver spreads the webhooks over")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: a throwaway server, two hosts, host kills and server restarts")
     args = parser.parse_args()
     cfg = ChaosConfig(webhooks=args.webhooks, orders=args.orders, min_faults=args.min_faults,
-                      duration_s=args.duration, seed=args.seed, workdir=args.workdir)
+                      duration_s=args.duration, seed=args.seed, workdir=args.workdir, engine=args.engine,
+                      hosts=2 if args.engine == "postgres" else 1)
     result = run_chaos(cfg)
     print(report(result), flush=True)
     sys.exit(0 if result["ok"] else 1)
