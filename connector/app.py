@@ -6,12 +6,13 @@ is opened lazily per thread, after the fork.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
 from flask import Flask, jsonify
 
 from connector.config import Settings, load_settings
-from connector.store.db import connect_for
+from connector.store.db import STORE_ERRORS, connect_for
 from connector.logs import setup_logging
 from connector.store.migrations import migrate
 from connector.store.shops import sync_config_shops
@@ -22,7 +23,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     settings = settings or load_settings(overrides=test_config)
     settings.require("shopify.api_secret")
     setup_logging(secrets=settings.secret_values())
-    prepare_store(settings)
+    try:
+        prepare_store(settings)
+    except STORE_ERRORS as exc:
+        # A database server that is down must not keep the web app from starting (a host
+        # restarted during a database restart): webhooks answer 503 and /readyz fails until it
+        # is back; the workers migrate when they start, and retry until they can.
+        logging.getLogger(__name__).warning("store not ready at start (%s); webhooks answer 503 until it is", exc)
 
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
