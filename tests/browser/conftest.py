@@ -18,6 +18,9 @@ from connector.app import create_app
 from connector.config import load_settings
 from connector.store.db import close_thread_dbs
 from tests.browser.harness import AdminStandIn, LiveApp
+from tests.browser.world import ORDERS, RefusingFoxdeli, RefusingParcellab
+from tests.standins.shopify_admin import ShopifyAdminStandIn
+from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts
 from tests.conftest import fast_settings
 from tests.external_tools import missing, require_tool
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET
@@ -86,3 +89,12 @@ def page(context: Any) -> Iterator[Any]:
     page.on("console", lambda message: page.console_messages_seen.append(message))
     page.on("pageerror", lambda error: page.page_errors_seen.append(error))
     yield page
+
+
+@pytest.fixture
+def platforms() -> Iterator[tuple[RefusingFoxdeli, RefusingParcellab, ShopifyAdminStandIn]]:
+    """Foxdeli and parcelLab (each holding the operator's and the merchants' accounts) and Shopify."""
+    with RefusingFoxdeli(eshop_id=OPERATOR_ESHOP) as fox, RefusingParcellab(token=PL_OPERATOR_TOKEN) as pl, \
+            ShopifyAdminStandIn(orders=ORDERS, restore_rate=4000) as shopify:
+        add_merchant_accounts(fox, pl)
+        yield fox, pl, shopify  # type: ignore[misc]

@@ -121,3 +121,25 @@ def iter_console_problems(messages: list[Any]) -> Iterator[str]:
     for message in messages:
         if message.type in ("error", "warning") and "favicon" not in message.text:
             yield message.text
+
+
+SCREENSHOTS = Path(__file__).parent.parent.parent / "docs" / "screenshots"
+
+
+def screenshot(page: Any, admin: AdminStandIn, name: str, out_dir: Path) -> Path:
+    """The app's frame at its full height, as a PNG: in ``out_dir``, and with ``UPDATE_SCREENSHOTS=1``
+    also in ``docs/screenshots/`` (the README shows those)."""
+    import os
+
+    frame = app_frame(page, admin)
+    height = frame.evaluate("Math.ceil(document.documentElement.scrollHeight)")
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": max(height, 200)})
+    page.wait_for_timeout(100)  # let the frame lay out at its new height
+    path = out_dir / f"{name}.png"
+    page.locator("iframe").screenshot(path=str(path), animations="disabled")
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"{name}.png").write_bytes(path.read_bytes())
+    assert path.stat().st_size > 1000
+    return path

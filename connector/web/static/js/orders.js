@@ -93,6 +93,6 @@ function row(order, refresh) {
     h("td", { "data-label": "Order" }, h("a", { href: `/app/orders/${encodeURIComponent(id)}` }, order.name || `#${id}`)),
     h("td", { "data-label": "State" }, stateBadge(status)),
     h("td", { "data-label": "Updated" }, when(order.updated_at ?? order.last_synced_at ?? order.last_attempt_at)),
-    h("td", { "data-label": "What happened", class: "reason" }, order.last_error || (status === "synced" ? "" : STATES[status]?.help || "")),
+    h("td", { "data-label": "What happened", class: "reason" }, order.last_error || (status === "synced" ? null : STATES[status]?.help || null)),
     h("td", { class: "row-actions" }, retry));
 }
