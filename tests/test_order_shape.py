@@ -79,7 +79,7 @@ def test_nested_objects(orders: list[dict]) -> None:
     assert fulfillment["tracking_numbers"] == ["40512345678", "40512345679"]
     assert fulfillment["tracking_urls"] == ["https://www.ppl.cz/vyhledat-zasilku?shipmentId=40512345678"]
     assert fulfillment["status"] == "success"
-    assert fulfillment["line_items"] == [{"id": 9007199254741107, "sku": "TEE-BLK-M", "quantity": 1}]
+    assert fulfillment["line_items"] == [{"id": 9007199254741107, "variant_id": None, "sku": "TEE-BLK-M", "quantity": 1}]
     shipping = order["shipping_lines"][0]
     assert (shipping["title"], shipping["code"], shipping["price"], shipping["is_removed"]) == (
         "PPL Parcel CZ", "PPL_PARCEL", "99.00", False)
@@ -98,3 +98,37 @@ def test_the_query_sorts_by_updated_at_and_pages_with_cursors() -> None:
     assert "sortKey: UPDATED_AT" in ORDERS_QUERY
     assert "pageInfo { hasNextPage endCursor }" in ORDERS_QUERY
     assert "after: $after" in ORDERS_QUERY and "query: $query" in ORDERS_QUERY
+
+
+def test_money_bags_keep_the_customer_currency_and_the_current_totals() -> None:
+    """A re-synced order carries ``*_set`` with both currencies and the ``current_*`` family, as
+    its webhooks do: the targets send the customer's currency and the value after refunds."""
+    def bag(shop: str, presentment: str) -> dict:
+        return {"shopMoney": {"amount": shop, "currencyCode": "CZK"},
+                "presentmentMoney": {"amount": presentment, "currencyCode": "EUR"}}
+
+    node = load_fixture(PAGE)["data"]["orders"]["nodes"][0]
+    node = {**node, "presentmentCurrencyCode": "EUR", "totalPriceSet": bag("1589.00", "63.56"),
+            "currentTotalPriceSet": bag("1094.00", "43.76"), "currentTotalTaxSet": bag("189.87", "7.59"),
+            "currentTotalDiscountsSet": bag("100.00", "4.00"), "currentTotalDutiesSet": None}
+    order = map_graphql_order(node)
+    assert order["total_price"] == "1589.00" and order["current_total_price"] == "1094.00"
+    assert order["current_total_price_set"] == {
+        "shop_money": {"amount": "1094.00", "currency_code": "CZK"},
+        "presentment_money": {"amount": "43.76", "currency_code": "EUR"},
+    }
+    assert (order["current_total_tax"], order["current_total_discounts"]) == ("189.87", "100.00")
+    assert order["current_total_duties"] is None and order["current_total_duties_set"] is None
+    assert order["presentment_currency"] == "EUR"
+    # The mappers read these fields: Foxdeli sends the customer's current total, parcelLab the shop's.
+    from connector.targets.foxdeli.mapping import order_price
+    from connector.targets.parcellab.mapping import current_money
+
+    assert order_price(order) == {"amount": 43.76, "currency": "EUR"}
+    assert str(current_money(order, "total_price")) == "1094.00"
+
+
+def test_query_asks_for_both_currencies_and_the_current_totals() -> None:
+    for field in ("currentTotalPriceSet", "currentTotalTaxSet", "currentTotalDiscountsSet", "presentmentMoney",
+                  "presentmentCurrencyCode", "variant { id } } } }"):
+        assert field in ORDERS_QUERY, field

@@ -125,8 +125,8 @@ def test_duplicates_make_one_order_and_one_write(post, run_worker, pl):
 
 
 def test_update_before_create_and_stale_retry_keep_the_newest(post, run_worker, pl):
-    post(live_order(updated_at="2026-11-25T10:05:00Z", total_price="111.00"), "orders/updated")
-    post(live_order(updated_at="2026-11-25T10:00:00Z", total_price="100.00"), "orders/create")
+    post(live_order(updated_at="2026-11-25T10:05:00Z", total_price="111.00", current_total_price="111.00"), "orders/updated")
+    post(live_order(updated_at="2026-11-25T10:00:00Z", total_price="100.00", current_total_price="100.00"), "orders/create")
     run_worker()
     assert the_order(pl)["order_total_amount"] == "111.00"
     post(fixture_bytes(OLD_ORDER), "orders/create")  # a late retry of an old delivery: never sent
@@ -198,7 +198,7 @@ def test_fulfillment_that_names_its_order_goes_ahead_and_merges_into_one_order(p
     post(live_order())
     run_worker()
     order = the_order(pl)
-    assert order["external_reference"] == ORDER_ID and order["order_total_amount"] == "359.97"
+    assert order["external_reference"] == ORDER_ID and order["order_total_amount"] == "369.97"  # current_total_price
     assert set(trackings(pl)) == {("ups", "1z827wk74630")}
 
 

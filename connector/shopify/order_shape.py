@@ -19,30 +19,37 @@ from connector.shopify.ids import gid_id, shopify_id
 # the *requested* cost of a page, so wide nesting makes every page expensive (shopify.md §4).
 ORDER_FIELDS = """
 id name email phone createdAt updatedAt processedAt cancelledAt cancelReason
-displayFinancialStatus displayFulfillmentStatus currencyCode
+displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode
 customerLocale statusPageUrl tags paymentGatewayNames sourceName test note
-totalPriceSet { shopMoney { amount } }
-subtotalPriceSet { shopMoney { amount } }
-totalTaxSet { shopMoney { amount } }
-totalDiscountsSet { shopMoney { amount } }
-totalOutstandingSet { shopMoney { amount } }
+totalPriceSet { ...Money }
+subtotalPriceSet { ...Money }
+totalTaxSet { ...Money }
+totalDiscountsSet { ...Money }
+totalOutstandingSet { ...Money }
+currentTotalPriceSet { ...Money }
+currentSubtotalPriceSet { ...Money }
+currentTotalTaxSet { ...Money }
+currentTotalDiscountsSet { ...Money }
+currentTotalDutiesSet { ...Money }
+currentTotalAdditionalFeesSet { ...Money }
+totalTipReceivedSet { ...Money }
 customer { id firstName lastName email phone }
 shippingAddress { ...Addr }
 billingAddress { ...Addr }
 lineItems(first: 50) { nodes {
   id sku title name quantity currentQuantity requiresShipping isGiftCard vendor
-  originalUnitPriceSet { shopMoney { amount } }
+  originalUnitPriceSet { ...Money }
   variant { id } product { id }
 } }
 fulfillments(first: 10) {
   id name status createdAt updatedAt estimatedDeliveryAt
   trackingInfo(first: 5) { company number url }
-  fulfillmentLineItems(first: 50) { nodes { id quantity lineItem { id sku } } }
+  fulfillmentLineItems(first: 50) { nodes { id quantity lineItem { id sku variant { id } } } }
 }
 shippingLines(first: 5, includeRemovals: true) { nodes {
   id title code source carrierIdentifier isRemoved
-  originalPriceSet { shopMoney { amount } }
-  discountedPriceSet { shopMoney { amount } }
+  originalPriceSet { ...Money }
+  discountedPriceSet { ...Money }
 } }
 """
 
@@ -50,6 +57,10 @@ ADDRESS_FIELDS = """
 fragment Addr on MailingAddress {
   firstName lastName name company address1 address2 city province provinceCode
   zip country countryCodeV2 phone latitude longitude
+}
+fragment Money on MoneyBag {
+  shopMoney { amount currencyCode }
+  presentmentMoney { amount currencyCode }
 }
 """
 
@@ -83,6 +94,40 @@ def _money(value: Any) -> str | None:
         amount = (value.get("shopMoney") or {}).get("amount")
         return None if amount is None else str(amount)
     return None
+
+
+def _money_set(value: Any) -> dict[str, Any] | None:
+    """A GraphQL ``MoneyBag`` → REST's ``*_set`` (``shop_money``/``presentment_money``), so a
+    re-synced order shows the customer's currency exactly as its webhooks do."""
+    if not isinstance(value, dict):
+        return None
+    out = {}
+    for graphql, rest in (("shopMoney", "shop_money"), ("presentmentMoney", "presentment_money")):
+        money = value.get(graphql)
+        if isinstance(money, dict) and money.get("amount") is not None:
+            out[rest] = {"amount": str(money["amount"]), "currency_code": money.get("currencyCode")}
+    return out or None
+
+
+def _money_fields(node: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    """REST ``<field>`` (shop currency) and ``<field>_set`` for each GraphQL ``<name>Set``."""
+    out: dict[str, Any] = {}
+    for rest, graphql in fields.items():
+        out[rest] = _money(node.get(graphql))
+        out[f"{rest}_set"] = _money_set(node.get(graphql))
+    return out
+
+
+# REST money field ← GraphQL MoneyBag field, on the order.
+_ORDER_MONEY = {
+    "total_price": "totalPriceSet", "subtotal_price": "subtotalPriceSet", "total_tax": "totalTaxSet",
+    "total_discounts": "totalDiscountsSet", "total_outstanding": "totalOutstandingSet",
+    # After order edits and refunds: what the targets send as the order's value.
+    "current_total_price": "currentTotalPriceSet", "current_subtotal_price": "currentSubtotalPriceSet",
+    "current_total_tax": "currentTotalTaxSet", "current_total_discounts": "currentTotalDiscountsSet",
+    "current_total_duties": "currentTotalDutiesSet", "current_total_additional_fees": "currentTotalAdditionalFeesSet",
+    "total_tip_received": "totalTipReceivedSet",
+}
 
 
 def _lower(value: Any) -> str | None:
@@ -146,6 +191,7 @@ def map_line_item(line: dict[str, Any]) -> dict[str, Any]:
         "quantity": line.get("quantity"),
         "current_quantity": line.get("currentQuantity"),
         "price": _money(line.get("originalUnitPriceSet")),
+        "price_set": _money_set(line.get("originalUnitPriceSet")),
         "requires_shipping": line.get("requiresShipping"),
         "gift_card": line.get("isGiftCard"),
     }
@@ -173,6 +219,7 @@ def map_fulfillment(fulfillment: dict[str, Any], order_id: int | None) -> dict[s
         "line_items": [
             {
                 "id": gid_to_id((fli.get("lineItem") or {}).get("id")),
+                "variant_id": gid_to_id(((fli.get("lineItem") or {}).get("variant") or {}).get("id")),
                 "sku": (fli.get("lineItem") or {}).get("sku"),
                 "quantity": fli.get("quantity"),
             }
@@ -190,7 +237,9 @@ def map_shipping_line(line: dict[str, Any]) -> dict[str, Any]:
         "carrier_identifier": line.get("carrierIdentifier"),
         "is_removed": bool(line.get("isRemoved")),
         "price": _money(line.get("originalPriceSet")),
+        "price_set": _money_set(line.get("originalPriceSet")),
         "discounted_price": _money(line.get("discountedPriceSet")),
+        "discounted_price_set": _money_set(line.get("discountedPriceSet")),
     }
 
 
@@ -217,11 +266,8 @@ def map_graphql_order(node: dict[str, Any]) -> dict[str, Any]:
         "financial_status": _lower(node.get("displayFinancialStatus")),
         "fulfillment_status": _FULFILLMENT_STATUS.get(fulfillment, _lower(fulfillment)),
         "currency": node.get("currencyCode"),
-        "total_price": _money(node.get("totalPriceSet")),
-        "subtotal_price": _money(node.get("subtotalPriceSet")),
-        "total_tax": _money(node.get("totalTaxSet")),
-        "total_discounts": _money(node.get("totalDiscountsSet")),
-        "total_outstanding": _money(node.get("totalOutstandingSet")),
+        "presentment_currency": node.get("presentmentCurrencyCode"),
+        **_money_fields(node, _ORDER_MONEY),
         "customer": map_customer(node.get("customer")),
         "shipping_address": map_address(node.get("shippingAddress")),
         "billing_address": map_address(node.get("billingAddress")),

@@ -74,6 +74,9 @@ def map_neutral_order(order: dict[str, Any]) -> dict[str, Any]:
         "fulfillment_status": text(order.get("fulfillment_status")),
         "currency": text(order.get("currency")),
         "total_price": format_amount(order.get("total_price")),
+        # After order edits and refunds (Shopify's current_total_price); the original total on
+        # payloads older than that field.
+        "current_total_price": format_amount(order.get("current_total_price") or order.get("total_price")),
         "customer": _customer(order),
         "shipping_address": _address(order.get("shipping_address")),
         "line_items": [

@@ -41,7 +41,9 @@ def _iso(moment: datetime) -> str:
 
 
 def _money(amount: float) -> dict[str, Any]:
-    return {"shopMoney": {"amount": f"{amount:.2f}", "currencyCode": "EUR"}}
+    # A MoneyBag; the customers of this stand-in pay in the shop's currency.
+    money = {"amount": f"{amount:.2f}", "currencyCode": "EUR"}
+    return {"shopMoney": money, "presentmentMoney": dict(money)}
 
 
 def make_order(i: int, updated: datetime, rng: random.Random) -> dict[str, Any]:
@@ -82,12 +84,17 @@ def make_order(i: int, updated: datetime, rng: random.Random) -> dict[str, Any]:
         "phone": None, "createdAt": _iso(updated - timedelta(hours=2)), "updatedAt": _iso(updated),
         "processedAt": _iso(updated - timedelta(hours=2)), "cancelledAt": None, "cancelReason": None,
         "displayFinancialStatus": "PAID", "displayFulfillmentStatus": "FULFILLED" if fulfilled else "UNFULFILLED",
-        "currencyCode": "EUR", "customerLocale": "cs-CZ" if country == "CZ" else "en",
+        "customerLocale": "cs-CZ" if country == "CZ" else "en",
         "statusPageUrl": f"https://demo.myshopify.com/123/orders/{order_id:x}/authenticate?key=k{i}",
         "tags": ["resync-test"] if i % 2 else [], "paymentGatewayNames": ["shopify_payments"], "sourceName": "web",
         "test": False, "note": None,
+        "currencyCode": "EUR", "presentmentCurrencyCode": "EUR",
         "totalPriceSet": _money(total + 4.9), "subtotalPriceSet": _money(total), "totalTaxSet": _money(total * 0.21),
         "totalDiscountsSet": _money(0), "totalOutstandingSet": _money(0),
+        # No edits or refunds yet: the current values are the original ones (refund() changes them).
+        "currentTotalPriceSet": _money(total + 4.9), "currentSubtotalPriceSet": _money(total),
+        "currentTotalTaxSet": _money(total * 0.21), "currentTotalDiscountsSet": _money(0),
+        "currentTotalDutiesSet": None, "currentTotalAdditionalFeesSet": None, "totalTipReceivedSet": _money(0),
         "customer": {"id": f"gid://shopify/Customer/{order_id + 600}", "firstName": first, "lastName": last,
                      "email": f"{first.lower()}{i}@example.com", "phone": None},
         "shippingAddress": address, "billingAddress": dict(address),
@@ -142,6 +149,12 @@ class ShopifyAdminStandIn(StandIn):
         node.update(changes)
         node["updatedAt"] = _iso(datetime.now(timezone.utc))
         return node
+
+    def refund(self, order_id: int, amount: float) -> dict[str, Any]:
+        """A partial refund the merchant gives: the current total drops, the original stays."""
+        node = self.orders[f"gid://shopify/Order/{order_id}"]
+        current = float(node["currentTotalPriceSet"]["shopMoney"]["amount"]) - amount
+        return self.touch(order_id, currentTotalPriceSet=_money(current), displayFinancialStatus="PARTIALLY_REFUNDED")
 
     def drain(self, points: float) -> None:
         """Spend points as another client of the same app would."""

@@ -13,6 +13,7 @@ tracking number; a cancelled order carries a ``cancel_order`` mutation.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from connector.errors import MappingError, WaitingError
@@ -227,15 +228,23 @@ def _order_details(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def _amounts(order: dict[str, Any]) -> dict[str, str | None]:
-    """Money as pattern-checked strings. Net = total - tax ("usually before tax", seed 000)."""
-    total, tax = to_decimal(order.get("total_price")), to_decimal(order.get("total_tax"))
+    """The order's current money (after edits and refunds, as the Foxdeli mapping sends it) as
+    pattern-checked strings. Net = total - tax ("usually before tax", seed 000)."""
+    total, tax = current_money(order, "total_price"), current_money(order, "total_tax")
     net = total - tax if total is not None and tax is not None else None
     return {
         "order_total_amount": amount(total),
         "order_tax_amount": amount(tax),
         "order_net_amount": amount(net),
-        "order_discount_amount": amount(order.get("total_discounts")),
+        "order_discount_amount": amount(current_money(order, "total_discounts")),
     }
+
+
+def current_money(order: dict[str, Any], field: str) -> Decimal | None:
+    """``current_<field>`` (Shopify's value after order edits and refunds), else ``<field>`` on
+    payloads older than the ``current_*`` family. Both are in the shop's currency."""
+    current = to_decimal(order.get(f"current_{field}"))
+    return current if current is not None else to_decimal(order.get(field))
 
 
 def amount(value: Any) -> str | None:
