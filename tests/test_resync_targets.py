@@ -15,12 +15,14 @@ from connector.app import prepare_store
 from connector.resync.jobs import create_resync_job
 from connector.resync.runner import run_job
 from connector.resync.spec import ResyncSpec
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.ops_support import SHOP, make_settings
 from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
 from tests.standins.parcellab import ParcellabStandIn
 from tests.standins.shopify_admin import ShopifyAdminStandIn
+
+pytestmark = pytest.mark.both_engines
 
 PL_TOKEN = "cGwtcmVzeW5jOnRva2Vu"
 PL_ACCOUNT = 1700001
@@ -58,16 +60,16 @@ def target_values(kind: str, standin: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["foxdeli", "parcellab"])
-def world(request, tmp_path: Path, shopify: ShopifyAdminStandIn):  # type: ignore[no-untyped-def]
+def world(request, tmp_path: Path, db_path: str, shopify: ShopifyAdminStandIn):  # type: ignore[no-untyped-def]
     kind = request.param
     standin = request.getfixturevalue("fox" if kind == "foxdeli" else "pl")
     settings = make_settings(
-        tmp_path, admin_url=shopify.url,
+        tmp_path, store=db_path, admin_url=shopify.url,
         **{"shopify.page_size": 25, "worker.concurrency": 8, "worker.reconcile_interval_s": 0,
            **target_values(kind, standin)},
     )
     prepare_store(settings)
-    yield kind, settings, get_db(settings["database.path"]), standin
+    yield kind, settings, db_for(settings), standin
     close_thread_dbs()
 
 
