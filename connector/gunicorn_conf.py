@@ -2,9 +2,35 @@
 
 Used by the Procfile and by ``connector serve``. bind and workers come from the command line,
 or from gunicorn's own ``$PORT`` and ``$WEB_CONCURRENCY`` on platforms that set them.
+
+Serving is built to face the internet without a proxy (issue 11: two slow clients used to stop
+all intake): the worker class reads every connection with gevent, so a client that trickles its
+request costs a socket, never a worker, and hands each request, once it has arrived whole, to a
+few real threads that run the app (``connector/gunicorn_worker.py`` says why not gevent's
+monkey-patching). Measured with 50 sockets trickling a byte a second: README, "Performance and
+proof". A buffering proxy in front (``deploy/nginx.conf``) is extra protection, not needed.
 """
 
 import os
+
+worker_class = "connector.gunicorn_worker.ConnectorWorker"
+# App threads per worker process. Requests reach them whole, so a thread is busy only while the
+# app runs (~0.5 ms for a webhook); more threads than this only add GIL hand-offs.
+threads = 4
+# Open connections per worker process (slow or idle ones included); past it, new connections
+# wait in the listen backlog. Each holds at most one request body (webhooks.max_body_bytes).
+worker_connections = 200
+# Seconds a client has to send its request line and headers, and to keep an idle connection
+# open between requests. The whole request, body included, must arrive within
+# gunicorn_worker.REQUEST_READ_TIMEOUT_S (10 s) or it is answered 408 and closed.
+keepalive = 5
+# Request line and headers: Shopify sends about 15 short headers; URLs carry at most an ID token.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+# A worker that stops reporting in (an app thread stuck in C code cannot stall the loop, but a
+# crashed hub can) is replaced after this many seconds.
+timeout = 30
 
 accesslog = "-"
 # Path only, never the query string: OAuth callbacks carry a one-time code and an hmac there, and

@@ -28,6 +28,8 @@ ADVISORIES = [
     ("werkzeug", "3.0.6", "CVE-2024-49767: multipart parsing exhausts resources"),
     ("werkzeug", "3.0.6", "CVE-2024-49766: safe_join UNC paths on Windows"),
     ("pyjwt", "2.10.1", "CVE-2024-53861: partial issuer comparison"),
+    ("gevent", "23.9.0", "CVE-2023-41419: pywsgi lets a remote attacker escalate privileges"),
+    ("gevent", "25.4.1", "gevent#2075: pywsgi's 100-continue answer enables request smuggling (fixed 2024-11-30)"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
@@ -128,6 +129,28 @@ def test_body_over_the_limit_gets_413(settings, db_path):
     body = b'{"id": 1, "pad": "' + b"x" * 4096 + b'"}'
     assert client.post("/webhooks/shopify", data=body, headers=webhook_headers(body)).status_code == 413
     assert stored(db_path) == []
+
+
+def test_chunked_body_over_the_limit_gets_413_not_401(settings, db_path):
+    """Without Content-Length, Werkzeug cuts the body at the limit; the cut body must not reach the HMAC check."""
+    from connector.app import create_app
+    from connector.config import Settings
+
+    small = Settings({**settings.values, "webhooks.max_body_bytes": 2048}, settings.shops)
+    client = create_app(settings=small).test_client()
+    over = b'{"id": 1, "pad": "' + b"x" * 4096 + b'"}'
+
+    def post_chunked(body: bytes):  # as gunicorn passes a chunked body: no length, input terminated
+        headers = {**webhook_headers(body), "Transfer-Encoding": "chunked"}
+        return client.post("/webhooks/shopify", input_stream=io.BytesIO(body), headers=headers,
+                           environ_overrides={"wsgi.input_terminated": True})
+
+    answer = post_chunked(over)
+    assert answer.status_code == 413 and answer.get_json() == {"error": "body too large"}
+    exactly = b'{"id": 1, "pad": "' + b"x" * (2048 - 20) + b'"}'
+    assert len(exactly) == 2048
+    assert post_chunked(exactly).status_code == 200
+    assert [row["body"] for row in stored(db_path)] == [exactly]
 
 
 def test_valid_hmac_over_invalid_json_is_stored(post, db_path):

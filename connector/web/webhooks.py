@@ -32,10 +32,23 @@ def _refuse(status: int, reason: str, metric: str) -> tuple[Response, int]:
     return jsonify(error=reason), status
 
 
+def _read_body() -> bytes:
+    """The raw body; RequestEntityTooLarge past ``MAX_CONTENT_LENGTH``, chunked or not.
+
+    Werkzeug stops a body without Content-Length (chunked) at the limit *silently*: what it
+    returns is a truncated body, which would then fail the HMAC check (401) instead of 413.
+    """
+    body = request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(body) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return body
+
+
 @bp.post("/webhooks/shopify")
 def receive_webhook() -> tuple[Response, int]:
     try:
-        body = request.get_data(cache=False)
+        body = _read_body()
     except RequestEntityTooLarge:
         return _refuse(413, "body too large", "too_large")
     secrets = current_app.config["WEBHOOK_SECRETS"]

@@ -1,0 +1,148 @@
+"""`connector serve` on its own, facing slow and hostile clients (issue 11), on real sockets.
+
+One `connector serve` (the shipped gunicorn settings, 2 workers) per module; loopback only and
+bounded in time: the slow-client test runs ~12 s.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from connector.store.db import connect
+from tests.conftest import DOCS_ORDER, SECRET, fixture_bytes, webhook_headers
+from tests.processes import connector_env, free_port, start_connector, stop, wait_http
+from tests.slow_clients import Tricklers, probe
+
+pytestmark = pytest.mark.slow
+MAX_BODY = 5 * 1024 * 1024  # webhooks.max_body_bytes, set explicitly: the body tricklers stay under it
+
+
+@dataclass
+class Served:
+    port: int
+    db_path: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/shopify"
+
+    def stored_ids(self) -> set[str]:
+        db = connect(str(self.db_path))
+        try:
+            return {row[0] for row in db.execute("SELECT webhook_id FROM events")}
+        finally:
+            db.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = connector_env(shopify_api_secret=SECRET, database_path=tmp / "c.db", server_workers=2,
+                        webhooks_max_body_bytes=MAX_BODY)
+    process = start_connector(["serve", "--bind", f"127.0.0.1:{port}"], env, tmp, tmp / "serve.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield Served(port, tmp / "c.db", tmp / "serve.log")
+    finally:
+        assert stop(process) == 0
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send ``data`` on a new connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def chunked_webhook(body: bytes, webhook_id: str, chunk: int = 4096) -> bytes:
+    headers = {**webhook_headers(body, webhook_id=webhook_id), "Transfer-Encoding": "chunked", "Connection": "close"}
+    head = "POST /webhooks/shopify HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    parts = [b"%x\r\n%s\r\n" % (len(body[i:i + chunk]), body[i:i + chunk]) for i in range(0, len(body), chunk)]
+    return head.encode() + b"\r\n" + b"".join(parts) + b"0\r\n\r\n"
+
+
+def test_fifty_slow_clients_do_not_slow_valid_webhooks(served: Served):
+    """50 sockets trickle a byte every 0.5 s (half in their headers, half in their bodies) while
+    valid webhooks are posted every 0.2 s: every one is answered 200 and stored, none takes a
+    second; the tricklers are cut off at the header deadline (5 s) and the request deadline
+    (10 s). Under the old 2 sync workers, two such sockets stopped every webhook."""
+    body = fixture_bytes(DOCS_ORDER)
+    quiet = probe(served.url, body, duration_s=1.5)
+    with Tricklers(served.port, 50, interval_s=0.5) as slow:
+        busy = probe(served.url, body, duration_s=12)
+        closed = dict(slow.closed_after)
+    report = f"quiet: {quiet.summary()}\n50 trickling: {busy.summary()}\nclosed after: {closed}"
+    print(report)
+    assert busy.timeouts == 0 and set(busy.statuses) == {200}, report
+    assert busy.sent >= 40, report
+    assert max(busy.latencies_s) < 1.0, report
+    assert set(busy.webhook_ids) <= served.stored_ids()  # answered = stored
+    header_closed = [closed.get(i) for i in slow.header_tricklers()]
+    body_closed = [closed.get(i) for i in slow.body_tricklers()]
+    # Detected on the trickler's next send or two after the server closed (0.5 s apart).
+    assert all(after is not None and 4.5 <= after <= 7.0 for after in header_closed), report
+    assert all(after is not None and 9.5 <= after <= 12.0 for after in body_closed), report
+
+
+def test_a_body_that_never_completes_is_answered_408_at_the_deadline(served: Served):
+    head = b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{"
+    with socket.create_connection(("127.0.0.1", served.port), timeout=15) as sock:
+        sock.sendall(head)
+        started = time.monotonic()
+        answer = b""
+        try:
+            while time.monotonic() - started < 14:
+                sock.sendall(b" ")
+                sock.settimeout(1.0)
+                try:
+                    chunk = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                answer += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert 9.0 <= elapsed <= 12.0
+
+
+def test_oversized_chunked_body_is_413_and_a_chunked_one_within_the_limit_is_stored(served: Served):
+    body = fixture_bytes(DOCS_ORDER)
+    over = body + b" " * (MAX_BODY + 1 - len(body))  # valid JSON, signed, one byte too long
+    answer = raw_exchange(served.port, chunked_webhook(over, "chunked-over"))
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b'"body too large"' in answer
+    exactly = over[:-1]
+    answer = raw_exchange(served.port, chunked_webhook(exactly, "chunked-exactly"))
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    stored = served.stored_ids()
+    assert "chunked-exactly" in stored and "chunked-over" not in stored
+
+
+def test_declared_oversized_body_is_413_without_being_read(served: Served):
+    head = (b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (MAX_BODY * 100))
+    started = time.monotonic()
+    answer = raw_exchange(served.port, head + b"{")  # nothing more is sent: the answer must not wait for it
+    assert answer.startswith(b"HTTP/1.1 413 ") and time.monotonic() - started < 2.0, answer[:200]
+
+
+def test_header_limits_refuse_floods_of_headers(served: Served):
+    many = b"".join(b"X-Filler-%d: x\r\n" % i for i in range(60))
+    answer = raw_exchange(served.port, b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    long_line = b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert raw_exchange(served.port, long_line).split(b" ", 2)[1] in (b"414", b"400")  # 400 before gunicorn 24
