@@ -45,7 +45,12 @@ def utc_now() -> datetime:
 
 
 def now_db() -> str:
-    return to_db_time(utc_now())
+    """Now in the store form: :func:`to_db_time` of :func:`utc_now`, without building a datetime
+    (every stored webhook asks; this is a third of the cost)."""
+    now = time.time()
+    seconds = int(now)
+    micros = min(999_999, int((now - seconds) * 1_000_000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
 
 
 def db_time_in(seconds: float) -> str:

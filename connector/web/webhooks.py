@@ -13,10 +13,11 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connector.store.db import STORE_ERRORS, intake_turn, location_of
+from connector.store.db import STORE_ERRORS, location_of
 from connector.shopify.headers import MissingHeaderError, header, parse_webhook_headers
 from connector.shopify.verify import verify_webhook_hmac
-from connector.store.events import NewEvent, save_event
+from connector.store.events import NewEvent
+from connector.store.intake import save_webhook_event
 from connector.web.dbconn import request_db
 from connector.web.metrics import WEBHOOKS
 
@@ -32,31 +33,38 @@ def _refuse(status: int, reason: str, metric: str) -> tuple[Response, int]:
     return jsonify(error=reason), status
 
 
-def _read_body() -> bytes:
-    """The raw body; RequestEntityTooLarge past ``MAX_CONTENT_LENGTH``, chunked or not.
+def _read_body(limit: int) -> bytes:
+    """The raw body; RequestEntityTooLarge past ``limit`` (``MAX_CONTENT_LENGTH``), chunked or not.
 
     Werkzeug stops a body without Content-Length (chunked) at the limit *silently*: what it
     returns is a truncated body, which would then fail the HMAC check (401) instead of 413.
     """
     body = request.get_data(cache=False)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is None and len(body) >= limit and request.environ["wsgi.input"].read(1):
+    if len(body) >= limit and request.content_length is None and request.environ["wsgi.input"].read(1):
         raise RequestEntityTooLarge()
     return body
 
 
+def _stored(event_id: int | None, duplicate: bool) -> Response:
+    """``{"stored": true, "duplicate": …, "event": …}``, built directly: jsonify cost ~50 µs of a ~0.5 ms webhook."""
+    body = b'{"stored":true,"duplicate":%s,"event":%s}' % (
+        b"true" if duplicate else b"false", b"null" if event_id is None else b"%d" % event_id,
+    )
+    return Response(body, content_type="application/json")
+
+
 @bp.post("/webhooks/shopify")
-def receive_webhook() -> tuple[Response, int]:
+def receive_webhook() -> Response | tuple[Response, int]:
+    config, environ = current_app.config, request.environ  # each proxy look-up costs; once here
     try:
-        body = _read_body()
+        body = _read_body(config["MAX_CONTENT_LENGTH"])
     except RequestEntityTooLarge:
         return _refuse(413, "body too large", "too_large")
-    secrets = current_app.config["WEBHOOK_SECRETS"]
     # Verify the raw bytes before anything else looks at the body or trusts a header.
-    if not verify_webhook_hmac(body, header(request.environ, "Hmac-Sha256"), secrets):
+    if not verify_webhook_hmac(body, header(environ, "Hmac-Sha256"), config["WEBHOOK_SECRETS"]):
         return _refuse(401, "invalid or missing HMAC signature", "hmac")
     try:
-        headers = parse_webhook_headers(request.environ)
+        headers = parse_webhook_headers(environ)
     except MissingHeaderError as exc:
         return _refuse(400, str(exc), "headers")
     if not body:
@@ -67,8 +75,7 @@ def receive_webhook() -> tuple[Response, int]:
         triggered_at=headers.triggered_at, test=headers.test,
     )
     try:
-        with intake_turn(location_of(current_app.config["SETTINGS"])):
-            event_id, duplicate = save_event(request_db(), event)
+        event_id, duplicate = save_webhook_event(request_db(), location_of(config["SETTINGS"]), event)
     except STORE_ERRORS as exc:
         log.error(
             "could not store webhook: %s", exc,
@@ -79,4 +86,4 @@ def receive_webhook() -> tuple[Response, int]:
         response.headers["Retry-After"] = "5"
         return response, 503
     (DUPLICATE if duplicate else STORED).inc()
-    return jsonify(stored=True, duplicate=duplicate, event=event_id), 200
+    return _stored(event_id, duplicate)

@@ -1,0 +1,80 @@
+"""Webhooks stored by many app threads at once: grouped commits, each answer its own row."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from connector.store.db import close_thread_dbs, connect, get_db, intake_turn
+from connector.store.events import NewEvent
+from connector.store.intake import save_webhook_event
+from connector.store.migrations import migrate
+
+SHOP = "group-shop.myshopify.com"
+
+
+@pytest.fixture
+def path(tmp_path) -> str:
+    path = str(tmp_path / "intake.db")
+    migrate(connect(path))
+    return path
+
+
+def event(key: str, shop: str | None = SHOP) -> NewEvent:
+    return NewEvent(shop=shop, topic="orders/create", dedupe_key=f"webhook:{key}", body=b'{"id": 1}', webhook_id=key)  # type: ignore[arg-type]
+
+
+def save_all(path: str, events: list[NewEvent], threads: int = 8) -> list[object]:
+    """Store ``events`` from ``threads`` threads that start while the intake turn is held, so that
+    they queue and are written in groups; returns each result or exception."""
+
+    def one(item: NewEvent) -> object:
+        try:
+            return save_webhook_event(get_db(path), path, item)
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            return exc
+        finally:
+            close_thread_dbs()
+
+    with ThreadPoolExecutor(threads) as pool:
+        with intake_turn(path):  # the first writer waits here while the others queue behind it
+            futures = [pool.submit(one, item) for item in events]
+        return [f.result(timeout=30) for f in futures]
+
+
+def test_every_webhook_gets_its_own_committed_row(path):
+    results = save_all(path, [event(f"w{n}") for n in range(200)])
+    ids = [r[0] for r in results]  # type: ignore[index]
+    assert all(r[1] is False for r in results) and len(set(ids)) == 200  # type: ignore[index]
+    stored = dict(connect(path).execute("SELECT id, webhook_id FROM events").fetchall())
+    assert sorted(stored) == sorted(ids) and {stored[i] for i in ids} == {f"w{n}" for n in range(200)}
+
+
+def test_the_same_delivery_twice_at_once_is_stored_once(path):
+    results = save_all(path, [event("same") for _ in range(16)])
+    assert sorted(r[1] for r in results) == [False] + [True] * 15  # type: ignore[index]
+    assert connect(path).execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_a_row_the_store_refuses_fails_alone(path):
+    events = [event(f"ok{n}") for n in range(20)] + [event("bad", shop=None)] + [event(f"ok{n}") for n in range(20, 40)]
+    results = save_all(path, events)
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(failed) == 1 and isinstance(failed[0], sqlite3.IntegrityError)
+    assert connect(path).execute("SELECT count(*) FROM events").fetchone()[0] == 40
+
+
+def test_a_store_that_cannot_write_fails_every_waiting_webhook_and_then_recovers(path):
+    blocker = connect(path, busy_timeout_s=0.1)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock past the busy timeout
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            db_timeout = lambda key: save_webhook_event(connect(path, busy_timeout_s=0.2), path, event(key))  # noqa: E731
+            outcomes = [f.exception(timeout=30) for f in [pool.submit(db_timeout, f"x{n}") for n in range(8)]]
+    finally:
+        blocker.execute("ROLLBACK")
+    assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes)
+    assert save_webhook_event(connect(path), path, event("after"))[1] is False  # nothing stuck
+    assert connect(path).execute("SELECT webhook_id FROM events").fetchall() == [("after",)]
