@@ -24,6 +24,7 @@ from typing import Iterator
 import pytest
 
 from connector.config import Settings
+from connector.store.checkpoints import stop_checkpointers
 from connector.store.db import close_thread_dbs, connect
 from connector.worker.loop import Worker
 from tests.conftest import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
@@ -125,6 +126,7 @@ def test_read_only_database_gives_503_and_not_ready_then_recovers_by_itself(clie
     assert post(fixture_bytes(DOCS_ORDER)).status_code == 200
     assert client.get("/readyz").status_code == 200
     close_thread_dbs()
+    stop_checkpointers()  # the web process's WAL checkpointer holds a connection too
     remount(small_fs, "ro")
     try:
         assert not os.access(small_fs, os.W_OK) or open("/proc/mounts").read().count(f"{small_fs} tmpfs ro")

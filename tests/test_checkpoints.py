@@ -1,0 +1,78 @@
+"""WAL checkpoints of the web process: never inside a webhook's commit, and the WAL stays bounded."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from connector.store import checkpoints
+from connector.store.db import connect, intake_turn
+from tests.conftest import DOCS_ORDER, fixture_bytes, webhook_headers
+
+
+def checkpointers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "wal-checkpoints"]
+
+
+def wal_frames(db_path: str) -> tuple[int, int]:
+    """(frames in the WAL, frames already copied back), without copying anything."""
+    conn = connect(db_path).conn
+    try:
+        # A PASSIVE checkpoint with nothing left to copy changes nothing: it only reports.
+        return tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1:])  # type: ignore[return-value]
+    finally:
+        conn.close()
+
+
+def test_webhook_connections_never_checkpoint_and_the_thread_copies_the_wal_back(client, db_path, monkeypatch):
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_EVERY_S", 0.05)
+    monkeypatch.setattr(checkpoints, "IDLE_PASSES", 10)
+    body = fixture_bytes(DOCS_ORDER)
+    size_before = os.path.getsize(db_path)
+    for n in range(300):  # ~1,500 WAL pages: past SQLite's 1,000-page autocheckpoint
+        assert client.post("/webhooks/shopify", data=body, headers=webhook_headers(body, webhook_id=f"c{n}")).status_code == 200
+    from connector.web.dbconn import request_db
+
+    with client.application.app_context():
+        assert request_db().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert checkpointers()
+    deadline = time.monotonic() + 5
+    while os.path.getsize(db_path) < size_before + 300 * len(body) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.getsize(db_path) >= size_before + 300 * len(body)  # the rows reached the database file
+    deadline = time.monotonic() + 5
+    while checkpointers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not checkpointers()  # idle: the thread is gone; the next webhook starts one again
+    assert client.post("/webhooks/shopify", data=body, headers=webhook_headers(body, webhook_id="again")).status_code == 200
+    assert checkpointers()
+
+
+def test_under_steady_intake_the_wal_starts_over_instead_of_growing(client, db_path, monkeypatch):
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_EVERY_S", 0.05)
+    monkeypatch.setattr(checkpoints, "CATCH_UP_FRAMES", 300)
+    body = fixture_bytes(DOCS_ORDER)
+    for n in range(1200):  # ~6,000 pages (24 MB) of WAL if it never started over
+        client.post("/webhooks/shopify", data=body, headers=webhook_headers(body, webhook_id=f"s{n}"))
+    assert os.path.getsize(db_path + "-wal") < 12 * 1024 * 1024
+    assert connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] == 1200
+
+
+def test_catching_up_waits_for_the_intake_turn(db_path, monkeypatch):
+    monkeypatch.setattr(checkpoints, "CATCH_UP_FRAMES", 1)
+    writer = connect(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE IF NOT EXISTS t (x BLOB)")
+    writer.execute("INSERT INTO t VALUES (zeroblob(20000))")
+    conn = connect(db_path).conn
+    done = threading.Event()
+    with intake_turn(db_path):
+        thread = threading.Thread(target=lambda: (checkpoints.checkpoint_once(conn, db_path), done.set()))
+        thread.start()
+        assert not done.wait(0.5)  # the catch-up pass queues behind the webhook holding the turn
+    assert done.wait(5)
+    frames, copied = wal_frames(db_path)
+    assert frames == copied > 0
