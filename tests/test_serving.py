@@ -146,3 +146,21 @@ def test_header_limits_refuse_floods_of_headers(served: Served):
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     long_line = b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
     assert raw_exchange(served.port, long_line).split(b" ", 2)[1] in (b"414", b"400")  # 400 before gunicorn 24
+
+
+def test_keep_alive_off_still_bounds_the_wait_for_headers(tmp_path):
+    """gunicorn times header reads only on kept-alive connections; the worker never lets it be off."""
+    port = free_port()
+    env = connector_env(shopify_api_secret=SECRET, database_path=tmp_path / "c.db")
+    env["GUNICORN_CMD_ARGS"] = "--keep-alive 0"
+    process = start_connector(["serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env, tmp_path, tmp_path / "serve.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            started = time.monotonic()
+            assert sock.recv(4096) == b""  # closed by the server
+            assert time.monotonic() - started < 3.0
+    finally:
+        assert stop(process) == 0
+    assert "keepalive 0 is raised to 1 s" in (tmp_path / "serve.log").read_text()
