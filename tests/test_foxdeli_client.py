@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from connector.targets.base import RemoteRef, ShopContext
 from connector.targets.foxdeli.settings import FoxdeliSettings
 from connector.targets.foxdeli import FoxdeliTarget
 from connector.targets.foxdeli.client import STATUS_OVERRIDES, FoxdeliClient, jwt_expiry
+from connector.targets.foxdeli.tokens import REFUSED_HOLD_S
 from connector.targets.foxdeli.mapping import map_order
 from connector.targets.httpclient import classify_status
 from tests.golden import load_fixture, order_fixtures
@@ -275,11 +277,82 @@ def test_server_errors_timeouts_and_drops_are_transient(fox: FoxdeliStandIn, fau
     assert_secret_free(caught.value, fox)
 
 
-def test_auth_endpoint_failures_are_transient_too(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+def logins(fox: FoxdeliStandIn) -> int:
+    return sum(1 for r in fox.requests if r.path == "/customer/api/v1/token/authorize")
+
+
+def test_auth_endpoint_failures_are_transient_and_backed_off(fox: FoxdeliStandIn) -> None:
+    now = [time.time()]
+    client = FoxdeliClient(fox.url, fox.username, fox.password, timeout_s=2, clock=lambda: now[0])
     fox.fail_next(status=502)
     with pytest.raises(TransientDeliveryError, match="authorize: HTTP 502"):
         client.token()
-    assert client.token()
+    # Within the back-off nobody asks Foxdeli again: the same answer, and how long to wait.
+    with pytest.raises(TransientDeliveryError, match="no new login") as held:
+        client.token()
+    assert held.value.retry_after == pytest.approx(1.0) and logins(fox) == 1
+    now[0] += 1.01
+    assert client.token() and logins(fox) == 2
+    # Failures in a row wait longer (1 s, 2 s, …); a success resets the back-off.
+    fox.revoke_tokens()
+    fox.fail_next(2, status=503)
+    for wait in (1.0, 2.0):
+        with pytest.raises(TransientDeliveryError):
+            client.token(force=True)
+        with pytest.raises(TransientDeliveryError) as held:
+            client.token(force=True)
+        assert held.value.retry_after == pytest.approx(wait)
+        now[0] += wait + 0.01
+    assert client.token(force=True) and logins(fox) == 5
+
+
+def test_a_429_on_login_is_honoured_for_its_retry_after(fox: FoxdeliStandIn) -> None:
+    now = [time.time()]
+    client = FoxdeliClient(fox.url, fox.username, fox.password, timeout_s=2, clock=lambda: now[0])
+    fox.fail_next(status=429, headers={"Retry-After": "7"})
+    with pytest.raises(TransientDeliveryError) as first:
+        client.token()
+    assert first.value.retry_after == 7.0
+    now[0] += 6.9
+    with pytest.raises(TransientDeliveryError) as held:
+        client.upsert_order(payload())
+    assert held.value.retry_after == pytest.approx(0.1, abs=0.01) and logins(fox) == 1
+    assert [r.path for r in fox.requests] == ["/customer/api/v1/token/authorize"]  # nothing else went out
+    now[0] += 0.11
+    assert client.upsert_order(payload()) and logins(fox) == 2
+
+
+def test_refused_credentials_are_not_tried_again_for_a_while(fox: FoxdeliStandIn) -> None:
+    now = [time.time()]
+    client = FoxdeliClient(fox.url, fox.username, "wrong-password-123", timeout_s=2, clock=lambda: now[0])
+    for _ in range(5):
+        with pytest.raises(AccountError) as caught:
+            client.upsert_order(payload())
+        assert caught.value.status == 401 and "Bad credentials" in caught.value.reason
+    assert logins(fox) == 1
+    now[0] += REFUSED_HOLD_S + 1
+    with pytest.raises(AccountError):
+        client.token()
+    assert logins(fox) == 2
+    client.set_password(fox.password)  # the operator fixed it: tried at once
+    assert client.token() and logins(fox) == 3
+
+
+def test_a_token_renewed_by_another_thread_is_taken_not_renewed_again(fox: FoxdeliStandIn, client: FoxdeliClient) -> None:
+    first = client.token()
+    fox.revoke_tokens()
+    client.upsert_order(payload())  # 401 → one new login → resent
+    assert logins(fox) == 2
+    # A second thread still holding the old token gets its 401 too: it takes the new one.
+    assert client.token(stale=first) != first and logins(fox) == 2
+
+
+def test_threads_share_one_login() -> None:
+    with FoxdeliStandIn(latency_s=0.05) as fox:  # every login takes a while: all threads ask at once
+        client = FoxdeliClient(fox.url, fox.username, fox.password, timeout_s=2)
+        with ThreadPoolExecutor(8) as pool:
+            tokens = set(pool.map(lambda _: client.token(), range(8)))
+        assert len(tokens) == 1 and logins(fox) == 1
 
 
 def test_defaults_for_empty_base_url_and_timeout(target: FoxdeliTarget) -> None:

@@ -265,7 +265,8 @@ def test_rate_limits_outages_and_timeouts_are_retried_until_delivered(post, run_
     order = the_order(fox)
     assert len(order["parcels"]) == 1
     attempts = list(connect(db_path).query("SELECT outcome, status_code, error FROM attempts ORDER BY id"))
-    transient = [a for a in attempts if a["outcome"] == "transient"]
+    # A failed login is not asked again during its back-off: those attempts sent nothing.
+    transient = [a for a in attempts if a["outcome"] == "transient" and "no new login" not in a["error"]]
     assert [a["status_code"] for a in transient] == [429, 429, 503, 503, 502, None]
     assert "timeout" in transient[-1]["error"]
 
@@ -307,6 +308,51 @@ def test_constraint_violation_reason_lists_the_violations(post, run_worker, fox,
         "violations: destination.address.postalCode: must not be blank"
     )
     assert fox.orders == {}
+
+
+# -- one login for every thread --------------------------------------------------------------------------
+AUTH_PATH = "/customer/api/v1/token/authorize"
+
+
+def logins(fox: FoxdeliStandIn) -> list[float]:
+    """When each login reached Foxdeli (monotonic seconds)."""
+    return [r.received_at for r in fox.requests if r.path == AUTH_PATH]
+
+
+def post_orders(post: Callable[..., Any], count: int) -> None:
+    for n in range(count):
+        order_id = int(ORDER_ID) + n
+        order = json.loads(live_order(id=order_id, admin_graphql_api_id=f"gid://shopify/Order/{order_id}"))
+        post(json.dumps({**order, "name": f"#T{n}", "order_number": 5000 + n}).encode())
+
+
+def test_concurrent_deliveries_share_one_login(post, run_worker, fox):
+    fox.latency_s = 0.02  # the threads' first requests overlap
+    post_orders(post, 12)
+    assert run_worker(**{"worker.concurrency": 6}).delivered == 12
+    assert len(fox.orders) == 12 and len(logins(fox)) == 1
+
+
+def test_a_429_on_login_holds_every_thread_for_its_retry_after(post, settings, fox):
+    post_orders(post, 6)
+    fox.fail_next(1, status=429, headers={"Retry-After": "1"})  # the first login
+    worker = Worker(Settings({**settings.values, "worker.concurrency": 6}, settings.shops, settings.source))
+    deadline = time.monotonic() + 10
+    while worker.stats.delivered < 6 and time.monotonic() < deadline:
+        worker.run(once=True)  # the same process all along: its retries come back within the Retry-After
+        time.sleep(0.05)
+    assert worker.stats.delivered == 6
+    first, second, *more = logins(fox)
+    assert more == [] and second - first >= 1.0  # nobody asked again before Foxdeli said
+
+
+def test_refused_credentials_are_asked_once_not_once_per_order(post, run_worker, fox, db_path):
+    post_orders(post, 8)
+    stats = run_worker(**{"worker.concurrency": 4, "target.password": "wrong-password"})
+    assert stats.delivered == 0 and stats.dead == 0
+    assert len(logins(fox)) == 1
+    held = connect(db_path).execute("SELECT count(*) FROM orders WHERE status = 'held'").fetchone()[0]
+    assert held >= 1 and fox.orders == {}
 
 
 # -- dry run with the Foxdeli mapping ------------------------------------------------------------------

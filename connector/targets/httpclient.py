@@ -7,6 +7,7 @@ their own overrides for codes the vendor uses differently (e.g. Foxdeli's 409 "o
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Mapping
@@ -109,6 +110,31 @@ def raise_for_response(
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
     raise PermanentDeliveryError(text, status=response.status_code)
+
+
+class ThreadSessions:
+    """One :class:`requests.Session` per thread, so one target object can serve every delivery
+    thread (a Session is not documented thread-safe) while each thread keeps its connections."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = new_session()
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._all = self._all, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
 
 
 def new_session() -> requests.Session:

@@ -79,7 +79,8 @@ class Worker:
         self.stop_event = threading.Event()
         self.stats = WorkerStats()
         self.on_attempt = self._with_metrics(on_attempt)
-        self._local = threading.local()
+        self._targets: dict[str, Target] = {}
+        self._targets_lock = threading.Lock()
         self._shop_targets: dict[str, tuple[ShopProfile, Any]] = {}
         self.jobs = None  # JobScheduler, when running continuously
         self.scope = holds.DeliveryScope(settings.operator_assigned_shops(), settings["target.all_shops"])
@@ -101,14 +102,19 @@ class Worker:
         return db_for(self.settings)
 
     def _target(self, kind: str) -> Target:
-        targets: dict[str, Target] = getattr(self._local, "targets", None) or {}
-        self._local.targets = targets
-        if kind not in targets:
-            def recorder(shop, order_id, what, part_id, mapping, payload):  # type: ignore[no-untyped-def]
-                return record_dry_run(self._db(), shop, order_id, what, part_id, mapping, payload)
+        """One target per kind for the whole process, shared by the delivery threads: so they
+        share its clients, tokens and what it learnt about the platform (each thread still
+        has its own HTTP connections)."""
+        target = self._targets.get(kind)
+        if target is None:
+            with self._targets_lock:
+                target = self._targets.get(kind)
+                if target is None:
+                    def recorder(shop, order_id, what, part_id, mapping, payload):  # type: ignore[no-untyped-def]
+                        return record_dry_run(self._db(), shop, order_id, what, part_id, mapping, payload)
 
-            targets[kind] = build_target(kind, self.settings["target.dry_run_mapping"], recorder)
-        return targets[kind]
+                    target = self._targets[kind] = build_target(kind, self.settings["target.dry_run_mapping"], recorder)
+        return target
 
     def deliver_one(self, key: OrderKey) -> DeliveryOutcome:
         shop, order_id = key

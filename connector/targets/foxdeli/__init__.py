@@ -29,31 +29,36 @@ if TYPE_CHECKING:  # only the client imports requests at run time (STYLE.md)
 
 
 class FoxdeliTarget:
-    """:class:`connector.targets.base.Target` for Foxdeli; settings come per shop in ``ShopContext``."""
+    """:class:`connector.targets.base.Target` for Foxdeli; settings come per shop in ``ShopContext``.
+
+    Thread-safe: the worker shares one per process, so every thread of it uses one client — and
+    one token — per API user.
+    """
 
     kind: ClassVar[str] = "foxdeli"
 
     def __init__(self, session: "requests.Session | None" = None) -> None:
         self._session = session
-        self._clients: dict[tuple[str, str], FoxdeliClient] = {}
+        self._clients: dict[tuple[str, str, str, float], FoxdeliClient] = {}
         self._lock = threading.Lock()
 
     def settings_for(self, values: Mapping[str, Any]) -> FoxdeliSettings:
         return FoxdeliSettings.from_target(values)
 
     def client(self, ctx: ShopContext[FoxdeliSettings]) -> FoxdeliClient:
-        """The cached authenticated client for this shop's (base_url, username)."""
+        """The cached authenticated client for these credentials (a changed password is a new
+        client: two accounts sharing a user name never take turns logging each other out)."""
         settings = ctx.settings
-        key = (settings.base_url, settings.username)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = FoxdeliClient(settings.base_url, settings.username, settings.password, session=self._session,
-                                       timeout_s=settings.timeout_s)
-                self._clients[key] = client
-            else:
-                client.set_password(settings.password)
-            return client
+        key = (settings.base_url, settings.username, settings.password, settings.timeout_s)
+        client = self._clients.get(key)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = FoxdeliClient(settings.base_url, settings.username, settings.password,
+                                           session=self._session, timeout_s=settings.timeout_s)
+                    self._clients[key] = client
+        return client
 
     # -- mapping (pure) ---------------------------------------------------------------------------
     def map_order(self, order: dict[str, Any], ctx: ShopContext[FoxdeliSettings]) -> dict[str, Any]:

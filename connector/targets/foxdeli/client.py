@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 from typing import Any, Callable, Mapping
 
@@ -21,7 +20,8 @@ from connector.config import TARGET_DEFAULTS
 from connector.errors import AccountError, TransientDeliveryError, WaitingError
 from connector.scrub import scrub_secrets
 from connector.targets.foxdeli.settings import DEFAULT_BASE_URL
-from connector.targets.httpclient import Verdict, new_session, raise_for_response, response_reason, send_request
+from connector.targets.foxdeli.tokens import TokenSlot
+from connector.targets.httpclient import ThreadSessions, Verdict, raise_for_response, response_reason, send_request
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ def problem_reason(response: requests.Response) -> str:
 
 
 class FoxdeliClient:
-    """One authenticated API user against one Foxdeli base URL. Thread-safe."""
+    """One authenticated API user against one Foxdeli base URL. Thread-safe: every delivery
+    thread shares its token (one login at a time, :mod:`.tokens`)."""
 
     def __init__(self, base_url: str, username: str, password: str, *,
                  timeout_s: float = TARGET_DEFAULTS["timeout_s"], session: requests.Session | None = None,
@@ -91,25 +92,30 @@ class FoxdeliClient:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.username, self._password = username, password
         self.timeout_s = float(timeout_s)
-        self._own_session = session is None
-        self.session = session or new_session()
+        # A lent session is the caller's to share; our own are one per thread (a requests
+        # Session is not documented thread-safe), so one client serves every delivery thread.
+        self._lent = session
+        self._sessions = ThreadSessions()
         self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._refresh_margin = 0.0
+        self._tokens = TokenSlot(clock)
+
+    @property
+    def session(self) -> requests.Session:
+        """The session this thread sends with."""
+        return self._lent or self._sessions.get()
 
     def set_password(self, password: str) -> None:
         """A changed password (settings reload): forget the token so the next call logs in again."""
-        with self._lock:
-            if password != self._password:
-                self._password, self._token = password, None
+        if password != self._password:
+            self._password = password
+            self._tokens.forget()
 
     # -- authentication ---------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
-        return scrub_secrets(text, [s for s in (self._password, self._token, self.username) if s])
+        return scrub_secrets(text, [s for s in (self._password, self._tokens.current, self.username) if s])
 
-    def _authorize(self) -> str:
+    def _authorize(self) -> tuple[str, float]:
+        """One login: ``(token, expires at)``. Called by :class:`TokenSlot`, one thread at a time."""
         if not self.username or not self._password:
             raise AccountError("Foxdeli settings username/password are empty")
         response = send_request(self.session, "POST", self.base_url + AUTH_PATH, timeout=self.timeout_s,
@@ -119,33 +125,34 @@ class FoxdeliClient:
             token = response.json()["token"]
         except (ValueError, KeyError, TypeError):
             raise TransientDeliveryError("authorize: answer without a token", status=response.status_code) from None
-        now = self._clock()
-        expires_at = jwt_expiry(token) or now + TOKEN_LIFETIME_S
-        # Renew a little early so a token does not expire in flight: 10 % of its life, at most 30 s.
-        self._refresh_margin = min(30.0, max(0.0, expires_at - now) * 0.1)
-        self._token, self._expires_at = token, expires_at
+        if not isinstance(token, str) or not token:
+            raise TransientDeliveryError("authorize: answer without a token", status=response.status_code)
         log.debug("foxdeli: authorized at %s", self.base_url)
-        return token
+        return token, jwt_expiry(token) or self._clock() + TOKEN_LIFETIME_S
 
-    def token(self, *, force: bool = False) -> str:
-        """A valid access token, logging in again when it is (nearly) expired or ``force``."""
-        with self._lock:
-            if force or self._token is None or self._clock() >= self._expires_at - self._refresh_margin:
-                return self._authorize()
-            return self._token
+    def token(self, *, stale: str | None = None, force: bool = False) -> str:
+        """A valid access token, shared by every thread: logging in again when it is (nearly)
+        expired, when Foxdeli refused ``stale`` (unless another thread already renewed it), or
+        when ``force``d."""
+        if force:
+            stale = self._tokens.current
+        return self._tokens.get(self._authorize, stale)
 
     # -- requests -----------------------------------------------------------------------------
     def request(self, method: str, path: str, *, body: Any = None,
                 params: Mapping[str, str] | None = None) -> requests.Response:
-        """Send with ``X-API-Key``; on 401 log in once more and resend. Errors are not raised here."""
+        """Send with ``X-API-Key``; on 401 renew the token once and resend. Errors are not raised here."""
         url = self.base_url + path
-        for attempt in (1, 2):
-            headers = {"X-API-Key": self.token(force=attempt == 2), "Accept": "application/json"}
+        refused: str | None = None
+        for _ in (1, 2):
+            token = self.token(stale=refused)
+            headers = {"X-API-Key": token, "Accept": "application/json"}
             response = send_request(self.session, method, url, timeout=self.timeout_s,
                                     json=body, params=params, headers=headers)
             log.debug("foxdeli: %s %s -> %s", method, path, response.status_code)
             if response.status_code != 401:
                 break
+            refused = token
         return response
 
     def check(self, response: requests.Response, what: str) -> None:
@@ -237,6 +244,5 @@ class FoxdeliClient:
             self.check(response, "delete parcel")
 
     def close(self) -> None:
-        """Close the HTTP session's connections (unless the caller lent us the session)."""
-        if self._own_session:
-            self.session.close()
+        """Close our sessions' connections (a lent session stays the caller's)."""
+        self._sessions.close()

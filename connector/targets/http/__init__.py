@@ -15,7 +15,7 @@ import requests
 from connector.errors import ConfigError
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
 from connector.targets.http.settings import HttpSettings
-from connector.targets.httpclient import new_session, raise_for_response, send_request
+from connector.targets.httpclient import ThreadSessions, raise_for_response, send_request
 from connector.targets.neutral import map_neutral_order, map_neutral_part
 
 
@@ -23,7 +23,10 @@ class HttpJsonTarget:
     kind: ClassVar[str] = "http"
 
     def __init__(self, session: requests.Session | None = None) -> None:
-        self._session = session or new_session()
+        # Thread-safe: the worker shares one target per process, each thread its own session
+        # (unless the caller lends one).
+        self._lent = session
+        self._sessions = ThreadSessions()
 
     def settings_for(self, values: Mapping[str, Any]) -> HttpSettings:
         return HttpSettings.from_target(values)
@@ -47,7 +50,7 @@ class HttpJsonTarget:
         if ctx.settings.token:
             headers["Authorization"] = f"Bearer {ctx.settings.token}"
         response = send_request(
-            self._session, method, url, timeout=ctx.settings.timeout_s, json=payload, headers=headers,
+            self._lent or self._sessions.get(), method, url, timeout=ctx.settings.timeout_s, json=payload, headers=headers,
         )
         raise_for_response(response)
         return response
@@ -70,7 +73,7 @@ class HttpJsonTarget:
         return SendResult(remote_id=ref.order_remote_id)
 
     def close(self) -> None:
-        self._session.close()
+        self._sessions.close()
 
 
 def _remote_id(response: requests.Response) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
-from connector.targets.httpclient import new_session
+from connector.targets.httpclient import ThreadSessions
 from connector.targets.parcellab import client, mapping
 from connector.targets.parcellab.settings import ParcellabSettings
 
@@ -21,7 +21,8 @@ class ParcellabTarget:
     kind: ClassVar[str] = "parcellab"
 
     def __init__(self) -> None:
-        self._session = new_session()
+        # Thread-safe: the worker shares one target per process, each thread its own session.
+        self._sessions = ThreadSessions()
 
     def settings_for(self, values: Mapping[str, Any]) -> ParcellabSettings:
         return ParcellabSettings.from_target(values)
@@ -42,7 +43,7 @@ class ParcellabTarget:
 
     def send_order(self, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[ParcellabSettings]) -> SendResult:
         """Upsert the order; parcelLab's ``external_id`` comes back as the remote id."""
-        return client.put_order(self._session, ctx.settings, payload)
+        return client.put_order(self._sessions.get(), ctx.settings, payload)
 
     def send_part(
         self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[ParcellabSettings]
@@ -54,7 +55,7 @@ class ParcellabTarget:
         """
         if kind != "fulfillment":
             return SendResult(remote_id=ref.part_remote_id, detail=f"{kind}: nothing to send to parcelLab")
-        result = client.put_order(self._session, ctx.settings, payload)
+        result = client.put_order(self._sessions.get(), ctx.settings, payload)
         keys = [
             f"{m['tracking']['courier']}:{m['tracking']['tracking_number']}"
             for m in payload.get("mutations", []) if m.get("type") == "add_tracking"
@@ -76,4 +77,4 @@ class ParcellabTarget:
 
     def close(self) -> None:
         """Release pooled connections."""
-        self._session.close()
+        self._sessions.close()
