@@ -285,3 +285,12 @@ def test_import_sends_the_last_days_through_the_pipeline_silently(make, admin):
     assert job["status"] == "done" and job["progress"]["queued"] == 12 and job["request"]["silent"] is True
     assert env.work().delivered == 12
     assert env.api("GET", f"/jobs/{job_id}", SHOP_A).status_code == 404  # another shop's job is not there
+
+
+def test_an_import_for_a_foxdeli_shop_says_at_once_that_it_cannot_be_silent(make, admin):
+    env = make(f'[shops."{SHOP_A}"]\naccess_token = "{admin.token}"\nadmin_url = "{admin.url}"\n')
+    connect_foxdeli(env)
+    started = env.api("POST", "/import", SHOP_A, {"days": 30})
+    assert started.status_code == 202
+    notes = [n for n in started.json["notes"] if "silent" in n]
+    assert len(notes) == 1 and "cannot be honoured by Foxdeli" in notes[0]

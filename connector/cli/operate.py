@@ -160,7 +160,8 @@ def _job_exit(job: dict[str, Any]) -> None:
 @click.option("--since", default=None, help="Re-sync orders updated since this ISO-8601 time.")
 @click.option("--until", default=None, help="…and until this ISO-8601 time (with --since).")
 @click.option("--order", "order_ids", multiple=True, help="A Shopify order id (repeatable) instead of --since.")
-@click.option("--silent", is_flag=True, help="Ask the target not to notify customers (source resync-silent).")
+@click.option("--silent", is_flag=True, help="Ask the target not to notify customers (source resync-silent); "
+              "what that really does at the shop's platform is printed before the re-sync starts.")
 @click.option("--resume", "resume_id", default=None, help="Continue a paused or orphaned job by id.")
 def resync(settings: Settings, config_path: str | None, shop: str | None, since: str | None, until: str | None,
            order_ids: tuple[str, ...], silent: bool, resume_id: str | None) -> None:
@@ -191,7 +192,16 @@ def resync(settings: Settings, config_path: str | None, shop: str | None, since:
             job_id = create_resync_job(db, settings, parse_resync_request(body, utc_now()), owner, "cli")
     except BadRequestError as exc:
         raise click.UsageError(str(exc).replace('"order_ids"', "--order").replace('"since"', "--since")) from None
+    _print_notes(db, job_id)
     _job_exit(_run_job_in_foreground(settings, db, job_id, owner))
+
+
+def _print_notes(db, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The job's notes before it runs: what Shopify will not return, what --silent really does."""
+    from connector.store.jobs import get_job
+
+    for note in (get_job(db, job_id) or {}).get("notes", []):
+        click.echo(f"note: {note}", err=True)
 
 
 @click.command()

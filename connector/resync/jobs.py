@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
+from connector.accounts.stored import load_profile
 from connector.config import Settings
 from connector.errors import BadRequestError
 from connector.resync.spec import ResyncSpec, check_shop, window_notes
@@ -14,6 +15,7 @@ from connector.lifecycle.credentials import admin_credentials
 from connector.store import jobs as job_store
 from connector.store.db import write_transaction
 from connector.store.shops import get_shop, is_known_shop
+from connector.targets.silence import silent_effect
 from connector.timeutil import utc_now
 
 RECONCILE = "reconcile"
@@ -41,11 +43,17 @@ def create_resync_job(
     check_shop_ready(db, settings, spec.shop)
     notes = window_notes(spec.since, utc_now(), has_read_all_orders(db, settings, spec.shop))
     if spec.silent:
-        notes.append("silent: the target is asked not to notify customers about these orders")
+        notes.append(silent_effect(_delivering_kind(db, settings, spec.shop)))
     notes += extra_notes
     return job_store.create_job(
         db, RESYNC, spec.shop, spec.params(), owner, settings["worker.lease_s"], notes, requested_by
     )
+
+
+def _delivering_kind(db: sqlite_utils.Database, settings: Settings, shop: str) -> str | None:
+    """The platform the shop's orders go to now (the account rule), None without an account."""
+    account = load_profile(db, settings, shop).account
+    return account.kind if account is not None else None
 
 
 def create_reconcile_job(

@@ -65,9 +65,13 @@ def _json_body() -> Any:
 
 
 def _start(job_id: str, owner: str) -> tuple[Response, int]:
-    """Run the job in a background thread of this process; the worker resumes it if we die."""
+    """Run the job in a background thread of this process; the worker resumes it if we die.
+
+    The answer carries the job's notes (what Shopify will not return, what "silent" does at the
+    shop's platform): read before anything is sent, not after."""
+    job = job_store.get_job(request_db(), job_id) or {}
     start_job_thread(current_app.config["SETTINGS"], job_id, owner)
-    response = jsonify(job_id=job_id, status_url=f"/admin/jobs/{job_id}")
+    response = jsonify(job_id=job_id, status_url=f"/admin/jobs/{job_id}", notes=job.get("notes", []))
     response.headers["Location"] = f"/admin/jobs/{job_id}"
     return response, 202
 

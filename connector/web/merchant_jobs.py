@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, g, jsonify
 
-from connector.accounts.stored import load_profile
 from connector.errors import BadRequestError
 from connector.resync.jobs import RESYNC, create_resync_job, has_read_all_orders, job_view
 from connector.resync.runner import runner_name, start_job_thread
@@ -33,7 +32,9 @@ NO_ACCESS = ("The connector cannot read this store's orders yet. Open the app ag
 
 
 def _started(job_id: str) -> tuple[Response, int]:
-    response = jsonify(job_id=job_id, status_url=f"/app/api/jobs/{job_id}")
+    """202 with the job's notes: what the import will (and will not) do, before it sends anything."""
+    job = job_store.get_shop_job(request_db(), g.shop, job_id) or {}
+    response = jsonify(job_id=job_id, status_url=f"/app/api/jobs/{job_id}", notes=job.get("notes", []))
     response.headers["Location"] = f"/app/api/jobs/{job_id}"
     return response, 202
 
@@ -56,22 +57,14 @@ def start_import() -> tuple[Response, int]:
     owner = runner_name("web")
     spec = ResyncSpec(shop=g.shop, since=since, silent=True)
     try:
-        job_id = create_resync_job(db, settings, spec, owner, REQUESTED_BY, _silence_notes(db, settings))
+        # The job's notes say what "silent" means at the shop's platform (connector.targets.silence).
+        job_id = create_resync_job(db, settings, spec, owner, REQUESTED_BY)
     except BadRequestError as exc:
         log.warning("import not started: %s", exc, extra={"shop": g.shop})
         return jsonify(error=NO_ACCESS), 409
     start_job_thread(settings, job_id, owner)
     log.info("merchant import of the last %d days started", days, extra={"shop": g.shop, "job": job_id})
     return _started(job_id)
-
-
-def _silence_notes(db, settings) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
-    """parcelLab takes "no notifications" per tracking; Foxdeli has no such switch."""
-    profile = load_profile(db, settings, g.shop)
-    if profile.account is not None and profile.account.kind == "foxdeli":
-        return ("Foxdeli has no way to mute its messages per order: its customer notifications may go out "
-                "for imported orders",)
-    return ()
 
 
 @bp.get("/jobs/<job_id>")
