@@ -11,7 +11,7 @@ import pytest
 
 from connector.errors import AccountError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.targets.base import RemoteRef, ShopContext
-from connector.targets.httpclient import classify_status
+from connector.targets.httpclient import classify_status, new_session
 from connector.targets.parcellab import ParcellabTarget
 from connector.targets.parcellab.client import STATUS_OVERRIDES, orders_url, put_order
 from connector.targets.parcellab.settings import ParcellabSettings
@@ -139,7 +139,7 @@ def test_default_base_url() -> None:
 # -- refusals and failures -------------------------------------------------------------------------
 def test_put_without_core_fields_is_never_sent(standin: ParcellabStandIn, target: ParcellabTarget) -> None:
     with pytest.raises(MappingError, match="recipient_email"):
-        put_order(target._session, context(standin).settings, {"account": 1, "order_number": "#1",
+        put_order(new_session(), context(standin).settings, {"account": 1, "order_number": "#1",
                                                                 "destination_country_iso3": "DEU"})
     assert standin.requests == []
 
