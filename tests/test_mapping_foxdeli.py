@@ -71,7 +71,7 @@ def test_order_fixture_matches_golden_and_is_valid(name: str) -> None:
 @pytest.mark.parametrize("name", FULFILLMENTS)
 def test_fulfillment_fixture_matches_golden_and_is_valid(name: str) -> None:
     payload = map_fulfillment(load_fixture(name), SETTINGS)
-    assert validate_parcel(public_body(payload)) == {}
+    assert payload["parcels"] and all(validate_parcel(parcel) == {} for parcel in payload["parcels"])
     assert_golden(payload, "foxdeli", name)
 
 
@@ -355,17 +355,44 @@ def test_carrier_overrides_from_settings() -> None:
 
 def test_fulfillment_maps_to_a_parcel_with_order_skus() -> None:
     fulfillment = load_fixture("fulfillments_create.shopify-fulfillment-integration-2014.json")
-    parcel = map_fulfillment(fulfillment, SETTINGS)
+    payload = map_fulfillment(fulfillment, SETTINGS)
+    [parcel] = payload["parcels"]
     assert parcel["tracking"] == [{"carrier": "UPS", "number": "1Z2345"}]  # from the tracking URL
-    assert parcel["_orderExternalId"] == "450789469"
+    assert payload["_orderExternalId"] == "450789469"
     fulfillment["line_items"][0]["sku"] = ""
-    assert map_fulfillment(fulfillment, SETTINGS)["products"] == ["variant-39072856"]
+    assert map_fulfillment(fulfillment, SETTINGS)["parcels"][0]["products"] == ["variant-39072856"]
 
 
 def test_fulfillment_without_number_or_cancelled() -> None:
     fulfillment = load_fixture("fulfillments_create.shopify-docs-2026-04.json")
     fulfillment.update(tracking_number=None, tracking_numbers=[], status="cancelled")
-    parcel = map_fulfillment(fulfillment, replace(SETTINGS, carriers={"UPS": "DHL"}))
+    payload = map_fulfillment(fulfillment, replace(SETTINGS, carriers={"UPS": "DHL"}))
+    [parcel] = payload["parcels"]  # a parcel without a number yet: Foxdeli's documented workflow
     assert parcel["tracking"] == [{"carrier": "DHL"}]
-    assert DATETIME.match(parcel["_cancelled"])
-    assert validate_parcel(public_body(parcel)) == {}
+    assert DATETIME.match(payload["_cancelled"])
+    assert validate_parcel(parcel) == {}
+
+
+def test_several_tracking_numbers_are_several_parcels_each_with_its_carrier() -> None:
+    """One shipment in three packages: three parcels, each tracking its own number with the
+    carrier its own URL names (tracking_company says nothing Foxdeli knows)."""
+    fulfillment = load_fixture("fulfillments_create.shopify-docs-2026-04.json")
+    fulfillment.update(
+        tracking_company="Other", tracking_number="1Z999AA10123456784",
+        tracking_numbers=["1Z999AA10123456784", "JD014600006281230704", "1Z999AA10123456784", "NOURL-7"],
+        tracking_urls=["https://www.ups.com/track?tracknum=1Z999AA10123456784",
+                       "https://www.dhl.com/en/express/tracking.html?AWB=JD014600006281230704"],
+        tracking_url="https://www.ups.com/track?tracknum=1Z999AA10123456784",
+    )
+    payload = map_fulfillment(fulfillment, SETTINGS)
+    assert [p["tracking"] for p in payload["parcels"]] == [
+        [{"carrier": "UPS", "number": "1Z999AA10123456784"}],
+        [{"carrier": "DHL", "number": "JD014600006281230704"}],
+        [{"carrier": "UPS", "number": "NOURL-7"}],  # no URL of its own: the shipment's carrier
+    ]
+    skus = payload["parcels"][0]["products"]
+    assert skus and all(p["products"] == skus for p in payload["parcels"])  # Shopify says not which box holds what
+    assert all(validate_parcel(p) == {} for p in payload["parcels"])
+    # A known tracking_company wins over the URLs, for every number.
+    named = map_fulfillment({**fulfillment, "tracking_company": "DPD"}, SETTINGS)
+    assert {p["tracking"][0]["carrier"] for p in named["parcels"]} == {"DPD"}

@@ -186,6 +186,94 @@ def test_fulfillment_becomes_a_parcel_and_an_update_patches_it(post, run_worker,
     assert calls(fox, "POST", "/parcel") == 1 and calls(fox, "PATCH", f"/parcel/{parcel['id']}") == 1
 
 
+def shipment(*numbers: str, updated_at: str = "2026-11-26T08:00:00Z", **changes: Any) -> bytes:
+    """The documented fulfillment as one shipment in several packages (a tracking number each)."""
+    return json.dumps(documented_fulfillment(
+        tracking_company="UPS", tracking_numbers=list(numbers), tracking_number=numbers[0] if numbers else None,
+        tracking_urls=[f"https://www.ups.com/track?tracknum={n}" for n in numbers], updated_at=updated_at, **changes,
+    )).encode()
+
+
+def parcels_by_number(fox: FoxdeliStandIn) -> dict[str | None, dict[str, Any]]:
+    by_number = {p["tracking"][0].get("number"): p for p in the_order(fox)["parcels"]}
+    assert len(by_number) == len(the_order(fox)["parcels"]), "two parcels track the same number"
+    return by_number
+
+
+def part_items(db_path: str) -> dict[str, str]:
+    """tracking number → Foxdeli parcel id, as the connector remembers them."""
+    row = connect(db_path).execute("SELECT remote_items FROM order_parts WHERE kind = 'fulfillment'").fetchone()
+    return {number: item[0] for number, item in json.loads(row[0]).items()}
+
+
+def sent_since(fox: FoxdeliStandIn, start: int) -> list[tuple[str, str]]:
+    return [(r.method, r.path.rsplit("/parcel", 1)[-1]) for r in fox.requests[start:] if r.path.startswith(ORDER_PATH)]
+
+
+def test_a_shipment_in_several_packages_is_a_parcel_per_tracking_number(post, run_worker, fox, db_path):
+    post(live_order())
+    post(shipment("1Z001", "1Z002", "1Z003"), "fulfillments/create")
+    run_worker()
+    parcels = parcels_by_number(fox)
+    assert set(parcels) == {"1Z001", "1Z002", "1Z003"}
+    assert {p["tracking"][0]["carrier"] for p in parcels.values()} == {"UPS"}
+    assert part_items(db_path) == {n: p["id"] for n, p in parcels.items()}  # a remote id per parcel
+    # Shopify's retry of the webhook, then an update that changes nothing Foxdeli holds: nothing sent.
+    start = len(fox.requests)
+    post(shipment("1Z001", "1Z002", "1Z003"), "fulfillments/create")
+    post(shipment("1Z001", "1Z002", "1Z003", updated_at="2026-11-26T09:00:00Z", shipment_status="in_transit"),
+         "fulfillments/update")
+    run_worker()
+    assert sent_since(fox, start) == []
+    # A corrected number: the new one takes over the old one's parcel; the other parcels are left alone.
+    start = len(fox.requests)
+    post(shipment("1Z001", "1Z002", "1Z004", updated_at="2026-11-26T10:00:00Z"), "fulfillments/update")
+    run_worker()
+    after = parcels_by_number(fox)
+    assert set(after) == {"1Z001", "1Z002", "1Z004"} and after["1Z004"]["id"] == parcels["1Z003"]["id"]
+    assert sent_since(fox, start) == [("PATCH", f"/{parcels['1Z003']['id']}")]
+    # A package swapped for another: the new one takes over the parcel.
+    post(shipment("1Z001", "1Z004", "1Z005", updated_at="2026-11-26T11:00:00Z"), "fulfillments/update")
+    run_worker()
+    final = parcels_by_number(fox)
+    assert set(final) == {"1Z001", "1Z004", "1Z005"} and final["1Z005"]["id"] == parcels["1Z002"]["id"]
+    # A package taken out of the shipment: its parcel is deleted.
+    post(shipment("1Z001", "1Z004", updated_at="2026-11-26T12:00:00Z"), "fulfillments/update")
+    run_worker()
+    assert set(parcels_by_number(fox)) == {"1Z001", "1Z004"} and part_items(db_path).keys() == {"1Z001", "1Z004"}
+    # Cancelled in Shopify: every parcel of it is deleted.
+    post(shipment("1Z001", "1Z004", updated_at="2026-11-26T13:00:00Z", status="cancelled"), "fulfillments/update")
+    run_worker()
+    assert the_order(fox)["parcels"] == [] and part_items(db_path) == {}
+
+
+def test_a_failure_half_way_through_the_parcels_repeats_none_of_them(post, run_worker, fox, db_path):
+    post(live_order())
+    post(shipment("1Z001", "1Z002", "1Z003"), "fulfillments/create")
+    fox.fail_next(3)  # login, the order, the first parcel go through
+    fox.fail_next(2, status=503)  # the second parcel fails past the in-process retries
+    run_worker()
+    assert order_row(db_path)["status"] == "retrying"
+    assert set(parcels_by_number(fox)) == {"1Z001"} and part_items(db_path).keys() == {"1Z001"}
+    run_until_synced(run_worker, db_path)
+    assert set(parcels_by_number(fox)) == {"1Z001", "1Z002", "1Z003"}
+    assert calls(fox, "POST", "/parcel") == 5  # 1Z001 once; 1Z002 twice refused, then created; 1Z003
+
+
+def test_a_parcel_remembered_before_several_numbers_is_kept(post, run_worker, fox, db_path):
+    """A fulfillment delivered by an earlier version (one parcel id, no items): its parcel is the
+    first number's, the others get new ones."""
+    post(live_order())
+    post(shipment("1Z001"), "fulfillments/create")
+    run_worker()
+    [old] = the_order(fox)["parcels"]
+    connect(db_path).execute("UPDATE order_parts SET remote_items = NULL, payload_hash = NULL")  # as stored before
+    post(shipment("1Z001", "1Z002", updated_at="2026-11-27T08:00:00Z"), "fulfillments/update")
+    run_worker()
+    parcels = parcels_by_number(fox)
+    assert set(parcels) == {"1Z001", "1Z002"} and parcels["1Z001"]["id"] == old["id"]
+
+
 # Production-like backoff: a waiting fulfillment is rescheduled 10-20 s later.
 SLOW_RETRY = {"retry.first_delay_s": 5.0, "retry.max_delay_s": 60.0, "retry.in_process_attempts": 1}
 
@@ -367,5 +455,5 @@ def test_dry_run_with_the_foxdeli_mapping_records_the_foxdeli_payload(settings, 
     golden = json.loads((GOLDEN_DIR / "foxdeli" / DOCS_ORDER).read_text())
     assert golden["_cancelled"]  # the mapping's instruction to the client (cancel after the upsert) ...
     assert records["order"]["payload"] == {k: v for k, v in golden.items() if not k.startswith("_")}  # ... never sent
-    assert records["fulfillment"]["payload"]["tracking"] == [{"carrier": "UPS", "number": "1z827wk74630"}]
+    assert records["fulfillment"]["payload"]["parcels"][0]["tracking"] == [{"carrier": "UPS", "number": "1z827wk74630"}]
     assert fox.requests == []  # a dry run sends nothing

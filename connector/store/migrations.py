@@ -347,6 +347,14 @@ def m006_wake_workers(db: Db) -> None:
         db.execute(sql)
 
 
+@step
+def m007_part_remote_items(db: Db) -> None:
+    # The resources one part became at the target, by key: a Foxdeli parcel per tracking number
+    # of a fulfillment. JSON object {key: [remote id, digest of what was sent]}; NULL for parts
+    # that are one resource (remote_id alone).
+    db.execute("ALTER TABLE order_parts ADD COLUMN remote_items TEXT")
+
+
 class Applied(NamedTuple):
     name: str
     applied_at: str

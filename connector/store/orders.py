@@ -47,6 +47,7 @@ class PartWork:
     newest_updated_at: str | None
     remote_id: str | None
     payload_hash: str | None
+    remote_items: str | None = None  # JSON: the resources the part became (m007)
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,8 @@ def extend_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str
 def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> OrderWork:
     row = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])[0]
     parts = tuple(
-        PartWork(p["kind"], p["part_id"], p["newest_event_id"], p["newest_updated_at"], p["remote_id"], p["payload_hash"])
+        PartWork(p["kind"], p["part_id"], p["newest_event_id"], p["newest_updated_at"], p["remote_id"], p["payload_hash"],
+                 p["remote_items"])
         for p in query_rows(
             db,
             "SELECT * FROM order_parts WHERE shop = ? AND order_id = ? "
@@ -279,14 +281,18 @@ def record_snapshot_delivered(
 
 def record_part_delivered(
     db: sqlite_utils.Database, shop: str, kind: str, part_id: str, event_id: int,
-    updated_at: str | None, payload_hash: str | None, remote_id: str | None,
+    updated_at: str | None, payload_hash: str | None, remote_id: str | None, remote_items: str | None = None,
 ) -> None:
+    """The part's state is delivered. With ``remote_items`` (the part is several resources at the
+    target) ``remote_id`` is their summary and replaces the stored one, none included."""
+    remote = "remote_id = ?, remote_items = ?" if remote_items is not None else "remote_id = coalesce(?, remote_id)"
     db.execute(
         "UPDATE order_parts SET delivered_event_id = ?, delivered_updated_at = ?, "
-        "payload_hash = coalesce(?, payload_hash), remote_id = coalesce(?, remote_id) "
-        "WHERE shop = ? AND kind = ? AND part_id = ?",
-        [event_id, updated_at, payload_hash, remote_id, shop, kind, part_id],
+        f"payload_hash = coalesce(?, payload_hash), {remote} WHERE shop = ? AND kind = ? AND part_id = ?",
+        [event_id, updated_at, payload_hash, remote_id, *([remote_items] if remote_items is not None else []),
+         shop, kind, part_id],
     )
+
 
 
 def record_delete_delivered(db: sqlite_utils.Database, shop: str, order_id: str) -> None:

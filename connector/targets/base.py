@@ -8,6 +8,7 @@ list. A target therefore never needs to know about SQLite or Flask.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
 
@@ -44,11 +45,76 @@ def timeout_s(values: Mapping[str, Any]) -> float:
 
 
 @dataclass(frozen=True)
+class RemoteItem:
+    """One of the resources a part became at the target: its id there and the digest of what
+    was last sent to it (an unchanged one is not sent again)."""
+
+    remote_id: str
+    digest: str = ""
+
+
+class RemoteItems:
+    """The resources one part became at the target, by key (Foxdeli: one parcel per tracking
+    number). The target updates it as it creates, changes or deletes each one, so a failure
+    half-way keeps what was done; the worker stores it whatever the delivery's outcome.
+    Used by one delivery thread at a time."""
+
+    def __init__(self, items: Mapping[str, RemoteItem] | None = None) -> None:
+        self._items: dict[str, RemoteItem] = dict(items or {})
+        self.changed = False
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> RemoteItem | None:
+        return self._items.get(key)
+
+    def keys(self) -> list[str]:
+        return list(self._items)
+
+    def set(self, key: str, remote_id: str, digest: str = "") -> None:
+        self._items[key] = RemoteItem(remote_id, digest)
+        self.changed = True
+
+    def drop(self, key: str) -> None:
+        if self._items.pop(key, None) is not None:
+            self.changed = True
+
+    def remote_ids(self) -> list[str]:
+        return [item.remote_id for item in self._items.values()]
+
+    def encode(self) -> str:
+        """The stored form: a JSON object ``{key: [remote id, digest]}``."""
+        return json.dumps({k: [v.remote_id, v.digest] for k, v in self._items.items()}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str | None, legacy_remote_id: str | None = None) -> "RemoteItems":
+        """From the stored form; a part stored before items existed had one ``remote_id``: it
+        becomes the item of key ``""``, which the target reuses for the first of the new keys."""
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
+            data = {}
+        items = {
+            str(k): RemoteItem(str(v[0]), str(v[1]) if len(v) > 1 else "")
+            for k, v in (data.items() if isinstance(data, dict) else [])
+            if isinstance(v, list) and v and v[0]
+        }
+        if text is None and legacy_remote_id:
+            items[""] = RemoteItem(legacy_remote_id)
+        return cls(items)
+
+
+@dataclass(frozen=True)
 class RemoteRef:
-    """Identifiers the target handed back earlier, as remembered in the store."""
+    """Identifiers the target handed back earlier, as remembered in the store.
+
+    ``items`` is given for parts: the resources the part became, which a target that splits a
+    part into several (Foxdeli) keeps up to date as it sends."""
 
     order_remote_id: str | None = None
     part_remote_id: str | None = None
+    items: RemoteItems | None = None
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from connector.store import events as event_store
 from connector.store import failures as failure_store
 from connector.store import holds
 from connector.store import orders as order_store
+from connector.store import parts as part_store
 from connector.store.shop_settings import record_account_check
-from connector.targets.base import RemoteRef, SendResult, ShopContext, Target
+from connector.targets.base import RemoteItems, RemoteRef, SendResult, ShopContext, Target
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class OrderDelivery:
         self.on_attempt = on_attempt
         self.sent = 0
         self._attempts: list[Attempt] = []
+        self._part_items: dict[tuple[str, str], RemoteItems] = {}  # parts sent but not yet recorded
         # The shop's own target credentials (per-shop accounts too): no error text may show them.
         self._secrets = target_secrets(ctx.settings)
 
@@ -209,17 +211,22 @@ class OrderDelivery:
         payload = self._map(work, what, lambda: self.target.map_part(part.kind, body, parent, ctx))  # type: ignore[arg-type]
         digest = payload_hash(self.target.kind, what, payload) if payload is not None else None
         state, result = EventState.UNCHANGED, None
+        # What the part became at the target (Foxdeli: a parcel per tracking number), kept up to
+        # date by the target as it sends and stored whatever ends this delivery.
+        items = RemoteItems.decode(part.remote_items, part.remote_id)
         if payload is not None and digest != part.payload_hash:
-            ref = RemoteRef(order_remote_id=remote_id, part_remote_id=part.remote_id)
+            ref = RemoteRef(order_remote_id=remote_id, part_remote_id=part.remote_id, items=items)
+            self._part_items[(part.kind, part.part_id)] = items
             result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx))  # type: ignore[arg-type]
             state = EventState.DELIVERED
         else:
             self._record_unchanged(work, what)
 
         def record_part() -> None:
+            self._part_items.pop((part.kind, part.part_id), None)
             order_store.record_part_delivered(
                 self.db, work.shop, part.kind, part.part_id, part.newest_event_id, part.newest_updated_at,
-                digest, result.remote_id if result else None,
+                digest, result.remote_id if result else None, items.encode() if items.changed else None,
             )
             event_store.settle_queued_events(
                 self.db, work.shop, work.order_id, state, part.newest_event_id, part.kind, part.part_id,
@@ -274,9 +281,14 @@ class OrderDelivery:
             self.on_attempt(outcome, elapsed_ms / 1000)
 
     def _flush_attempts(self) -> None:
+        """Write the attempts made so far, and what parts that failed half-way did at the target."""
         for attempt in self._attempts:
             failure_store.record_attempt(self.db, attempt)
         self._attempts.clear()
+        for (kind, part_id), items in self._part_items.items():
+            if items.changed:
+                shop = self.ctx.shop
+                part_store.record_part_items(self.db, shop, kind, part_id, ",".join(items.remote_ids()) or None, items.encode())
 
     def _record_unchanged(self, work: order_store.OrderWork, what: str) -> None:
         self._record(work, what, AttemptOutcome.UNCHANGED, now_db(), time.monotonic(), None, None)

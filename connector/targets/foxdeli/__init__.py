@@ -10,7 +10,10 @@ Mapping is in :mod:`.mapping` (pure), HTTP in :mod:`.client`. Decisions taken he
 * **Deleted orders** (``orders/delete``): Foxdeli has no delete, so the order is cancelled there
   when it exists (by the remembered id, else found by ``externalIdentifier``); otherwise nothing
   is done.
-* **Cancelled fulfillments**: the parcel is deleted at Foxdeli (``DELETE …/parcel/{id}``).
+* **Parcels**: one per tracking number of a fulfillment (a shipment in several packages), kept
+  in line with Shopify's numbers by :mod:`.parcels` (remembered per number in the part's
+  ``RemoteItems``).
+* **Cancelled fulfillments**: their parcels are deleted at Foxdeli (``DELETE …/parcel/{id}``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from connector.errors import AccountError, WaitingError
-from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
+from connector.targets.base import PartKind, RemoteItems, RemoteRef, SendResult, ShopContext
 from connector.targets.foxdeli.client import FoxdeliClient
 from connector.targets.foxdeli.mapping import map_fulfillment, map_order
+from connector.targets.foxdeli.parcels import sync_parcels
 from connector.targets.foxdeli.settings import FoxdeliSettings
 
 if TYPE_CHECKING:  # only the client imports requests at run time (STYLE.md)
@@ -83,7 +87,13 @@ class FoxdeliTarget:
         return SendResult(order_id, "upserted")
 
     def send_part(self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]) -> SendResult:
-        """Create or update the fulfillment's parcel; returns the parcel id."""
+        """Bring the fulfillment's parcels at Foxdeli in line with its tracking numbers.
+
+        ``ref.items`` holds the parcel of each number sent so far, updated as each request
+        succeeds (a retry after a failure half-way repeats nothing). A new number takes over a
+        parcel whose number left the fulfillment (Shopify corrected it) before one is created;
+        parcels of numbers still gone are deleted; an unchanged parcel is not sent again.
+        """
         if kind != "fulfillment":
             return SendResult(ref.part_remote_id, f"{kind}: nothing to send to Foxdeli")
         client = self.client(ctx)
@@ -91,12 +101,11 @@ class FoxdeliTarget:
             str(payload.get("_orderExternalId")), self._eshop_id(ctx))
         if not order_id:
             raise WaitingError("parcel waits for its order to reach Foxdeli")
-        if payload.get("_cancelled"):
-            if ref.part_remote_id:
-                client.delete_parcel(order_id, ref.part_remote_id)
-            return SendResult(ref.part_remote_id, "fulfillment cancelled: parcel deleted")
-        parcel_id = client.upsert_parcel(order_id, payload, ref.part_remote_id)
-        return SendResult(parcel_id, f"parcel of order {order_id}")
+        items = ref.items if ref.items is not None else RemoteItems.decode(None, ref.part_remote_id)
+        wanted = [] if payload.get("_cancelled") else list(payload.get("parcels") or [])
+        sync_parcels(client, order_id, wanted, items)
+        detail = "fulfillment cancelled: parcels deleted" if payload.get("_cancelled") else f"{len(wanted)} parcel(s) of order {order_id}"
+        return SendResult(",".join(items.remote_ids()) or None, detail)
 
     def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]) -> SendResult:
         """Cancel the order at Foxdeli if it is there (Foxdeli cannot delete orders); else no-op."""

@@ -263,34 +263,60 @@ def _communication(order: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def map_fulfillment(fulfillment: dict[str, Any], settings: FoxdeliSettings) -> dict[str, Any]:
-    """A Shopify fulfillment → Foxdeli ``ParcelRegistration`` (also the body of a parcel PATCH).
+    """A Shopify fulfillment → its Foxdeli parcels: one ``ParcelRegistration`` per tracking
+    number (also the body of a parcel PATCH).
 
-    One Shopify fulfillment is one Foxdeli parcel. Foxdeli reads several ``tracking`` entries
-    as legs of one journey (spec §2.5), not as separate boxes, so only the first tracking number
-    is sent; a parcel without a number is still created (Foxdeli's documented workflow).
+    Shopify puts every package of one shipment in ``tracking_numbers``; Foxdeli reads several
+    ``tracking`` entries of one parcel as legs of one journey (spec §2.5), so each number is a
+    parcel of its own, with the carrier its own tracking URL names when ``tracking_company``
+    is unknown. A fulfillment without a number is still one parcel (Foxdeli's documented
+    workflow); its number comes later with ``fulfillments/update``.
     """
     carriers = carrier_table(settings.carriers)
-    carrier = map_carrier(fulfillment.get("tracking_company"), carriers)
-    if carrier == "UNKNOWN":
-        urls = [*(fulfillment.get("tracking_urls") or []), fulfillment.get("tracking_url")]
-        carrier = next((c for c in map(carrier_from_url, urls) if c), carrier)
-    tracking: dict[str, Any] = {"carrier": carrier}
-    numbers = [n for n in map(text, fulfillment.get("tracking_numbers") or []) if n]
-    number = numbers[0] if numbers else text(fulfillment.get("tracking_number"))
-    if number:
-        tracking["number"] = number
+    named = map_carrier(fulfillment.get("tracking_company"), carriers)
     skus = [line_sku(line) for line in fulfillment.get("line_items") or [] if isinstance(line, dict)]
-    parcel: dict[str, Any] = {
-        "products": list(dict.fromkeys(s for s in skus if s)),
-        "tracking": [tracking],
-        "_orderExternalId": _order_ref(fulfillment),
-    }
+    common: dict[str, Any] = {"products": list(dict.fromkeys(s for s in skus if s))}
     created = utc_millis(fulfillment.get("created_at"))
     if created:
-        parcel["externalCreated"] = created
+        common["externalCreated"] = created
+    # A number without a URL of its own: the carrier another of the shipment's URLs names.
+    shipment_carrier = next((c for c in map(carrier_from_url, _urls(fulfillment)) if c), named)
+    parcels = []
+    for number, url in tracking_pairs(fulfillment) or [(None, None)]:
+        carrier = named if named != "UNKNOWN" else (carrier_from_url(url) or shipment_carrier)
+        tracking: dict[str, Any] = {"carrier": carrier}
+        if number:
+            tracking["number"] = number
+        parcels.append({**common, "tracking": [tracking]})
+    payload: dict[str, Any] = {"parcels": parcels, "_orderExternalId": _order_ref(fulfillment)}
     if fulfillment.get("status") == "cancelled":
-        parcel["_cancelled"] = utc_millis(fulfillment.get("updated_at")) or "cancelled"
-    return parcel
+        payload["_cancelled"] = utc_millis(fulfillment.get("updated_at")) or "cancelled"
+    return payload
+
+
+def tracking_pairs(fulfillment: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """(number, its tracking URL) for each distinct tracking number, in Shopify's order.
+
+    ``tracking_urls`` runs beside ``tracking_numbers``; when the lists do not line up (a
+    re-synced fulfillment leaves out missing URLs), a number takes the URL that contains it.
+    """
+    numbers = list(dict.fromkeys(n for n in map(text, fulfillment.get("tracking_numbers") or []) if n))
+    if not numbers and text(fulfillment.get("tracking_number")):
+        numbers = [text(fulfillment.get("tracking_number"))]  # type: ignore[list-item]
+    urls = [u for u in fulfillment.get("tracking_urls") or [] if isinstance(u, str) and u]
+    aligned = len(urls) == len(numbers)
+    pairs = []
+    for index, number in enumerate(numbers):
+        url = urls[index] if aligned else next((u for u in urls if number in u), None)
+        if url is None and len(numbers) == 1:
+            url = next(iter(_urls(fulfillment)), None)
+        pairs.append((number, url))
+    return pairs
+
+
+def _urls(fulfillment: Mapping[str, Any]) -> list[str]:
+    raw = [*(fulfillment.get("tracking_urls") or []), fulfillment.get("tracking_url")]
+    return list(dict.fromkeys(u for u in raw if isinstance(u, str) and u))
 
 
 def _order_ref(fulfillment: Mapping[str, Any]) -> str:

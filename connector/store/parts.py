@@ -1,0 +1,20 @@
+"""An order's parts (fulfillments, refunds): what the target holds of each, and what is known.
+
+The part's queueing and its delivered state live with the order (:mod:`.orders`: they change
+the order's work in the same statements); here is what concerns the parts alone.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def record_part_items(
+    db: sqlite_utils.Database, shop: str, kind: str, part_id: str, remote_id: str | None, remote_items: str
+) -> None:
+    """What a part's delivery did at the target before it failed half-way (each parcel it made,
+    changed or deleted), so the retry repeats none of it. Its state stays undelivered."""
+    db.execute(
+        "UPDATE order_parts SET remote_id = ?, remote_items = ? WHERE shop = ? AND kind = ? AND part_id = ?",
+        [remote_id, remote_items, shop, kind, part_id],
+    )
