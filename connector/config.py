@@ -324,7 +324,7 @@ def _validate(values: Mapping[str, Any]) -> None:
     if values["target.dry_run_mapping"] not in ("neutral", "foxdeli", "parcellab"):
         raise ConfigError("target.dry_run_mapping: expected neutral, foxdeli or parcellab")
     version = values["shopify.api_version"]
-    if len(version) != 7 or version[4] != "-" or not (version[:4] + version[5:]).isdigit():
+    if len(version) != 7 or version[4] != "-" or not (version[:4] + version[5:]).isascii() or not (version[:4] + version[5:]).isdigit():
         raise ConfigError(f"shopify.api_version: expected YYYY-MM, got {version!r}")
     if "{shop}" not in values["shopify.admin_base_url_template"]:
         raise ConfigError("shopify.admin_base_url_template: must contain {shop}, e.g. https://{shop}")

@@ -171,6 +171,8 @@ def test_the_bounce_page_refuses_what_shopify_never_sends(client, query):
 
 def test_an_order_page_needs_a_numeric_id(client):
     assert client.get(f"/app/orders/12ab?{admin_query()}").status_code == 404
+    for unicode_digits in ("١٢٣", "²³"):  # str.isdigit() is true for both: not Shopify ids
+        assert client.get(f"/app/orders/{unicode_digits}?{admin_query()}").status_code == 404
 
 
 # -- the merchant API guard -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from connector.store import orders as order_store
 from connector.store.holds import DeliveryScope
 from connector.store import privacy as privacy_store
 from connector.store import shops as shop_store
-from connector.store.app_state import get_or_create_value, get_value, record_ready_probe, READY_PROBE_KEY
+from connector.store.app_state import get_or_create_value, get_value, read_probe
 from connector.store.db import STORE_ERRORS, connect, write_transaction
 from connector.store.dry_run import list_dry_runs, record_dry_run
 from connector.store.migrations import migrate
@@ -347,19 +347,21 @@ def test_get_or_create_value_keeps_the_first_value(db):
     assert get_value(db, "missing") is None
 
 
-def test_the_ready_probe_is_a_write(db, db_path):
-    record_ready_probe(db)
-    assert get_value(db, READY_PROBE_KEY)
+def test_the_ready_probe_only_reads(db, db_path):
+    """/readyz runs it every few seconds: it works on a read-only connection and changes nothing."""
+    before = db.execute("SELECT key, value FROM app_state ORDER BY key").fetchall()
     if db.dialect.name == "sqlite":
         readonly = sqlite_utils.Database(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True))
     else:  # what a read-only standby (or a read-only role) answers
         readonly = connect(db_path + "?options=-c%20default_transaction_read_only%3Don")
     try:
-        assert get_value(readonly, READY_PROBE_KEY)  # it reads...
-        with pytest.raises(STORE_ERRORS):
-            record_ready_probe(readonly)  # ...but does not take a write
+        read_probe(readonly)
+        read_probe(db)
     finally:
         readonly.close()
+    assert db.execute("SELECT key, value FROM app_state ORDER BY key").fetchall() == before
+    with pytest.raises(STORE_ERRORS):
+        read_probe(sqlite_utils.Database(sqlite3.connect(":memory:")))  # no schema: not ready
 
 
 def test_dry_run_payloads_are_listed_newest_first_by_order(db):

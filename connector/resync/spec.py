@@ -19,7 +19,12 @@ MAX_ORDER_IDS = 1000
 # Without the read_all_orders scope Shopify returns only orders of the last 60 days
 # (https://shopify.dev/docs/api/usage/access-scopes#orders-permissions).
 ORDER_WINDOW_DAYS = 60
-_DURATION = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*\Z", re.IGNORECASE)
+# re.ASCII: \d would also match "٧٢" (and float() would read it).
+_DURATION = re.compile(r"\A\s*(\d{1,9}(?:\.\d{1,6})?)\s*([smhdw]?)\s*\Z", re.IGNORECASE | re.ASCII)
+# A reconcile window longer than this asks Shopify for more than a re-sync should: use resync --since.
+MAX_WINDOW_S = 366 * 86400
+# Shopify ids are UnsignedInt64 (legacyResourceId): at most 20 digits.
+MAX_ID = 2**64 - 1
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -55,9 +60,9 @@ def _order_id(value: Any) -> str:
     order_id = shopify_id(text)
     if order_id is None and isinstance(text, str) and text.startswith("gid://shopify/Order/"):
         order_id = gid_id(text)
-    if order_id:
+    if order_id and len(order_id) <= 20 and int(order_id) <= MAX_ID:
         return order_id
-    raise BadRequestError(f'"order_ids" must hold numeric Shopify order ids, got {value!r}')
+    raise BadRequestError(f'"order_ids" must hold numeric Shopify order ids, got {str(value)[:40]!r}')
 
 
 def _order_ids(raw: Any) -> tuple[str, ...]:
@@ -125,9 +130,12 @@ def search_queries(params: dict[str, Any], ids_per_query: int) -> list[str]:
     return [search]
 
 
-def parse_duration(text: str) -> float:
-    """``72h``, ``3d``, ``90m``, ``3600s`` or plain seconds → seconds."""
+def parse_duration(text: str, maximum_s: float = MAX_WINDOW_S) -> float:
+    """``72h``, ``3d``, ``90m``, ``3600s`` or plain seconds → seconds, at most ``maximum_s``."""
     match = _DURATION.match(text or "")
     if not match or float(match.group(1)) <= 0:
-        raise BadRequestError(f"not a duration like 72h, 3d or 90m: {text!r}")
-    return float(match.group(1)) * _UNIT_S[match.group(2).lower()]
+        raise BadRequestError(f"not a duration like 72h, 3d or 90m: {str(text)[:40]!r}")
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2).lower()]
+    if seconds > maximum_s:
+        raise BadRequestError(f"duration {str(text)[:40]!r} is longer than {maximum_s / 86400:g} days; use a re-sync with since for more")
+    return seconds

@@ -137,7 +137,7 @@ class ShopifyAdminClient:
         metrics.SHOPIFY_THROTTLED.labels(self.shop).inc()
         metrics.SHOPIFY_REQUESTS.labels(self.shop, "throttled").inc()
         retry_after = response.headers.get("Retry-After")
-        wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+        wait = _seconds(retry_after)
         raise ShopifyThrottledError("Shopify answered THROTTLED", status=response.status_code, wait_s=wait)
 
     def _post(self, query: str, variables: dict[str, Any]) -> requests.Response:
@@ -177,6 +177,15 @@ class ShopifyAdminClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (ASCII digits, at most an hour); None for anything else."""
+    text = (value or "").strip()
+    whole, _, fraction = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or (fraction and not (fraction.isascii() and fraction.isdigit())):
+        return None
+    return min(float(text), 3600.0)
 
 
 def _json(response: requests.Response) -> dict[str, Any] | None:

@@ -13,8 +13,10 @@ from typing import Any
 GID_PREFIX = "gid://shopify/"
 
 
-def _is_ascii_digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+def is_ascii_digits(text: str) -> bool:
+    """Only ``0``-``9``: ``str.isdigit`` also takes ``"²"`` and ``"١٢٣"``, and ``int()`` then either
+    fails (a 500 where a 400 belongs) or reads another script's digits as a number."""
+    return isinstance(text, str) and text.isascii() and text.isdigit()
 
 
 def shopify_id(value: Any) -> str | None:
@@ -23,7 +25,7 @@ def shopify_id(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value) if value > 0 else None
-    if isinstance(value, str) and _is_ascii_digits(value) and value.strip("0"):
+    if isinstance(value, str) and is_ascii_digits(value) and value.strip("0"):
         return value
     return None
 

@@ -286,5 +286,5 @@ def map_graphql_order(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _order_number(name: Any) -> int | None:
-    digits = "".join(ch for ch in str(name or "") if ch.isdigit())
+    digits = "".join(ch for ch in str(name or "") if "0" <= ch <= "9")
     return int(digits) if digits else None

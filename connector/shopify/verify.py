@@ -83,6 +83,6 @@ def verify_oauth_hmac(params: Mapping[str, str], secrets: Iterable[str]) -> bool
 
 def is_fresh_timestamp(value: str | None, now: float, tolerance_s: float = OAUTH_TIMESTAMP_TOLERANCE_S) -> bool:
     """True when ``value`` (Unix seconds, as Shopify sends it) is within ``tolerance_s`` of now."""
-    if not value or not value.isdigit():
+    if not value or not (value.isascii() and value.isdigit()) or len(value) > 12:
         return False
     return abs(now - int(value)) <= tolerance_s

@@ -23,10 +23,12 @@ from connector.store import failures as failure_store
 from connector.store import orders as order_store
 from connector.store.events import list_events
 from connector.store.failures import list_attempts
+from connector.shopify.ids import is_ascii_digits, shopify_id
 from connector.timeutil import utc_now
 from connector.web.dbconn import request_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+MAX_ROW_ID = 2**63 - 1
 
 
 @bp.before_request
@@ -62,6 +64,8 @@ def _json_body() -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequestError(f"body is not valid JSON: {exc}"[:200]) from None
+    except RecursionError:
+        raise BadRequestError("body is not valid JSON: nested too deeply") from None
 
 
 def _start(job_id: str, owner: str) -> tuple[Response, int]:
@@ -112,7 +116,7 @@ def jobs() -> tuple[Response, int]:
     kind = request.args.get("kind")
     if kind and kind not in ("resync", "reconcile"):
         raise BadRequestError("kind must be resync or reconcile")
-    rows = job_store.list_jobs(request_db(), request.args.get("shop"), kind, limit)
+    rows = job_store.list_jobs(request_db(), _shop_arg(), kind, limit)
     return jsonify(jobs=[job_view(j) for j in rows]), 200
 
 
@@ -120,9 +124,15 @@ def _int_arg(name: str, default: int, maximum: int = 1000) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 0 < int(raw) <= maximum:
+    # ASCII digits only: "²".isdigit() is true and int("²") raises; int("١٢٣") is 123.
+    if not is_ascii_digits(raw) or len(raw) > 9 or not 0 < int(raw) <= maximum:
         raise BadRequestError(f"{name} must be a whole number from 1 to {maximum}")
     return int(raw)
+
+
+def _shop_arg() -> str | None:
+    shop = request.args.get("shop")
+    return check_shop(shop) if shop is not None else None
 
 
 @bp.get("/orders")
@@ -131,12 +141,15 @@ def orders() -> tuple[Response, int]:
     status = request.args.get("status")
     if status and status not in tuple(SyncStatus):
         return _bad_request(f"status must be one of {', '.join(SyncStatus)}")
-    rows = order_store.list_orders(request_db(), request.args.get("shop"), status, limit)
+    rows = order_store.list_orders(request_db(), _shop_arg(), status, limit)
     return jsonify(orders=rows), 200
 
 
 @bp.get("/orders/<shop>/<order_id>")
 def order_detail(shop: str, order_id: str) -> tuple[Response, int]:
+    check_shop(shop)
+    if shopify_id(order_id) is None:
+        raise BadRequestError(f"order id must be a Shopify order id (ASCII digits), got {order_id[:40]!r}")
     db = request_db()
     row = order_store.get_order(db, shop, order_id)
     if row is None:
@@ -156,12 +169,14 @@ def order_detail(shop: str, order_id: str) -> tuple[Response, int]:
 @bp.get("/failures")
 def failures() -> tuple[Response, int]:
     limit = _int_arg("limit", 100)
-    rows = failure_store.list_failures(request_db(), request.args.get("shop"), limit=limit)
+    rows = failure_store.list_failures(request_db(), _shop_arg(), limit=limit)
     return jsonify(failures=rows), 200
 
 
 @bp.post("/failures/<int:failure_id>/replay")
 def replay_one(failure_id: int) -> tuple[Response, int]:
+    if failure_id > MAX_ROW_ID:  # SQLite's rowids are signed 64-bit: a bigger one is an OverflowError
+        raise BadRequestError(f"failure id must be at most {MAX_ROW_ID}")
     db = request_db()
     with write_transaction(db):
         failure = failure_store.replay_failure(db, failure_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
+from connector.shopify.ids import shopify_id
 from connector.errors import SessionTokenError, ShopifyApiError
 from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.embedded import (
@@ -108,7 +109,7 @@ def orders() -> Response:
 
 @bp.get("/app/orders/<order_id>")
 def order(order_id: str) -> Response:
-    if not order_id.isdigit():
+    if shopify_id(order_id) is None:
         return _message_page(404, "Not found", "There is no such order.")
     return _document("orders", order_id=order_id)
 

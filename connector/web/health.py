@@ -7,8 +7,8 @@ import os
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CollectorRegistry
 
-from connector.store.app_state import record_ready_probe
-from connector.store.db import STORE_ERRORS, write_transaction
+from connector.store.app_state import read_probe
+from connector.store.db import STORE_ERRORS
 from connector.web.dbconn import request_db
 from connector.web.metrics import StoreCollector, metrics_response
 
@@ -22,20 +22,19 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready when the store takes a write: a read-only file or a full disk fail here too.
+    """Ready when the store answers a read and its disk can take the next webhook.
 
-    A nearly full disk still takes the probe's tiny write (SQLite reuses free pages) while real
-    webhooks already fail with 503, so less free space than one largest webhook
-    (``webhooks.max_body_bytes``) counts as not ready as well.
+    Cheap on purpose — probes come every few seconds from every load balancer: one read (no write
+    lock, no WAL growth; intake itself proves the write path, and answers 503 when it fails) plus
+    a look at the file system: read-only, or less free space than one largest webhook
+    (``webhooks.max_body_bytes``), counts as not ready, since such webhooks would get 503.
     """
     settings = current_app.config["SETTINGS"]
-    free = None if settings["database.url"] else _free_bytes(settings["database.path"])
-    if free is not None and free < settings["webhooks.max_body_bytes"]:
-        return jsonify(status="unavailable", error=f"database: disk nearly full ({free} bytes free)"), 503
+    problem = None if settings["database.url"] else _disk_problem(settings["database.path"], settings["webhooks.max_body_bytes"])
+    if problem:
+        return jsonify(status="unavailable", error=f"database: {problem}"), 503
     try:
-        db = request_db()
-        with write_transaction(db):
-            record_ready_probe(db)
+        read_probe(request_db())
     except STORE_ERRORS as exc:
         return jsonify(status="unavailable", error=f"database: {exc}"), 503
     return jsonify(status="ready"), 200
@@ -51,12 +50,20 @@ def metrics() -> Response:
     return metrics_response(registry)
 
 
-def _free_bytes(path: str) -> int | None:
-    """Bytes available to us on the database's filesystem; None when it cannot be known."""
+def _disk_problem(path: str, needed_bytes: int) -> str | None:
+    """Why the database's file system cannot take a webhook now, or None (also when unknown)."""
     if path == ":memory:" or path.startswith("file:"):
         return None
+    folder = os.path.dirname(os.path.abspath(path))
     try:
-        stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        stat = os.statvfs(folder)
     except OSError:
         return None
-    return stat.f_bavail * stat.f_frsize
+    if stat.f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK) or (
+        os.path.exists(path) and not os.access(path, os.W_OK)
+    ):
+        return "the file system or database file is read-only"
+    free = stat.f_bavail * stat.f_frsize
+    if free < needed_bytes:
+        return f"disk nearly full ({free} bytes free)"
+    return None

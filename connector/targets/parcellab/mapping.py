@@ -29,7 +29,7 @@ from connector.targets.common import (
     utc_date,
     utc_millis,
 )
-from connector.shopify.ids import resource_id
+from connector.shopify.ids import is_ascii_digits, resource_id
 from connector.targets.parcellab.couriers import courier_code
 from connector.targets.parcellab.settings import ParcellabSettings
 from connector.targets.parcellab.timezones import country_timezone
@@ -149,7 +149,7 @@ def _core_from_fulfillment(fulfillment: dict[str, Any], settings: ParcellabSetti
     base, _, seq = (name or "").rpartition(".")
     country = country_alpha3((fulfillment.get("destination") or {}).get("country_code"))
     email = _email(fulfillment.get("email"))
-    if not (base and seq.isdigit() and country and email):
+    if not (base and is_ascii_digits(seq) and country and email):
         raise WaitingError("fulfillment lacks order name/email/country: waiting for its order")
     number = bare_number(base) if settings.order_number == "number" else base
     return {
@@ -164,7 +164,7 @@ def _core_from_fulfillment(fulfillment: dict[str, Any], settings: ParcellabSetti
 def account_id(settings: ParcellabSettings) -> int:
     """``target.account`` as the integer parcelLab expects (the config stores it as text)."""
     value = settings.account
-    if not value.isdigit():
+    if not is_ascii_digits(value):
         raise MappingError(f"target.account must be the numeric parcelLab account id, got {value!r}")
     return int(value)
 
