@@ -64,6 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("database", "prune_interval_s", float, 600.0, "How often the worker prunes processed events past retention_days (0 = every 600 s)."),
     _s("admin", "token", str, "", "Bearer token for /admin; the admin API is closed when empty.", True),
     _s("webhooks", "max_body_bytes", int, 5 * 1024 * 1024, "Largest accepted webhook body; larger ones get 413."),
+    _s("webhooks", "max_delivery_age_s", float, 48 * 3600.0, "A webhook that arrives longer than this after its X-Shopify-Triggered-At is kept aside as suspect, never acted on (Shopify retries for 4 hours); 0 = no check."),
     _s("target", "kind", str, "dry-run", "Where orders go: foxdeli, parcellab, http or dry-run."),
     _s("target", "base_url", str, "", "API root (e.g. https://api.foxdeli.com, https://api.parcellab.com); empty = vendor default."),
     _s("target", "username", str, "", "Foxdeli API username."),
@@ -89,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("worker", "poll_interval_s", float, 1.0, "How often an idle worker looks for due work."),
     _s("worker", "lease_s", float, 120.0, "How long a claimed order stays reserved; a crashed worker's lease expires after this."),
     _s("worker", "batch_size", int, 200, "Events triaged per pass."),
+    _s("worker", "max_line_items", int, 2500, "An order, fulfillment or refund with more line items is kept aside as invalid with the reason, never mapped (Shopify's own limit is 500 for most shops)."),
+    _s("worker", "max_json_depth", int, 64, "A body nested deeper than this is kept aside as invalid (real ones nest under 12 levels)."),
     _s("worker", "metrics_port", int, 0, "Port where the worker serves its Prometheus metrics (0 = off)."),
     _s("worker", "reconcile_interval_s", float, 3600.0, "How often the worker asks Shopify for recently updated orders it may have missed (0 = off). Needs Admin API access per shop."),
     _s("worker", "reconcile_window_s", float, 6 * 3600.0, "How far back each reconciliation looks; keep it well above the interval so windows overlap."),
@@ -332,6 +335,8 @@ def _validate(values: Mapping[str, Any]) -> None:
         raise ConfigError("worker.concurrency: must be at least 1")
     if not 1 <= values["shopify.page_size"] <= 250:
         raise ConfigError("shopify.page_size: must be from 1 to 250")
+    if values["worker.max_line_items"] < 1 or values["worker.max_json_depth"] < 8:
+        raise ConfigError("worker.max_line_items must be at least 1 and worker.max_json_depth at least 8")
     if values["webhooks.max_body_bytes"] < 1024:
         raise ConfigError("webhooks.max_body_bytes: must be at least 1024")
     url = values["database.url"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class EventState(enum.StrEnum):
     """Where one stored event is: ``new`` → (``queued`` → ``delivered`` | ``unchanged`` |
     ``skipped`` | ``dead``) | ``stale`` | ``superseded`` | ``ignored`` | ``held`` | ``invalid`` |
-    ``handled``."""
+    ``suspect`` | ``redacting`` → ``handled`` | ``handled``."""
 
     NEW = "new"  # stored, not triaged yet
     QUEUED = "queued"  # folded into its order's work, waiting for delivery
@@ -23,19 +23,28 @@ class EventState(enum.StrEnum):
     STALE = "stale"  # older than what the target already has
     SUPERSEDED = "superseded"  # a newer state of the same order was already queued
     IGNORED = "ignored"  # a topic the connector does not deliver
-    INVALID = "invalid"  # not an order the connector can read; kept with its reason
+    INVALID = "invalid"  # not an order the connector can read (or beyond its limits); kept with its reason
+    # Verified, but the body does not fit its headers (another topic's or shop's body) or it came
+    # long after Shopify triggered it: a possible replay, kept with the reason, never acted on.
+    SUSPECT = "suspect"
+    # A customers/redact under way: honoured in short steps (connector.lifecycle.customer_redaction),
+    # then ``handled`` with what was redacted.
+    REDACTING = "redacting"
     DEAD = "dead"  # its delivery was dead-lettered
     HANDLED = "handled"  # a lifecycle or privacy webhook the connector acted on
     SKIPPED = "skipped"  # the merchant's options left its order out (judged again on its next state)
 
 
 # Events that still wait for something: triage, delivery, or their shop's install.
-OPEN_EVENT_STATES = (EventState.NEW, EventState.QUEUED, EventState.HELD)
+OPEN_EVENT_STATES = (EventState.NEW, EventState.QUEUED, EventState.HELD, EventState.REDACTING)
 # Events nothing will happen to any more (dead ones wait for a replay, so they are not here).
 FINISHED_EVENT_STATES = (
     EventState.DELIVERED, EventState.UNCHANGED, EventState.STALE, EventState.SUPERSEDED,
-    EventState.IGNORED, EventState.INVALID, EventState.HANDLED, EventState.SKIPPED,
+    EventState.IGNORED, EventState.INVALID, EventState.SUSPECT, EventState.HANDLED, EventState.SKIPPED,
 )
+# What the retention prunes once old enough: the finished events, and events of a shop that
+# never installed the app (kept aside, released if it installs within the retention).
+PRUNABLE_EVENT_STATES = (*FINISHED_EVENT_STATES, EventState.HELD)
 
 
 class SyncStatus(enum.StrEnum):

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import uuid
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -56,7 +57,8 @@ def webhook_headers(body: bytes, topic: str = "orders/create", shop: str = SHOP,
         "X-Shopify-Hmac-Sha256": sign_body(body, secret),
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
         "X-Shopify-API-Version": "2026-10",
-        "X-Shopify-Triggered-At": "2026-11-25T10:00:00Z",
+        # As Shopify sends it: when the event happened, a moment ago (older ones are suspect).
+        "X-Shopify-Triggered-At": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     }
     if event_id:
         headers["X-Shopify-Event-Id"] = event_id

@@ -48,7 +48,7 @@ def test_unreadable_order_bodies_are_invalid_with_a_reason(body, reason):
 
 
 def test_missing_updated_at_falls_back_to_a_time_that_never_beats_a_real_one():
-    route = route_event("orders/updated", b'{"id": 5}', FALLBACK)
+    route = route_event("orders/updated", b'{"id": 5, "line_items": []}', FALLBACK)
     assert route.updated_at == FALLBACK
 
 

@@ -99,13 +99,17 @@ def test_pruning_keeps_open_events_and_the_newest_body_of_each_order(db):
     fold(db, "2026-01-02T00:00:00.000000Z")
     first, newest = 1, 2
     finished, held = store_event(db, "ignored", topic="products/update"), store_event(db, "held")
+    suspect, waiting = store_event(db, "suspect"), store_event(db, "queued")
     event_store.set_event_state(db, first, "delivered")
     event_store.set_event_state(db, newest, "delivered")
     event_store.set_event_state(db, finished, "ignored")
     event_store.set_event_state(db, held, "held")
+    event_store.set_event_state(db, suspect, "suspect")
+    event_store.set_event_state(db, waiting, "queued")
     assert event_store.prune_events(db, older_than_s=3600) == 0
-    assert event_store.prune_events(db, older_than_s=0, batch=1) == 2  # batches of one, each committed
-    assert [r[0] for r in db.execute("SELECT id FROM events ORDER BY id")] == [newest, held]
+    # batches of one, each committed; held (a shop that never installed) and suspect events go too
+    assert event_store.prune_events(db, older_than_s=0, batch=1) == 4
+    assert [r[0] for r in db.execute("SELECT id FROM events ORDER BY id")] == [newest, waiting]
 
 
 # -- orders: folding, leases --------------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_invalid_body_is_kept_aside_with_a_reason(post, run_worker, target, db_p
     post(b"{not json")
     post(b'["an array"]', "orders/updated")
     post(b'{"no": "id"}', "orders/updated")
-    post(json.dumps({"id": 2**70, "updated_at": "2026-01-01T00:00:00Z"}).encode(), "orders/updated")
+    post(json.dumps({"id": 2**70, "updated_at": "2026-01-01T00:00:00Z", "line_items": []}).encode(), "orders/updated")
     run_worker()
     rows = list(connect(db_path).query("SELECT state, reason FROM events ORDER BY id"))
     assert [r["state"] for r in rows[:3]] == ["invalid", "invalid", "invalid"]
@@ -282,13 +282,15 @@ def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(
     post(order_body(updated_at="2026-01-02T00:00:00Z"), "orders/updated")
     post(order_body(updated_at="2025-01-01T00:00:00Z"), "orders/updated")  # stale
     post(b'{"id": 1}', "products/update")
-    post(fixture_bytes(DOCS_ORDER), shop="stranger.myshopify.com")  # held: kept whatever its age
+    post(fixture_bytes(DOCS_ORDER), shop="stranger.myshopify.com")  # held: a shop that never installed
+    post(order_body(updated_at="2026-01-04T00:00:00Z"), "orders/updated", shop="stranger.myshopify.com")
     run_worker()
     db = connect(db_path)
     assert prune_events(db, older_than_s=3600) == 0  # nothing old enough
-    assert prune_events(db, older_than_s=0) == 3  # first delivered, stale, ignored
+    # first delivered, stale, ignored, and the stranger's held events: retention applies to them too
+    assert prune_events(db, older_than_s=0) == 5
     left = [r["state"] for r in db.query("SELECT state FROM events ORDER BY id")]
-    assert left == ["delivered", "held"]  # the newest body of the order, and the held event
+    assert left == ["delivered"]  # the newest body of the order
     post(order_body(updated_at="2026-01-03T00:00:00Z"), "orders/updated")
     run_worker()
     assert target.writes[ORDER_PATH] == 3  # deliveries go on after pruning

@@ -1,17 +1,18 @@
 """One customer's data across a shop's stored rows: found for an export, redacted on request.
 
 The privacy webhooks (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance):
-``customers/data_request`` is answered with :func:`collect_customer_data`, ``customers/redact``
-runs :func:`redact_customer`. What counts as personal is decided in :mod:`.redaction` (pure);
-the rows come from and go back to :mod:`connector.store.privacy`.
+``customers/data_request`` is answered with :func:`collect_customer_data`; ``customers/redact``
+is honoured step by step by :mod:`.customer_redaction` with the row-level helpers here. What
+counts as personal is decided in :mod:`.redaction` (pure); the rows come from and go back to
+:mod:`connector.store.privacy`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, TYPE_CHECKING
 
+from connector.jsonshape import nesting_depth
 from connector.lifecycle.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
 from connector.store import privacy as privacy_store
 
@@ -19,19 +20,9 @@ if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
     import sqlite_utils
 
 REDACTED_RAW_BODY = b'{"redacted": true}'
+# The walkers of .redaction recurse about twice per level; Python allows ~1000 frames.
+MAX_WALK_DEPTH = 100
 Event = tuple[dict[str, Any], Any]  # (stored row, parsed body or None when it is not JSON)
-
-
-@dataclass
-class RedactionReport:
-    orders: set[str] = field(default_factory=set)
-    events: int = 0
-    payloads: int = 0
-    texts: int = 0
-
-    def summary(self) -> str:
-        return (f"redacted {self.events} events, {self.payloads} sent payloads and {self.texts} error texts "
-                f"of {len(self.orders)} orders")
 
 
 def collect_customer_data(db: sqlite_utils.Database, request: dict[str, Any]) -> dict[str, Any]:
@@ -55,15 +46,35 @@ def collect_customer_data(db: sqlite_utils.Database, request: dict[str, Any]) ->
     }
 
 
+def parse_stored(raw: bytes) -> Any:
+    """A stored body as JSON the walkers of :mod:`.redaction` can take, or None (not JSON, or too
+    deep for them: such a body is matched and blanked as raw bytes)."""
+    try:
+        doc = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return doc if nesting_depth(doc, MAX_WALK_DEPTH) <= MAX_WALK_DEPTH else None
+
+
 def _load(db: sqlite_utils.Database, shop: str) -> list[Event]:
-    out = []
-    for row in privacy_store.shop_events(db, shop):
-        try:
-            doc = json.loads(bytes(row["body"]).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            doc = None
-        out.append((row, doc))
-    return out
+    return [(row, parse_stored(row["body"])) for row in privacy_store.shop_events(db, shop)]
+
+
+def event_order(row: dict[str, Any], doc: Any) -> str | None:
+    """The order a stored event is about (set by triage, else read from the body)."""
+    return row["order_id"] or order_id_of(row["topic"], doc)
+
+
+def is_customers_event(row: dict[str, Any], doc: Any, ids: Identifiers, orders: set[str]) -> bool:
+    """Whether a stored event belongs to the customer: about one of their orders, naming them,
+    or (not JSON) holding one of their emails."""
+    oid = event_order(row, doc)
+    if oid and oid in orders:
+        return True
+    if doc is not None:
+        return mentions(doc, ids)
+    raw = bytes(row["body"]).lower()
+    return any(needle in raw for needle in ids.raw_needles())
 
 
 def _match_events(events: list[Event], ids: Identifiers, order_ids: set[str]) -> tuple[set[str], list[Event]]:
@@ -74,74 +85,38 @@ def _match_events(events: list[Event], ids: Identifiers, order_ids: set[str]) ->
     """
     orders = set(order_ids)
     for row, doc in events:
-        oid = row["order_id"] or order_id_of(row["topic"], doc)
+        oid = event_order(row, doc)
         if oid and mentions(doc, ids):
             orders.add(oid)
     for row, doc in events:
-        if (row["order_id"] or order_id_of(row["topic"], doc)) in orders and row["topic"].startswith("orders/"):
+        if event_order(row, doc) in orders and row["topic"].startswith("orders/"):
             ids.add_from_order(doc)
-    matched = []
-    for row, doc in events:
-        oid = row["order_id"] or order_id_of(row["topic"], doc)
-        raw = bytes(row["body"]).lower()
-        if (oid and oid in orders) or (doc is not None and mentions(doc, ids)) or (
-            doc is None and any(n in raw for n in ids.raw_needles())
-        ):
-            matched.append((row, doc))
-    return orders, matched
+    return orders, [(row, doc) for row, doc in events if is_customers_event(row, doc, ids, orders)]
 
 
-def redact_customer(db: sqlite_utils.Database, shop: str, ids: Identifiers, order_ids: set[str]) -> RedactionReport:
-    """Remove one customer's personal data from every stored row of ``shop``; keep ids and states.
-
-    Inside ``write_transaction`` (the worker's triage holds one).
-    """
-    report = RedactionReport()
-    with privacy_store.secure_delete(db):
-        report.orders, matched = _match_events(_load(db, shop), ids, order_ids)
-        removed: set[str] = set()
-        for row, doc in matched:
-            report.events += _redact_event(db, row, doc, ids, removed)
-        report.payloads = _redact_payloads(db, shop, report.orders, ids, removed)
-        report.texts = _scrub_texts(db, shop, ids, removed)
-        privacy_store.forget_request_contact(db, shop, ids.customer_id, ids.emails)
-    return report
-
-
-def _redact_event(db: sqlite_utils.Database, row: dict[str, Any], doc: Any, ids: Identifiers, removed: set[str]) -> int:
-    """Rewrite one event's body without personal data (adding what it took out to ``removed``)."""
+def redacted_body(row: dict[str, Any], doc: Any, ids: Identifiers, removed: set[str]) -> bytes | None:
+    """The event's body without personal data (adding what it took out to ``removed``), or None
+    when nothing changes."""
     if doc is None:
         new_body = REDACTED_RAW_BODY
     else:
         clean, gone = redact_document(doc, ids)
         removed |= gone
         new_body = json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if new_body == bytes(row["body"]):
-        return 0
-    privacy_store.set_event_body(db, row["id"], new_body)
-    return 1
+    return None if new_body == bytes(row["body"]) else new_body
 
 
-def _redact_payloads(db: sqlite_utils.Database, shop: str, orders: set[str], ids: Identifiers, removed: set[str]) -> int:
-    count = 0
-    for row in privacy_store.shop_payloads(db, shop):
-        doc = json.loads(row["payload"])
-        if row["order_id"] not in orders and not mentions(doc, ids):
-            continue
-        clean, _ = redact_document(doc, ids, known_values=removed)
-        text = json.dumps(clean, ensure_ascii=False)
-        if text != row["payload"]:
-            privacy_store.set_payload(db, row["id"], text)
-            count += 1
-    return count
+def redacted_payload(row: dict[str, Any], orders: set[str], ids: Identifiers, removed: set[str]) -> str | None:
+    """A recorded payload without the customer's data, or None when it is not theirs / unchanged."""
+    doc = json.loads(row["payload"])
+    if row["order_id"] not in orders and not mentions(doc, ids):
+        return None
+    clean, _ = redact_document(doc, ids, known_values=removed)
+    text = json.dumps(clean, ensure_ascii=False)
+    return None if text == row["payload"] else text
 
 
-def _scrub_texts(db: sqlite_utils.Database, shop: str, ids: Identifiers, removed: set[str]) -> int:
-    """Error texts may quote what a target refused (an email, an address)."""
-    count = 0
-    for table, row_key, text in privacy_store.error_texts(db, shop):
-        clean = scrub_text(text, removed, ids)
-        if clean != text:
-            privacy_store.set_error_text(db, shop, table, row_key, clean)
-            count += 1
-    return count
+def scrubbed_text(text: str | None, ids: Identifiers, removed: set[str]) -> str | None:
+    """An error text without the removed values and the customer's emails, or None when unchanged."""
+    clean = scrub_text(text, removed, ids)
+    return None if clean == text else clean

@@ -7,11 +7,12 @@ here the worker acts on them (https://shopify.dev/docs/apps/build/compliance/pri
   owner with ``connector privacy export --request ID``.
 * ``customers/redact`` — the customer's personal data leaves every stored event body, sent
   payload and error text of the shop; ids, ``updated_at``, hashes and states stay, so later
-  webhooks for the same orders still deliver, once.
+  webhooks for the same orders still deliver, once. Honoured in short, resumable steps by
+  :mod:`.customer_redaction`.
 * ``shop/redact`` — sent 48 h after uninstall: everything held for the shop is deleted.
 
-Each handler is ``handler(db, shop, body) -> (event state, reason)`` and runs inside triage's
-write transaction.
+Each handler is ``handler(db, shop, body, event_id) -> (event state, reason)`` and runs inside
+the event's own write transaction.
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TYPE_CHECKING
 
-from connector.lifecycle.customer_data import redact_customer
-from connector.lifecycle.redaction import Identifiers
 from connector.models import EventState
-from connector.shopify.ids import shopify_id
 from connector.store import privacy as privacy_store
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
@@ -31,7 +29,9 @@ if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
 log = logging.getLogger(__name__)
 
 
-def handle_data_request(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
+def handle_data_request(
+    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+) -> tuple[EventState, str | None]:
     if not isinstance(body, dict) or not isinstance(body.get("customer"), dict):
         return EventState.INVALID, "customers/data_request body has no customer"
     request_id = privacy_store.record_data_request(db, shop, body)
@@ -42,21 +42,21 @@ def handle_data_request(db: sqlite_utils.Database, shop: str, body: Any) -> tupl
     return EventState.HANDLED, f"data request {request_id} recorded for an operator"
 
 
-def handle_customers_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
-    if not isinstance(body, dict):
-        return EventState.INVALID, "customers/redact body is not a JSON object"
-    ids = Identifiers.from_request(body)
-    order_ids = {oid for oid in map(shopify_id, body.get("orders_to_redact") or []) if oid}
-    if not (ids.customer_id or ids.emails or ids.phones or order_ids):
-        return EventState.INVALID, "customers/redact names no customer and no orders"
-    report = redact_customer(db, shop, ids, order_ids)
-    log.info("customer redacted: %s", report.summary(), extra={"shop": shop})
-    return EventState.HANDLED, report.summary()
-
-
-def handle_shop_redact(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
+def handle_shop_redact(
+    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+) -> tuple[EventState, str | None]:
     counts = privacy_store.erase_shop(db, shop)
     summary = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
     log.info("shop erased: %s", summary or "nothing held", extra={"shop": shop})
     return EventState.HANDLED, f"erased {summary or 'nothing (no data held)'}"
 
+
+def erase_shop_events(db: sqlite_utils.Database, shop: str) -> int:
+    """Delete the shop's events (all but the shop/redact ones) in short batches; returns how many."""
+    total = 0
+    with privacy_store.secure_delete(db):
+        while True:
+            deleted = privacy_store.delete_shop_events_batch(db, shop)
+            total += deleted
+            if deleted < privacy_store.ERASE_BATCH:
+                return total

@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 REQUIRED_SCOPES = ("read_orders",)
 
 
-def handle_app_scopes_update(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
+def handle_app_scopes_update(
+    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+) -> tuple[EventState, str | None]:
     """Keep the granted scopes; say plainly when re-sync and reconciliation lost what they need.
 
     Body: ``{"id", "shop_id", "previous": [...], "current": [...], "updated_at"}``

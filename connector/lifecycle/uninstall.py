@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, TYPE_CHECKING
 
 from connector.models import EventState
-from connector.shopify.topics import APP_UNINSTALLED
-from connector.store.events import pending_event_time
+from connector.store.events import event_times
 from connector.store.shops import get_shop, mark_uninstalled
 from connector.timeutil import normalize_iso
 
@@ -14,7 +13,9 @@ if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
     import sqlite_utils
 
 
-def handle_app_uninstalled(db: sqlite_utils.Database, shop: str, body: Any) -> tuple[EventState, str | None]:
+def handle_app_uninstalled(
+    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+) -> tuple[EventState, str | None]:
     """Delete the token and stop deliveries; keep the shop's events until shop/redact.
 
     Idempotent, and blind to an uninstall that happened before the latest install: Shopify may
@@ -26,7 +27,7 @@ def handle_app_uninstalled(db: sqlite_utils.Database, shop: str, body: Any) -> t
         return EventState.HANDLED, "shop was not installed"
     if row["uninstalled_at"]:
         return EventState.HANDLED, "already uninstalled"
-    triggered_at, received_at = pending_event_time(db, shop, APP_UNINSTALLED)
+    triggered_at, received_at = event_times(db, event_id)
     sent_at = normalize_iso(triggered_at) or received_at
     if sent_at and row["installed_at"] > sent_at:
         return EventState.IGNORED, "the shop installed the app again after this uninstall"

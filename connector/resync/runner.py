@@ -34,6 +34,7 @@ from connector.store import jobs as job_store
 from connector.store.events import NewEvent
 from connector.store.orders import newest_updated_at_by_order
 from connector.timeutil import normalize_iso
+from connector.worker.routing import RoutingRules
 from connector.worker.triage import triage_new_events
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class JobRun:
             if job["kind"] == "reconcile":
                 # Fold webhooks already stored but not yet triaged into the sync state first, so
                 # they are not mistaken for missed ones.
-                while triage_new_events(self.db, self.settings["worker.batch_size"]):
+                while triage_new_events(self.db, self.settings["worker.batch_size"], RoutingRules.from_settings(self.settings)):
                     pass
             page = self.client.fetch_orders_page(searches[chunk], self.page_size, cursor)
             last_of_chunk = not (page.has_next and page.end_cursor)

@@ -225,6 +225,36 @@ def write_transaction(db: Db) -> Any:
     return db.write_transaction()
 
 
+@contextmanager
+def savepoint(db: sqlite_utils.Database, name: str = "step") -> Iterator[None]:
+    """A nested unit inside :func:`write_transaction`: on an exception only its own writes are
+    undone (``ROLLBACK TO SAVEPOINT``), and the exception goes on to the caller, which decides
+    whether the whole transaction still commits. Standard SQL: SQLite and PostgreSQL run it."""
+    db.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        db.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    db.execute(f"RELEASE SAVEPOINT {name}")
+
+
+# The store itself failed (locked, disk full, read-only, I/O, the server gone or restarting):
+# SQLite's OperationalError; psycopg's OperationalError (lock timeouts, serialization failures and
+# lost connections are subclasses) and InterfaceError (a closed connection).
+STORAGE_FAILURES: tuple[type[BaseException], ...] = (sqlite3.OperationalError,) + (
+    (psycopg.OperationalError, psycopg.InterfaceError) if psycopg else ()
+)
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """True when the store itself failed: the work is to be retried later as it is. Any other
+    exception while handling an event (an unbindable value, a constraint, a bug) is that
+    event's fault: the same on every retry."""
+    return isinstance(exc, STORAGE_FAILURES)
+
+
 _intake_locks: dict[tuple[int, str], tuple[threading.Lock, int] | None] = {}
 _intake_locks_guard = threading.Lock()
 

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from connector.models import FINISHED_EVENT_STATES, EventState
+from connector.models import PRUNABLE_EVENT_STATES, EventState
 from connector.store.rows import query_rows
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
@@ -55,10 +55,11 @@ def save_event(db: sqlite_utils.Database, event: NewEvent) -> tuple[int | None, 
 
 
 def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
-    """The oldest events not yet triaged."""
+    """The oldest events not yet triaged, without their bodies (triage reads each body in turn:
+    a batch of 5 MB bodies must not sit in memory at once)."""
     return query_rows(
         db,
-        "SELECT id, shop, topic, body, source, received_at, triggered_at FROM events "
+        "SELECT id, shop, topic, source, received_at, triggered_at FROM events "
         f"WHERE state = '{NEW}' ORDER BY id LIMIT ?",
         [limit],
     )
@@ -146,12 +147,14 @@ def list_events(
 
 
 def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 5000) -> int:
-    """Delete finished events received more than ``older_than_s`` ago; returns how many.
+    """Delete finished and held events received more than ``older_than_s`` ago; returns how many.
 
-    Kept whatever their age: events still open (new, queued, held, dead) and the newest body of
-    each order and part, which later deliveries of that order still read. Sync state is never
-    pruned, so idempotency does not depend on old events. Each DELETE is complete on its own:
-    called outside a transaction, every batch commits by itself and write locks stay short.
+    Kept whatever their age: events still open (new, queued, dead) and the newest body of each
+    order and part, which later deliveries of that order still read. Held events (a shop that
+    never installed the app) go like finished ones: a verified stranger must not fill the disk.
+    Sync state is never pruned, so idempotency does not depend on old events. Each DELETE is
+    complete on its own: called outside a transaction, every batch commits by itself and write
+    locks stay short. The cut-off time is computed here, not by the database.
     """
     cutoff = db_time_in(-older_than_s)
     total = 0
@@ -165,7 +168,7 @@ def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 50
 
 
 def _prune_event_batch(db: sqlite_utils.Database, cutoff: str, batch: int) -> int:
-    placeholders = ", ".join("?" for _ in FINISHED_EVENT_STATES)
+    placeholders = ", ".join("?" for _ in PRUNABLE_EVENT_STATES)
     cursor = db.execute(
         f"""
         DELETE FROM events WHERE id IN (
@@ -177,20 +180,12 @@ def _prune_event_batch(db: sqlite_utils.Database, cutoff: str, batch: int) -> in
             LIMIT ?
         )
         """,
-        [*FINISHED_EVENT_STATES, cutoff, batch],
+        [*PRUNABLE_EVENT_STATES, cutoff, batch],
     )
     return cursor.rowcount
 
 
-def pending_event_time(db: sqlite_utils.Database, shop: str, topic: str) -> tuple[str | None, str | None]:
-    """(X-Shopify-Triggered-At, received_at) of the oldest not-yet-triaged event of a topic.
-
-    Lifecycle handlers run during triage, before the event's state changes, so this is the
-    event being handled.
-    """
-    row = db.execute(
-        f"SELECT triggered_at, received_at FROM events WHERE shop = ? AND topic = ? AND state = '{NEW}' "
-        "ORDER BY id LIMIT 1",
-        [shop, topic],
-    ).fetchone()
+def event_times(db: sqlite_utils.Database, event_id: int) -> tuple[str | None, str | None]:
+    """(X-Shopify-Triggered-At, received_at) of one event; (None, None) when it is gone."""
+    row = db.execute("SELECT triggered_at, received_at FROM events WHERE id = ?", [event_id]).fetchone()
     return (row[0], row[1]) if row else (None, None)

@@ -31,13 +31,16 @@ def record_attempt(db: sqlite_utils.Database, attempt: Attempt) -> None:
 
 def dead_letter(
     db: sqlite_utils.Database, shop: str, order_id: str, reason: str, status_code: int | None
-) -> int:
-    """Park the order with its reason; its queued events become ``dead``. Inside ``write_transaction``."""
-    db.execute(
+) -> int | None:
+    """Park the order with its reason; its queued events become ``dead``. Inside ``write_transaction``.
+    None when the order is gone (erased meanwhile): nothing is written then."""
+    cursor = db.execute(
         f"UPDATE orders SET status = '{SyncStatus.DEAD}', attempts = attempts + 1, last_error = ?, "
         "lease_owner = NULL, lease_until = NULL WHERE shop = ? AND order_id = ?",
         [reason, shop, order_id],
     )
+    if cursor.rowcount == 0:
+        return None
     attempts = db.execute(
         "SELECT attempts FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
     ).fetchone()[0]

@@ -355,6 +355,31 @@ def m007_part_remote_items(db: Db) -> None:
     db.execute("ALTER TABLE order_parts ADD COLUMN remote_items TEXT")
 
 
+@step
+def m008_redactions(db: Db) -> None:
+    # customers/redact requests under way, one row each until honoured in full. ``state`` holds
+    # the customer's identifiers, their orders found so far and the values taken out (personal
+    # data, needed to scrub copies elsewhere): the row is deleted, securely, when done.
+    # ``until_id``: events stored after the request are not part of it.
+    _ddl(
+        db,
+        """
+        CREATE TABLE redactions (
+            event_id INTEGER PRIMARY KEY,
+            shop TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            cursor INTEGER NOT NULL DEFAULT 0,
+            until_id INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            lease_owner TEXT,
+            lease_until TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 class Applied(NamedTuple):
     name: str
     applied_at: str

@@ -238,8 +238,12 @@ def extend_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str
     )
 
 
-def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> OrderWork:
-    row = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])[0]
+def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> OrderWork | None:
+    """What is still to deliver for a claimed order; None when the order is gone (erased)."""
+    found = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
+    if not found:
+        return None
+    row = found[0]
     parts = tuple(
         PartWork(p["kind"], p["part_id"], p["newest_event_id"], p["newest_updated_at"], p["remote_id"], p["payload_hash"],
                  p["remote_items"])

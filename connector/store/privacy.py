@@ -20,7 +20,7 @@ from connector.timeutil import now_db
 # Tables holding a shop's data, erased by shop/redact (events keep the shop/redact record).
 SHOP_TABLES = (
     "order_parts", "orders", "attempts", "failures", "dry_run_payloads", "data_requests", "oauth_states",
-    "shop_settings", "shop_locks",
+    "shop_settings", "shop_locks", "redactions",
 )
 # Free-text columns that may quote personal data back (a target's error message): table, key
 # (unique within a shop), column.
@@ -95,6 +95,96 @@ def shop_events(db: sqlite_utils.Database, shop: str) -> list[dict[str, Any]]:
     )
 
 
+def events_after(
+    db: sqlite_utils.Database, shop: str, after_id: int, until_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """The next ``limit`` events of ``shop`` with ``after_id < id <= until_id``, bodies included."""
+    return query_rows(
+        db,
+        "SELECT id, topic, order_id, body FROM events WHERE shop = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+        [shop, after_id, until_id, limit],
+    )
+
+
+def order_events(db: sqlite_utils.Database, shop: str, order_ids: list[str], until_id: int) -> list[dict[str, Any]]:
+    """The order-topic events of some orders of ``shop`` (through the events-by-order index)."""
+    marks = ", ".join("?" for _ in order_ids)
+    return query_rows(
+        db,
+        f"SELECT id, topic, order_id, body FROM events WHERE shop = ? AND order_id IN ({marks}) "
+        "AND id <= ? AND topic LIKE 'orders/%' ORDER BY id",
+        [shop, *order_ids, until_id],
+    )
+
+
+def payloads_after(db: sqlite_utils.Database, shop: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+    return query_rows(
+        db, "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ? AND id > ? ORDER BY id LIMIT ?",
+        [shop, after_id, limit],
+    )
+
+
+def error_texts_after(
+    db: sqlite_utils.Database, shop: str, table: str, after_key: Any, limit: int
+) -> list[tuple[Any, str]]:
+    """``(row key, text)`` of the next error texts of one table of :data:`ERROR_TEXT_COLUMNS`,
+    after ``after_key`` (None: from the first). Keys are ids or order ids, compared as stored."""
+    key, column = next((k, c) for t, k, c in ERROR_TEXT_COLUMNS if t == table)
+    after, params = (f"AND {key} > ? ", [after_key]) if after_key is not None else ("", [])
+    rows = db.execute(
+        f"SELECT {key}, {column} FROM {table} WHERE shop = ? {after}AND {column} IS NOT NULL ORDER BY {key} LIMIT ?",
+        [shop, *params, limit],
+    )
+    return [(row_key, text) for row_key, text in rows.fetchall()]
+
+
+def last_event_id(db: sqlite_utils.Database, shop: str) -> int:
+    row = db.execute("SELECT max(id) FROM events WHERE shop = ?", [shop]).fetchone()
+    return int(row[0] or 0)
+
+
+# -- customers/redact progress (one row per request under way) --------------------------------
+def create_redaction(db: sqlite_utils.Database, event_id: int, shop: str, until_id: int, phase: str, state: str) -> None:
+    """Record a request to honour; a second triage of the same event keeps the first. Self-contained."""
+    now = now_db()
+    db.execute(
+        "INSERT INTO redactions (event_id, shop, phase, cursor, until_id, state, created_at, updated_at) "
+        "VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        [event_id, shop, phase, until_id, state, now, now],
+    )
+
+
+def claim_redaction(db: sqlite_utils.Database, owner: str, lease_until: str) -> dict[str, Any] | None:
+    """Lease the oldest redaction that is free (or ours already); None when there is none.
+    Write-then-read: one UPDATE decides, so two workers never both win. Self-contained."""
+    now = now_db()
+    db.execute(
+        "UPDATE redactions SET lease_owner = ?, lease_until = ? WHERE event_id = ("
+        " SELECT event_id FROM redactions WHERE lease_owner IS NULL OR lease_owner = ? OR lease_until < ?"
+        " ORDER BY event_id LIMIT 1"
+        ") AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+        [owner, lease_until, owner, now, owner, now],
+    )
+    rows = query_rows(db, "SELECT * FROM redactions WHERE lease_owner = ? ORDER BY event_id LIMIT 1", [owner])
+    return rows[0] if rows else None
+
+
+def save_redaction(
+    db: sqlite_utils.Database, event_id: int, owner: str, phase: str, cursor: int, state: str, lease_until: str
+) -> bool:
+    """Record progress while we still hold the lease; False when we lost it (or the row is gone)."""
+    updated = db.execute(
+        "UPDATE redactions SET phase = ?, cursor = ?, state = ?, lease_until = ?, updated_at = ? "
+        "WHERE event_id = ? AND lease_owner = ?",
+        [phase, cursor, state, lease_until, now_db(), event_id, owner],
+    )
+    return updated.rowcount == 1
+
+
+def delete_redaction(db: sqlite_utils.Database, event_id: int, owner: str) -> bool:
+    return db.execute("DELETE FROM redactions WHERE event_id = ? AND lease_owner = ?", [event_id, owner]).rowcount == 1
+
+
 def set_event_body(db: sqlite_utils.Database, event_id: int, body: bytes) -> None:
     db.execute("UPDATE events SET body = ? WHERE id = ?", [body, event_id])
 
@@ -132,6 +222,17 @@ def forget_request_contact(db: sqlite_utils.Database, shop: str, customer_id: st
 
 
 # -- shop/redact -----------------------------------------------------------------------------
+ERASE_BATCH = 500  # events per DELETE: each commits on its own, the write lock stays short
+
+
+def delete_shop_events_batch(db: sqlite_utils.Database, shop: str, batch: int = ERASE_BATCH) -> int:
+    """Delete up to ``batch`` of the shop's events (not its shop/redact ones). Self-contained."""
+    cursor = db.execute(
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE shop = ? AND topic != 'shop/redact' LIMIT ?)",
+        [shop, batch],
+    )
+    return cursor.rowcount
+
 def erase_shop(db: sqlite_utils.Database, shop: str) -> dict[str, int]:
     """Delete everything held for ``shop``. The shop row goes too unless the shop is installed
     again (Shopify does not send shop/redact after a reinstall; if one arrives anyway, the new

@@ -21,7 +21,9 @@ from connector.config import TARGET_SECRET_KEYS
 from connector.scrub import scrub_secrets
 from connector.accounts.options import ShopOptions, skip_reason
 from connector.store.db import STORE_ERRORS, write_transaction
-from connector.errors import AccountError, DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError
+from connector.errors import (
+    AccountError, ConfigError, DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError,
+)
 from connector.models import Attempt, AttemptOutcome, DeliveryResult, EventState
 from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 from connector.store import events as event_store
@@ -60,6 +62,21 @@ def target_secrets(settings: Any) -> tuple[str, ...]:
 def payload_hash(target_kind: str, what: str, payload: Any) -> str:
     canonical = json.dumps([target_kind, what, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def dead_letter_order(db: sqlite_utils.Database, shop: str, order_id: str, owner: str, reason: str) -> DeliveryOutcome:
+    """Dead-letter an order that cannot even start its delivery (reason scrubbed and bounded),
+    while ``owner`` still holds its lease (fencing, as every recorded result)."""
+    reason = scrub_secrets(reason)
+    try:
+        with write_transaction(db):
+            order_store.hold_lease(db, shop, order_id, owner)
+            failure_store.dead_letter(db, shop, order_id, reason, None)
+    except order_store.LeaseLostError as exc:
+        log.warning("lease lost, result not recorded: %s", exc, extra={"shop": shop, "order_id": order_id})
+        return DeliveryOutcome(shop, order_id, DeliveryResult.LOST, 0, str(exc))
+    log.error("delivery dead-lettered: %s", reason, extra={"shop": shop, "order_id": order_id})
+    return DeliveryOutcome(shop, order_id, DeliveryResult.DEAD, 0, reason)
 
 
 class OrderDelivery:
@@ -121,6 +138,8 @@ class OrderDelivery:
             return self._hold_for_account(work, exc.reason)
         except PermanentDeliveryError as exc:
             return self._dead(work, exc.reason, exc.status)
+        except ConfigError as exc:  # a missing base_url or credential: retrying cannot help
+            return self._dead(work, f"configuration: {exc}", None)
         except TransientDeliveryError as exc:
             return self._reschedule(work, exc.reason, exc.retry_after)
         except Exception as exc:  # a bug or an unexpected library error: retry, then dead-letter
@@ -170,7 +189,9 @@ class OrderDelivery:
 
     # -- steps --------------------------------------------------------------------------------
     def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:
-        assert work.snapshot_event_id is not None and isinstance(order, dict)
+        if work.snapshot_event_id is None or not isinstance(order, dict):
+            # Erased or pruned under us: the same on every retry, so not a transient failure.
+            raise MappingError(f"the order's stored body (event {work.snapshot_event_id}) is gone or not an object")
         payload = self._map(work, "order", lambda: self.target.map_order(order, self.ctx))
         digest = payload_hash(self.target.kind, "order", payload)
         if digest == work.payload_hash:
@@ -252,7 +273,12 @@ class OrderDelivery:
         if event_id is None:
             return None
         raw = event_store.fetch_event_body(self.db, event_id)
-        return json.loads(raw) if raw is not None else None
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except Exception as exc:  # RecursionError, MemoryError…: it would fail the same on every retry
+            raise MappingError(f"stored event {event_id} cannot be read: {type(exc).__name__}") from exc
 
     def _send(self, work: order_store.OrderWork, what: str, call: Callable[[], SendResult]) -> SendResult:
         def attempt() -> SendResult:

@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 from connector import metrics
 from connector.config import Settings
+from connector.models import DeliveryResult
 from connector.scrub import remember_secrets
-from connector.store.db import STORE_ERRORS, db_for, write_transaction
+from connector.store.db import STORE_ERRORS, db_for, is_storage_failure, write_transaction
 from connector.store.migrations import migrate
 from connector.worker.retrying import RetryPolicy
 from connector.store import holds, orders as order_store
@@ -32,14 +33,17 @@ from connector.store.shops import sync_config_shops
 from connector.targets.base import ShopContext, Target
 from connector.targets.registry import build_target
 from connector.models import DeliveryResult
-from connector.worker.deliver import DeliveryOutcome, OrderDelivery
+from connector.worker.deliver import DeliveryOutcome, OrderDelivery, dead_letter_order
 from connector.worker.profiles import ProfileCache
 from connector.accounts.profile import ShopProfile
+from connector.lifecycle.customer_redaction import run_redaction_steps
+from connector.worker.routing import RoutingRules
 from connector.worker.triage import triage_new_events
 from connector.timeutil import now_db
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
+REDACTION_SLICE_S = 0.25  # of redaction steps per pass (each step commits in a few milliseconds)
 RECENT_OUTCOMES = 1000
 OrderKey = tuple[str, str]
 
@@ -55,6 +59,7 @@ class WorkerStats:
     skipped: int = 0  # left out by the merchant's options
     lost: int = 0  # deliveries whose lease another worker took over: nothing recorded
     storage_errors: int = 0
+    loop_errors: int = 0  # bugs caught by the loop (each logged with its traceback)
     # The most recent outcomes only: a long-running worker must not keep one per delivery
     # (the soak saw its RSS climb ~0.9 MB per 3,000 deliveries).
     outcomes: deque[DeliveryOutcome] = field(default_factory=lambda: deque(maxlen=RECENT_OUTCOMES))
@@ -76,6 +81,7 @@ class Worker:
         remember_secrets(settings.secret_values())
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = RetryPolicy.from_settings(settings)
+        self.rules = RoutingRules.from_settings(settings)
         self.stop_event = threading.Event()
         self.stats = WorkerStats()
         self.on_attempt = self._with_metrics(on_attempt)
@@ -117,8 +123,31 @@ class Worker:
         return target
 
     def deliver_one(self, key: OrderKey) -> DeliveryOutcome:
+        """Deliver one leased order. What fails before the delivery itself starts (the shop's
+        target settings, building the target) dead-letters the order with the reason: retried
+        every lease it would fail the same way for ever. A storage failure leaves the lease to
+        expire, and the order is retried."""
         shop, order_id = key
         db = self._db()
+        try:
+            started = self._start_delivery(db, shop, order_id)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            if is_storage_failure(exc):
+                raise
+            log.exception("cannot start the delivery", extra={"shop": shop, "order_id": order_id})
+            return dead_letter_order(db, shop, order_id, self.name, f"cannot start the delivery: {type(exc).__name__}: {exc}")
+        if isinstance(started, DeliveryOutcome):
+            return started
+        delivery, work, profile = started
+        outcome = delivery.run(work)
+        if outcome.result == DeliveryResult.HELD:
+            self.profiles.forget(shop)
+        elif outcome.result in (DeliveryResult.DELIVERED, DeliveryResult.UNCHANGED) and profile.check and not profile.check.ok:
+            self.profiles.account_works_again(shop)
+        return outcome
+
+    def _start_delivery(self, db: Any, shop: str, order_id: str) -> DeliveryOutcome | tuple[OrderDelivery, Any, ShopProfile]:
+        """The delivery of a claimed order, or the outcome when there is none to make."""
         profile = self.profiles.get(shop)
         if profile.blocked_reason(now_db()):  # the claim read the store: ours may be out of date
             profile = self.profiles.get(shop, fresh=True)
@@ -128,17 +157,14 @@ class Worker:
                 holds.hold_order(db, shop, order_id, blocked or "no tracking account connected")
             return DeliveryOutcome(shop, order_id, DeliveryResult.HELD, reason=blocked)
         work = order_store.load_order_work(db, shop, order_id)
+        if work is None:  # erased meanwhile (shop/redact): nothing left to deliver
+            return DeliveryOutcome(shop, order_id, DeliveryResult.UNCHANGED)
         ctx = ShopContext(shop=shop, settings=self._typed_settings(shop, profile), silent=work.silent)
         delivery = OrderDelivery(
             db, self._target(profile.account.kind), ctx, self.policy, self.name, self.on_attempt,
             self.settings["worker.lease_s"], profile.options, self.settings["worker.account_recheck_s"],
         )
-        outcome = delivery.run(work)
-        if outcome.result == DeliveryResult.HELD:
-            self.profiles.forget(shop)
-        elif outcome.result in (DeliveryResult.DELIVERED, DeliveryResult.UNCHANGED) and profile.check and not profile.check.ok:
-            self.profiles.account_works_again(shop)
-        return outcome
+        return delivery, work, profile
 
     def _typed_settings(self, shop: str, profile: ShopProfile) -> Any:
         """The target's typed settings for the shop's account, built once per profile read."""
@@ -186,9 +212,10 @@ class Worker:
         log.info("worker started", extra={"worker": self.name})
         with ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
-                # A storage failure here (database locked past the busy timeout, disk full, a
-                # read-only file) must not end the process: nothing is lost, since every step
-                # below is one transaction; wait and try the pass again.
+                # Nothing here may end the process: a storage failure (database locked past the
+                # busy timeout, disk full, a read-only file) loses nothing, since every step below
+                # is one transaction, and neither does a bug (poison events end in their own
+                # state, see triage); wait and try the pass again.
                 try:
                     if time.monotonic() >= next_prune:
                         next_prune = time.monotonic() + self._prune_interval_s()
@@ -197,14 +224,14 @@ class Worker:
                         self.profiles.restart()
                         restarted = True
                     self.profiles.sweep_rechecks()
-                    triaged = triage_new_events(db, self.settings["worker.batch_size"])
+                    triaged = triage_new_events(db, self.settings["worker.batch_size"], self.rules)
                     self.stats.triaged += triaged
+                    # A customers/redact runs a slice per pass: triage and claims go on meanwhile.
+                    triaged += run_redaction_steps(db, self.name, self.settings["worker.lease_s"], REDACTION_SLICE_S)
                     free = concurrency - len(in_flight)
                     claimed = self._claim(free, set(in_flight.values())) if free > 0 else []
-                except STORE_ERRORS as exc:
-                    log.warning("store failure in the worker loop (%s); retrying", exc, extra={"worker": self.name})
-                    self.stats.storage_errors += 1
-                    self.stop_event.wait(self._storage_backoff_s())
+                except Exception as exc:  # noqa: BLE001 - see above
+                    self._pause_after(exc)
                     continue
                 self._tick_jobs(db)
                 for key in claimed:
@@ -234,6 +261,15 @@ class Worker:
             self.stop_event.wait(poll)
         else:
             listener.wait(poll, self.stop_event)
+
+    def _pause_after(self, exc: Exception) -> None:
+        if isinstance(exc, STORE_ERRORS):
+            log.warning("store failure in the worker loop (%s); retrying", exc, extra={"worker": self.name})
+            self.stats.storage_errors += 1
+        else:
+            log.exception("unexpected error in the worker loop; retrying", extra={"worker": self.name})
+            self.stats.loop_errors += 1
+        self.stop_event.wait(self._storage_backoff_s())
 
     def _prune_interval_s(self) -> float:
         return self.settings["database.prune_interval_s"] or PRUNE_EVERY_S

@@ -1,55 +1,132 @@
-"""Triage: fold newly stored events into per-order work, in one transaction per batch."""
+"""Triage: fold newly stored events into per-order work; act on the app's own webhooks.
+
+Runs of order events are folded in one transaction; each lifecycle event (uninstall, scopes,
+privacy) gets a transaction of its own, in arrival order, so that what one of them changes (a
+``shop/redact`` erasing the shop) is seen by every event after it.
+
+No event can stop triage for the others. Whatever goes wrong with one — a body that makes the
+parser or a handler raise (``RecursionError``, ``MemoryError``, a bug) — ends in that event's
+``invalid`` state with the reason, its own writes undone by a savepoint. Only a failure of the
+store itself (locked, full, read-only: :func:`~connector.store.db.is_storage_failure`) goes up
+to the worker loop, which waits and tries again: nothing is lost either way.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import sqlite_utils
 
-from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS
+from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS, prepare_lifecycle
 from connector.models import EventState
 from connector.shopify.topics import PRIVACY_TOPICS
 from connector.store import events as event_store
 from connector.store import orders as order_store
-from connector.store.db import write_transaction
+from connector.store.db import is_storage_failure, savepoint, write_transaction
 from connector.store.shops import known_shops
-from connector.worker.routing import Route, route_event
+from connector.worker.routing import Delivery, Route, RoutingRules, route_event
 
 log = logging.getLogger(__name__)
+Routed = tuple[dict[str, Any], Route]
+KEPT_ASIDE = (EventState.INVALID, EventState.HELD, EventState.SUSPECT)
+MAX_REASON = 500
 
 
-def triage_new_events(db: sqlite_utils.Database, batch_size: int) -> int:
-    """Route up to ``batch_size`` new events; returns how many were triaged."""
+def triage_new_events(db: sqlite_utils.Database, batch_size: int, rules: RoutingRules | None = None) -> int:
+    """Route up to ``batch_size`` new events; returns how many were looked at."""
+    rules = rules or RoutingRules()
     rows = event_store.fetch_new_events(db, batch_size)
     if not rows:
         return 0
-    routes = [(row, route_event(row["topic"], bytes(row["body"]), row["received_at"])) for row in rows]
-    with write_transaction(db):
-        # One triager at a time, on every host (SQLite: the write lock already; PostgreSQL: an
-        # advisory lock held to the commit): triage is milliseconds per batch, and this keeps
-        # "route each new event exactly once, in id order" as simple as on one host.
-        db.dialect.serialize(db, "triage")
-        # The rows were read outside the lock: another worker process may have triaged (and even
-        # delivered) some of them since. Re-triaging one would set a delivered event back to
-        # ``queued`` for good, so only events still ``new`` under the lock are routed here.
-        still_new = event_store.still_new_event_ids(db, [row["id"] for row in rows])
-        shops = known_shops(db)
-        for row, route in routes:
-            if row["id"] not in still_new:
-                continue
-            state, reason, fields = _apply(db, row, route, shops)
-            event_store.set_event_state(db, row["id"], state, reason, **fields)
-            if state in (EventState.INVALID, EventState.HELD):
-                log.warning(
-                    "event kept aside: %s", reason,
-                    extra={"shop": row["shop"], "topic": row["topic"], "event": row["id"], "order_id": route.order_id},
-                )
+    run: list[Routed] = []
+    for row in rows:
+        routed = (row, _route_safely(db, row, rules))
+        if routed[1].action != "lifecycle":
+            run.append(routed)
+            continue
+        _fold(db, run)
+        run = []
+        _act(db, *routed)
+    _fold(db, run)
     if any(row["topic"] in PRIVACY_TOPICS for row in rows):
-        # Redaction rewrote rows: SQLite moves the pages out of its WAL so old page images do
+        # shop/redact deleted rows: SQLite moves the pages out of its WAL so old page images do
         # not linger there; PostgreSQL vacuums the dead row versions.
         db.dialect.after_redaction(db)
     return len(rows)
+
+
+def _route_safely(db: sqlite_utils.Database, row: dict[str, Any], rules: RoutingRules) -> Route:
+    """The event's route; a body that breaks routing is ``invalid`` with the reason."""
+    raw = event_store.fetch_event_body(db, row["id"])
+    if raw is None:  # erased meanwhile (shop/redact)
+        return Route("ignore", reason="event no longer stored")
+    try:
+        delivery = Delivery(shop=row["shop"], triggered_at=row.get("triggered_at"), source=row.get("source") or "webhook")
+        return route_event(row["topic"], raw, row["received_at"], rules, delivery)
+    except Exception as exc:  # noqa: BLE001 - one event's body must never stop triage
+        return Route("invalid", reason=_internal_error("routing", exc))
+
+
+def _fold(db: sqlite_utils.Database, run: list[Routed]) -> None:
+    """Order events in one transaction, each in a savepoint of its own."""
+    if not run:
+        return
+    with write_transaction(db):
+        _one_triager(db)
+        # The rows were read outside the lock: another worker process may have triaged (and even
+        # delivered) some of them since. Re-triaging one would set a delivered event back to
+        # ``queued`` for good, so only events still ``new`` under the lock are routed here.
+        still_new = event_store.still_new_event_ids(db, [row["id"] for row, _ in run])
+        shops = known_shops(db)
+        for row, route in run:
+            if row["id"] in still_new:
+                _settle(db, row, route, lambda: _apply(db, row, route, shops))
+
+
+def _act(db: sqlite_utils.Database, row: dict[str, Any], route: Route) -> None:
+    """One lifecycle event: its slow preparation (batched erasure), then its own transaction."""
+    handler = LIFECYCLE_HANDLERS.get(row["topic"])
+    try:
+        prepare_lifecycle(db, row["topic"], row["shop"], route.body)
+    except Exception as exc:  # noqa: BLE001 - a poison body ends in its event, not in the loop
+        if is_storage_failure(exc):
+            raise
+        route = Route("invalid", reason=_internal_error(row["topic"], exc))
+    with write_transaction(db):
+        _one_triager(db)
+        if row["id"] not in event_store.still_new_event_ids(db, [row["id"]]):
+            return
+        if handler is None or route.action != "lifecycle":
+            _settle(db, row, route, lambda: _apply(db, row, route, set()))
+            return
+        _settle(db, row, route, lambda: (*handler(db, row["shop"], route.body, row["id"]), {}))
+
+
+def _one_triager(db: sqlite_utils.Database) -> None:
+    """One triager at a time, on every host (SQLite: the write lock already; PostgreSQL: an
+    advisory lock held to the commit): each transaction is milliseconds, and this keeps "route
+    each new event exactly once, in id order" as simple as on one host."""
+    db.dialect.serialize(db, "triage")
+
+
+def _settle(
+    db: sqlite_utils.Database, row: dict[str, Any], route: Route,
+    apply: Callable[[], tuple[EventState, str | None, dict[str, Any]]],
+) -> None:
+    """Run ``apply`` in a savepoint and record the event's new state; a poison event is
+    ``invalid`` with the reason (its own writes undone), a storage failure goes up."""
+    try:
+        with savepoint(db, "triage_event"):
+            state, reason, fields = apply()
+    except Exception as exc:  # noqa: BLE001 - see the module docstring
+        if is_storage_failure(exc):
+            raise
+        log.exception("event could not be triaged", extra=_extra(row, route))
+        state, reason, fields = EventState.INVALID, _internal_error("triage", exc), {}
+    event_store.set_event_state(db, row["id"], state, reason, **fields)
+    if state in KEPT_ASIDE:
+        log.warning("event kept aside (%s): %s", state, reason, extra=_extra(row, route))
 
 
 def _apply(
@@ -58,17 +135,15 @@ def _apply(
     shop, event_id = row["shop"], row["id"]
     fields: dict[str, Any] = {"order_id": route.order_id, "resource_updated_at": route.updated_at}
     if route.action == "lifecycle":
-        handler = LIFECYCLE_HANDLERS.get(row["topic"])
-        if handler is None:
-            return EventState.IGNORED, f"no handler for {row['topic']}", fields
-        state, reason = handler(db, shop, route.body)
-        return state, reason, fields
-    if route.action in ("ignore", "invalid"):
-        return (EventState.IGNORED if route.action == "ignore" else EventState.INVALID), route.reason, fields
+        return EventState.IGNORED, f"no handler for {row['topic']}", fields
+    if route.action in ("ignore", "invalid", "suspect"):
+        state = {"ignore": EventState.IGNORED, "invalid": EventState.INVALID, "suspect": EventState.SUSPECT}[route.action]
+        return state, route.reason, fields
     if shop not in shops:
         # Verified but from a shop that has not installed the app: keep, never deliver.
         return EventState.HELD, "shop is not installed or configured", fields
-    assert route.order_id is not None
+    if route.order_id is None:
+        raise ValueError(f"route {route.action} without an order id")
     if route.action == "delete":
         state, reason = order_store.queue_order_delete(db, shop, route.order_id)
     elif route.action == "snapshot":
@@ -82,3 +157,11 @@ def _apply(
             db, shop, route.order_id, route.part_kind or "", route.part_id or "", event_id, route.updated_at or ""
         )
     return state, reason, fields
+
+
+def _internal_error(where: str, exc: BaseException) -> str:
+    return f"internal error in {where}: {type(exc).__name__}: {str(exc)[:300]}"[:MAX_REASON]
+
+
+def _extra(row: dict[str, Any], route: Route) -> dict[str, Any]:
+    return {"shop": row["shop"], "topic": row["topic"], "event": row["id"], "order_id": route.order_id}
