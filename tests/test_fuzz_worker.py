@@ -110,7 +110,7 @@ def fuzz_settings(tmp_path_factory: pytest.TempPathFactory, target: HttpTargetSt
         "shopify.api_secret": SECRET, "database.path": str(tmp / "fuzz.db"), "target.kind": "http",
         "target.base_url": target.url, "target.timeout_s": 2, "retry.first_delay_s": 0.01,
         "retry.in_process_window_s": 1, "retry.in_process_attempts": 2, "retry.max_delay_s": 0.05,
-        "worker.poll_interval_s": 0.01, **LIMITS,
+        "worker.poll_interval_s": 0.01, "target.all_shops": True, **LIMITS,
     })
 
 
