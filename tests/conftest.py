@@ -3,7 +3,9 @@
 The store is a SQLite file, or — in modules marked ``both_engines`` (each test runs twice) and
 tests marked ``postgres_only`` — a database of its own on a real PostgreSQL server that the
 session starts (:mod:`tests.pg_server`). A test of such a module that only makes sense on SQLite
-(file locks, WAL, PRAGMAs) is marked ``sqlite_only``. Without a server and its binaries the
+(file locks, WAL, PRAGMAs) is marked ``sqlite_only``; an end-to-end test too slow to run twice
+runs on the one engine its ``one_engine`` marker names (the module's other tests cover its SQL
+on both). Without a server and its binaries the
 PostgreSQL runs are skipped with what to install; under ``CI=true`` they fail instead.
 """
 
@@ -79,8 +81,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "engine" not in metafunc.fixturenames:
         return
     marked = metafunc.definition.get_closest_marker
+    one = marked("one_engine")
     if marked("postgres_only"):
         metafunc.parametrize("engine", ["postgres"])
+    elif one and marked("both_engines"):
+        metafunc.parametrize("engine", [one.args[0]])
     elif marked("both_engines") and not marked("sqlite_only"):
         metafunc.parametrize("engine", ["sqlite", "postgres"])
 
@@ -108,14 +113,16 @@ def pg_server() -> Iterator[PgServer]:
 
 @pytest.fixture
 def db_path(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """Where this test's store is: a SQLite file, or the URL of a fresh PostgreSQL database
-    (already migrated). ``connect(db_path)`` opens either."""
+    """Where this test's store is: a SQLite file, or the URL of an empty, migrated PostgreSQL
+    database of its own (given back for the next test afterwards). ``connect(db_path)`` opens either."""
     if engine == "sqlite":
         yield str(tmp_path / "connector.db")
         return
     server: PgServer = request.getfixturevalue("pg_server")
-    yield server.new_database()
+    url = server.new_database()
+    yield url
     close_shared_dbs()
+    server.recycle(url)
 
 
 @contextmanager

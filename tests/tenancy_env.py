@@ -18,7 +18,7 @@ from connector.config import Settings, load_settings
 from connector.crypto import generate_key
 from connector.store.db import write_transaction
 from connector.store.shops import add_shop
-from tests.conftest import DOCS_ORDER, SECRET, fixture_bytes
+from tests.conftest import DOCS_ORDER, SECRET, fixture_bytes, store_settings
 from tests.standins.foxdeli import FoxdeliStandIn
 from tests.standins.parcellab import ParcellabStandIn
 
@@ -41,13 +41,17 @@ def add_merchant_accounts(fox: FoxdeliStandIn, pl: ParcellabStandIn) -> None:
     pl.add_account(PL_C["token"], int(PL_C["account"]))
 
 
-def tenancy_settings(tmp_path: Path, fox: FoxdeliStandIn, pl: ParcellabStandIn, shops_toml: str = "", **values: Any) -> Settings:
-    """The operator's Foxdeli account as the global target, ``target.all_shops`` off."""
+def tenancy_settings(
+    tmp_path: Path, fox: FoxdeliStandIn, pl: ParcellabStandIn, shops_toml: str = "", store: str | None = None,
+    **values: Any,
+) -> Settings:
+    """The operator's Foxdeli account as the global target, ``target.all_shops`` off. ``store``
+    is the test's ``db_path`` (a SQLite file or a PostgreSQL URL); default a file in ``tmp_path``."""
     config = tmp_path / "config.toml"
     config.write_text(shops_toml, encoding="utf-8")
     overrides = {
         "shopify.api_secret": SECRET, "shopify.token_encryption_key": generate_key(),
-        "database.path": str(tmp_path / "connector.db"), "admin.token": "admin-token",
+        **store_settings(store or str(tmp_path / "connector.db")), "admin.token": "admin-token",
         "target.kind": "foxdeli", "target.base_url": fox.url, "target.username": fox.username,
         "target.password": fox.password, "target.eshop_id": OPERATOR_ESHOP,
         "target.parcellab_base_url": pl.url, "target.timeout_s": 2,

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
@@ -26,6 +26,8 @@ from tests.tenancy_env import (
     ESHOP_A, FOX_A, OPERATOR_ESHOP, PL_C, SHOP_A, SHOP_B, SHOP_C, add_merchant_accounts, install, order_for,
     tenancy_settings,
 )
+
+pytestmark = pytest.mark.both_engines  # the tenancy SQL runs on PostgreSQL too
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ class Env:
         self.settings = settings
         self.app = create_app(settings=settings)
         self.client = self.app.test_client()
-        self.db = get_db(settings["database.path"])
+        self.db = get_db(location_of(settings))
         install(settings, self.db, SHOP_A, SHOP_B, SHOP_C)
 
     def api(self, method: str, path: str, shop: str = SHOP_A, body: Any = None, token: str | None = None):  # type: ignore[no-untyped-def]
@@ -69,11 +71,11 @@ class Env:
 
 
 @pytest.fixture
-def make(tmp_path, fox, pl):  # type: ignore[no-untyped-def]
+def make(tmp_path, db_path, fox, pl):  # type: ignore[no-untyped-def]
     add_merchant_accounts(fox, pl)
 
     def _make(shops_toml: str = "", **values: Any) -> Env:
-        return Env(tenancy_settings(tmp_path, fox, pl, shops_toml, **{
+        return Env(tenancy_settings(tmp_path, fox, pl, shops_toml, store=db_path, **{
             "shopify.api_key": API_KEY, "shopify.api_secret": API_SECRET, **values}))
 
     yield _make

@@ -12,7 +12,7 @@ import pytest
 
 from connector.app import create_app
 from connector.store import jobs as job_store
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
@@ -20,17 +20,19 @@ from tests.standins.foxdeli import FoxdeliStandIn
 from tests.standins.parcellab import ParcellabStandIn
 from tests.tenancy_env import FOX_A, OPERATOR_ESHOP, SHOP_A, SHOP_B, add_merchant_accounts, install, order_for, tenancy_settings
 
+pytestmark = pytest.mark.both_engines  # the tenancy SQL runs on PostgreSQL too
+
 A_NAME = "#7001"
 
 
 @pytest.fixture
-def world(tmp_path) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def world(tmp_path, db_path) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
     with FoxdeliStandIn(eshop_id=OPERATOR_ESHOP) as fox, ParcellabStandIn() as pl:
         add_merchant_accounts(fox, pl)
-        settings = tenancy_settings(tmp_path, fox, pl, **{"shopify.api_key": API_KEY, "shopify.api_secret": API_SECRET})
+        settings = tenancy_settings(tmp_path, fox, pl, store=db_path, **{"shopify.api_key": API_KEY, "shopify.api_secret": API_SECRET})
         app = create_app(settings=settings)
         client = app.test_client()
-        db = get_db(settings["database.path"])
+        db = get_db(location_of(settings))
         install(settings, db, SHOP_A, SHOP_B)
         auth_a = {"Authorization": f"Bearer {mint_id_token(SHOP_A)}"}
         assert client.put("/app/api/settings", json={"target": {"kind": "foxdeli", **FOX_A}}, headers=auth_a).status_code == 200

@@ -139,6 +139,7 @@ def test_create_that_landed_but_was_not_recorded_is_found_and_patched(post, run_
 
 
 @pytest.mark.slow
+@pytest.mark.one_engine("postgres")
 def test_worker_killed_mid_delivery_leaves_one_order(tmp_path, app, post, db_path, fox):
     """SIGKILL while Foxdeli holds the POST; it lands anyway; the next worker finds and PATCHes it."""
     post(live_order())

@@ -214,6 +214,7 @@ def test_cancellation_reaches_parcellab(post, run_worker, pl):
 
 
 @pytest.mark.slow
+@pytest.mark.one_engine("sqlite")
 def test_worker_killed_mid_delivery_leaves_one_order(tmp_path, app, post, db_path, pl):
     """SIGKILL while parcelLab holds the PUT; it lands anyway; the next worker's PUT is an update."""
     post(fixture_bytes(DE_ORDER))

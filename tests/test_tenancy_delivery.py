@@ -14,7 +14,7 @@ import pytest
 
 from connector.app import create_app
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, connect, get_db
+from connector.store.db import close_thread_dbs, connect, get_db, location_of
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
 from tests.lifecycle_env import database_bytes
@@ -24,6 +24,8 @@ from tests.tenancy_env import (
     ESHOP_A, ESHOP_B, FOX_A, FOX_B, OPERATOR_ESHOP, PL_C, SHOP_A, SHOP_B, SHOP_C, add_merchant_accounts,
     connect_account, install, order_for, tenancy_settings,
 )
+
+pytestmark = pytest.mark.both_engines  # the tenancy SQL runs on PostgreSQL too
 
 
 @pytest.fixture
@@ -40,14 +42,14 @@ def pl() -> Iterator[ParcellabStandIn]:
 
 
 @pytest.fixture
-def make(tmp_path, fox, pl):  # type: ignore[no-untyped-def]
+def make(tmp_path, db_path, fox, pl):  # type: ignore[no-untyped-def]
     """make(shops_toml="", **overrides) → (settings, db, post) with shops A, B, C installed."""
     add_merchant_accounts(fox, pl)
 
     def _make(shops_toml: str = "", **values: Any):  # type: ignore[no-untyped-def]
-        settings = tenancy_settings(tmp_path, fox, pl, shops_toml, **values)
+        settings = tenancy_settings(tmp_path, fox, pl, shops_toml, store=db_path, **values)
         client = create_app(settings=settings).test_client()
-        db = get_db(settings["database.path"])
+        db = get_db(location_of(settings))
         install(settings, db, SHOP_A, SHOP_B, SHOP_C)
 
         def post(shop: str, body: bytes, topic: str = "orders/create"):  # type: ignore[no-untyped-def]
