@@ -23,11 +23,17 @@ from connector.store.holds import DeliveryScope
 from connector.store.migrations import known_migrations, migrate
 from connector.store.shops import add_shop
 from connector.timeutil import now_db
-from tests.conftest import SHOP, order_body
+from tests.conftest import SHOP, fast_settings, order_body
 
 pytestmark = pytest.mark.postgres_only
 SPAWN = multiprocessing.get_context("spawn")
 ALL_SHOPS = DeliveryScope(all_shops=True)  # the global account serves every shop
+
+
+@pytest.fixture
+def overrides(db_path, target):  # type: ignore[no-untyped-def]
+    """While the server is down, a request waits this long for a connection before its 503."""
+    return {**fast_settings(db_path, kind="http", base_url=target.url), "database.busy_timeout_s": 2}
 
 
 def _run_processes(target: Any, args_list: list[tuple[Any, ...]], timeout_s: float = 120) -> list[Any]:
@@ -79,6 +85,39 @@ def test_processes_claiming_the_same_due_orders_never_claim_one_twice(db_path):
     owners = dict(db.execute("SELECT order_id, lease_owner FROM orders").fetchall())
     for name, batch in claims:
         assert all(owners[order_id] == name for _, order_id in batch)
+
+
+def _due_order_rows(db: Any, shop: str, first: int, count: int) -> None:
+    now = now_db()
+    with write_transaction(db):
+        for n in range(first, first + count):
+            db.execute(
+                "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, newest_event_id) VALUES (?, ?, ?, ?, 1)",
+                [shop, str(n), now, now],
+            )
+
+
+def test_a_claim_never_waits_for_order_rows_another_transaction_holds(db_path):
+    other = "no-account.myshopify.com"  # installed, but without a tracking account: undeliverable
+    db = connect(db_path)
+    add_shop(db, SHOP, "config")
+    add_shop(db, other, "config")
+    _due_order_rows(db, SHOP, 100, 5)
+    _due_order_rows(db, other, 200, 5)
+    scope = DeliveryScope(assigned=frozenset({SHOP}))  # only SHOP's account is assigned
+    holder, quick = connect(db_path), connect(db_path, busy_timeout_s=1)  # a wait would fail after 1 s
+    with write_transaction(holder):
+        # Another claim parking the same rows, or a triage folding events into them, holds them.
+        holder.execute("SELECT 1 FROM orders WHERE shop = ? FOR UPDATE", [other]).fetchall()
+        started = time.monotonic()
+        with write_transaction(quick):
+            claimed = order_store.claim_due_orders(quick, "w1", 50, lease_s=60, scope=scope)
+        waited = time.monotonic() - started
+    assert sorted(claimed) == [(SHOP, str(n)) for n in range(100, 105)] and waited < 0.9
+    with write_transaction(quick):  # the next claim parks what the first had to skip
+        assert order_store.claim_due_orders(quick, "w1", 50, lease_s=60, scope=scope) == []
+    held = dict(db.execute("SELECT order_id, status FROM orders WHERE shop = ?", [other]).fetchall())
+    assert set(held.values()) == {"held"}
 
 
 # -- two triagers, interleaved events of one order -----------------------------------------------
@@ -159,6 +198,27 @@ def test_while_an_owner_records_its_result_nobody_can_take_the_order_over(db_pat
 
 
 # -- migrations from four processes at once ---------------------------------------------------------
+def test_an_install_during_a_triage_batch_still_releases_the_events_that_batch_holds(db_path):
+    from connector.lifecycle.install import release_held
+
+    shop = "new-install.myshopify.com"
+    db = connect(db_path)
+    event_id, _ = event_store.save_event(db, NewEvent(shop, "orders/create", "w1", order_body()))
+    triager = connect(db_path)
+    released: list[int] = []
+    with write_transaction(triager):  # a batch that read the shops before the install committed
+        triager.dialect.serialize(triager, event_store.TRIAGE_LOCK)
+        event_store.set_event_state(triager, event_id, "held", "shop is not installed or configured")
+        add_shop(db, shop, "oauth")  # the install stores the shop, then releases what was held
+        installer = threading.Thread(target=lambda: released.append(release_held(connect(db_path), shop)))
+        installer.start()
+        installer.join(0.5)
+        assert installer.is_alive()  # waits for the batch, which would otherwise hold the event after it
+    installer.join(10)
+    assert released == [1]
+    assert db.execute("SELECT state FROM events WHERE id = ?", [event_id]).fetchone()[0] == "new"
+
+
 def _migrator(results: Any, url: str, start_at: float) -> None:
     db = connect(url)
     time.sleep(max(0.0, start_at - time.time()))
@@ -193,6 +253,11 @@ def test_an_idle_worker_wakes_on_a_new_event_long_before_its_poll(settings, post
             time.sleep(0.02)
         assert target.orders(), "not delivered"
         assert time.monotonic() - posted < 5  # woken by NOTIFY, not by the 30 s poll
+        time.sleep(0.5)  # idle again, listening
+        asked = time.monotonic()
+        worker.stop()
+        thread.join(10)
+        assert not thread.is_alive() and time.monotonic() - asked < 3  # a stop does not wait out the poll
     finally:
         worker.stop()
         thread.join(35)
@@ -227,15 +292,21 @@ def test_a_restarting_server_gets_503s_then_recovers_by_itself(settings, post, c
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
+        deadline = time.monotonic() + 30
+        while worker.stats.delivered < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker is in its loop (not still starting) when the server goes
+        assert worker.stats.delivered == 1
         pg_server.stop_server()
         answers = [post(order_body(updated_at=f"2026-11-25T11:00:0{n}Z")) for n in range(3)]
         assert {a.status_code for a in answers} == {503} and all(a.headers["Retry-After"] for a in answers)
         assert client.get("/readyz").status_code == 503
-        time.sleep(1.0)  # the worker meets the outage too, and pauses
+        time.sleep(3.0)  # the worker meets the outage too, and pauses; the pools back off
         pg_server.start_server()
-        deadline = time.monotonic() + 30
+        back = time.monotonic()
+        deadline = back + 30
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.1)
+        assert time.monotonic() - back < 5  # reconnected within moments, not after a long backoff
         assert client.get("/readyz").status_code == 200
         assert post(order_body(updated_at="2026-11-25T12:00:00Z")).status_code == 200  # Shopify's retry
         while time.monotonic() < deadline:

@@ -173,6 +173,42 @@ def test_only_the_lease_holder_extends_it_and_uninstalled_shops_are_not_claimed(
     assert claim(db, "w2") == []
 
 
+def test_the_order_list_shows_synced_orders_newest_first_and_never_synced_ones_last(db):
+    for order_id in ("1", "2", "3"):
+        fold(db, "2026-01-01T00:00:00.000000Z", key=f"k{order_id}", order_id=order_id)
+    db.execute("UPDATE orders SET last_synced_at = '2026-01-02T00:00:00.000000Z' WHERE order_id = '1'")
+    db.execute("UPDATE orders SET last_synced_at = '2026-01-03T00:00:00.000000Z' WHERE order_id = '3'")
+    assert [row["order_id"] for row in order_store.list_orders(db, SHOP)] == ["3", "1", "2"]
+
+
+def test_held_and_retrying_orders_are_released_in_one_statement_each(db):
+    from connector.store import holds, shop_orders
+
+    for order_id in ("1", "2", "3"):
+        fold(db, "2026-01-01T00:00:00.000000Z", key=f"k{order_id}", order_id=order_id)
+    db.execute("UPDATE orders SET status = 'held', next_attempt_at = ? WHERE order_id IN ('1', '2')", [holds.FAR_FUTURE])
+    db.execute("UPDATE orders SET status = 'retrying', next_attempt_at = ? WHERE order_id = '3'", [holds.FAR_FUTURE])
+    assert holds.release_held_orders(db, "other-shop.myshopify.com") == 0
+    assert holds.release_held_orders(db, SHOP) == 2  # outside a transaction: the statement is whole
+    assert shop_orders.retry_now(db, SHOP, "2") == 0  # pending now, not retrying
+    assert shop_orders.retry_now(db, SHOP) == 1
+    rows = db.query_rows("SELECT status, next_attempt_at FROM orders ORDER BY order_id")
+    assert [r["status"] for r in rows] == ["pending", "pending", "retrying"]
+    assert all(r["next_attempt_at"] < holds.FAR_FUTURE for r in rows)
+
+
+def test_a_triage_batch_creates_and_locks_its_orders_and_parts_at_once(db):
+    with write_transaction(db):
+        order_store.lock_orders(db, [(SHOP, "1"), (SHOP, "2")])
+        order_store.lock_orders(db, [(SHOP, "2"), (SHOP, "3")])  # an existing one is kept as it is
+        order_store.lock_parts(db, [(SHOP, "fulfillment", "f1", "1"), (SHOP, "refund", "r1", "3")])
+    assert [r[0] for r in db.execute("SELECT order_id FROM orders ORDER BY order_id")] == ["1", "2", "3"]
+    parts = db.query_rows("SELECT kind, part_id, order_id, newest_event_id FROM order_parts ORDER BY part_id")
+    assert parts == [{"kind": "fulfillment", "part_id": "f1", "order_id": "1", "newest_event_id": None},
+                     {"kind": "refund", "part_id": "r1", "order_id": "3", "newest_event_id": None}]
+    assert fold(db, "2026-01-01T00:00:00.000000Z", order_id="2")[0] == "queued"  # an ordinary new order
+
+
 def test_a_transient_failure_reschedules_and_keeps_when_failures_began(db):
     fold(db, "2026-01-01T00:00:00.000000Z")
     order_store.finish_transient(db, SHOP, ORDER, "HTTP 503", retry_in_s=3600)

@@ -22,6 +22,7 @@ from connector.shopify.oauth import TokenGrant, authorize_url, fetch_access_toke
 from connector.shopify.subscriptions import SubscriptionReport, ensure_subscriptions, subscribed_topics, webhook_address
 from connector.lifecycle.tokens import get_access_token, shop_admin_base, store_grant, token_cipher
 from connector.shopify.verify import is_fresh_timestamp, verify_oauth_hmac
+from connector.store.db import write_transaction
 from connector.store.events import release_held_events
 from connector.store.holds import release_held_orders
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
@@ -125,8 +126,10 @@ def complete_install(db: sqlite_utils.Database, settings: Settings, shop: str, g
 def release_held(db: sqlite_utils.Database, shop: str) -> int:
     """The shop is installed (again): its events kept aside go to triage, its orders that waited
     for the install are due again (they are held once more if it has no account yet)."""
-    release_held_orders(db, shop)
-    return release_held_events(db, shop)
+    with write_transaction(db):
+        released = release_held_events(db, shop)
+        release_held_orders(db, shop)
+    return released
 
 
 def register_webhooks(db: sqlite_utils.Database, settings: Settings, shop: str) -> SubscriptionReport:

@@ -12,6 +12,8 @@ from connector.store.rows import query_rows
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
 NEW, QUEUED, HELD, SKIPPED = EventState.NEW, EventState.QUEUED, EventState.HELD, EventState.SKIPPED
+# The lock every triage batch holds (see connector.worker.triage), and whatever sends events back to it.
+TRIAGE_LOCK = "triage"
 # Events stored with this source are backfills/re-syncs: what they carry must not message customers.
 SILENT_SOURCE = "resync-silent"
 
@@ -119,7 +121,12 @@ def settle_queued_events(
 
 
 def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
-    """Send a shop's held events back to triage (the shop became known)."""
+    """Send a shop's held events back to triage (the shop became known). Inside
+    ``write_transaction``, after the shop was stored: it first waits for a triage batch in
+    progress (the triage lock), which may have read the shops before this one was added and would
+    otherwise mark its events held *after* this release, for good (PostgreSQL; on SQLite the
+    write lock already orders them)."""
+    db.dialect.serialize(db, TRIAGE_LOCK)
     cursor = db.execute(f"UPDATE events SET state = '{NEW}', reason = NULL WHERE shop = ? AND state = '{HELD}'", [shop])
     return cursor.rowcount
 

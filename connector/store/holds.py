@@ -17,10 +17,12 @@ from typing import Any
 import sqlite_utils
 
 from connector.models import SyncStatus
+from connector.store.rows import update_in_key_order
 from connector.timeutil import now_db
 
 FAR_FUTURE = "9999-12-31T00:00:00.000000Z"
 PENDING, RETRYING, HELD = SyncStatus.PENDING, SyncStatus.RETRYING, SyncStatus.HELD
+ORDER_KEY = "shop, order_id"
 
 
 @dataclass(frozen=True)
@@ -50,36 +52,49 @@ def deliverable_sql(alias: str, scope: DeliveryScope, now: str) -> tuple[str, li
 
 def hold_undeliverable(db: sqlite_utils.Database, scope: DeliveryScope, now: str) -> int:
     """Park the due orders of shops that may not deliver now; returns how many.
-    Inside the claim's ``write_transaction``."""
-    condition, params = deliverable_sql("orders", scope, now)
+    Inside the claim's ``write_transaction``.
+
+    Every claim runs this, so it must never wait: an order row another transaction has locked
+    (a concurrent claim parking the same rows, a triage or delivery step writing it) is skipped,
+    not waited for (``SKIP LOCKED`` on PostgreSQL; SQLite's write lock already serialises). A
+    skipped row is only parked by a later claim; meanwhile the claim's own check keeps it from
+    being delivered."""
+    condition, params = deliverable_sql("o", scope, now)
     cursor = db.execute(
         f"""
+        WITH undeliverable AS MATERIALIZED (
+            SELECT o.shop, o.order_id FROM orders o
+            WHERE o.has_work = 1 AND o.status IN ('{PENDING}', '{RETRYING}') AND o.next_attempt_at <= ?
+              AND (o.lease_until IS NULL OR o.lease_until < ?) AND NOT {condition}
+            {db.dialect.lock(of="o", skip_locked=True)}
+        )
         UPDATE orders SET status = '{HELD}', next_attempt_at = ?, attempts = 0, first_failed_at = NULL
-        WHERE has_work = 1 AND status IN ('{PENDING}', '{RETRYING}') AND next_attempt_at <= ?
-          AND (lease_until IS NULL OR lease_until < ?) AND NOT {condition}
+        WHERE (shop, order_id) IN (SELECT shop, order_id FROM undeliverable)
+        RETURNING 1
         """,
-        [FAR_FUTURE, now, now, *params],
+        [now, now, *params, FAR_FUTURE],
     )
-    return cursor.rowcount
+    return len(cursor.fetchall())  # no rowcount from sqlite3 for a statement starting WITH
 
 
 def release_held_orders(db: sqlite_utils.Database, shop: str | None = None) -> int:
-    """Make a shop's held orders (every shop's, when ``shop`` is None) due now; returns how many."""
-    where, params = ("AND shop = ?", [shop]) if shop else ("", [])
-    cursor = db.execute(
-        f"UPDATE orders SET status = '{PENDING}', next_attempt_at = ? WHERE status = '{HELD}' {where}",
-        [now_db(), *params],
-    )
-    return cursor.rowcount
+    """Make a shop's held orders (every shop's, when ``shop`` is None) due now; returns how many.
+    Self-contained."""
+    return _make_due(db, HELD, shop)
 
 
 def release_skipped_orders(db: sqlite_utils.Database, shop: str) -> int:
     """The shop's options changed: its skipped orders are judged again (due now)."""
-    cursor = db.execute(
-        f"UPDATE orders SET status = '{PENDING}', next_attempt_at = ? WHERE status = '{SyncStatus.SKIPPED}' AND shop = ?",
-        [now_db(), shop],
+    return _make_due(db, SyncStatus.SKIPPED, shop)
+
+
+def _make_due(db: sqlite_utils.Database, status: str, shop: str | None) -> int:
+    """Set the orders in ``status`` (of ``shop``) pending and due now (locked in key order, so
+    this cannot deadlock with triage on PostgreSQL: :func:`~.rows.update_in_key_order`)."""
+    where, params = ("status = ? AND shop = ?", [status, shop]) if shop else ("status = ?", [status])
+    return update_in_key_order(
+        db, "orders", ORDER_KEY, f"status = '{PENDING}', next_attempt_at = ?", where, [now_db()], params
     )
-    return cursor.rowcount
 
 
 def hold_order(db: sqlite_utils.Database, shop: str, order_id: str, reason: str) -> None:

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from connector.models import EventState, SyncStatus
 from connector.store.holds import FAR_FUTURE, DeliveryScope, deliverable_sql, hold_undeliverable
-from connector.store.rows import query_rows, where_equal
+from connector.store.rows import query_rows, update_in_key_order, where_equal
 from connector.timeutil import db_time_in, now_db
 
 PENDING, SYNCED, RETRYING, DEAD = SyncStatus.PENDING, SyncStatus.SYNCED, SyncStatus.RETRYING, SyncStatus.DEAD
@@ -81,6 +81,41 @@ def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[s
     return query_rows(
         db, f"SELECT * FROM orders WHERE shop = ? AND order_id = ?{db.dialect.lock()}", [shop, order_id]
     )[0]
+
+
+def lock_orders(db: sqlite_utils.Database, keys: list[tuple[str, str]]) -> None:
+    """Create-if-missing and lock the sync rows of ``keys`` ((shop, order id), in key order),
+    two statements for the whole batch. Inside ``write_transaction``; see triage."""
+    if not keys:
+        return
+    now = now_db()
+    db.execute(
+        "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, placed_at) VALUES "
+        + ", ".join("(?, ?, ?, ?, ?)" for _ in keys) + " ON CONFLICT (shop, order_id) DO NOTHING",
+        [value for shop, order_id in keys for value in (shop, order_id, now, now, now)],
+    )
+    db.execute(
+        f"SELECT 1 FROM orders WHERE (shop, order_id) IN (VALUES {', '.join('(?, ?)' for _ in keys)}) "
+        f"ORDER BY shop, order_id{db.dialect.lock()}",
+        [value for key in keys for value in key],
+    )
+
+
+def lock_parts(db: sqlite_utils.Database, keys: list[tuple[str, str, str, str]]) -> None:
+    """Create-if-missing and lock the part rows of ``keys`` ((shop, kind, part id, order id), in
+    key order). Inside ``write_transaction``, after :func:`lock_orders`."""
+    if not keys:
+        return
+    db.execute(
+        "INSERT INTO order_parts (shop, kind, part_id, order_id) VALUES "
+        + ", ".join("(?, ?, ?, ?)" for _ in keys) + " ON CONFLICT DO NOTHING",
+        [value for key in keys for value in key],
+    )
+    db.execute(
+        f"SELECT 1 FROM order_parts WHERE (shop, kind, part_id) IN (VALUES {', '.join('(?, ?, ?)' for _ in keys)}) "
+        f"ORDER BY shop, kind, part_id{db.dialect.lock()}",
+        [value for shop, kind, part_id, _ in keys for value in (shop, kind, part_id)],
+    )
 
 
 def _wake(
@@ -343,8 +378,9 @@ def finish_skipped(db: sqlite_utils.Database, shop: str, order_id: str, reason: 
 def reset_remote_refs(db: sqlite_utils.Database, shop: str) -> None:
     """The shop now delivers to another account: forget the old account's ids and payload hashes,
     so no later update is addressed to the old account's orders and nothing is taken as unchanged."""
-    db.execute("UPDATE orders SET remote_id = NULL, payload_hash = NULL WHERE shop = ?", [shop])
-    db.execute("UPDATE order_parts SET remote_id = NULL, payload_hash = NULL WHERE shop = ?", [shop])
+    cleared = "remote_id = NULL, payload_hash = NULL"
+    update_in_key_order(db, "orders", "shop, order_id", cleared, "shop = ?", where_params=[shop])
+    update_in_key_order(db, "order_parts", "shop, kind, part_id", cleared, "shop = ?", where_params=[shop])
 
 
 def failing_since(db: sqlite_utils.Database, shop: str, order_id: str) -> str | None:
@@ -367,7 +403,8 @@ def list_orders(
         db,
         "SELECT shop, order_id, status, remote_id, attempts, last_error, last_synced_at, "
         "delivered_updated_at AS shopify_updated_at, next_attempt_at, payload_hash "
-        f"FROM orders {where} ORDER BY last_synced_at DESC, order_id LIMIT ?",
+        # Never-synced orders last on both engines (PostgreSQL sorts NULL first when descending).
+        f"FROM orders {where} ORDER BY last_synced_at IS NULL, last_synced_at DESC, order_id LIMIT ?",
         [*params, limit],
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import select
 import threading
+import time
 import weakref
 from contextlib import contextmanager
 from functools import lru_cache
@@ -33,6 +34,12 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5
 # A session stuck inside a transaction (a frozen process) must not hold row locks for ever.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+# psycopg_pool retries a failed connection with doubling delays (1, 2, 4, 8 … s) until it gives
+# the slot up; then the next request that finds no connection starts a fresh attempt. Given up
+# after 5 s, the gap between tries stays under ~2 s: a pool is back within moments of a restarted
+# server instead of sleeping out a 30 s backoff (the chaos run restarts it every few seconds).
+RECONNECT_GIVE_UP_S = 5.0
+STOP_CHECK_S = 0.25  # how soon an idle, listening worker notices it is asked to stop
 
 
 @lru_cache(maxsize=1024)
@@ -101,7 +108,7 @@ class _Pool:
             url, min_size=1, max_size=max_size, timeout=wait_s, open=False, name="connector",
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
             configure=lambda conn: _configure(conn, lock_timeout_ms),
-            check=ConnectionPool.check_connection, reconnect_timeout=60.0,
+            check=ConnectionPool.check_connection, reconnect_timeout=RECONNECT_GIVE_UP_S,
         )
         self.pool.open(wait=False)  # a server that is down now is waited for per request
 
@@ -182,7 +189,7 @@ class Listener:
         """Up to ``timeout_s`` for a notification (or ``stop``); True when one arrived."""
         try:
             conn = self._connected()
-            if not select.select([conn.fileno()], [], [], timeout_s)[0]:
+            if not self._readable(conn, timeout_s, stop):
                 return False
             woke = False
             conn.pgconn.consume_input()
@@ -194,6 +201,19 @@ class Listener:
             self.close()
             stop.wait(timeout_s)
             return False
+
+    @staticmethod
+    def _readable(conn: psycopg.Connection[Any], timeout_s: float, stop: threading.Event) -> bool:
+        """Whether the server sent something within ``timeout_s``. Waits in short slices, so a
+        stopping worker (SIGTERM) leaves at once even with a long poll interval."""
+        deadline = time.monotonic() + timeout_s
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if select.select([conn.fileno()], [], [], min(left, STOP_CHECK_S))[0]:
+                return True
+        return False
 
     def close(self) -> None:
         if self.conn is not None:

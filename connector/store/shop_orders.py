@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import sqlite_utils
 
 from connector.models import EventState, SyncStatus
-from connector.store.rows import query_rows
+from connector.store.rows import query_rows, update_in_key_order
 from connector.timeutil import now_db
 
 LIST_COLUMNS = (
@@ -96,9 +96,7 @@ def has_synced_orders(db: sqlite_utils.Database, shop: str) -> bool:
 
 def retry_now(db: sqlite_utils.Database, shop: str, order_id: str | None = None) -> int:
     """Make the shop's retrying orders (or one of them) due now, their backoff forgotten."""
-    where, params = ("AND order_id = ?", [order_id]) if order_id else ("", [])
-    cursor = db.execute(
-        f"UPDATE orders SET next_attempt_at = ? WHERE shop = ? AND status = '{SyncStatus.RETRYING}' {where}",
-        [now_db(), shop, *params],
-    )
-    return cursor.rowcount
+    where, params = "shop = ? AND status = ?", [shop, SyncStatus.RETRYING]
+    if order_id:
+        where, params = where + " AND order_id = ?", [*params, order_id]
+    return update_in_key_order(db, "orders", "shop, order_id", "next_attempt_at = ?", where, [now_db()], params)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 Routed = tuple[dict[str, Any], Route]
 KEPT_ASIDE = (EventState.INVALID, EventState.HELD, EventState.SUSPECT)
 MAX_REASON = 500
+FOLDING = ("snapshot", "delete", "part")  # the routes that fold into an order's sync state
 
 
 def triage_new_events(db: sqlite_utils.Database, batch_size: int, rules: RoutingRules | None = None) -> int:
@@ -78,10 +79,11 @@ def _fold(db: sqlite_utils.Database, run: list[Routed]) -> None:
         # delivered) some of them since. Re-triaging one would set a delivered event back to
         # ``queued`` for good, so only events still ``new`` under the lock are routed here.
         still_new = event_store.still_new_event_ids(db, [row["id"] for row, _ in run])
+        run = [(row, route) for row, route in run if row["id"] in still_new]
         shops = known_shops(db)
+        _lock_in_key_order(db, [(row, route) for row, route in run if row["shop"] in shops])
         for row, route in run:
-            if row["id"] in still_new:
-                _settle(db, row, route, lambda: _apply(db, row, route, shops))
+            _settle(db, row, route, lambda: _apply(db, row, route, shops))
 
 
 def _act(db: sqlite_utils.Database, row: dict[str, Any], route: Route) -> None:
@@ -106,8 +108,23 @@ def _act(db: sqlite_utils.Database, row: dict[str, Any], route: Route) -> None:
 def _one_triager(db: sqlite_utils.Database) -> None:
     """One triager at a time, on every host (SQLite: the write lock already; PostgreSQL: an
     advisory lock held to the commit): each transaction is milliseconds, and this keeps "route
-    each new event exactly once, in id order" as simple as on one host."""
-    db.dialect.serialize(db, "triage")
+    each new event exactly once, in id order" as simple as on one host. Measured against row
+    locks that let two triagers run side by side (bench/triage.py): no faster on two cores,
+    since their batches share orders and queue on them anyway."""
+    db.dialect.serialize(db, event_store.TRIAGE_LOCK)
+
+
+def _lock_in_key_order(db: sqlite_utils.Database, run: list[Routed]) -> None:
+    """Create-if-missing and lock every order, then every part, the batch folds into, each in
+    key order (PostgreSQL; SQLite's write lock already covers them). Events come in arrival
+    order; locked one by one in that order, a batch could deadlock with a many-row update that
+    locks the same orders in key order (releasing held orders, a merchant's retry, a replay)."""
+    if not db.dialect.lock():
+        return
+    orders = sorted({(row["shop"], route.order_id) for row, route in run if route.order_id and route.action in FOLDING})
+    parts = sorted({(row["shop"], route.part_kind, route.part_id, route.order_id) for row, route in run if route.action == "part"})
+    order_store.lock_orders(db, orders)  # type: ignore[arg-type]
+    order_store.lock_parts(db, parts)  # type: ignore[arg-type]
 
 
 def _settle(
