@@ -7,6 +7,8 @@ so they must never contain credentials: their reason passes :func:`connector.scr
 
 from __future__ import annotations
 
+from typing import Any
+
 from connector.scrub import scrub_secrets
 
 
@@ -99,6 +101,16 @@ class ShopifyApiError(ConnectorError):
         self.status = status
         self.transient = transient
         self.detail = scrub_secrets(detail) if detail else ""
+
+
+class TokenRequestError(ShopifyApiError):
+    """Shopify's token endpoint refused a grant: ``code`` is its OAuth error code (never free
+    text), ``retry_after`` its ``Retry-After`` in seconds."""
+
+    def __init__(self, reason: str, *, code: str = "", retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(reason, **kwargs)
+        self.code = code
+        self.retry_after = retry_after
 
 
 class ShopNotInstalledError(ConnectorError):

@@ -43,6 +43,12 @@ SHOPIFY_REQUESTS = Counter(
     "connector_shopify_requests_total", "Admin GraphQL API requests by outcome (ok, throttled, error)",
     ["shop", "outcome"],
 )
+TOKEN_RENEWALS = Counter(
+    "connector_shopify_token_renewals_total",
+    "Client-credentials Admin API tokens (Dev Dashboard custom apps) by outcome: installed, renewed, "
+    "failed (Shopify refused; the old token is used until it expires)",
+    ["outcome"],
+)
 RESYNC_ORDERS = Counter(
     "connector_resync_orders_total", "Orders fetched by re-sync/reconcile jobs, by what happened: queued, recovered, skipped",
     ["kind", "result"],

@@ -410,3 +410,50 @@ def test_dry_run_payloads_are_listed_newest_first_by_order(db):
     record_dry_run(db, SHOP, "1", "fulfillment", "9", "neutral", {"n": 3})
     assert [row["payload"]["n"] for row in list_dry_runs(db, order_id="1")] == [3, 1]
     assert [row["payload"]["n"] for row in list_dry_runs(db, limit=1)] == [3]
+
+
+def test_a_shop_lock_is_held_by_one_owner_until_released_or_expired(db):
+    from connector.store.shop_locks import release_shop_lock, take_shop_lock
+
+    assert take_shop_lock(db, SHOP, "token_exchange", "a", 30)
+    assert not take_shop_lock(db, SHOP, "token_exchange", "b", 30)
+    assert take_shop_lock(db, "other.myshopify.com", "token_exchange", "b", 30)  # per shop
+    release_shop_lock(db, SHOP, "token_exchange", "b")  # not b's: nothing happens
+    assert not take_shop_lock(db, SHOP, "token_exchange", "b", 30)
+    release_shop_lock(db, SHOP, "token_exchange", "a")
+    assert take_shop_lock(db, SHOP, "token_exchange", "b", -1)  # taken, already expired
+    assert take_shop_lock(db, SHOP, "token_exchange", "c", 30)  # a dead holder never blocks for long
+
+
+def test_orders_of_a_shop_without_an_account_are_held_out_of_the_claim_and_released(db):
+    from connector.store import holds, shop_settings
+
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    with write_transaction(db):  # no account and no switch: held, not claimed
+        assert order_store.claim_due_orders(db, "w1", 10, 60, scope=DeliveryScope()) == []
+    assert db.execute("SELECT status, next_attempt_at FROM orders").fetchone() == ("held", holds.FAR_FUTURE)
+    with write_transaction(db):  # still nothing to scan: held orders are past the due range
+        assert holds.hold_undeliverable(db, DeliveryScope(), "2026-06-01T00:00:00.000000Z") == 0
+    shop_settings.save_shop_settings(db, SHOP, "foxdeli", {}, "ciphertext", {}, reset_check=True)
+    assert holds.release_held_orders(db, SHOP) == 1
+    with write_transaction(db):
+        assert order_store.claim_due_orders(db, "w1", 10, 60, scope=DeliveryScope()) == [(SHOP, ORDER)]
+
+
+def test_a_refused_account_holds_its_shop_until_the_recheck(db):
+    from connector.store import shop_settings
+    from connector.timeutil import db_time_in
+
+    fold(db, "2026-01-01T00:00:00.000000Z")
+    shop_settings.record_account_check(db, SHOP, False, "HTTP 401 Bad credentials", db_time_in(3600))
+    with write_transaction(db):
+        assert order_store.claim_due_orders(db, "w1", 10, 60, scope=DeliveryScope(assigned=frozenset({SHOP}))) == []
+    assert shop_settings.shops_due_for_recheck(db) == []
+    shop_settings.record_account_check(db, SHOP, False, "HTTP 401 Bad credentials", db_time_in(-1))
+    assert shop_settings.shops_due_for_recheck(db) == [SHOP]
+    shop_settings.start_recheck(db, [SHOP])
+    from connector.store.holds import release_held_orders
+
+    release_held_orders(db, SHOP)
+    with write_transaction(db):
+        assert order_store.claim_due_orders(db, "w1", 10, 60, scope=DeliveryScope(assigned=frozenset({SHOP}))) == [(SHOP, ORDER)]

@@ -15,6 +15,7 @@ import pytest
 from connector.app import create_app
 from connector.config import Settings
 from connector.store.db import close_thread_dbs, connect, get_db, location_of
+from connector.timeutil import now_db
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
 from tests.lifecycle_env import database_bytes
@@ -52,8 +53,9 @@ def make(tmp_path, db_path, fox, pl):  # type: ignore[no-untyped-def]
         db = get_db(location_of(settings))
         install(settings, db, SHOP_A, SHOP_B, SHOP_C)
 
-        def post(shop: str, body: bytes, topic: str = "orders/create"):  # type: ignore[no-untyped-def]
-            response = client.post("/webhooks/shopify", data=body, headers=webhook_headers(body, topic, shop=shop))
+        def post(shop: str, body: bytes, topic: str = "orders/create", **extra: str):  # type: ignore[no-untyped-def]
+            headers = {**webhook_headers(body, topic, shop=shop), **extra}
+            response = client.post("/webhooks/shopify", data=body, headers=headers)
             assert response.status_code == 200
             return response
 
@@ -277,3 +279,24 @@ def test_no_tracking_secret_is_ever_stored_in_clear(make):
     for secret in (FOX_A["password"], PL_C["token"]):
         assert secret.encode() not in raw
     assert FOX_A["username"].encode() in raw  # the non-secret fields are plain, as they should be
+
+
+def test_uninstall_stops_deliveries_keeps_the_settings_and_shop_redact_erases_them(make, fox):
+    settings, db, post = make()
+    connect_account(db, settings, SHOP_A, "foxdeli", options={"skip_tags": ["b2b"]}, **FOX_A)
+    uninstalled_now = {"X-Shopify-Triggered-At": now_db()}  # sent after the install, not a late retry
+    post(SHOP_A, b'{"id": 1}', "app/uninstalled", **uninstalled_now)
+    run(settings)
+    post(SHOP_A, order_for(1001))
+    assert run(settings).delivered == 0 and fox.requests == []  # uninstalled: nothing goes out
+    assert db.execute("SELECT kind FROM shop_settings WHERE shop = ?", [SHOP_A]).fetchone() == ("foxdeli",)
+    install(settings, db, SHOP_A)  # a reinstall finds its settings again...
+    from connector.lifecycle.install import release_held
+
+    release_held(db, SHOP_A)
+    assert run(settings).delivered == 1 and len(fox.orders_of(ESHOP_A)) == 1  # ...and its held order goes out
+    post(SHOP_A, b'{"id": 1}', "app/uninstalled", **{"X-Shopify-Triggered-At": now_db()})
+    post(SHOP_A, json.dumps({"shop_id": 1, "shop_domain": SHOP_A}).encode(), "shop/redact")
+    run(settings)
+    assert db.execute("SELECT count(*) FROM shop_settings WHERE shop = ?", [SHOP_A]).fetchone() == (0,)
+    assert FOX_A["username"].encode() not in database_bytes(settings)

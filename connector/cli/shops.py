@@ -14,7 +14,7 @@ from connector.errors import ConnectorError
 
 @click.group()
 def shops() -> None:
-    """Shops the connector delivers for: list, add a custom app's token, remove."""
+    """Shops the connector delivers for: list, add a custom app (client credentials, or a legacy token), remove."""
 
 
 @shops.command("list")
@@ -29,15 +29,36 @@ def shops_list(settings: Settings, config_path: str | None) -> None:
 @shops.command("add")
 @config_option
 @click.argument("shop")
-@click.option("--token", prompt=True, hide_input=True, help="The custom app's Admin API access token (shpat_...); prompted when omitted.")
+@click.option("--client-credentials", is_flag=True,
+              help="A Dev Dashboard custom app (the way since 2026): get its 24-hour Admin API token with the "
+                   "client credentials grant; the worker renews it. Uses shopify.api_key/api_secret unless "
+                   "--client-id is given.")
+@click.option("--client-id", default=None, help="With --client-credentials: the custom app's own client id "
+                                                "(its secret is prompted for, and stored encrypted).")
+@click.option("--client-secret", default=None, hidden=True, help="The custom app's client secret (better: let it be prompted).")
+@click.option("--token", default=None,
+              help="LEGACY: the Admin API token (shpat_...) of a custom app created in the store admin before 2026 "
+                   "(Shopify no longer lets anyone create those); prompted when neither this nor "
+                   "--client-credentials is given.")
 @click.option("--register/--no-register", "register_hooks", default=True, show_default=True,
               help="Also subscribe the shop's webhooks through the Admin API.")
-def shops_add(settings: Settings, config_path: str | None, shop: str, token: str, register_hooks: bool) -> None:
-    """Add a custom app installation: store its token (encrypted), as an OAuth install would."""
-    from connector.lifecycle.install import add_custom_app
-
+def shops_add(settings: Settings, config_path: str | None, shop: str, client_credentials: bool, client_id: str | None,
+              client_secret: str | None, token: str | None, register_hooks: bool) -> None:
+    """Add a shop whose Admin API access you hold: a Dev Dashboard custom app (--client-credentials)
+    or, legacy, an admin-created custom app's token (--token). As an OAuth install would, the token
+    is stored encrypted, the webhooks subscribed and held events released."""
+    if client_credentials and token:
+        raise click.UsageError("give --client-credentials or --token, not both")
+    if client_id and not client_credentials:
+        raise click.UsageError("--client-id goes with --client-credentials")
     try:
-        result = add_custom_app(open_db(settings), settings, shop.lower(), token.strip(), register_hooks)
+        if client_credentials:
+            result = _add_with_client_credentials(settings, shop.lower(), client_id, client_secret, register_hooks)
+        else:
+            from connector.lifecycle.install import add_custom_app
+
+            token = token or click.prompt("Token", hide_input=True)
+            result = add_custom_app(open_db(settings), settings, shop.lower(), token.strip(), register_hooks)
     except ConnectorError as exc:
         raise failure(exc) from None
     click.echo(f"added {result.shop}; {result.released} held events released")
@@ -45,6 +66,15 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, token: str
         click.echo(f"webhooks: created {len(result.subscriptions.created)}, kept {len(result.subscriptions.kept)}")
     if result.subscription_error:
         raise click.ClickException(f"token stored, but webhook subscriptions failed: {result.subscription_error}")
+
+
+def _add_with_client_credentials(settings: Settings, shop: str, client_id: str | None, client_secret: str | None,
+                                 register: bool):  # type: ignore[no-untyped-def]
+    from connector.lifecycle.client_credentials import install_with_client_credentials
+
+    if client_id and not client_secret:
+        client_secret = click.prompt("Client secret", hide_input=True).strip()
+    return install_with_client_credentials(open_db(settings), settings, shop, client_id, client_secret, register)
 
 
 @shops.command("remove")

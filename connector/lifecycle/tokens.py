@@ -17,6 +17,7 @@ from connector.crypto import KEY_SETTING, TokenCipher
 from connector.errors import ShopifyApiError, ShopNotInstalledError
 from connector.shopify.oauth import TokenGrant, admin_base, fetch_refreshed_token
 from connector.store import shops as shop_store
+from connector.store.shops import CLIENT_CREDENTIALS
 from connector.timeutil import db_time_in, now_db
 
 if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
@@ -59,9 +60,29 @@ def get_access_token(db: sqlite_utils.Database, settings: Settings, shop: str) -
     if row is None or row["uninstalled_at"] or not row["access_token"]:
         raise ShopNotInstalledError(f"{shop} has no Admin API token: install the app or run `connector shops add`")
     cipher = token_cipher(settings)
-    if not row["token_expires_at"] or not row["refresh_token"] or row["token_expires_at"] > db_time_in(REFRESH_MARGIN_S):
+    if not row["token_expires_at"] or row["token_expires_at"] > db_time_in(REFRESH_MARGIN_S):
+        return cipher.decrypt(row["access_token"])
+    if row["source"] == CLIENT_CREDENTIALS:
+        return _renew(db, settings, cipher, shop, row)
+    if not row["refresh_token"]:
         return cipher.decrypt(row["access_token"])
     return _refresh(db, settings, cipher, shop, row)
+
+
+def _renew(db: sqlite_utils.Database, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:
+    """A client-credentials token about to expire (the worker renews them long before): renew it
+    now; if Shopify refuses, the current token serves until it expires, then the call waits."""
+    from connector.lifecycle.client_credentials import renew_token  # it builds on this module
+
+    try:
+        return renew_token(db, settings, shop)
+    except ShopifyApiError as exc:
+        if row["token_expires_at"] > now_db():
+            log.warning("token renewal refused (%s); using the current token until it expires", exc.reason,
+                        extra={"shop": shop})
+            return cipher.decrypt(row["access_token"])
+        raise ShopifyApiError(f"the Admin API token expired and Shopify refused a new one: {exc.reason}",
+                              status=exc.status, transient=True) from None
 
 
 def _refresh(db: sqlite_utils.Database, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:

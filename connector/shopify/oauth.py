@@ -10,13 +10,15 @@ reproduced, constant-time, in :mod:`connector.shopify.verify` (and tested agains
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
 import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from connector.errors import ShopifyApiError
+from connector.errors import SessionTokenError, ShopifyApiError, TokenRequestError
 from connector.scrub import scrub_secrets
 
 TIMEOUT_S = 15.0
@@ -26,7 +28,15 @@ TIMEOUT_S = 15.0
 OAUTH_ERROR_CODES = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
     "invalid_scope", "access_denied", "server_error", "temporarily_unavailable",
+    "invalid_subject_token",  # token exchange: the ID token is stale or not this app's
 })
+# Token exchange (RFC 8693 as Shopify takes it; shopifyapp's exchange/token_exchange.py).
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
+# A page request waits for these grants: retries of 429/5xx stop within this budget.
+RETRY_BUDGET_S = 10.0
+RETRY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -55,19 +65,20 @@ def authorize_url(base: str, api_key: str, scopes: str, redirect_uri: str, state
     return f"{base}/admin/oauth/authorize?{query}"
 
 
-def _post_token_request(base: str, form: Mapping[str, str]) -> TokenGrant:
+def _post_token_request(base: str, form: Mapping[str, Any]) -> TokenGrant:
     url = f"{base}/admin/oauth/access_token"
-    secrets = [v for k, v in form.items() if k in ("client_secret", "code", "refresh_token") and v]
+    secrets = [str(v) for k, v in form.items() if k in ("client_secret", "code", "refresh_token", "subject_token") and v]
     try:
         response = requests.post(url, json=dict(form), headers={"Accept": "application/json"}, timeout=TIMEOUT_S)
     except requests.RequestException as exc:
         raise ShopifyApiError(f"token request to {url} failed: {type(exc).__name__}", transient=True) from None
     if response.status_code != 200:
         code = _error_code(response)
-        raise ShopifyApiError(
+        raise TokenRequestError(
             f"token request refused: HTTP {response.status_code}" + (f" ({code})" if code else ""),
             status=response.status_code, transient=response.status_code >= 500 or response.status_code == 429,
-            detail=scrub_secrets(response_text(response), secrets),
+            detail=scrub_secrets(response_text(response), secrets), code=code,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
         )
     try:
         data: Any = response.json()
@@ -144,3 +155,59 @@ def fetch_refreshed_token(base: str, api_key: str, api_secret: str, refresh_toke
             "grant_type": "refresh_token", "refresh_token": refresh_token,
         },
     )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a delta-seconds ``Retry-After`` (Shopify sends seconds), else None."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _with_retries(base: str, form: Mapping[str, Any]) -> TokenGrant:
+    """A token request that rides out Shopify's 429/5xx (and network blips), honouring
+    ``Retry-After``, within :data:`RETRY_BUDGET_S` — a merchant's page is waiting."""
+    started = time.monotonic()
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = getattr(exc, "retry_after", None)
+        return hinted if hinted is not None else min(0.5 * 2 ** (state.attempt_number - 1), 4.0)
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= RETRY_ATTEMPTS:
+            return True
+        return time.monotonic() - started + wait(state) > RETRY_BUDGET_S
+
+    retrying = Retrying(
+        retry=retry_if_exception(lambda exc: isinstance(exc, ShopifyApiError) and exc.transient),
+        wait=wait, stop=stop, reraise=True,
+    )
+    return retrying(_post_token_request, base, form)
+
+
+def exchange_id_token(base: str, api_key: str, api_secret: str, id_token: str, expiring: bool = True) -> TokenGrant:
+    """Shopify's token exchange: a verified ID token for an offline access token (expiring ones
+    come with a refresh token). Raises SessionTokenError when Shopify calls the ID token
+    stale (``invalid_subject_token``): App Bridge must fetch a fresh one.
+    https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/token-exchange
+    """
+    form = {
+        "client_id": api_key, "client_secret": api_secret, "grant_type": TOKEN_EXCHANGE_GRANT,
+        "subject_token": id_token, "subject_token_type": ID_TOKEN_TYPE,
+        "requested_token_type": OFFLINE_TOKEN_TYPE, "expiring": 1 if expiring else 0,
+    }
+    try:
+        return _with_retries(base, form)
+    except TokenRequestError as exc:
+        if exc.code == "invalid_subject_token":
+            raise SessionTokenError("Shopify refused the ID token for token exchange (invalid_subject_token)") from None
+        raise
+
+
+def fetch_client_credentials_token(base: str, client_id: str, client_secret: str) -> TokenGrant:
+    """The client credentials grant of a Dev Dashboard custom app: a token valid for 24 hours.
+    https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/client-credentials-grant
+    """
+    return _with_retries(base, {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"})

@@ -69,10 +69,11 @@ def set_scopes(db: sqlite_utils.Database, shop: str, scopes: str) -> bool:
 
 
 def mark_uninstalled(db: sqlite_utils.Database, shop: str) -> None:
-    """Idempotent: the token goes, the row (and so the shop's history) stays."""
+    """Idempotent: the tokens (and a custom app's client secret) go, the row and so the shop's
+    history and settings stay."""
     db.execute(
         "UPDATE shops SET uninstalled_at = coalesce(uninstalled_at, ?), access_token = NULL, "
-        "refresh_token = NULL, token_expires_at = NULL WHERE shop = ?",
+        "refresh_token = NULL, token_expires_at = NULL, client_secret = NULL WHERE shop = ?",
         [now_db(), shop],
     )
 
@@ -93,7 +94,8 @@ def save_shop_tokens(
         ON CONFLICT (shop) DO UPDATE SET
             source = excluded.source, installed_at = excluded.installed_at, uninstalled_at = NULL,
             access_token = excluded.access_token, scopes = coalesce(excluded.scopes, shops.scopes),
-            refresh_token = excluded.refresh_token, token_expires_at = excluded.token_expires_at
+            refresh_token = excluded.refresh_token, token_expires_at = excluded.token_expires_at,
+            renew_after = NULL
         """,
         [shop, source, now_db(), access_token, scopes, refresh_token, expires_at],
     )
@@ -126,3 +128,38 @@ def list_shops(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 def get_shop(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:
     rows = query_rows(db, "SELECT * FROM shops WHERE shop = ?", [shop])
     return rows[0] if rows else None
+
+
+# -- client credentials grant (Dev Dashboard custom apps): 24-hour tokens renewed by the worker --
+CLIENT_CREDENTIALS = "client_credentials"
+
+
+def save_client_credentials(db: sqlite_utils.Database, shop: str, client_id: str | None, client_secret: str | None) -> None:
+    """Keep a shop's own client id and (encrypted) secret, for the renewals; None: the app's own."""
+    db.execute("UPDATE shops SET client_id = ?, client_secret = ? WHERE shop = ?", [client_id, client_secret, shop])
+
+
+def replace_access_token(db: sqlite_utils.Database, shop: str, access_token: str, expires_at: str | None) -> bool:
+    """A renewed token (encrypted by the caller) for an installed shop; False when uninstalled."""
+    cursor = db.execute(
+        "UPDATE shops SET access_token = ?, token_expires_at = ?, renew_after = NULL "
+        "WHERE shop = ? AND uninstalled_at IS NULL",
+        [access_token, expires_at, shop],
+    )
+    return cursor.rowcount == 1
+
+
+def shops_due_for_renewal(db: sqlite_utils.Database, renew_before: str) -> list[str]:
+    """Installed client-credentials shops whose token expires before ``renew_before`` (or that
+    have none) and whose last failed renewal is not being waited out."""
+    rows = db.execute(
+        f"SELECT shop FROM shops WHERE source = '{CLIENT_CREDENTIALS}' AND uninstalled_at IS NULL "
+        "AND (token_expires_at IS NULL OR token_expires_at < ?) AND (renew_after IS NULL OR renew_after <= ?) "
+        "ORDER BY shop",
+        [renew_before, now_db()],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def postpone_renewal(db: sqlite_utils.Database, shop: str, until: str) -> None:
+    db.execute("UPDATE shops SET renew_after = ? WHERE shop = ?", [until, shop])

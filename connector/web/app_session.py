@@ -11,7 +11,9 @@ import logging
 from flask import current_app
 
 from connector.errors import SessionTokenError
+from connector.lifecycle.token_exchange import ensure_offline_access as exchange_if_needed
 from connector.shopify.session_token import SessionToken, verify_session_token
+from connector.web.dbconn import request_db
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,16 @@ def verified_session(token: str | None) -> SessionToken | None:
 
 
 def ensure_offline_access(session: SessionToken) -> None:
-    """HOOK — token exchange for managed installation (issue 13, implemented in ``connector.lifecycle``).
+    """Token exchange for managed installation (:mod:`connector.lifecycle.token_exchange`).
 
-    Runs on every verified page and API request, before any handler, with the verified session
-    (``session.shop``; ``session.token`` is the raw ID token Shopify's token exchange takes as
-    ``subject_token``). Where the shop has no usable offline token (fresh managed install,
-    reinstall, a refresh that failed), exchange the ID token for one, store it, subscribe the
-    webhooks and release held events — idempotently, and cheaply when nothing is to be done.
+    Runs on every verified page and API request, before any handler: one indexed read when the
+    shop has its offline token. Where it has none (fresh managed install, reinstall, a refresh
+    token that stopped working), the ID token is exchanged for one, stored, the webhooks are
+    subscribed and held events released — once, however many tabs open the app at once.
 
-    Raise :class:`SessionTokenError` when Shopify calls the ID token stale
+    Raises :class:`SessionTokenError` when Shopify calls the ID token stale
     (``invalid_subject_token``): the page bounces for a fresh one, the API answers 401 with the
-    retry header. Raise :class:`connector.errors.ShopifyApiError` when Shopify fails (503 when
+    retry header. Raises :class:`connector.errors.ShopifyApiError` when Shopify fails (503 when
     ``transient``, else 502).
     """
-    return None
+    exchange_if_needed(request_db(), current_app.config["SETTINGS"], session)

@@ -35,6 +35,7 @@ from connector.targets.registry import build_target
 from connector.models import DeliveryResult
 from connector.worker.deliver import DeliveryOutcome, OrderDelivery, dead_letter_order
 from connector.worker.profiles import ProfileCache
+from connector.worker.renewals import TokenRenewals
 from connector.accounts.profile import ShopProfile
 from connector.lifecycle.customer_redaction import run_redaction_steps
 from connector.worker.routing import RoutingRules
@@ -292,11 +293,13 @@ class Worker:
             Worker._metrics_started = True  # type: ignore[attr-defined]
             log.info("worker metrics on port %d", port, extra={"worker": self.name})
         self.jobs = JobScheduler(self.settings)
+        self.renewals = TokenRenewals(self.settings)
 
     def _tick_jobs(self, db) -> None:  # type: ignore[no-untyped-def]
         if self.jobs is None:
             return
         try:
+            self.renewals.tick()
             self.jobs.tick(db)
         except Exception:  # never let job bookkeeping stop deliveries
             log.exception("job scheduler failed; retrying next tick", extra={"worker": self.name})

@@ -5,6 +5,14 @@ Real HTTP on 127.0.0.1, strict like Shopify where it matters to us:
 * ``POST /admin/oauth/access_token`` checks client id/secret; codes are single use (issue one
   with :meth:`ShopifyStandIn.issue_code`); ``expiring=1`` gets a 60-minute token and a refresh
   token; ``grant_type=refresh_token`` rotates both (the old refresh token dies).
+* token exchange (``grant_type=urn:ietf:params:oauth:grant-type:token-exchange``): the
+  ``subject_token`` must be an ID token signed with the app's secret, for this app (``aud``), not
+  expired, whose ``dest`` is the shop of the URL; else ``400 invalid_subject_token``, as Shopify.
+  ``expiring=1`` gets the 60-minute token and refresh token.
+* client credentials (``grant_type=client_credentials``): the app's id and secret (or a custom
+  app's, see :meth:`ShopifyStandIn.add_custom_app`) get a 24-hour token (``expires_in`` 86399).
+* :attr:`ShopifyStandIn.token_answers` queues answers for the next token requests (a 429 with
+  ``Retry-After``, a 503, a 200 with ``"access_token": null``…), to play Shopify failing.
 * ``POST /admin/api/<version>/graphql.json`` needs a live ``X-Shopify-Access-Token`` and answers
   ``webhookSubscriptions`` (paged) and ``webhookSubscriptionCreate`` (userError for a duplicate
   topic+uri, like Shopify's "Address for this topic has already been taken").
@@ -20,7 +28,11 @@ import secrets
 import time
 from typing import Any
 
+import jwt
+
 from tests.standins.server import Request, Response, StandIn
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 GRAPHQL_PATH = re.compile(r"\A/admin/api/(\d{4}-\d{2}|unstable)/graphql\.json\Z")
 PREFIX = re.compile(r"\A/shops/([^/]+)(/.*)\Z")
@@ -43,6 +55,10 @@ class ShopifyStandIn(StandIn):
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> shop
         self.subscriptions: dict[str, list[dict[str, str]]] = {}
         self.token_requests = 0
+        self.grants: list[tuple[str, str]] = []  # (grant type, shop) of every token granted
+        self.custom_apps: dict[str, str] = {}  # client id -> secret of Dev Dashboard custom apps
+        self.token_answers: list[Response] = []  # answered first, in order, by the token endpoint
+        self.client_credentials_lifetime_s = 86399
 
     # -- test controls -------------------------------------------------------------------------
     def issue_code(self, shop: str) -> str:
@@ -58,6 +74,14 @@ class ShopifyStandIn(StandIn):
         with self.lock:
             self.tokens[token] = (shop, None)
         return token
+
+    def add_custom_app(self, client_id: str, client_secret: str) -> None:
+        with self.lock:
+            self.custom_apps[client_id] = client_secret
+
+    def grants_of(self, grant_type: str) -> list[str]:
+        with self.lock:
+            return [shop for kind, shop in self.grants if kind == grant_type]
 
     def expire_all_tokens(self) -> None:
         with self.lock:
@@ -94,8 +118,15 @@ class ShopifyStandIn(StandIn):
         form = self._form(request)
         with self.lock:
             self.token_requests += 1
+            if self.token_answers:
+                return self.token_answers.pop(0)
+            grant_type = form.get("grant_type", "authorization_code")
+            if grant_type == "client_credentials":
+                return self._client_credentials(form, prefixed_shop)
             if form.get("client_id") != self.api_key or form.get("client_secret") != self.api_secret:
                 return Response(400, {"error": "invalid_client", "error_description": "Client credentials are invalid"})
+            if grant_type == TOKEN_EXCHANGE:
+                return self._token_exchange(form, prefixed_shop)
             if form.get("grant_type") == "refresh_token":
                 shop = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
                 if shop is None:
@@ -105,6 +136,31 @@ class ShopifyStandIn(StandIn):
             if shop is None or (prefixed_shop and prefixed_shop != shop):
                 return Response(400, {"error": "invalid_request", "error_description": "The authorization code was not found or was already used"})
             return Response(200, self._grant(shop, expiring=form.get("expiring") == "1"))
+
+    def _token_exchange(self, form: dict[str, str], shop: str | None) -> Response:
+        refused = Response(400, {"error": "invalid_subject_token", "error_description": "Invalid subject token"})
+        if form.get("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token" or shop is None:
+            return refused
+        try:
+            claims = jwt.decode(form.get("subject_token", ""), self.api_secret, algorithms=["HS256"], audience=self.api_key)
+        except jwt.PyJWTError:
+            return refused
+        if claims.get("dest") != f"https://{shop}":
+            return refused
+        if form.get("requested_token_type") != "urn:shopify:params:oauth:token-type:offline-access-token":
+            return Response(400, {"error": "invalid_request", "error_description": "unsupported requested_token_type"})
+        self.grants.append((TOKEN_EXCHANGE, shop))
+        return Response(200, self._grant(shop, expiring=form.get("expiring") == "1"))
+
+    def _client_credentials(self, form: dict[str, str], shop: str | None) -> Response:
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        known = (client_id == self.api_key and secret == self.api_secret) or self.custom_apps.get(client_id) == secret
+        if not known or shop is None:
+            return Response(400, {"error": "invalid_client", "error_description": "Client credentials are invalid"})
+        token = "shpat_" + secrets.token_hex(16)
+        self.tokens[token] = (shop, time.time() + self.client_credentials_lifetime_s)
+        self.grants.append(("client_credentials", shop))
+        return Response(200, {"access_token": token, "scope": self.scope, "expires_in": self.client_credentials_lifetime_s})
 
     def _grant(self, shop: str, expiring: bool) -> dict[str, Any]:
         token = "shpat_" + secrets.token_hex(16)
