@@ -15,7 +15,7 @@ from typing import Iterable
 
 from connector.scrub import remember_secrets, scrub_secrets
 
-CONTEXT_FIELDS = ("shop", "topic", "order_id", "event", "webhook_id", "worker", "job")
+CONTEXT_FIELDS = ("shop", "topic", "order_id", "event", "webhook_id", "worker", "job", "user")
 # A log line is for a person: long enough for a traceback, never a whole hostile body.
 MAX_MESSAGE = 4000
 MAX_TRACEBACK = 16000

@@ -88,3 +88,4 @@ def order_for(number: int, **changes: Any) -> bytes:
     if "id" in changes:  # the gid is the id targets trust
         order["admin_graphql_api_id"] = f"gid://shopify/Order/{changes['id']}"
     return json.dumps(order).encode()
+

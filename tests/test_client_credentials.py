@@ -14,7 +14,7 @@ from connector.lifecycle.client_credentials import renew_due_tokens
 from connector.lifecycle.tokens import get_access_token
 from connector.metrics import TOKEN_RENEWALS
 from connector.shopify.subscriptions import subscribed_topics
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.timeutil import db_time_in
 from connector.worker.loop import Worker
 from connector.worker.renewals import TokenRenewals
@@ -23,6 +23,8 @@ from tests.standins.server import Response
 from tests.standins.shopify import ShopifyStandIn
 
 CUSTOM_ID, CUSTOM_SECRET = "a1b2c3d4e5f60718293a4b5c6d7e8f90", "shpss_custom_app_secret_0123456789abcdef"
+
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
@@ -45,33 +47,33 @@ def failed_renewals() -> float:
     return TOKEN_RENEWALS.labels(outcome="failed")._value.get()  # type: ignore[attr-defined]
 
 
-def test_shops_add_with_client_credentials_gets_a_24_hour_token(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url)
+def test_shops_add_with_client_credentials_gets_a_24_hour_token(tmp_path, db_path, shopify):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
     result = cli(settings, "shops", "add", SHOP, "--client-credentials")
     assert result.exit_code == 0, result.output
     assert shopify.grants_of("client_credentials") == [SHOP]
     (source, expires) = rows(settings, "SELECT source, token_expires_at FROM shops")[0]
     assert source == "client_credentials" and db_time_in(23 * 3600) < expires < db_time_in(25 * 3600)
     assert len(shopify.subscriptions_of(SHOP)) == len(subscribed_topics())
-    token = get_access_token(get_db(settings["database.path"]), settings, SHOP)
+    token = get_access_token(db_for(settings), settings, SHOP)
     assert token in shopify.tokens and token.encode() not in database_bytes(settings)
 
 
-def test_a_custom_apps_own_client_id_and_secret_are_kept_encrypted_and_used_for_renewals(tmp_path, shopify):
+def test_a_custom_apps_own_client_id_and_secret_are_kept_encrypted_and_used_for_renewals(tmp_path, db_path, shopify):
     shopify.add_custom_app(CUSTOM_ID, CUSTOM_SECRET)
-    settings = make_settings(tmp_path, admin_base=shopify.url)
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
     result = cli(settings, "shops", "add", SHOP, "--client-credentials", "--client-id", CUSTOM_ID, input=CUSTOM_SECRET + "\n")
     assert result.exit_code == 0, result.output
     assert CUSTOM_SECRET.encode() not in database_bytes(settings) and CUSTOM_SECRET not in result.output
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     db.execute("UPDATE shops SET token_expires_at = ?", [db_time_in(3600)])  # one hour left of 24
     assert renew_due_tokens(db, settings) == {SHOP: "renewed"}
     assert shopify.grants_of("client_credentials") == [SHOP, SHOP]
 
 
-def test_the_config_equivalent_installs_on_the_first_renewal_pass(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url, shops_toml=f'[shops."{SHOP}"]\nclient_credentials = true\n')
-    db = get_db(settings["database.path"])
+def test_the_config_equivalent_installs_on_the_first_renewal_pass(tmp_path, db_path, shopify):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url, shops_toml=f'[shops."{SHOP}"]\nclient_credentials = true\n')
+    db = db_for(settings)
     from connector.app import prepare_store
 
     prepare_store(settings)
@@ -80,10 +82,10 @@ def test_the_config_equivalent_installs_on_the_first_renewal_pass(tmp_path, shop
     assert get_access_token(db, settings, SHOP) in shopify.tokens
 
 
-def test_a_refused_renewal_keeps_the_old_token_loses_no_event_and_is_tried_again(tmp_path, shopify, caplog):
-    settings = make_settings(tmp_path, admin_base=shopify.url)
+def test_a_refused_renewal_keeps_the_old_token_loses_no_event_and_is_tried_again(tmp_path, db_path, shopify, caplog):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
     assert cli(settings, "shops", "add", SHOP, "--client-credentials").exit_code == 0
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     old = get_access_token(db, settings, SHOP)
     db.execute("UPDATE shops SET token_expires_at = ?", [db_time_in(1800)])  # renewal due
     shopify.token_answers += [Response(503, {"errors": "down"})] * 3
@@ -104,10 +106,10 @@ def test_a_refused_renewal_keeps_the_old_token_loses_no_event_and_is_tried_again
     assert get_access_token(db, settings, SHOP) != old
 
 
-def test_an_expired_token_that_cannot_be_renewed_is_a_transient_error(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url)
+def test_an_expired_token_that_cannot_be_renewed_is_a_transient_error(tmp_path, db_path, shopify):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
     assert cli(settings, "shops", "add", SHOP, "--client-credentials").exit_code == 0
-    db = get_db(settings["database.path"])
+    db = db_for(settings)
     db.execute("UPDATE shops SET token_expires_at = ?", [db_time_in(-60)])
     shopify.token_answers += [Response(503, {"errors": "down"})] * 3
     with pytest.raises(ShopifyApiError) as caught:
@@ -116,18 +118,18 @@ def test_an_expired_token_that_cannot_be_renewed_is_a_transient_error(tmp_path, 
     assert get_access_token(db, settings, SHOP) in shopify.tokens  # renewed inline once Shopify answers
 
 
-def test_the_worker_renews_in_the_background(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url)
+def test_the_worker_renews_in_the_background(tmp_path, db_path, shopify):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
     assert cli(settings, "shops", "add", SHOP, "--client-credentials").exit_code == 0
-    get_db(settings["database.path"]).execute("UPDATE shops SET token_expires_at = ?", [db_time_in(600)])
+    db_for(settings).execute("UPDATE shops SET token_expires_at = ?", [db_time_in(600)])
     thread = TokenRenewals(settings).tick()
     assert thread is not None
     thread.join(20)
     assert len(shopify.grants_of("client_credentials")) == 2
 
 
-def test_the_legacy_token_path_is_labelled_legacy(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url)
+def test_the_legacy_token_path_is_labelled_legacy(tmp_path, db_path, shopify):
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
     help_text = cli(settings, "shops", "add", "--help").output
     assert "legacy" in help_text.lower() and "--client-credentials" in help_text
     token = shopify.add_token(SHOP)

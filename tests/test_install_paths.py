@@ -16,7 +16,7 @@ import pytest
 from connector.app import create_app
 from connector.lifecycle.client_credentials import install_with_client_credentials
 from connector.lifecycle.install import add_custom_app
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.conftest import webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
@@ -31,20 +31,22 @@ CLASSIC = "classic-store.myshopify.com"  # OAuth authorization-code grant
 DEV_APP = "dev-dashboard-store.myshopify.com"  # Dev Dashboard custom app: client credentials
 LEGACY = "legacy-store.myshopify.com"  # admin-created custom app's token (legacy)
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
-def world(tmp_path) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def world(tmp_path, db_path) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
     with ShopifyStandIn(API_KEY, API_SECRET) as shopify, FoxdeliStandIn(eshop_id=OPERATOR_ESHOP) as fox, \
             ParcellabStandIn(token="pl-operator-token-0000") as pl:
         add_merchant_accounts(fox, pl)
         fox.add_account("api-legacy@legacy.example", "Legacy-pa55word!", "dddddddd-4444-4444-8444-dddddddddddd")
-        settings = tenancy_settings(tmp_path, fox, pl, **{
+        settings = tenancy_settings(tmp_path, fox, pl, store=db_path, **{
             "shopify.api_key": API_KEY, "shopify.api_secret": API_SECRET, "shopify.app_url": "https://connector.example",
             "shopify.admin_base_url_template": shopify.url + "/shops/{shop}",
         })
         client = create_app(settings=settings).test_client()
         yield {"shopify": shopify, "fox": fox, "pl": pl, "settings": settings, "client": client,
-               "db": get_db(settings["database.path"])}
+               "db": db_for(settings)}
         close_thread_dbs()
 
 

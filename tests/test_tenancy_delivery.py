@@ -98,6 +98,9 @@ def test_a_shop_without_an_account_keeps_its_events_and_delivers_them_once_conne
     assert status_of(db, SHOP_A) == "held"
     assert [r[0] for r in db.execute("SELECT state FROM events ORDER BY id")] == ["queued", "queued"]  # kept
     assert run(settings).delivered == 0  # still nothing while there is no account
+    from connector.store.events import oldest_open_event_age_s
+
+    assert oldest_open_event_age_s(db) is None  # waiting for an account is not a stuck delivery
     connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
     assert run(settings).delivered == 1
     [order] = fox.orders_of(ESHOP_A)
@@ -300,3 +303,21 @@ def test_uninstall_stops_deliveries_keeps_the_settings_and_shop_redact_erases_th
     run(settings)
     assert db.execute("SELECT count(*) FROM shop_settings WHERE shop = ?", [SHOP_A]).fetchone() == (0,)
     assert FOX_A["username"].encode() not in database_bytes(settings)
+
+
+def test_shops_list_shows_whose_account_each_shop_uses(make):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    settings, db, post = make(f'[shops."{SHOP_B}"]\neshop_id = "{ESHOP_B}"\n')
+    connect_account(db, settings, SHOP_A, "foxdeli", **FOX_A)
+    from connector.config import SETTINGS
+
+    env = {s.env_var: str(settings[s.name]).lower() if s.type is bool else str(settings[s.name])
+           for s in SETTINGS if s.type is not dict}  # the test's settings, as an operator's environment
+    output = CliRunner(env=env).invoke(main, ["shops", "list", "--config", settings.source], catch_exceptions=False).output
+    lines = {line.split()[0]: line for line in output.splitlines()[2:]}
+    assert "foxdeli (merchant)" in lines[SHOP_A] and "foxdeli (operator)" in lines[SHOP_B]
+    assert "none; held: no tracking account connected" in lines[SHOP_C]
+    assert FOX_A["password"] not in output

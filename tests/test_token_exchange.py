@@ -12,7 +12,7 @@ import pytest
 from connector.app import create_app
 from connector.lifecycle.tokens import get_access_token
 from connector.shopify.subscriptions import graphql_topic, subscribed_topics
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.lifecycle_env import APP_URL, database_bytes, fixture_bytes, make_settings, post_webhook, rows
@@ -22,6 +22,8 @@ from tests.standins.shopify import TOKEN_EXCHANGE, ShopifyStandIn
 SHOP = "managed-store.myshopify.com"
 WANTED = sorted((graphql_topic(t), APP_URL + "/webhooks/shopify") for t in subscribed_topics())
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def shopify() -> Iterator[ShopifyStandIn]:
@@ -30,8 +32,8 @@ def shopify() -> Iterator[ShopifyStandIn]:
 
 
 @pytest.fixture
-def settings(tmp_path, shopify):  # type: ignore[no-untyped-def]
-    yield make_settings(tmp_path, admin_base=shopify.url, api_key=API_KEY, api_secret=API_SECRET)
+def settings(tmp_path, db_path, shopify):  # type: ignore[no-untyped-def]
+    yield make_settings(tmp_path, store=db_path, admin_base=shopify.url, api_key=API_KEY, api_secret=API_SECRET)
     close_thread_dbs()
 
 
@@ -55,7 +57,7 @@ def test_the_first_request_installs_the_shop_by_token_exchange(client, shopify, 
     (source, token_enc, refresh_enc, expires) = rows(
         settings, "SELECT source, access_token, refresh_token, token_expires_at FROM shops WHERE shop = ?", (SHOP,))[0]
     assert source == "token_exchange" and refresh_enc and expires  # an expiring token, with its refresh token
-    token = get_access_token(get_db(settings["database.path"]), settings, SHOP)
+    token = get_access_token(db_for(settings), settings, SHOP)
     assert token in shopify.tokens and token.encode() not in database_bytes(settings) and token_enc
     assert shopify.subscriptions_of(SHOP) == WANTED
     assert api(client).status_code == 200 and shopify.token_requests == 1  # once: the token is kept
@@ -148,7 +150,7 @@ def test_a_reinstall_after_uninstall_exchanges_again_and_keeps_the_settings(clie
 
 def test_an_expired_token_whose_refresh_is_refused_is_exchanged_again(client, shopify, settings):
     assert api(client).status_code == 200
-    get_db(settings["database.path"]).execute("UPDATE shops SET token_expires_at = '2000-01-01T00:00:00.000000Z'")
+    db_for(settings).execute("UPDATE shops SET token_expires_at = '2000-01-01T00:00:00.000000Z'")
     shopify.refresh_tokens.clear()  # the refresh token no longer works
     assert api(client).status_code == 200
     assert shopify.grants_of(TOKEN_EXCHANGE) == [SHOP, SHOP]

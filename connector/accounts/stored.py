@@ -69,7 +69,7 @@ def save_merchant_settings(
     account's remote ids; new credentials forget the last verdict on the old ones; the shop's
     held and skipped orders are judged again at once.
     """
-    row = settings_store.get_shop_settings(db, shop) or {}
+    row = settings_store.get_shop_settings(db, shop, for_update=True) or {}
     old_kind, old_fields = row.get("kind"), row.get("fields") or {}
     old_secrets = stored_secrets(settings, row) or {}
     kind, fields, secrets = old_kind, dict(old_fields), dict(old_secrets)

@@ -20,10 +20,19 @@ def shops() -> None:
 @shops.command("list")
 @config_option
 def shops_list(settings: Settings, config_path: str | None) -> None:
-    """Every shop with its source and install state (tokens are never shown)."""
+    """Every shop with its source, install state and tracking account — whose it is, or why its
+    orders wait (tokens and credentials are never shown)."""
+    from connector.accounts.stored import load_profile
     from connector.store.shops import list_shops
+    from connector.timeutil import now_db
 
-    print_table(list_shops(open_db(settings)), ["shop", "source", "installed_at", "uninstalled_at", "has_token", "expiring", "scopes"])
+    db = open_db(settings)
+    rows = list_shops(db)
+    for row in rows:
+        profile = load_profile(db, settings, row["shop"])
+        account = f"{profile.account.kind} ({profile.account.source})" if profile.account else "none"
+        row["account"] = account + (f"; held: {reason}" if (reason := profile.blocked_reason(now_db())) else "")
+    print_table(rows, ["shop", "source", "installed_at", "uninstalled_at", "has_token", "expiring", "account"])
 
 
 @shops.command("add")

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from connector.models import PRUNABLE_EVENT_STATES, EventState
+from connector.models import PRUNABLE_EVENT_STATES, EventState, SyncStatus
 from connector.store.rows import query_rows
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
@@ -136,8 +136,17 @@ def count_events_by_state(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
-    """Seconds since the oldest event still waiting for triage or delivery was received."""
-    row = db.execute(f"SELECT min(received_at) FROM events WHERE state IN ('{NEW}', '{QUEUED}')").fetchone()
+    """Seconds since the oldest event still waiting for triage or delivery was received.
+
+    Not counted: the events of orders that wait for their shop (held: no tracking account yet,
+    paused, refused credentials) or that the merchant's options leave out (skipped) — nothing is
+    wrong with delivery there; ``connector_orders{status="held"}`` shows them.
+    """
+    row = db.execute(
+        f"SELECT min(received_at) FROM events e WHERE e.state IN ('{NEW}', '{QUEUED}') AND NOT EXISTS ("
+        "SELECT 1 FROM orders o WHERE o.shop = e.shop AND o.order_id = e.order_id "
+        f"AND o.status IN ('{SyncStatus.HELD}', '{SyncStatus.SKIPPED}'))"
+    ).fetchone()
     oldest = parse_iso(row[0]) if row and row[0] is not None else None
     return (utc_now() - oldest).total_seconds() if oldest else None
 

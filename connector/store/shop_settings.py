@@ -15,9 +15,11 @@ from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
 
-def get_shop_settings(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:
-    """The shop's row with ``fields`` and ``options`` decoded (``secrets`` stays ciphertext)."""
-    rows = query_rows(db, "SELECT * FROM shop_settings WHERE shop = ?", [shop])
+def get_shop_settings(db: sqlite_utils.Database, shop: str, for_update: bool = False) -> dict[str, Any] | None:
+    """The shop's row with ``fields`` and ``options`` decoded (``secrets`` stays ciphertext).
+    ``for_update``: the caller's transaction writes it next (locks the row on PostgreSQL)."""
+    lock = db.dialect.lock() if for_update else ""
+    rows = query_rows(db, f"SELECT * FROM shop_settings WHERE shop = ?{lock}", [shop])
     if not rows:
         return None
     row = rows[0]

@@ -106,7 +106,8 @@ def put_settings() -> tuple[Response, int]:
         log.error("settings not saved: shopify.token_encryption_key is missing or wrong", extra={"shop": g.shop})
         return jsonify(error=NO_KEY), 503
     saved = load_profile(db, settings, g.shop)
-    log.info("tracking settings saved (%s)", saved.account.kind if saved.account else "no account", extra={"shop": g.shop})
+    log.info("tracking settings saved (%s)", saved.account.kind if saved.account else "no account",
+             extra={"shop": g.shop, "user": g.session_token.user_id})  # who changed them, for an audit
     return jsonify(settings_view(saved, _stored())), 200
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 from connector.config import Settings
 from connector.lifecycle.client_credentials import renew_due_tokens
-from connector.store.db import close_thread_dbs, get_db
+from connector.store.db import close_thread_dbs, db_for
 
 log = logging.getLogger(__name__)
 EVERY_S = 60.0
@@ -36,7 +36,7 @@ class TokenRenewals:
 
     def _run(self) -> None:
         try:
-            db = get_db(self.settings["database.path"], self.settings["database.busy_timeout_s"])
+            db = db_for(self.settings)
             outcomes = renew_due_tokens(db, self.settings)
             if outcomes:
                 log.info("client credentials tokens: %s", ", ".join(f"{s} {o}" for s, o in sorted(outcomes.items())))
