@@ -7,7 +7,10 @@ documents the same keys (a test keeps them in step). Nothing here does I/O excep
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +104,67 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a number setting may take: from ``low`` (or more than it, with ``above``) to
+    ``high``. Every int and float setting has one (a test holds that)."""
+
+    low: float
+    high: float | None = None
+    above: bool = False  # more than ``low``, not ``low`` itself (a timeout of 0 waits for nothing)
+
+    def describe(self) -> str:
+        low = _number(self.low)
+        if self.high is None:
+            return f"must be more than {low}" if self.above else f"must be at least {low}"
+        high = _number(self.high)
+        return f"must be more than {low} and at most {high}" if self.above else f"must be from {low} to {high}"
+
+    def problem(self, value: float) -> str | None:
+        too_low = value <= self.low if self.above else value < self.low
+        too_high = self.high is not None and value > self.high
+        return self.describe() if too_low or too_high else None
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+POSITIVE = Bounds(0, above=True)
+NOT_NEGATIVE = Bounds(0)
+# Why each range: a page beyond 250 is refused by Shopify; a batch of 0 would never triage and
+# -1 means "no limit" to SQLite; a port is 16 bits; the rest must simply be able to happen.
+BOUNDS: Mapping[str, Bounds] = MappingProxyType({
+    "shopify.page_size": Bounds(1, 250),
+    "database.busy_timeout_s": POSITIVE,
+    "database.pool_size": Bounds(1, 1000),
+    "database.retention_days": POSITIVE,
+    "database.prune_interval_s": NOT_NEGATIVE,
+    "webhooks.max_body_bytes": Bounds(1024),
+    "webhooks.max_delivery_age_s": NOT_NEGATIVE,
+    "target.timeout_s": POSITIVE,
+    "retry.first_delay_s": POSITIVE,
+    "retry.max_delay_s": POSITIVE,
+    "retry.in_process_window_s": NOT_NEGATIVE,
+    "retry.in_process_attempts": Bounds(1, 100),
+    "retry.give_up_after_s": POSITIVE,
+    "worker.concurrency": Bounds(1, 256),
+    "worker.poll_interval_s": POSITIVE,
+    "worker.lease_s": POSITIVE,
+    "worker.batch_size": Bounds(1, 10_000),
+    "worker.max_line_items": Bounds(1),
+    "worker.max_json_depth": Bounds(8),  # real bodies nest under 12 levels
+    "worker.metrics_port": Bounds(0, 65535),
+    "worker.reconcile_interval_s": NOT_NEGATIVE,
+    "worker.reconcile_window_s": POSITIVE,
+    "worker.account_recheck_s": POSITIVE,
+    "server.workers": Bounds(1, 256),
+})
+# CONNECTOR_* variables that are not settings but are read all the same (the config file's path;
+# the test suite's PostgreSQL server).
+OTHER_ENV_VARS = frozenset({"CONNECTOR_CONFIG", "CONNECTOR_TEST_PG_URL"})
 # The declared default of every target.* key, for the targets' typed settings.
 TARGET_DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTINGS if s.section == "target"})
 SECTIONS = tuple(dict.fromkeys(s.section for s in SETTINGS))
@@ -127,6 +191,8 @@ class Settings:
     values: Mapping[str, Any]
     shops: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "built-in defaults"
+    # What start-up should tell the operator without stopping (a misspelt CONNECTOR_* variable).
+    warnings: tuple[str, ...] = ()
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -163,6 +229,13 @@ class Settings:
         out["database.url"] = redact_url(out["database.url"])
         return out
 
+    def redacted_shops(self) -> dict[str, dict[str, Any]]:
+        """Each ``[shops."<shop>"]`` entry, safe to print: secrets shown as set/unset only."""
+        return {
+            shop: {key: (("***" if value else "") if key in SHOP_SECRET_KEYS else value) for key, value in entry.items()}
+            for shop, entry in self.shops.items()
+        }
+
     def require(self, *names: str) -> None:
         """Stop with one line naming the first required key that is empty."""
         for name in names:
@@ -193,15 +266,35 @@ def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
             raise TypeError
         if expected is str:
             return str(raw)
-        value = expected(raw)
-        if expected in (int, float) and value < 0:
-            raise ValueError
-        return value
+        return _number_value(setting, raw, origin)
     except (TypeError, ValueError):
         shown = "<hidden>" if setting.secret else repr(raw)
-        raise ConfigError(
-            f"{setting.name}: expected {expected.__name__}, got {shown} (from {origin})"
-        ) from None
+        wanted = "a whole number" if expected is int else "a number" if expected is float else expected.__name__
+        raise ConfigError(f"{setting.name}: expected {wanted}, got {shown} (from {origin})") from None
+
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _number_value(setting: Setting, raw: Any, origin: str) -> int | float:
+    """An int setting takes whole numbers only (``2.5`` is refused, not cut to 2); a float one any
+    finite number; either must lie within its :data:`BOUNDS`."""
+    if isinstance(raw, str) and not (_INT_TEXT if setting.type is int else _FLOAT_TEXT).fullmatch(raw.strip()):
+        raise ValueError  # ASCII digits only: int() and float() also take "١٢٣"
+    if setting.type is int:
+        if isinstance(raw, float):
+            raise ValueError
+        value: int | float = int(raw)
+    else:
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError
+    bounds = BOUNDS.get(setting.name)
+    problem = bounds.problem(value) if bounds else None
+    if problem:
+        raise ConfigError(f"{setting.name}: {problem}, got {raw!r} (from {origin})")
+    return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -311,7 +404,30 @@ def load_settings(
         values[name] = _coerce(_BY_NAME[name], raw, "overrides")
 
     _validate(values)
-    return Settings(values=values, shops=shops, source=source)
+    return Settings(values=values, shops=shops, source=source, warnings=env_warnings(env))
+
+
+_ENV_VARS = {s.env_var: s for s in SETTINGS}
+
+
+def env_warnings(env: Mapping[str, str]) -> tuple[str, ...]:
+    """One line for each ``CONNECTOR_*`` variable that sets nothing, naming the closest real one
+    (a typo in a secret's name would otherwise leave the secret unset without a word)."""
+    lines = []
+    for name in sorted(k for k in env if k.startswith("CONNECTOR_")):
+        setting = _ENV_VARS.get(name)
+        if setting is not None:
+            if setting.type is dict:
+                lines.append(f"{name} is ignored: {setting.name} is a table, set it in the config file")
+            continue
+        if name in OTHER_ENV_VARS:
+            continue
+        # Compared without the common prefix, which would make every name look alike.
+        known = {var.removeprefix("CONNECTOR_"): var for var in [*_ENV_VARS, *OTHER_ENV_VARS]}
+        close = difflib.get_close_matches(name.removeprefix("CONNECTOR_"), known, n=1, cutoff=0.7)
+        hint = f"did you mean {known[close[0]]}?" if close else "settings are CONNECTOR_<SECTION>_<KEY>, see config.example.toml"
+        lines.append(f"{name} is not a setting and is ignored: {hint}")
+    return tuple(lines)
 
 
 TARGET_KINDS = ("dry-run", "foxdeli", "parcellab", "http")
@@ -331,14 +447,8 @@ def _validate(values: Mapping[str, Any]) -> None:
         raise ConfigError(f"shopify.api_version: expected YYYY-MM, got {version!r}")
     if "{shop}" not in values["shopify.admin_base_url_template"]:
         raise ConfigError("shopify.admin_base_url_template: must contain {shop}, e.g. https://{shop}")
-    if values["worker.concurrency"] < 1:
-        raise ConfigError("worker.concurrency: must be at least 1")
-    if not 1 <= values["shopify.page_size"] <= 250:
-        raise ConfigError("shopify.page_size: must be from 1 to 250")
-    if values["worker.max_line_items"] < 1 or values["worker.max_json_depth"] < 8:
-        raise ConfigError("worker.max_line_items must be at least 1 and worker.max_json_depth at least 8")
-    if values["webhooks.max_body_bytes"] < 1024:
-        raise ConfigError("webhooks.max_body_bytes: must be at least 1024")
+    if values["retry.max_delay_s"] < values["retry.first_delay_s"]:
+        raise ConfigError("retry.max_delay_s: must be at least retry.first_delay_s")
     url = values["database.url"]
     if url and not url.startswith(POSTGRES_SCHEMES):
         raise ConfigError(f"database.url: expected a postgresql:// URL, got {redact_url(url)!r} (a SQLite file goes in database.path)")

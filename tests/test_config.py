@@ -111,3 +111,68 @@ def test_database_url_comes_from_the_platform_or_our_own_variable_and_its_passwo
     assert "hunter2" not in str(settings.redacted())
     with pytest.raises(ConfigError, match="database.url: expected a postgresql:// URL"):
         load_settings(None, env={"CONNECTOR_DATABASE_URL": "mysql://u:pw@h/db"})
+
+
+@pytest.mark.parametrize(
+    "content, env, message",
+    [
+        ("[server]\nworkers = 0\n", {}, "server.workers: must be from 1 to 256, got 0"),
+        ("[worker]\nconcurrency = 2.5\n", {}, "worker.concurrency: expected a whole number, got 2.5"),
+        ("[worker]\nconcurrency = 4.0\n", {}, "worker.concurrency: expected a whole number"),
+        ("[worker]\nbatch_size = 0\n", {}, "worker.batch_size: must be from 1 to 10000"),
+        ("[worker]\nbatch_size = -1\n", {}, "worker.batch_size: must be from 1 to 10000"),
+        ("[worker]\nmetrics_port = 70000\n", {}, "worker.metrics_port: must be from 0 to 65535"),
+        ("[worker]\npoll_interval_s = 0\n", {}, "worker.poll_interval_s: must be more than 0"),
+        ("[target]\ntimeout_s = nan\n", {}, "target.timeout_s: expected a number"),
+        ("[retry]\ngive_up_after_s = inf\n", {}, "retry.give_up_after_s: expected a number"),
+        ("[retry]\nin_process_attempts = 0\n", {}, "retry.in_process_attempts: must be from 1 to 100"),
+        ("[retry]\nfirst_delay_s = 10\nmax_delay_s = 5\n", {}, "retry.max_delay_s: must be at least retry.first_delay_s"),
+        ("", {"CONNECTOR_SERVER_WORKERS": "0"}, "server.workers: must be from 1 to 256, got '0' (from CONNECTOR_SERVER_WORKERS)"),
+        ("", {"CONNECTOR_WORKER_CONCURRENCY": "2.5"}, "worker.concurrency: expected a whole number"),
+        ("", {"CONNECTOR_WORKER_CONCURRENCY": "١٢"}, "worker.concurrency: expected a whole number"),  # ASCII digits only
+        ("", {"CONNECTOR_DATABASE_BUSY_TIMEOUT_S": "-1"}, "database.busy_timeout_s: must be more than 0"),
+    ],
+)
+def test_numbers_out_of_range_or_not_whole_are_refused_naming_the_key(tmp_path, content, env, message):
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, env=env)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_every_number_setting_has_a_range():
+    from connector.config import BOUNDS
+
+    numbers = {s.name for s in SETTINGS if s.type in (int, float)}
+    assert numbers == set(BOUNDS), numbers ^ set(BOUNDS)
+    for setting in SETTINGS:  # and every default lies within it
+        if setting.name in BOUNDS:
+            assert BOUNDS[setting.name].problem(setting.default) is None, setting.name
+
+
+def test_a_misspelt_environment_variable_is_named_with_the_closest_real_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={
+        "CONNECTOR_TARGET_PASWORD": "hunter2", "CONNECTOR_WORKER_CONCURENCY": "3",
+        "CONNECTOR_TARGET_CARRIERS": "{}", "CONNECTOR_SHOPIFY_API_SECRET": "s", "CONNECTOR_CONFIG_X": "1",
+    })
+    warnings = "\n".join(settings.warnings)
+    assert "CONNECTOR_TARGET_PASWORD is not a setting and is ignored: did you mean CONNECTOR_TARGET_PASSWORD?" in warnings
+    assert "did you mean CONNECTOR_WORKER_CONCURRENCY?" in warnings
+    assert "CONNECTOR_TARGET_CARRIERS is ignored: target.carriers is a table" in warnings
+    assert "CONNECTOR_SHOPIFY_API_SECRET" not in warnings  # a real one
+    assert "hunter2" not in warnings  # names only, never values
+    assert load_settings(env={"CONNECTOR_ADMIN_TOKEN": "t"}).warnings == ()
+
+
+def test_redacted_shops_hide_every_secret(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[shops."one.myshopify.com"]\neshop_id = "B"\npassword = "hunter2"\n'
+                    'client_credentials = true\nclient_id = "id"\nclient_secret = "cs"\n'
+                    '[shops."two.myshopify.com"]\naccess_token = "shpat_x"\n')
+    shops = load_settings(path, env={}).redacted_shops()
+    assert shops == {"one.myshopify.com": {"eshop_id": "B", "password": "***", "client_credentials": True,
+                                           "client_id": "id", "client_secret": "***"},
+                     "two.myshopify.com": {"access_token": "***"}}

@@ -27,6 +27,11 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(config_path: str | None, **kwargs: Any) -> Any:
         try:
             settings = load_settings(config_path)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+        for line in settings.warnings:
+            click.echo(f"warning: {line}", err=True)
+        try:
             return func(settings, config_path=config_path, **kwargs)
         except ConfigError as exc:
             raise click.ClickException(f"configuration: {exc}") from None

@@ -23,14 +23,31 @@ from connector.models import OPEN_JOB_STATUSES, JobStatus, SyncStatus
 @click.command()
 @config_option
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("--topic", default="orders/create", show_default=True, help="X-Shopify-Topic to send.")
+@click.option("--topic", default=None,
+              help="X-Shopify-Topic to send (default: told by FILE's fields — an order, fulfillment, refund, "
+                   "privacy or scopes body; orders/create for the bundled order).")
 @click.option("--url", default=None, help="Webhook URL (default: http://<server.bind>/webhooks/shopify).")
-@click.option("--shop", default=DEMO_SHOP, show_default=True, help="X-Shopify-Shop-Domain to send.")
-def simulate(settings: Settings, config_path: str | None, file: str | None, topic: str, url: str | None, shop: str) -> None:
-    """Post a correctly signed webhook (default: a bundled real Shopify order) to a running connector."""
-    from connector.cli.simulate import post_webhook, resolve_secret, sample_body
+@click.option("--shop", default=None,
+              help=f"X-Shopify-Shop-Domain to send (default: the shop a privacy or app body names, else {DEMO_SHOP}).")
+def simulate(settings: Settings, config_path: str | None, file: str | None, topic: str | None, url: str | None,
+             shop: str | None) -> None:
+    """Post a correctly signed webhook to a running connector, as Shopify would.
+
+    Without FILE it posts a bundled real Shopify order (Shopify's documented sample). With FILE,
+    the body is sent byte for byte, and its topic is told by its fields unless --topic says:
+    a fulfillment goes as fulfillments/create, a refund as refunds/create, a customers/redact
+    body as customers/redact, and so on. It is signed with shopify.api_secret (or the demo
+    secret of `connector run`).
+    """
+    from connector.cli.simulate import UnknownTopic, post_webhook, resolve_secret, sample_body, shop_of, topic_of
 
     body = Path(file).read_bytes() if file else sample_body()
+    if topic is None:
+        try:
+            topic = topic_of(body)
+        except UnknownTopic as exc:
+            raise click.UsageError(f"{file}: {exc}") from None
+    shop = shop or shop_of(body) or DEMO_SHOP
     secret = resolve_secret(settings)
     if not secret:
         raise click.ClickException("no shopify.api_secret configured and no demo secret found: start `connector run` first")
@@ -162,7 +179,7 @@ def _job_exit(job: dict[str, Any]) -> None:
 @click.option("--order", "order_ids", multiple=True, help="A Shopify order id (repeatable) instead of --since.")
 @click.option("--silent", is_flag=True, help="Ask the target not to notify customers (source resync-silent); "
               "what that really does at the shop's platform is printed before the re-sync starts.")
-@click.option("--resume", "resume_id", default=None, help="Continue a paused or orphaned job by id.")
+@click.option("--resume", "resume_id", default=None, help="Continue a paused or orphaned job by id (as `connector jobs` lists it).")
 def resync(settings: Settings, config_path: str | None, shop: str | None, since: str | None, until: str | None,
            order_ids: tuple[str, ...], silent: bool, resume_id: str | None) -> None:
     """Fetch orders from Shopify's Admin API and queue them like webhooks (never duplicates, never backwards).
@@ -180,7 +197,7 @@ def resync(settings: Settings, config_path: str | None, shop: str | None, since:
     owner = runner_name("cli")
     try:
         if resume_id:
-            job_id = resume_id
+            job_id = _job_id(db, resume_id)
         else:
             body: dict[str, Any] = {"shop": shop, "silent": silent}
             if order_ids:
@@ -232,18 +249,37 @@ def reconcile(settings: Settings, config_path: str | None, shop: str, window: st
 @click.option("--shop", default=None, help="Only this shop.")
 @click.option("--limit", default=20, show_default=True)
 def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: str | None, limit: int) -> None:
-    """Re-sync and reconcile jobs: the newest first, or one job in detail."""
+    """Re-sync and reconcile jobs: the newest first, or one job in detail.
+
+    JOB_ID is an id as the list shows it (the start of one is enough when no other job shares
+    it). A paused or orphaned job continues with `connector resync --resume JOB_ID`.
+    """
     from connector.store.jobs import get_job, list_jobs
 
     db = open_db(settings)
     if job_id:
-        job = get_job(db, job_id)
-        if job is None:
-            raise click.ClickException(f"no job {job_id}")
+        job = get_job(db, _job_id(db, job_id))
+        assert job is not None  # _job_id found it
         _print_job(job)
         return
-    rows = [{**j, "id": j["id"][:12], "running": "yes" if j["lease_owner"] else ""} for j in list_jobs(db, shop, limit=limit)]
+    rows = [{**j, "running": "yes" if j["lease_owner"] else ""} for j in list_jobs(db, shop, limit=limit)]
     print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "recovered", "created_at", "error"])
+
+
+def _job_id(db, typed: str) -> str:  # type: ignore[no-untyped-def]
+    """The job ``typed`` names: its whole id, or the start of one (at least 6 characters) that
+    no other job shares; anything else stops the command with one line."""
+    from connector.store.jobs import get_job, job_ids_starting
+
+    typed = typed.strip().lower()
+    if get_job(db, typed) is not None:
+        return typed
+    matches = job_ids_starting(db, typed) if len(typed) >= 6 and all(c in "0123456789abcdef" for c in typed) else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise click.ClickException(f"more than one job id starts with {typed}: type more of it (see `connector jobs`)")
+    raise click.ClickException(f"no job {typed} (`connector jobs` lists them)")
 
 
 @click.command()
@@ -262,10 +298,16 @@ def payloads(settings: Settings, config_path: str | None, order_id: str | None, 
 @click.command("config")
 @config_option
 def show_config(settings: Settings, config_path: str | None) -> None:
-    """Print the effective configuration (secrets shown as *** only)."""
+    """Print the effective configuration: every key with the value in force (file, environment
+    or default), then each [shops."…"] entry with its overrides. Secrets show as *** (set) or
+    "" (unset), never their value. Accounts merchants connect in the app are not configuration:
+    `connector check` tries them."""
     click.echo(f"# from {settings.source}")
     for name, value in settings.redacted().items():
         click.echo(f"{name} = {json.dumps(value)}")
-    for shop in settings.shops:
-        click.echo(f'[shops."{shop}"] configured')
+    for shop, entry in settings.redacted_shops().items():
+        managed = "tracking account: set here" if shop in settings.operator_assigned_shops() else "tracking account: its merchant's (connected in the app), else [target] where target.all_shops"
+        click.echo(f'\n[shops."{shop}"]  # {managed}')
+        for key, value in entry.items():
+            click.echo(f"{key} = {json.dumps(value)}")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -12,17 +14,51 @@ import click
 from connector.cli.common import DEMO_SHOP, config_option
 from connector.config import Settings
 
+BIND_HELP = "Address to listen on, HOST:PORT (default: server.bind)."
+WORKERS_HELP = "gunicorn worker processes (default: server.workers)."
+
+
+def check_bind(bind: str) -> None:
+    """Stop in one line when gunicorn could not listen on ``bind`` (it would retry for five
+    seconds and end in a screen of errors). A unix: or fd:// address is left to gunicorn."""
+    if bind.startswith(("unix:", "fd://")):
+        return
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.ClickException(f"cannot listen on {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8000 (--bind or server.bind)")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host.strip("[]") or "0.0.0.0", int(port), type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no obstacle
+            probe.bind(address)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {bind}: {_bind_problem(exc)}") from None
+
+
+def _bind_problem(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is in use (another connector, or another program, listens there): stop it, or choose another address with --bind or server.bind"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "that host is not an address of this machine (try 127.0.0.1, or 0.0.0.0 for every address)"
+    if exc.errno == errno.EACCES:
+        return "ports below 1024 need privileges: choose a port above 1024 and put a proxy in front"
+    return str(exc.strerror or exc)
+
 
 @click.command()
 @config_option
-@click.option("--bind", default=None, help="Address to listen on, HOST:PORT (default: server.bind).")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default: server.workers).")
+@click.option("--bind", default=None, help=BIND_HELP)
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help=WORKERS_HELP)
 def serve(settings: Settings, config_path: str | None, bind: str | None, workers: int | None) -> None:
-    """Run the web app (webhooks, OAuth, admin API, metrics) under gunicorn."""
+    """Run the web app (webhooks, OAuth, the merchant's page, admin API, metrics) under gunicorn,
+    with connector/gunicorn_conf.py. Needs shopify.api_secret. Stops in one line when the
+    address is taken or the database cannot be opened; SIGTERM finishes requests in flight."""
     settings.require("shopify.api_secret")
+    bind = bind or settings["server.bind"]
+    check_bind(bind)
     argv = [
         sys.executable, "-m", "gunicorn",
-        "--bind", bind or settings["server.bind"],
+        "--bind", bind,
         "--workers", str(workers or settings["server.workers"]),
         "--config", "python:connector.gunicorn_conf",
         "connector.app:create_app()",
@@ -59,13 +95,21 @@ def worker(settings: Settings, config_path: str | None, once: bool, concurrency:
 
 @click.command()
 @config_option
-def run(settings: Settings, config_path: str | None) -> None:
+@click.option("--bind", default=None, help=BIND_HELP)
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help=WORKERS_HELP)
+def run(settings: Settings, config_path: str | None, bind: str | None, workers: int | None) -> None:
     """Run web and worker together (the quick start); Ctrl-C stops both.
 
     Without shopify.api_secret this starts in demo mode: a development secret is generated and
     kept in the database, and the shop demo-shop.myshopify.com is registered, so that
     `connector simulate` works at once. Configure a real secret before connecting a shop.
+    With --bind, tell `connector simulate` the address too (--url, or CONNECTOR_SERVER_BIND).
     """
+    from dataclasses import replace
+
     from connector.cli.runner import run_web_and_worker
 
+    changed = {"server.bind": bind, "server.workers": workers}
+    settings = replace(settings, values={**settings.values, **{k: v for k, v in changed.items() if v}})
+    check_bind(settings["server.bind"])
     sys.exit(run_web_and_worker(settings, config_path, DEMO_SHOP))

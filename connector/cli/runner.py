@@ -29,6 +29,9 @@ def _child_env(settings: Settings, config_path: str | None, demo_shop: str) -> d
     env = dict(os.environ)
     if config_path:
         env["CONNECTOR_CONFIG"] = os.path.abspath(config_path)
+    # `connector run --bind/--workers`: the children read them as settings like any other.
+    env["CONNECTOR_SERVER_BIND"] = settings["server.bind"]
+    env["CONNECTOR_SERVER_WORKERS"] = str(settings["server.workers"])
     if not settings["shopify.api_secret"]:
         db = db_for(settings)
         env["CONNECTOR_SHOPIFY_API_SECRET"] = get_or_create_value(db, DEV_SECRET_KEY, lambda: secrets.token_urlsafe(32))

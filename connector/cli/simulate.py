@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from importlib import resources
+from typing import Any
 
 import requests
 
 from connector.config import Settings
+from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.verify import sign_body
 
 DEV_SECRET_KEY = "dev_api_secret"
@@ -16,6 +19,57 @@ DEV_SECRET_KEY = "dev_api_secret"
 def sample_body() -> bytes:
     """The bundled real Shopify order (Shopify's documentation sample, exact 64-bit ids)."""
     return resources.files("connector").joinpath("data/sample_order.json").read_bytes()
+
+
+class UnknownTopic(ValueError):
+    """The body's fields do not say which webhook topic it belongs to; the message says why."""
+
+
+def topic_of(raw: bytes) -> str:
+    """The webhook topic a Shopify body belongs to, told by the fields Shopify puts in it
+    (https://shopify.dev/docs/api/webhooks?reference=toml#list-of-topics)."""
+    try:
+        body: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise UnknownTopic("the file is not JSON: pass --topic to post it all the same") from None
+    if not isinstance(body, dict):
+        raise UnknownTopic("the file is not a JSON object: pass --topic to post it all the same")
+    topic = _topic_by_fields(set(body), body)
+    if topic is None:
+        hint = ("it looks like a shop (app/uninstalled or shop/update)" if "myshopify_domain" in body
+                else "its fields match no order, fulfillment, refund or privacy body")
+        raise UnknownTopic(f"cannot tell the topic from the file: {hint}; pass --topic")
+    return topic
+
+
+def _topic_by_fields(keys: set[str], body: dict[str, Any]) -> str | None:
+    if "shop_domain" in keys:  # the mandatory privacy topics
+        if keys & {"data_request", "orders_requested"}:
+            return "customers/data_request"
+        return "customers/redact" if keys & {"customer", "orders_to_redact"} else "shop/redact"
+    if {"previous", "current"} <= keys:
+        return "app/scopes_update"
+    if "order_id" in keys and keys & {"tracking_number", "tracking_numbers", "tracking_company", "shipment_status"}:
+        return "fulfillments/create"
+    if "order_id" in keys and keys & {"refund_line_items", "transactions", "order_adjustments"}:
+        return "refunds/create"
+    if "line_items" in keys and keys & {"order_number", "financial_status", "total_price"}:
+        return "orders/create"
+    if keys == {"id"}:
+        return "orders/delete"
+    return None
+
+
+def shop_of(raw: bytes) -> str | None:
+    """The shop a privacy or app body names (``shop_domain``, ``myshopify_domain``), if valid."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    named = body.get("shop_domain") or body.get("myshopify_domain")
+    return named if isinstance(named, str) and is_valid_shop_domain(named) else None
 
 
 def resolve_secret(settings: Settings) -> str | None:

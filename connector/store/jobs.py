@@ -52,6 +52,12 @@ def get_job(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
     return _decode(rows[0] if rows else None)
 
 
+def job_ids_starting(db: sqlite_utils.Database, prefix: str, limit: int = 2) -> list[str]:
+    """Ids of the jobs whose id starts with ``prefix`` (at most ``limit``), for short ids typed by hand."""
+    rows = query_rows(db, "SELECT id FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?", [len(prefix), prefix, limit])
+    return [row["id"] for row in rows]
+
+
 def list_jobs(
     db: sqlite_utils.Database, shop: str | None = None, kind: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
