@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from flask import Flask, jsonify
 
 from connector.config import Settings, load_settings
+from connector.metrics import label_shops
 from connector.store.db import STORE_ERRORS, connect_for
 from connector.logs import setup_logging
 from connector.store.migrations import migrate
@@ -23,6 +24,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     settings = settings or load_settings(overrides=test_config)
     settings.require("shopify.api_secret")
     setup_logging(secrets=settings.secret_values())
+    for line in settings.warnings:  # gunicorn started directly (the Procfile) shows them here
+        logging.getLogger(__name__).warning("configuration: %s", line)
+    label_shops(settings["metrics.shop_labels"])
     try:
         prepare_store(settings)
     except STORE_ERRORS as exc:

@@ -95,12 +95,14 @@ SETTINGS: tuple[Setting, ...] = (
     _s("worker", "batch_size", int, 200, "Events triaged per pass."),
     _s("worker", "max_line_items", int, 2500, "An order, fulfillment or refund with more line items is kept aside as invalid with the reason, never mapped (Shopify's own limit is 500 for most shops)."),
     _s("worker", "max_json_depth", int, 64, "A body nested deeper than this is kept aside as invalid (real ones nest under 12 levels)."),
-    _s("worker", "metrics_port", int, 0, "Port where the worker serves its Prometheus metrics (0 = off)."),
+    _s("worker", "metrics_port", int, 9101, "Port where the worker serves its Prometheus metrics (0 = off). Each worker on a host needs its own."),
+    _s("worker", "metrics_host", str, "127.0.0.1", "Address the worker's metrics listen on: loopback by default; 0.0.0.0 (or a private address) for a Prometheus on another host."),
     _s("worker", "reconcile_interval_s", float, 3600.0, "How often the worker asks Shopify for recently updated orders it may have missed (0 = off). Needs Admin API access per shop."),
     _s("worker", "reconcile_window_s", float, 6 * 3600.0, "How far back each reconciliation looks; keep it well above the interval so windows overlap."),
     _s("worker", "account_recheck_s", float, 900.0, "While a shop's tracking account refuses its credentials (401/403), its orders wait; the worker tries the account again this often (fixing the credentials in the app resumes at once)."),
     _s("server", "bind", str, "127.0.0.1:8000", "Address gunicorn listens on for `connector serve`/`run`."),
     _s("server", "workers", int, 2, "gunicorn worker processes."),
+    _s("metrics", "shop_labels", bool, False, "Label the per-shop metrics (Shopify API calls, throttling) with the shop's domain. Off: one series summed over all shops, so /metrics names no merchant."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -162,8 +164,8 @@ BOUNDS: Mapping[str, Bounds] = MappingProxyType({
     "worker.account_recheck_s": POSITIVE,
     "server.workers": Bounds(1, 256),
 })
-# CONNECTOR_* variables that are not settings but are read all the same (the config file's path;
-# the test suite's PostgreSQL server).
+# CONNECTOR_* variables that are not settings but are read all the same: the config file's path
+# and the test suite's PostgreSQL server.
 OTHER_ENV_VARS = frozenset({"CONNECTOR_CONFIG", "CONNECTOR_TEST_PG_URL"})
 # The declared default of every target.* key, for the targets' typed settings.
 TARGET_DEFAULTS: Mapping[str, Any] = MappingProxyType({s.key: s.default for s in SETTINGS if s.section == "target"})

@@ -13,6 +13,8 @@ proof". A buffering proxy in front (``deploy/nginx.conf``) is extra protection, 
 
 import os
 
+from connector import multiproc_metrics
+
 worker_class = "connector.gunicorn_worker.ConnectorWorker"
 # App threads per worker process. Requests reach them whole, so a thread is busy only while the
 # app runs (~0.5 ms for a webhook); more threads than this only add GIL hand-offs.
@@ -42,3 +44,16 @@ graceful_timeout = 10
 # Proxies whose X-Forwarded-Proto gunicorn believes (so the app sees https behind nginx): nginx on
 # this host by default; a proxy on another host is named in $FORWARDED_ALLOW_IPS.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
+# Counters on /metrics summed over every worker (connector/multiproc_metrics.py says how).
+def on_starting(server):  # type: ignore[no-untyped-def]
+    multiproc_metrics.prepare()
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    multiproc_metrics.worker_exited(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    multiproc_metrics.server_exited()

@@ -3,7 +3,11 @@
 Counters count what *this* process did (web: webhooks, re-sync jobs it ran; worker: deliveries,
 Shopify calls of reconciliation). Queue figures are read from SQLite at scrape time, so any
 process answers them correctly. ``connector.web.metrics`` serves them at ``/metrics``; the
-worker serves the same on ``worker.metrics_port``.
+worker serves the same on ``worker.metrics_host``:``worker.metrics_port``.
+
+Neither is authenticated, so no metric names a merchant unless the operator asks for it
+(``metrics.shop_labels``): otherwise the ``shop`` label is empty, which Prometheus stores as no
+label at all, one series summed over every shop (``sum by (shop)`` in the alert rules still works).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ SHOPIFY_THROTTLED = Counter(
     "connector_shopify_throttled_total", "THROTTLED answers from Shopify's Admin GraphQL API", ["shop"]
 )
 SHOPIFY_POINTS = Gauge(
-    "connector_shopify_points_available", "Query-cost points left in Shopify's bucket at the last answer", ["shop"]
+    "connector_shopify_points_available", "Query-cost points left in Shopify's bucket at the last answer", ["shop"],
+    multiprocess_mode="mostrecent",  # under gunicorn: the last answer any worker saw, not one series per pid
 )
 SHOPIFY_REQUESTS = Counter(
     "connector_shopify_requests_total", "Admin GraphQL API requests by outcome (ok, throttled, error)",
@@ -59,6 +64,20 @@ _ATTEMPT_OUTCOMES = {
     AttemptOutcome.DELIVERED: "succeeded", AttemptOutcome.TRANSIENT: "retried",
     AttemptOutcome.FAILED: "failed", AttemptOutcome.UNCHANGED: "unchanged",
 }
+
+
+_shop_labels = False
+
+
+def label_shops(enabled: bool) -> None:
+    """Whether this process's metrics carry shop domains (``metrics.shop_labels``); set at start."""
+    global _shop_labels
+    _shop_labels = enabled
+
+
+def shop_label(shop: str) -> str:
+    """The ``shop`` label value: the domain where the operator opted in, else "" (no label)."""
+    return shop if _shop_labels else ""
 
 
 def record_delivery_attempt(outcome: str, seconds: float) -> None:
@@ -109,8 +128,9 @@ class _Combined(Collector):
         yield from self._store.collect()
 
 
-def start_metrics_server(port: int, db_factory: Callable[[], object], addr: str = "0.0.0.0") -> CollectorRegistry:
-    """Serve this process's metrics and the store gauges on ``port`` (the worker's /metrics)."""
+def start_metrics_server(port: int, db_factory: Callable[[], object], addr: str = "127.0.0.1") -> CollectorRegistry:
+    """Serve this process's metrics and the store gauges on ``addr:port`` (the worker's
+    /metrics); loopback unless the operator says otherwise. Raises OSError when it cannot listen."""
     from prometheus_client import start_http_server
 
     registry = CollectorRegistry(auto_describe=False)

@@ -173,6 +173,7 @@ def fast_settings(db_path: str, **target: Any) -> dict[str, Any]:
         "retry.max_delay_s": 0.05,
         "worker.poll_interval_s": 0.05,
         "worker.lease_s": 30,
+        "worker.metrics_port": 0,  # a running Worker would listen on 9101 otherwise
         # One shop, the global account: the tenancy tests (tests/test_tenancy*.py) turn this off.
         "target.all_shops": True,
         **{f"target.{key}": value for key, value in target.items()},

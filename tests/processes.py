@@ -25,6 +25,8 @@ def connector_env(**settings: Any) -> dict[str, str]:
     """The environment for a child `connector` process: settings as CONNECTOR_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # Many tests start workers at once on one machine: their metrics only where a test asks.
+    env["CONNECTOR_WORKER_METRICS_PORT"] = "0"
     for name, value in settings.items():
         env["CONNECTOR_" + name.upper()] = str(value)
     return env

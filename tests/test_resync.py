@@ -9,7 +9,7 @@ import pytest
 
 from connector.app import prepare_store
 from connector.store.db import close_thread_dbs, db_for
-from connector.metrics import SHOPIFY_THROTTLED
+from connector.metrics import SHOPIFY_THROTTLED, shop_label
 from connector.resync.jobs import create_resync_job
 from connector.resync.runner import run_job
 from connector.resync.scheduler import JobScheduler
@@ -115,14 +115,14 @@ def test_throttled_answers_are_waited_out_and_retried(tmp_path: Path, db_path: s
         settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"shopify.page_size": 50})
         prepare_store(settings)
         db = db_for(settings)
-        before = SHOPIFY_THROTTLED.labels(SHOP)._value.get()
+        before = SHOPIFY_THROTTLED.labels(shop_label(SHOP))._value.get()
         # Another client of the app emptied the bucket and then some (a second of restore at 4000/s):
         # we cannot know it, so the first request is throttled however slow this machine is today.
         shopify.drain(400 + 4000)
         job = run_job(db, settings, _job(settings, db, since="2020-01-01T00:00:00Z"), "r")
         assert job["status"] == "done" and job["fetched"] == 120
         assert shopify.throttled >= 1
-        assert SHOPIFY_THROTTLED.labels(SHOP)._value.get() > before
+        assert SHOPIFY_THROTTLED.labels(shop_label(SHOP))._value.get() > before
         close_thread_dbs()
 
 

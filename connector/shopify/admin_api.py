@@ -119,23 +119,23 @@ class ShopifyAdminClient:
         if cost.get("requestedQueryCost") is not None:
             self.requested_costs[query] = float(cost["requestedQueryCost"])
         if self.bucket.available is not None:
-            metrics.SHOPIFY_POINTS.labels(self.shop).set(self.bucket.available)
+            metrics.SHOPIFY_POINTS.labels(metrics.shop_label(self.shop)).set(self.bucket.available)
         if response.status_code == 429 or _is_throttled(body):
             return self._throttled(response)
         if response.status_code >= 400 or body is None:
-            metrics.SHOPIFY_REQUESTS.labels(self.shop, "error").inc()
+            metrics.SHOPIFY_REQUESTS.labels(metrics.shop_label(self.shop), "error").inc()
             raise _http_error(response)
         errors = body.get("errors")
         if errors:
-            metrics.SHOPIFY_REQUESTS.labels(self.shop, "error").inc()
+            metrics.SHOPIFY_REQUESTS.labels(metrics.shop_label(self.shop), "error").inc()
             raise ShopifyApiError(f"Shopify GraphQL error: {_messages(errors)}", status=response.status_code)
-        metrics.SHOPIFY_REQUESTS.labels(self.shop, "ok").inc()
+        metrics.SHOPIFY_REQUESTS.labels(metrics.shop_label(self.shop), "ok").inc()
         return body.get("data") or {}
 
     def _throttled(self, response: requests.Response) -> dict[str, Any]:
         self.throttled += 1
-        metrics.SHOPIFY_THROTTLED.labels(self.shop).inc()
-        metrics.SHOPIFY_REQUESTS.labels(self.shop, "throttled").inc()
+        metrics.SHOPIFY_THROTTLED.labels(metrics.shop_label(self.shop)).inc()
+        metrics.SHOPIFY_REQUESTS.labels(metrics.shop_label(self.shop), "throttled").inc()
         retry_after = response.headers.get("Retry-After")
         wait = _seconds(retry_after)
         raise ShopifyThrottledError("Shopify answered THROTTLED", status=response.status_code, wait_s=wait)

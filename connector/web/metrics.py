@@ -3,8 +3,9 @@
 The metrics themselves live in :mod:`connector.metrics` (no Flask there, so the worker serves
 the same set on ``worker.metrics_port``). Counters live in each process; queue figures (depth,
 oldest pending event, orders by status, dead letters) are read from SQLite at scrape time, so
-they are right whichever gunicorn worker answers. For counters summed across gunicorn workers,
-set PROMETHEUS_MULTIPROC_DIR (see README).
+they are right whichever gunicorn worker answers. Counters are summed across gunicorn's workers
+through PROMETHEUS_MULTIPROC_DIR, which the shipped gunicorn config sets for every server start
+(:mod:`connector.multiproc_metrics`).
 """
 
 from __future__ import annotations

@@ -80,6 +80,7 @@ class Worker:
         self.settings = settings
         # Delivery errors and log lines hide these wherever a target echoes one back.
         remember_secrets(settings.secret_values())
+        metrics.label_shops(settings["metrics.shop_labels"])
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = RetryPolicy.from_settings(settings)
         self.rules = RoutingRules.from_settings(settings)
@@ -287,13 +288,24 @@ class Worker:
         ``--once`` runs, which only deliver what is due."""
         from connector.resync.scheduler import JobScheduler
 
-        port = self.settings["worker.metrics_port"]
-        if port and not getattr(Worker, "_metrics_started", False):
-            metrics.start_metrics_server(port, self._db)
-            Worker._metrics_started = True  # type: ignore[attr-defined]
-            log.info("worker metrics on port %d", port, extra={"worker": self.name})
+        self._start_metrics()
         self.jobs = JobScheduler(self.settings)
         self.renewals = TokenRenewals(self.settings)
+
+    def _start_metrics(self) -> None:
+        """The worker's /metrics on loopback by default; a port already taken (another worker on
+        this host) costs the metrics, never the deliveries: said once, in one line."""
+        host, port = self.settings["worker.metrics_host"], self.settings["worker.metrics_port"]
+        if not port or getattr(Worker, "_metrics_started", False):
+            return
+        try:
+            metrics.start_metrics_server(port, self._db, host)
+        except OSError as exc:
+            log.error("worker metrics cannot listen on %s:%d (%s): delivering without them; give each worker its "
+                      "own worker.metrics_port", host, port, exc.strerror or exc, extra={"worker": self.name})
+            return
+        Worker._metrics_started = True  # type: ignore[attr-defined]
+        log.info("worker metrics on http://%s:%d/metrics", host, port, extra={"worker": self.name})
 
     def _tick_jobs(self, db) -> None:  # type: ignore[no-untyped-def]
         if self.jobs is None:
