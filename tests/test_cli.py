@@ -33,8 +33,9 @@ def test_bad_config_is_one_clear_line(tmp_path):
 
 def test_status_failures_replay_on_a_fresh_database(tmp_path):
     config = tmp_path / "c.toml"
-    config.write_text(f'[database]\npath = "{tmp_path / "c.db"}"\n')
+    config.write_text(f'[shopify]\napi_secret = "s"\n[database]\npath = "{tmp_path / "c.db"}"\n')
     runner = CliRunner()
+    assert runner.invoke(main, ["worker", "--once", "--config", str(config)]).exit_code == 0  # creates it
     status = runner.invoke(main, ["status", "--config", str(config)])
     assert status.exit_code == 0 and "orders: none yet" in status.output
     assert "(none)" in runner.invoke(main, ["failures", "--config", str(config)]).output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import wraps
 from typing import Any, Callable
 
@@ -39,13 +40,35 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def open_db(settings: Settings):  # type: ignore[no-untyped-def]
-    """The migrated store, with the configured shops registered."""
-    from connector.app import prepare_store
-    from connector.store.db import db_for
+def check_store(settings: Settings, *, create: bool) -> None:
+    """Stop in one line naming the path when the SQLite file cannot be the store: a missing
+    folder, another kind of file, a read-only one (``create``: a command that runs the
+    connector and writes), or no file at all where a command only reads."""
+    from connector.store.db import location_of
+    from connector.store.dbfile import DatabaseFileError, check_database_file
 
-    prepare_store(settings)
-    return db_for(settings)
+    try:
+        check_database_file(location_of(settings), must_exist=not create, writable=create)
+    except DatabaseFileError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def open_db(settings: Settings, create: bool = False):  # type: ignore[no-untyped-def]
+    """The migrated store, with the configured shops registered. Only with ``create`` may the
+    database be new: a command that reads must not answer "none yet" from a mistyped path."""
+    from connector.app import prepare_store
+    from connector.store.db import STORE_ERRORS, db_for, location_of, redact_url
+
+    check_store(settings, create=create)
+    try:
+        prepare_store(settings)
+        return db_for(settings)
+    except STORE_ERRORS as exc:
+        location = location_of(settings)
+        hint = ""
+        if os.path.isfile(location) and not os.access(location, os.W_OK):
+            hint = " (it is read-only, and SQLite writes beside it even to read: work on a writable copy)"
+        raise click.ClickException(f"database {redact_url(location)}: {exc}{hint}") from None
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -193,7 +193,7 @@ def resync(settings: Settings, config_path: str | None, shop: str | None, since:
     from connector.resync.spec import parse_resync_request
     from connector.timeutil import utc_now
 
-    db = open_db(settings)
+    db = open_db(settings, create=not resume_id)
     owner = runner_name("cli")
     try:
         if resume_id:
@@ -232,7 +232,7 @@ def reconcile(settings: Settings, config_path: str | None, shop: str, window: st
     from connector.resync.runner import runner_name
     from connector.resync.spec import parse_duration
 
-    db = open_db(settings)
+    db = open_db(settings, create=True)
     owner = runner_name("cli")
     try:
         job_id = create_reconcile_job(db, settings, shop, parse_duration(window), owner, "cli")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from connector.cli.common import DEMO_SHOP, config_option
+from connector.cli.common import DEMO_SHOP, check_store, config_option
 from connector.config import Settings
+from connector.errors import StorageError
 
 BIND_HELP = "Address to listen on, HOST:PORT (default: server.bind)."
 WORKERS_HELP = "gunicorn worker processes (default: server.workers)."
@@ -24,7 +25,7 @@ def check_bind(bind: str) -> None:
     if bind.startswith(("unix:", "fd://")):
         return
     host, sep, port = bind.rpartition(":")
-    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) < 65536:
         raise click.ClickException(f"cannot listen on {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8000 (--bind or server.bind)")
     try:
         family, _, _, _, address = socket.getaddrinfo(host.strip("[]") or "0.0.0.0", int(port), type=socket.SOCK_STREAM)[0]
@@ -56,6 +57,7 @@ def serve(settings: Settings, config_path: str | None, bind: str | None, workers
     settings.require("shopify.api_secret")
     bind = bind or settings["server.bind"]
     check_bind(bind)
+    check_store(settings, create=True)
     argv = [
         sys.executable, "-m", "gunicorn",
         "--bind", bind,
@@ -71,9 +73,13 @@ def serve(settings: Settings, config_path: str | None, bind: str | None, workers
 @click.command()
 @config_option
 @click.option("--once", is_flag=True, help="Deliver everything that is due, then exit.")
-@click.option("--concurrency", type=int, default=None, help="Orders delivered at once (default: worker.concurrency).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None, help="Orders delivered at once (default: worker.concurrency).")
 def worker(settings: Settings, config_path: str | None, once: bool, concurrency: int | None) -> None:
-    """Deliver queued events to the target until stopped (Ctrl-C or SIGTERM finish in-flight work)."""
+    """Deliver queued events to the target until stopped (Ctrl-C or SIGTERM finish in-flight work).
+
+    Stops in one line when the database cannot be opened; with --once also when it keeps
+    failing (nothing is lost: every delivery step is its own transaction).
+    """
     from dataclasses import replace
 
     from connector.logs import setup_logging
@@ -81,11 +87,15 @@ def worker(settings: Settings, config_path: str | None, once: bool, concurrency:
 
     if concurrency:
         settings = replace(settings, values={**settings.values, "worker.concurrency": concurrency})
+    check_store(settings, create=True)
     setup_logging(secrets=settings.secret_values())
     runner = Worker(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
-    stats = runner.run(once=once)
+    try:
+        stats = runner.run(once=once)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
     if once:
         click.echo(
             f"triaged {stats.triaged} events; delivered {stats.delivered} orders, unchanged {stats.unchanged}, "
@@ -112,4 +122,5 @@ def run(settings: Settings, config_path: str | None, bind: str | None, workers: 
     changed = {"server.bind": bind, "server.workers": workers}
     settings = replace(settings, values={**settings.values, **{k: v for k, v in changed.items() if v}})
     check_bind(settings["server.bind"])
+    check_store(settings, create=True)
     sys.exit(run_web_and_worker(settings, config_path, DEMO_SHOP))

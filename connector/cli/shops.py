@@ -67,7 +67,7 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, client_cre
             from connector.lifecycle.install import add_custom_app
 
             token = token or click.prompt("Token", hide_input=True)
-            result = add_custom_app(open_db(settings), settings, shop.lower(), token.strip(), register_hooks)
+            result = add_custom_app(open_db(settings, create=True), settings, shop.lower(), token.strip(), register_hooks)
     except ConnectorError as exc:
         raise failure(exc) from None
     click.echo(f"added {result.shop}; {result.released} held events released")
@@ -83,7 +83,7 @@ def _add_with_client_credentials(settings: Settings, shop: str, client_id: str |
 
     if client_id and not client_secret:
         client_secret = click.prompt("Client secret", hide_input=True).strip()
-    return install_with_client_credentials(open_db(settings), settings, shop, client_id, client_secret, register)
+    return install_with_client_credentials(open_db(settings, create=True), settings, shop, client_id, client_secret, register)
 
 
 @shops.command("remove")
@@ -126,7 +126,7 @@ def register_webhooks(settings: Settings, config_path: str | None, shop: str) ->
     from connector.lifecycle.install import register_webhooks as register_shop
 
     try:
-        report = register_shop(open_db(settings), settings, shop.lower())
+        report = register_shop(open_db(settings, create=True), settings, shop.lower())
     except ConnectorError as exc:
         raise failure(exc) from None
     click.echo(f"{shop}: created {', '.join(report.created) or 'none'}; kept {len(report.kept)}")

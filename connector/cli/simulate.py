@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -77,9 +78,12 @@ def resolve_secret(settings: Settings) -> str | None:
     if settings["shopify.api_secret"]:
         return settings["shopify.api_secret"]
     from connector.app import prepare_store
-    from connector.store.db import db_for
     from connector.store.app_state import get_value
+    from connector.store.db import db_for, is_postgres, location_of
 
+    location = location_of(settings)
+    if not is_postgres(location) and not Path(location).is_file():  # never create one to find nothing in it
+        return None
     prepare_store(settings)
     return get_value(db_for(settings), DEV_SECRET_KEY)
 

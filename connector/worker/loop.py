@@ -23,7 +23,8 @@ from connector import metrics
 from connector.config import Settings
 from connector.models import DeliveryResult
 from connector.scrub import remember_secrets
-from connector.store.db import STORE_ERRORS, db_for, is_storage_failure, write_transaction
+from connector.errors import StorageError
+from connector.store.db import STORE_ERRORS, db_for, is_storage_failure, location_of, redact_url, write_transaction
 from connector.store.migrations import migrate
 from connector.worker.retrying import RetryPolicy
 from connector.store import holds, orders as order_store
@@ -45,6 +46,7 @@ from connector.timeutil import now_db
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
 REDACTION_SLICE_S = 0.25  # of redaction steps per pass (each step commits in a few milliseconds)
+ONCE_STORE_TRIES = 3  # `worker --once` against a failing store: a few tries, then one line and exit
 RECENT_OUTCOMES = 1000
 OrderKey = tuple[str, str]
 
@@ -184,8 +186,10 @@ class Worker:
                 db, self.name, free, self.settings["worker.lease_s"], busy, scope=self.scope
             )
 
-    def _prepare(self) -> bool:
-        """Migrate and register configured shops; wait out a locked or failing store."""
+    def _prepare(self, once: bool) -> bool:
+        """Migrate and register configured shops; wait out a locked or failing store (a ``once``
+        run gives up after a few tries: it is a command, it must end)."""
+        failures = 0
         while not self.stop_event.is_set():
             try:
                 db = self._db()
@@ -193,15 +197,23 @@ class Worker:
                 sync_config_shops(db, self.settings.shops)
                 return True
             except STORE_ERRORS as exc:
+                failures += 1
+                self._give_up_once(once, failures, exc)
                 log.warning("store not ready (%s); retrying", exc, extra={"worker": self.name})
                 self.stop_event.wait(self._storage_backoff_s())
         return False
+
+    def _give_up_once(self, once: bool, failures: int, exc: BaseException) -> None:
+        if once and failures >= ONCE_STORE_TRIES:
+            raise StorageError(f"database {redact_url(location_of(self.settings))}: {exc}")
 
     def _storage_backoff_s(self) -> float:
         return max(self.settings["worker.poll_interval_s"], 0.5)
 
     def run(self, once: bool = False) -> WorkerStats:
-        if not self._prepare():
+        """Deliver until stopped; with ``once``, until nothing is due. A ``once`` run whose store
+        keeps failing raises :class:`StorageError` (nothing is lost: every step is a transaction)."""
+        if not self._prepare(once):
             return self.stats
         db = self._db()
         concurrency = self.settings["worker.concurrency"]
@@ -211,6 +223,7 @@ class Worker:
         in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
         next_prune = 0.0
         restarted = False
+        store_failures = 0
         log.info("worker started", extra={"worker": self.name})
         with ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
@@ -232,7 +245,11 @@ class Worker:
                     triaged += run_redaction_steps(db, self.name, self.settings["worker.lease_s"], REDACTION_SLICE_S)
                     free = concurrency - len(in_flight)
                     claimed = self._claim(free, set(in_flight.values())) if free > 0 else []
+                    store_failures = 0
                 except Exception as exc:  # noqa: BLE001 - see above
+                    if isinstance(exc, STORE_ERRORS):
+                        store_failures += 1
+                        self._give_up_once(once, store_failures, exc)
                     self._pause_after(exc)
                     continue
                 self._tick_jobs(db)
