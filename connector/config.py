@@ -360,6 +360,13 @@ def _validate_shop_entry(shop: str, entry: Mapping[str, Any], origin: str) -> No
         raise ConfigError(f"{where}: client_id and client_secret go together (from {origin})")
 
 
+def config_file_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> tuple[Path, bool]:
+    """The file :func:`load_settings` reads — ``path``, else ``$CONNECTOR_CONFIG``, else
+    ``./config.toml`` (which may not exist) — and whether it was named explicitly."""
+    explicit = path or env.get("CONNECTOR_CONFIG")
+    return (Path(explicit) if explicit else Path("config.toml")), bool(explicit)
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -375,8 +382,7 @@ def load_settings(
     shops: dict[str, dict[str, Any]] = {}
     source = "built-in defaults"
 
-    explicit = path or env.get("CONNECTOR_CONFIG")
-    file_path = Path(explicit) if explicit else Path("config.toml")
+    file_path, explicit = config_file_path(path, env)
     if explicit and not file_path.exists():
         raise ConfigError(f"config file {file_path} does not exist")
     if file_path.exists():

@@ -77,6 +77,11 @@ def serve(settings: Settings, config_path: str | None, bind: str | None, workers
 def worker(settings: Settings, config_path: str | None, once: bool, concurrency: int | None) -> None:
     """Deliver queued events to the target until stopped (Ctrl-C or SIGTERM finish in-flight work).
 
+    The config file is read again when it changes, within worker.poll_interval_s: fix a
+    target's settings, then `connector replay`, without a restart (where the database is, the
+    concurrency and the metrics address need one). A file that no longer loads is logged and
+    the settings in force are kept.
+
     Stops in one line when the database cannot be opened; with --once also when it keeps
     failing (nothing is lost: every delivery step is its own transaction).
     """
@@ -84,12 +89,14 @@ def worker(settings: Settings, config_path: str | None, once: bool, concurrency:
 
     from connector.logs import setup_logging
     from connector.worker.loop import Worker
+    from connector.worker.reload import SettingsWatcher
 
     if concurrency:
         settings = replace(settings, values={**settings.values, "worker.concurrency": concurrency})
     check_store(settings, create=True)
     setup_logging(secrets=settings.secret_values())
-    runner = Worker(settings)
+    watcher = None if once else SettingsWatcher(settings, config_path, interval_s=settings["worker.poll_interval_s"])
+    runner = Worker(settings, watcher=watcher)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
     try:

@@ -120,6 +120,16 @@ def settle_queued_events(
     )
 
 
+def shops_with_held_events(db: sqlite_utils.Database, shops: Iterable[str]) -> list[str]:
+    """Which of ``shops`` have events kept aside: a read, so a start needs no write lock for it."""
+    wanted = sorted(set(shops))
+    if not wanted:
+        return []
+    placeholders = ", ".join("?" for _ in wanted)
+    rows = db.execute(f"SELECT DISTINCT shop FROM events WHERE state = '{HELD}' AND shop IN ({placeholders})", wanted)
+    return sorted(row[0] for row in rows.fetchall())
+
+
 def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
     """Send a shop's held events back to triage (the shop became known). Inside
     ``write_transaction``, after the shop was stored: it first waits for a triage batch in

@@ -28,7 +28,7 @@ from connector.store.db import STORE_ERRORS, db_for, is_storage_failure, locatio
 from connector.store.migrations import migrate
 from connector.worker.retrying import RetryPolicy
 from connector.store import holds, orders as order_store
-from connector.store.events import prune_events
+from connector.store.events import prune_events, release_held_events, shops_with_held_events
 from connector.store.dry_run import record_dry_run
 from connector.store.shops import sync_config_shops
 from connector.targets.base import ShopContext, Target
@@ -36,6 +36,7 @@ from connector.targets.registry import build_target
 from connector.models import DeliveryResult
 from connector.worker.deliver import DeliveryOutcome, OrderDelivery, dead_letter_order
 from connector.worker.profiles import ProfileCache
+from connector.worker.reload import SettingsWatcher
 from connector.worker.renewals import TokenRenewals
 from connector.accounts.profile import ShopProfile
 from connector.lifecycle.customer_redaction import run_redaction_steps
@@ -77,25 +78,55 @@ class Worker:
 
     def __init__(
         self, settings: Settings, name: str | None = None,
-        on_attempt: Callable[[str, float], None] | None = None,
+        on_attempt: Callable[[str, float], None] | None = None, watcher: SettingsWatcher | None = None,
     ) -> None:
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stop_event = threading.Event()
+        self.stats = WorkerStats()
+        self.on_attempt = self._with_metrics(on_attempt)
+        self._targets_lock = threading.Lock()
+        self.jobs = None  # JobScheduler, when running continuously
+        self.watcher = watcher  # the config file, re-read when it changes (`connector worker`)
+        self._apply(settings)
+
+    def _apply(self, settings: Settings) -> None:
+        """Take ``settings`` into use: at start, and when the config file changed. Deliveries in
+        flight finish with what they started with; the next ones use the new settings."""
         self.settings = settings
         # Delivery errors and log lines hide these wherever a target echoes one back.
         remember_secrets(settings.secret_values())
         metrics.label_shops(settings["metrics.shop_labels"])
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = RetryPolicy.from_settings(settings)
         self.rules = RoutingRules.from_settings(settings)
-        self.stop_event = threading.Event()
-        self.stats = WorkerStats()
-        self.on_attempt = self._with_metrics(on_attempt)
-        self._targets: dict[str, Target] = {}
-        self._targets_lock = threading.Lock()
         self._shop_targets: dict[str, tuple[ShopProfile, Any]] = {}
-        self.jobs = None  # JobScheduler, when running continuously
+        # Targets are built afresh under the new settings; deliveries in flight keep theirs.
+        self._targets: dict[str, Target] = {}
         self.scope = holds.DeliveryScope(settings.operator_assigned_shops(), settings["target.all_shops"])
         # Accounts change in the app while we run: re-read at most one poll interval later.
         self.profiles = ProfileCache(settings, self._db, ttl_s=settings["worker.poll_interval_s"])
+        if self.jobs is not None:
+            self.jobs.settings = settings
+
+    def _reload(self) -> None:
+        """The config file changed: new settings, its shops known, every held order judged afresh
+        (a replay after fixing the target's configuration works without a restart)."""
+        changed = self.watcher.poll() if self.watcher is not None else None
+        if changed is None:
+            return
+        self._apply(changed)
+        self._know_config_shops()
+        self.profiles.restart()
+
+    def _know_config_shops(self) -> None:
+        """The [shops."…"] entries are known shops; what they sent while unknown goes to triage.
+        Both write only when there is something to change: a start needs no write lock."""
+        db = self._db()
+        sync_config_shops(db, self.settings.shops)
+        held = shops_with_held_events(db, self.settings.shops)
+        if held:
+            with write_transaction(db):
+                for shop in held:
+                    release_held_events(db, shop)
 
     @staticmethod
     def _with_metrics(callback: Callable[[str, float], None] | None) -> Callable[[str, float], None]:
@@ -192,9 +223,8 @@ class Worker:
         failures = 0
         while not self.stop_event.is_set():
             try:
-                db = self._db()
-                migrate(db)
-                sync_config_shops(db, self.settings.shops)
+                migrate(self._db())
+                self._know_config_shops()
                 return True
             except STORE_ERRORS as exc:
                 failures += 1
@@ -232,6 +262,7 @@ class Worker:
                 # is one transaction, and neither does a bug (poison events end in their own
                 # state, see triage); wait and try the pass again.
                 try:
+                    self._reload()
                     if time.monotonic() >= next_prune:
                         next_prune = time.monotonic() + self._prune_interval_s()
                         self._prune()
