@@ -111,3 +111,27 @@ def test_durable_delay_grows_with_jitter_and_respects_caps():
     assert max(durable_delay_s(40, None, policy) for _ in range(50)) <= 3600
     assert durable_delay_s(1, 120, policy) >= 120
     assert durable_delay_s(1, 10**6, policy) == 3600
+
+
+def test_a_stop_ends_the_in_process_waits_at_once():
+    """A stopping worker used to sit out its retries (tenacity's sleep ignored the stop: ~40 s)."""
+    import threading
+
+    calls = []
+
+    def fail():
+        calls.append(time.monotonic())
+        raise TransientDeliveryError("503 from the target", status=503, retry_after=20)
+
+    stop = threading.Event()
+    policy = RetryPolicy(first_delay_s=5, max_delay_s=60, window_s=30, attempts=4, give_up_after_s=100)
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(TransientDeliveryError, match="503 from the target"):  # the caller reschedules it
+        call_with_retries(fail, policy, stop_event=stop)
+    assert time.monotonic() - started < 2
+    assert len(calls) == 1
+    with pytest.raises(TransientDeliveryError):  # already stopping: no wait at all
+        started = time.monotonic()
+        call_with_retries(fail, policy, stop_event=stop)
+    assert time.monotonic() - started < 0.5

@@ -386,3 +386,42 @@ def test_a_worker_does_not_claim_its_own_orders_in_flight(post, db_path):
     with write_transaction(db):
         rest = claim_due_orders(db, "me", 5, lease_s=30, exclude=set(first), scope=ALL_SHOPS)
     assert len(first) == 1 and len(rest) == 2 and not set(first) & set(rest)
+
+
+def test_a_stopping_worker_does_not_wait_out_its_retries_and_loses_nothing(post, settings, db_path, target):
+    """SIGTERM during an in-process retry wait: the worker ends within a moment, the order is
+    rescheduled in the store and delivered by the next worker."""
+    import threading
+    import time
+
+    from connector.config import Settings
+    from connector.store.db import connect
+    from connector.worker.loop import Worker
+    from tests.conftest import ORDER_ID, SHOP, live_order
+
+    assert post(live_order()).status_code == 200
+    slow = Settings({**settings.values, "retry.first_delay_s": 5.0, "retry.max_delay_s": 60.0,
+                     "retry.in_process_window_s": 30.0, "retry.in_process_attempts": 4}, settings.shops, settings.source)
+    target.fail_next(1, status=503, headers={"Retry-After": "20"})
+    worker = Worker(slow, name="stopping")
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not target.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert target.requests, "the worker never reached the target"
+    time.sleep(0.2)  # inside the retry wait now
+    stopped_at = time.monotonic()
+    worker.stop()
+    runner.join(10)
+    assert not runner.is_alive() and time.monotonic() - stopped_at < 3
+    db = connect(db_path)
+    try:
+        status, lease, error = db.execute("SELECT status, lease_owner, last_error FROM orders").fetchone()
+        assert (status, lease) == ("retrying", None) and "503" in error
+        assert db.execute("SELECT state FROM events").fetchone()[0] == "queued"
+        db.execute("UPDATE orders SET next_attempt_at = '2000-01-01T00:00:00.000000Z'")  # due now
+    finally:
+        db.close()
+    assert Worker(settings, name="next").run(once=True).delivered == 1
+    assert target.writes[f"/orders/{SHOP}/{ORDER_ID}"] == 1

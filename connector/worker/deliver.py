@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, TypeVar
@@ -86,8 +87,10 @@ class OrderDelivery:
         self, db: sqlite_utils.Database, target: Target, ctx: ShopContext, policy: RetryPolicy,
         worker_name: str, on_attempt: Callable[[str, float], None] | None = None, lease_s: float = 120.0,
         options: ShopOptions = ShopOptions(), account_recheck_s: float = 900.0,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.db, self.target, self.ctx, self.policy = db, target, ctx, policy
+        self.stop_event = stop_event  # the worker is stopping: no more in-process retry waits
         self.worker_name = worker_name
         self.lease_s = lease_s
         self.options, self.account_recheck_s = options, account_recheck_s
@@ -294,7 +297,7 @@ class OrderDelivery:
             self.sent += 1
             return result
 
-        return call_with_retries(attempt, self.policy)
+        return call_with_retries(attempt, self.policy, stop_event=self.stop_event)
 
     def _record(self, work: order_store.OrderWork, what: str, outcome: AttemptOutcome, started_at: str,
                 started: float, status: int | None, error: str | None) -> None:

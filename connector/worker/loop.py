@@ -198,6 +198,7 @@ class Worker:
         delivery = OrderDelivery(
             db, self._target(profile.account.kind), ctx, self.policy, self.name, self.on_attempt,
             self.settings["worker.lease_s"], profile.options, self.settings["worker.account_recheck_s"],
+            self.stop_event,
         )
         return delivery, work, profile
 

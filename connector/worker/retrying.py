@@ -9,6 +9,7 @@ Both honour ``Retry-After``, capped by ``retry.max_delay_s``.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
@@ -47,19 +48,28 @@ def _retry_after(state: RetryCallState) -> float:
 
 
 def call_with_retries(
-    fn: Callable[[], T], policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep
+    fn: Callable[[], T], policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep,
+    stop_event: threading.Event | None = None,
 ) -> T:
     """Call ``fn``, retrying TransientDeliveryError with jittered exponential backoff.
 
     Stops early (re-raising the last error) when the attempts are used up or the next wait —
     e.g. a long ``Retry-After`` — would end past the in-process window; the caller then
-    reschedules durably.
+    reschedules durably. So it does the moment ``stop_event`` is set during a wait: a stopping
+    worker must not sit out its retries (SIGTERM used to take up to the whole window), and the
+    order is rescheduled in the store all the same, nothing lost.
     """
     jitter = wait_random_exponential(multiplier=policy.first_delay_s, max=IN_PROCESS_MAX_WAIT_S)
     started = time.monotonic()
+    last: list[BaseException] = []
 
     def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None:
+            last[:] = [exc]
         return min(max(jitter(state), _retry_after(state)), policy.max_delay_s)
+
+    pause = sleep if stop_event is None else _waking_on(stop_event, last)
 
     def stop(state: RetryCallState) -> bool:
         if state.attempt_number >= policy.attempts:
@@ -71,10 +81,21 @@ def call_with_retries(
         retry=retry_if_exception_type(TransientDeliveryError),
         stop=stop,
         wait=wait,
-        sleep=sleep,
+        sleep=pause,
         reraise=True,
     )
     return retrying(fn)
+
+
+def _waking_on(stop_event: threading.Event, last: list[BaseException]) -> Callable[[float], None]:
+    """A wait that ends the retries when the worker stops: the last failure is raised again,
+    as when the attempts are used up, and the caller reschedules the order."""
+
+    def pause(seconds: float) -> None:
+        if stop_event.wait(seconds) and last:
+            raise last[0]
+
+    return pause
 
 
 def durable_delay_s(failures: int, retry_after: float | None, policy: RetryPolicy) -> float:
