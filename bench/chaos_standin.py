@@ -1,6 +1,6 @@
 """The strict parcelLab stand-in with a chaos control channel, run as its own process.
 
-Bench-only: the validation logic of :class:`tests.standins.parcellab.ParcellabStandIn` is used
+Bench-only: the validation logic of :class:`connector.sandbox.parcellab.ParcellabStandIn` is used
 unchanged; this subclass only adds
 
 - ``POST /_chaos {"mode": "500" | "429" | "timeout" | "refuse" | "ok", "seconds": S}``: for S
@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.standins.parcellab import ParcellabStandIn  # noqa: E402
-from tests.standins.server import Request, Response  # noqa: E402
+from connector.sandbox.parcellab import ParcellabStandIn  # noqa: E402
+from connector.sandbox.server import Request, Response  # noqa: E402
 
 MODES = ("ok", "500", "429", "timeout", "refuse")
 

@@ -26,7 +26,7 @@ from connector.resync.jobs import create_resync_job  # noqa: E402
 from connector.resync.runner import run_job  # noqa: E402
 from connector.resync.spec import ResyncSpec  # noqa: E402
 from tests.ops_support import SHOP, make_settings  # noqa: E402
-from tests.standins.shopify_admin import ShopifyAdminStandIn  # noqa: E402
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn  # noqa: E402
 
 
 def bound_seconds(orders: int, page: int, bucket: float, restore: float, node_cost: int, actual_node_cost: int) -> float:

@@ -14,17 +14,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STANDINS = {
-    "http": ("tests.standins.http_target", "HttpTargetStandIn", {}),
+    "http": ("connector.sandbox.http_target", "HttpTargetStandIn", {}),
     # The http stand-in without its request log, for long runs (bench/soak.py).
     "http-lean": ("bench.standin_server", "LeanHttpTargetStandIn", {}),
-    "parcellab": ("tests.standins.parcellab", "ParcellabStandIn", {"token": "bench-token"}),
-    "foxdeli": ("tests.standins.foxdeli", "FoxdeliStandIn", {}),
+    "parcellab": ("connector.sandbox.parcellab", "ParcellabStandIn", {"token": "bench-token"}),
+    "foxdeli": ("connector.sandbox.foxdeli", "FoxdeliStandIn", {}),
 }
 
 
 def _lean_class():  # type: ignore[no-untyped-def]
-    from tests.standins.http_target import HttpTargetStandIn
-    from tests.standins.server import Request, Response
+    from connector.sandbox.http_target import HttpTargetStandIn
+    from connector.sandbox.server import Request, Response
 
     class LeanHttpTargetStandIn(HttpTargetStandIn):
         """Keeps documents and write counts, forgets the request log (memory stays flat)."""

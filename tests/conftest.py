@@ -32,7 +32,7 @@ from connector.worker.loop import Worker, WorkerStats
 from tests.external_tools import missing
 from tests.golden import FIXTURES_DIR
 from tests.pg_server import INSTALL_HINT, PgServer, find_bindir
-from tests.standins.http_target import HttpTargetStandIn
+from connector.sandbox.http_target import HttpTargetStandIn
 
 # Property tests run the same examples every time (CI must not turn red by luck); a failure
 # they ever found is kept as an explicit regression test.

@@ -20,8 +20,8 @@ from connector.store.db import write_transaction
 from connector.lifecycle.tokens import store_grant
 from connector.shopify.oauth import TokenGrant
 from tests.conftest import DOCS_ORDER, SECRET, fixture_bytes, store_settings
-from tests.standins.foxdeli import FoxdeliStandIn
-from tests.standins.parcellab import ParcellabStandIn
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
 
 SHOP_A = "alpha-store.myshopify.com"
 SHOP_B = "bravo-store.myshopify.com"

@@ -10,7 +10,7 @@ import pytest
 from connector.app import create_app
 from connector.store.db import close_thread_dbs
 from tests.ops_support import ADMIN_TOKEN, SHOP, auth, make_settings
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 pytestmark = pytest.mark.both_engines
 

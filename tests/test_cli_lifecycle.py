@@ -10,7 +10,7 @@ from connector.store.db import close_thread_dbs, get_db
 from connector.lifecycle.install import register_webhooks
 from connector.shopify.subscriptions import subscribed_topics
 from tests.lifecycle_env import API_KEY, API_SECRET, SHOP, database_bytes, make_settings, rows
-from tests.standins.shopify import ShopifyStandIn
+from connector.sandbox.shopify import ShopifyStandIn
 
 
 @pytest.fixture

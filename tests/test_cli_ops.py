@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from connector.cli import main
 from connector.store.db import close_thread_dbs
 from tests.ops_support import SECRET, SHOP
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 pytestmark = pytest.mark.both_engines
 

@@ -29,7 +29,7 @@ from connector.store.db import connect
 from connector.store.migrations import known_migrations, migrations
 from tests.conftest import SECRET, SHOP, live_order, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
-from tests.standins.http_target import HttpTargetStandIn
+from connector.sandbox.http_target import HttpTargetStandIn
 
 TABLES = ("events", "orders", "order_parts", "attempts", "failures", "shops", "app_state", "jobs", "_sqlite_migrations")
 

@@ -24,7 +24,7 @@ from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, 
 from tests.external_tools import require_tool
 from tests.processes import ROOT, connector_env, free_port, start_connector, stop, wait_for, wait_http
 from tests.promql_names import MetricUse, metric_uses
-from tests.standins.http_target import HttpTargetStandIn
+from connector.sandbox.http_target import HttpTargetStandIn
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "connector.json"

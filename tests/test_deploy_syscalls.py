@@ -23,7 +23,7 @@ import requests
 from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
 from tests.external_tools import require_tool
 from tests.processes import connector_env, free_port, stop, wait_for, wait_http
-from tests.standins.http_target import HttpTargetStandIn
+from connector.sandbox.http_target import HttpTargetStandIn
 from tests.test_deploy_systemd import unit_entries
 
 pytestmark = pytest.mark.slow

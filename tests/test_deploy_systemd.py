@@ -28,7 +28,7 @@ from connector.config import SETTINGS
 from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
 from tests.external_tools import missing, require_tool
 from tests.processes import ROOT, connector_env, free_port, start_connector, stop, wait_for, wait_http
-from tests.standins.http_target import HttpTargetStandIn
+from connector.sandbox.http_target import HttpTargetStandIn
 
 DEPLOY = ROOT / "deploy"
 UNITS = ("connector-web.service", "connector-worker@.service", "connector-backup.service", "connector-backup.timer")

@@ -17,7 +17,7 @@ from connector.targets.foxdeli.tokens import REFUSED_HOLD_S
 from connector.targets.foxdeli.mapping import map_order
 from connector.targets.httpclient import classify_status
 from tests.golden import load_fixture, order_fixtures
-from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
+from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
 
 SAMPLE = "orders_create.shopify-docs-sample.exact-ids.json"
 FULFILLMENT = "fulfillments_create.shopify-docs-2026-04.json"

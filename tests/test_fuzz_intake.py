@@ -26,7 +26,7 @@ from connector.store.db import close_thread_dbs, connect
 from connector.shopify.verify import sign_body
 from connector.worker.loop import Worker
 from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes
-from tests.standins.http_target import HttpTargetStandIn
+from connector.sandbox.http_target import HttpTargetStandIn
 
 MAX_BODY = 64 * 1024
 FUZZ = settings(max_examples=400, derandomize=True, deadline=None,

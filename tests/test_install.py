@@ -16,7 +16,7 @@ from tests.lifecycle_env import (
     API_KEY, API_SECRET, APP_URL, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows,
     signed_query,
 )
-from tests.standins.shopify import ShopifyStandIn
+from connector.sandbox.shopify import ShopifyStandIn
 
 pytestmark = pytest.mark.both_engines
 

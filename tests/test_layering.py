@@ -94,3 +94,12 @@ def test_sql_is_executed_only_in_the_store():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
         }
         assert not calls & {"execute", "executemany", "executescript", "query"}, path
+
+
+def test_only_the_sandbox_command_imports_the_stand_ins():
+    """The stand-ins ship with the package for `connector sandbox`; the connector never uses them."""
+    for path in modules():
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "sandbox" or rel == Path("cli", "sandbox.py"):
+            continue
+        assert not any(_within(name, "connector.sandbox") for name in imports_of(path)), rel

@@ -27,8 +27,8 @@ from connector.targets.foxdeli.mapping import map_fulfillment, map_order, requir
 from connector.targets.foxdeli.payment import PAYMENT_STATES
 from connector.targets.foxdeli.settings import FoxdeliSettings
 from tests.golden import assert_golden, load_fixture, order_fixtures
-from tests.standins.foxdeli import ESHOP_ID
-from tests.standins.foxdeli_schema import validate_order, validate_parcel
+from connector.sandbox.foxdeli import ESHOP_ID
+from connector.sandbox.foxdeli_schema import validate_order, validate_parcel
 
 SETTINGS = FoxdeliSettings.from_target({"eshop_id": ESHOP_ID})
 # A copy of the vendor page the project was built from (../shared/seeds/004_07df1430893145f9.txt).

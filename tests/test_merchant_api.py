@@ -19,9 +19,9 @@ from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.lifecycle_env import database_bytes
-from tests.standins.foxdeli import FoxdeliStandIn
-from tests.standins.parcellab import ParcellabStandIn
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from tests.tenancy_env import (
     ESHOP_A, FOX_A, OPERATOR_ESHOP, PL_C, SHOP_A, SHOP_B, SHOP_C, add_merchant_accounts, install, order_for,
     tenancy_settings,

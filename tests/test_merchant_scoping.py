@@ -16,8 +16,8 @@ from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
-from tests.standins.foxdeli import FoxdeliStandIn
-from tests.standins.parcellab import ParcellabStandIn
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
 from tests.tenancy_env import FOX_A, OPERATOR_ESHOP, SHOP_A, SHOP_B, add_merchant_accounts, install, order_for, tenancy_settings
 
 pytestmark = pytest.mark.both_engines  # the tenancy SQL runs on PostgreSQL too

@@ -20,7 +20,7 @@ from connector.store.db import close_thread_dbs
 from tests.conftest import DOCS_ORDER, SECRET, live_order, webhook_headers
 from tests.ops_support import SHOP, auth, make_settings
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 STORED = re.compile(r'^connector_webhooks_total\{outcome="stored",reason=""\} (\S+)$', re.M)
 

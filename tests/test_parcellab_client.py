@@ -16,7 +16,7 @@ from connector.targets.parcellab import ParcellabTarget
 from connector.targets.parcellab.client import STATUS_OVERRIDES, orders_url, put_order
 from connector.targets.parcellab.settings import ParcellabSettings
 from tests.golden import GOLDEN_DIR, load_fixture, order_fixtures
-from tests.standins.parcellab import ParcellabStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
 
 TOKEN = "MTYxMjM0NTpzM2NyM3QtdDBrM24="  # base64("1612345:s3cr3t-t0k3n"), the shape the app issues
 DOCS_ORDER = "orders_create.shopify-docs-sample.exact-ids.json"

@@ -23,7 +23,7 @@ from tests.conftest import (
 )
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
-from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
+from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
 
 pytestmark = pytest.mark.both_engines
 

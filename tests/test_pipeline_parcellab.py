@@ -24,7 +24,7 @@ from tests.conftest import (
 )
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
-from tests.standins.parcellab import ParcellabStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
 
 pytestmark = pytest.mark.both_engines
 

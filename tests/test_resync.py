@@ -19,8 +19,8 @@ from connector.store import jobs as job_store
 from connector.store.orders import get_order
 from connector.worker.loop import Worker
 from tests.ops_support import SHOP, make_settings
-from tests.standins.shopify_admin import ShopifyAdminStandIn
-from tests.standins.tracking_target import TrackingTargetStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.tracking_target import TrackingTargetStandIn
 
 pytestmark = pytest.mark.both_engines
 

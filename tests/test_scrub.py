@@ -20,8 +20,8 @@ import pytest
 from connector.logs import JsonFormatter
 from connector.scrub import MAX_ERROR_TEXT, scrub_secrets
 from tests.conftest import ORDER_ID, SHOP, live_order
-from tests.standins.http_target import HttpTargetStandIn
-from tests.standins.server import Request, Response
+from connector.sandbox.http_target import HttpTargetStandIn
+from connector.sandbox.server import Request, Response
 
 TOKEN = "tgt-" + secrets.token_hex(12)
 
@@ -149,7 +149,7 @@ def test_echoed_bearer_token_is_never_stored_shown_or_logged(post, run_worker, c
 @pytest.fixture
 def shopify():
     from tests.lifecycle_env import API_KEY, API_SECRET
-    from tests.standins.shopify import ShopifyStandIn
+    from connector.sandbox.shopify import ShopifyStandIn
 
     with ShopifyStandIn(API_KEY, API_SECRET) as standin:
         yield standin

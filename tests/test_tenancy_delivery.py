@@ -19,8 +19,8 @@ from connector.timeutil import now_db
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
 from tests.lifecycle_env import database_bytes
-from tests.standins.foxdeli import FoxdeliStandIn
-from tests.standins.parcellab import ParcellabStandIn
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
 from tests.tenancy_env import (
     ESHOP_A, ESHOP_B, FOX_A, FOX_B, OPERATOR_ESHOP, PL_C, SHOP_A, SHOP_B, SHOP_C, add_merchant_accounts,
     connect_account, install, order_for, tenancy_settings,

@@ -3,7 +3,7 @@
 One module per area, each a set of plain click commands added to :func:`main` here:
 :mod:`.run` (run, serve, worker), :mod:`.operate` (simulate, status, failures, replay, resync,
 reconcile, jobs, payloads, config), :mod:`.shops` (shops, register-webhooks), :mod:`.privacy`,
-:mod:`.db` (db backup, restore, migrate).
+:mod:`.db` (db backup, restore, migrate), :mod:`.sandbox` (stand-ins for a first hour).
 Every command takes ``--config PATH`` (else ``$CONNECTOR_CONFIG``, else ./config.toml, else the
 built-in defaults) and prints one clear line when the configuration is wrong.
 """
@@ -16,6 +16,7 @@ from connector.cli import operate
 from connector.cli.db import db
 from connector.cli.privacy import privacy
 from connector.cli.run import run, serve, worker
+from connector.cli.sandbox import sandbox
 from connector.cli.shops import register_webhooks, shops
 
 
@@ -26,7 +27,8 @@ def main() -> None:
 
     Quick start: `connector run` (web + worker on built-in defaults), then in another terminal
     `connector simulate` to post a signed sample order, and `connector payloads` to see what
-    the dry-run target would have sent.
+    the dry-run target would have sent. To watch real Foxdeli or parcelLab deliveries without
+    an account: `connector sandbox`.
     """
 
 
@@ -34,6 +36,6 @@ for command in (
     run, serve, worker,
     operate.simulate, operate.status, operate.failures, operate.replay, operate.resync,
     operate.reconcile, operate.jobs, operate.payloads, operate.show_config,
-    shops, register_webhooks, privacy, db,
+    shops, register_webhooks, privacy, db, sandbox,
 ):
     main.add_command(command)

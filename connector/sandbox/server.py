@@ -1,17 +1,20 @@
 """A tiny threaded HTTP server for stand-ins: real sockets, real HTTP, no mocks.
 
 Subclass :class:`StandIn`, implement ``handle(request) -> Response``; start with ``with
-MyStandIn() as s: s.url``. Faults can be injected with :meth:`StandIn.fail_next`.
+MyStandIn() as s: s.url``. Faults can be injected with :meth:`StandIn.fail_next`, or at random
+with :attr:`StandIn.flaky`; :attr:`StandIn.observers` see every request and its answer (the
+sandbox prints them).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -62,6 +65,9 @@ class StandIn:
         self.lock = threading.RLock()
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
+        self.flaky: tuple[float, Fault] | None = None  # (probability, fault) for any request
+        self.observers: list[Callable[[Request, Response], None]] = []
+        self._random = random.Random()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -74,6 +80,12 @@ class StandIn:
         """Queue ``count`` copies of a fault, e.g. ``fail_next(3, status=503)``."""
         with self.lock:
             self.faults.extend(Fault(**fault) for _ in range(count))
+
+    def _random_fault(self) -> Fault | None:
+        """The :attr:`flaky` fault, with its probability (under :attr:`lock`)."""
+        if self.flaky is None or self._random.random() >= self.flaky[0]:
+            return None
+        return self.flaky[1]
 
     @property
     def url(self) -> str:
@@ -109,7 +121,7 @@ class StandIn:
                 )
                 with standin.lock:
                     standin.requests.append(request)
-                    fault = standin.faults.pop(0) if standin.faults else None
+                    fault = standin.faults.pop(0) if standin.faults else standin._random_fault()
                 if standin.latency_s:
                     time.sleep(standin.latency_s)
                 if fault is not None:
@@ -120,11 +132,13 @@ class StandIn:
                         self.connection.close()
                         return
                     if fault.status is not None:
-                        self._reply(Response(fault.status, fault.body, dict(fault.headers)))
+                        self._reply(request, Response(fault.status, fault.body, dict(fault.headers)))
                         return
-                self._reply(standin.handle(request))
+                self._reply(request, standin.handle(request))
 
-            def _reply(self, response: Response) -> None:
+            def _reply(self, request: Request, response: Response) -> None:
+                for observe in list(standin.observers):
+                    observe(request, response)
                 payload = response.encoded()
                 self.send_response(response.status)
                 if payload:

@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from tests.standins.server import Request, Response, StandIn
+from connector.sandbox.server import Request, Response, StandIn
 
 
 class HttpTargetStandIn(StandIn):

@@ -1,7 +1,9 @@
 """A strict parcelLab API v4 stand-in: ``PUT /v4/track/orders/`` over real HTTP.
 
 Stricter than the real API where the real one is vague, so a mapping bug shows up as a failed
-test rather than as a surprise in production. It checks what the seed and the spec digest say:
+test rather than as a surprise in production. It checks what parcelLab's v4 documentation says
+(https://docs.parcellab.com/docs/developers/v4/orders/trackings-orders; a copy is kept in the
+repository as tests/fixtures/vendor/parcellab-v4-orders.seed.txt):
 the Authorization header, the v4 field names (legacy v2 names such as ``orderNo``/``xid`` are
 unknown fields), the amount pattern, alpha-3 countries, the required core fields, complete
 addresses, date-only announced dates and the cancel-reason enum. Errors come back in parcelLab's
@@ -20,7 +22,7 @@ from typing import Any
 
 import pycountry
 
-from tests.standins.server import Request, Response, StandIn
+from connector.sandbox.server import Request, Response, StandIn
 
 ORDER_FIELDS = {
     "account", "order_number", "external_id", "external_reference", "client_key",
@@ -123,7 +125,7 @@ class ParcellabStandIn(StandIn):
         return Response(status, {"type": "client_error", "errors": [error]})
 
     def _conflicts(self, body: dict[str, Any]) -> list[dict[str, str]]:
-        """A courier + tracking_number pair already on another order is a 400 (spec §1.5)."""
+        """A courier + tracking_number pair already on another order is a 400 (parcelLab's v4 orders page)."""
         key = (body["account"], body["order_number"])
         errors = []
         for i, mutation in enumerate(body.get("mutations") or []):
@@ -139,7 +141,7 @@ class ParcellabStandIn(StandIn):
         with self.lock:
             created = key not in self.orders
             order = self.orders.setdefault(key, {"external_id": str(uuid.uuid5(uuid.NAMESPACE_URL, repr(key)))})
-            # PUT merges: fields sent replace stored ones, absent ones survive (spec §1.6).
+            # PUT merges: fields sent replace stored ones, absent ones survive (parcelLab's v4 orders page).
             order.update({k: v for k, v in body.items() if k != "mutations"})
             results = [self._apply(key, order, m) for m in body.get("mutations") or []]
             answer = {"external_id": order["external_id"], "order_number": key[1], "mutations": results}

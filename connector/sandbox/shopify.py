@@ -30,7 +30,7 @@ from typing import Any
 
 import jwt
 
-from tests.standins.server import Request, Response, StandIn
+from connector.sandbox.server import Request, Response, StandIn
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 

@@ -1,8 +1,8 @@
-"""Strict request validation for the Foxdeli stand-in, written from the seed.
+"""Strict request validation for the Foxdeli stand-in, written from Foxdeli's documentation.
 
-Rules: ``/work/shared/seeds/004_07df1430893145f9.txt`` (fields, enums, formats) and
-``/work/shared/specs/tracking-apis.md`` §2.4–2.5 (names and required fields from the vendor
-SDK). Stricter than Foxdeli where the docs are silent: unknown keys are violations, so a leaked
+Rules: the order API's reference, https://api.foxdeli.com/docs/api/tracking/create-order (fields, enums, formats; a copy
+is kept in the repository as tests/fixtures/vendor/foxdeli-order-api.seed.txt), and Foxdeli's
+SDKs (github.com/foxdeli/api-php-sdk, api-java-sdk) for names and required fields. Stricter than Foxdeli where the docs are silent: unknown keys are violations, so a leaked
 ``_cancelled`` or a misspelt field is caught. Each validator returns ``{path: message}``.
 """
 
@@ -143,7 +143,7 @@ _ORDER_FIELDS: dict[str, Field] = {
     "communication": (COMMUNICATION, False),
 }
 ORDER_REGISTRATION = obj(_ORDER_FIELDS)
-# OrderUpdate: the same minus eshopId/marketId/language, nothing required (spec §2.4).
+# OrderUpdate: the same minus eshopId/marketId/language, nothing required (Foxdeli's PATCH order).
 ORDER_UPDATE = obj({k: (v, False) for k, (v, _) in _ORDER_FIELDS.items() if k not in ("eshopId", "marketId", "language")})
 
 TRACKING = obj({"carrier": (enum(enums.CARRIERS), False), "number": (string, False), "referenceId": (string, False),

@@ -1,6 +1,6 @@
 """Stand-in for Shopify's Admin GraphQL API: ``orders`` with cursors, search, and a cost bucket.
 
-What it copies from Shopify (shopify.md §4, https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits):
+What it copies from Shopify (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits):
 - ``X-Shopify-Access-Token`` is required (401 otherwise).
 - ``orders(first, after, sortKey: UPDATED_AT, query)``: ``updated_at:>='…'``/``<='…'`` and
   ``id:N OR id:M`` filters; opaque cursors keyed on (updated_at, id), like Shopify's.
@@ -25,7 +25,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.standins.server import Request, Response, StandIn
+from connector.sandbox.server import Request, Response, StandIn
 
 BIG_ID_BASE = 2**53 + 1  # Shopify ids exceed 2**53: any float on the way would corrupt them
 _UPDATED = re.compile(r"updated_at:(>=|<=|>|<)'?([^' ]+)'?")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tests.standins.server import Request, Response, StandIn
+from connector.sandbox.server import Request, Response, StandIn
 
 
 class TrackingTargetStandIn(StandIn):

@@ -1,7 +1,7 @@
 """A strict Foxdeli stand-in: auth with expiring JWTs, orders, cancel, parcels, problem+json.
 
-Behaviour from ``/work/shared/specs/tracking-apis.md`` §2.2–2.6. Every request that breaks the
-seed's rules is answered 400 with ``violations`` (like Foxdeli) *and* recorded in
+Behaviour from Foxdeli's API reference (https://api.foxdeli.com/docs/api/tracking/create-order and the token service
+of its SDKs: github.com/foxdeli/api-php-sdk). Every request that breaks the documented rules is answered 400 with ``violations`` (like Foxdeli) *and* recorded in
 ``invalid_requests`` so tests can assert that the connector never sent one.
 
     with FoxdeliStandIn(token_lifetime_s=2) as fox:
@@ -19,8 +19,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from tests.standins.foxdeli_schema import validate_order, validate_parcel
-from tests.standins.server import Request, Response, StandIn
+from connector.sandbox.foxdeli_schema import validate_order, validate_parcel
+from connector.sandbox.server import Request, Response, StandIn
 
 ESHOP_ID = "12345678-1234-1234-1234-1234567890ab"
 _ORDER = re.compile(r"^/tracking/api/v1/order/(?P<id>[^/]+)(?P<rest>/cancel|/parcel(?:/(?P<parcel>[^/]+))?)?$")
@@ -217,7 +217,7 @@ class FoxdeliStandIn(StandIn):
             taken = self.by_external.get((self._eshop, body["externalIdentifier"]))
             if taken and taken != order["id"]:
                 return problem(409, "Order exists", "externalIdentifier belongs to another order")
-        order.update(body)  # arrays replaced, as assumed in spec §2.4 [I]
+        order.update(body)  # arrays replaced: our reading of PATCH, which the docs leave open
         return Response(200, order)
 
     # -- parcels ----------------------------------------------------------------------------------
