@@ -18,9 +18,9 @@ from connector.resync.spec import ResyncSpec
 from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.ops_support import SHOP, make_settings
-from tests.standins.foxdeli import ESHOP_ID, FoxdeliStandIn
-from tests.standins.parcellab import ParcellabStandIn
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 pytestmark = pytest.mark.both_engines
 

@@ -19,7 +19,7 @@ from connector.config import load_settings
 from connector.store.db import close_thread_dbs
 from tests.browser.harness import AdminStandIn, LiveApp
 from tests.browser.world import ORDERS, RefusingFoxdeli, RefusingParcellab
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts
 from tests.conftest import fast_settings
 from tests.external_tools import missing, require_tool

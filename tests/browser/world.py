@@ -12,10 +12,10 @@ from connector.worker.loop import Worker
 from tests.browser.harness import AdminStandIn, LiveApp
 from tests.conftest import webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET
-from tests.standins.foxdeli import FoxdeliStandIn, problem
-from tests.standins.parcellab import ParcellabStandIn
-from tests.standins.server import Response
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.foxdeli import FoxdeliStandIn, problem
+from connector.sandbox.parcellab import ParcellabStandIn
+from connector.sandbox.server import Response
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from tests.tenancy_env import tenancy_settings
 
 ORDERS = 12  # in the Shopify stand-in, all placed within the last 30 days
