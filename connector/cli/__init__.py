@@ -3,7 +3,8 @@
 One module per area, each a set of plain click commands added to :func:`main` here:
 :mod:`.run` (run, serve, worker), :mod:`.operate` (simulate, status, failures, replay, resync,
 reconcile, jobs, payloads, config), :mod:`.shops` (shops, register-webhooks), :mod:`.privacy`,
-:mod:`.db` (db backup, restore, migrate), :mod:`.sandbox` (stand-ins for a first hour).
+:mod:`.db` (db backup, restore, migrate), :mod:`.sandbox` (stand-ins for a first hour),
+:mod:`.check` (everything the connector needs, tried for real).
 Every command takes ``--config PATH`` (else ``$CONNECTOR_CONFIG``, else ./config.toml, else the
 built-in defaults) and prints one clear line when the configuration is wrong.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import click
 
 from connector.cli import operate
+from connector.cli.check import check
 from connector.cli.db import db
 from connector.cli.privacy import privacy
 from connector.cli.run import run, serve, worker
@@ -36,6 +38,6 @@ for command in (
     run, serve, worker,
     operate.simulate, operate.status, operate.failures, operate.replay, operate.resync,
     operate.reconcile, operate.jobs, operate.payloads, operate.show_config,
-    shops, register_webhooks, privacy, db, sandbox,
+    shops, register_webhooks, privacy, db, sandbox, check,
 ):
     main.add_command(command)

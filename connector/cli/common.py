@@ -40,6 +40,17 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def require_accounts(settings: Settings) -> None:
+    """Stop in one line when an account the operator configured for use lacks a credential
+    (its orders would all fail): ``serve``, ``worker`` and ``run`` start only when complete."""
+    from connector.accounts.required import missing_credentials
+
+    problems = missing_credentials(settings)
+    if problems:
+        more = f" (and {len(problems) - 1} more: `connector check` lists them)" if len(problems) > 1 else ""
+        raise click.ClickException(f"configuration: {problems[0]}{more}")
+
+
 def check_store(settings: Settings, *, create: bool) -> None:
     """Stop in one line naming the path when the SQLite file cannot be the store: a missing
     folder, another kind of file, a read-only one (``create``: a command that runs the

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from connector.cli.common import DEMO_SHOP, check_store, config_option
+from connector.cli.common import DEMO_SHOP, check_store, config_option, require_accounts
 from connector.config import Settings
 from connector.errors import StorageError
 
@@ -55,6 +55,7 @@ def serve(settings: Settings, config_path: str | None, bind: str | None, workers
     with connector/gunicorn_conf.py. Needs shopify.api_secret. Stops in one line when the
     address is taken or the database cannot be opened; SIGTERM finishes requests in flight."""
     settings.require("shopify.api_secret")
+    require_accounts(settings)
     bind = bind or settings["server.bind"]
     check_bind(bind)
     check_store(settings, create=True)
@@ -93,6 +94,7 @@ def worker(settings: Settings, config_path: str | None, once: bool, concurrency:
 
     if concurrency:
         settings = replace(settings, values={**settings.values, "worker.concurrency": concurrency})
+    require_accounts(settings)
     check_store(settings, create=True)
     setup_logging(secrets=settings.secret_values())
     watcher = None if once else SettingsWatcher(settings, config_path, interval_s=settings["worker.poll_interval_s"])
@@ -128,6 +130,7 @@ def run(settings: Settings, config_path: str | None, bind: str | None, workers: 
 
     changed = {"server.bind": bind, "server.workers": workers}
     settings = replace(settings, values={**settings.values, **{k: v for k, v in changed.items() if v}})
+    require_accounts(settings)
     check_bind(settings["server.bind"])
     check_store(settings, create=True)
     sys.exit(run_web_and_worker(settings, config_path, DEMO_SHOP))

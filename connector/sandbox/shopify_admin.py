@@ -119,9 +119,11 @@ class ShopifyAdminStandIn(StandIn):
     def __init__(
         self, orders: int = 100, token: str = "shpat_standin", maximum: float = 1000.0, restore_rate: float = 50.0,
         node_cost: int = 4, actual_node_cost: int = 2, throttle_http_status: int = 200, seed: int = 7,
-        start: datetime | None = None, latency_s: float = 0.0,
+        start: datetime | None = None, latency_s: float = 0.0, shop_name: str = "Stand-in shop",
+        shop_domain: str | None = None,
     ) -> None:
         super().__init__(latency_s)
+        self.shop_name, self.shop_domain = shop_name, shop_domain  # what `shop { name myshopifyDomain }` answers
         self.token, self.maximum, self.restore_rate = token, maximum, restore_rate
         self.node_cost, self.actual_node_cost = node_cost, actual_node_cost
         self.throttle_http_status = throttle_http_status
@@ -173,6 +175,8 @@ class ShopifyAdminStandIn(StandIn):
             query, variables = body["query"], body.get("variables") or {}
         except (ValueError, KeyError, TypeError):
             return Response(400, {"errors": [{"message": "Parse error"}]})
+        if re.search(r"\bshop\s*\{", query):
+            return self._answer(1, lambda: ({"shop": {"name": self.shop_name, "myshopifyDomain": self.shop_domain}}, 1))
         if "ordersCount" in query:
             return self._answer(1, lambda: ({"ordersCount": {"count": len(self._matching(variables.get("query"))), "precision": "EXACT"}}, 1))
         if "orders(" in query:

@@ -26,6 +26,8 @@ from connector.shopify.order_shape import ORDERS_QUERY, map_graphql_order
 
 MAX_ATTEMPTS = 8
 COUNT_QUERY = "query ConnectorOrdersCount($query: String) { ordersCount(query: $query, limit: null) { count precision } }"
+# The cheapest authenticated question (cost 1): which shop the token opens.
+SHOP_QUERY = "query ConnectorShop { shop { name myshopifyDomain } }"
 MIN_THROTTLE_WAIT_S = 0.05
 
 
@@ -174,6 +176,12 @@ class ShopifyAdminClient:
             return None  # older API versions lack ordersCount: progress just has no total
         count = (data.get("ordersCount") or {}).get("count")
         return int(count) if isinstance(count, int) else None
+
+    def fetch_shop(self) -> dict[str, Any]:
+        """``{"name", "myshopifyDomain"}`` of the shop the token opens, in one attempt (a check
+        wants the answer now, not after a minute of retries)."""
+        shop = self._attempt(SHOP_QUERY, {}).get("shop")
+        return shop if isinstance(shop, dict) else {}
 
     def close(self) -> None:
         self.session.close()
