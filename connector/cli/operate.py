@@ -61,9 +61,10 @@ def simulate(settings: Settings, config_path: str | None, file: str | None, topi
 @click.command()
 @config_option
 @click.option("--shop", default=None, help="Only this shop.")
-@click.option("--status", "status_filter", type=click.Choice([s.value for s in SyncStatus]), default=None)
+@click.option("--status", "status_filter", type=click.Choice([s.value for s in SyncStatus]), default=None,
+              help="Only orders in this sync state.")
 @click.option("--order", "order_id", default=None, help="Show one order in detail (needs --shop unless only one shop).")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many orders, newest first.")
 def status(settings: Settings, config_path: str | None, shop: str | None, status_filter: str | None, order_id: str | None, limit: int) -> None:
     """Sync state: orders by status, or one order with its events and attempts."""
     from connector.store import events as event_store
@@ -94,7 +95,7 @@ def status(settings: Settings, config_path: str | None, shop: str | None, status
 @click.command()
 @config_option
 @click.option("--shop", default=None, help="Only this shop.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many entries, newest first.")
 def failures(settings: Settings, config_path: str | None, shop: str | None, limit: int) -> None:
     """The dead-letter list: deliveries that need a person, with their reasons."""
     from connector.store.failures import list_failures
@@ -247,7 +248,7 @@ def reconcile(settings: Settings, config_path: str | None, shop: str, window: st
 @config_option
 @click.argument("job_id", required=False)
 @click.option("--shop", default=None, help="Only this shop.")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most this many jobs, newest first.")
 def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: str | None, limit: int) -> None:
     """Re-sync and reconcile jobs: the newest first, or one job in detail.
 
@@ -285,7 +286,7 @@ def _job_id(db, typed: str) -> str:  # type: ignore[no-untyped-def]
 @click.command()
 @config_option
 @click.option("--order", "order_id", default=None, help="Only payloads of this Shopify order id.")
-@click.option("--limit", default=5, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=5, show_default=True, help="At most this many payloads, newest first.")
 def payloads(settings: Settings, config_path: str | None, order_id: str | None, limit: int) -> None:
     """Show what the dry-run target recorded (the payloads it would have sent), newest first."""
     from connector.store.dry_run import list_dry_runs

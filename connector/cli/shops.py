@@ -112,7 +112,12 @@ def shops_remove(settings: Settings, config_path: str | None, shop: str, purge: 
 
 @shops.command("new-key")
 def shops_new_key() -> None:
-    """Print a new key for shopify.token_encryption_key."""
+    """Print a new key for shopify.token_encryption_key (a Fernet key: it encrypts the shops'
+    tokens and the merchants' tracking credentials at rest).
+
+    Keep it in the environment (CONNECTOR_SHOPIFY_TOKEN_ENCRYPTION_KEY), never in the config
+    file. To rotate, put the new key first: "new,old" (comma-separated, newest first).
+    """
     from connector.crypto import generate_key
 
     click.echo(generate_key())
