@@ -229,6 +229,7 @@ class Worker:
                 return True
             except STORE_ERRORS as exc:
                 failures += 1
+                self.stats.storage_errors += 1  # at start as in the loop: the store failed, the worker waited
                 self._give_up_once(once, failures, exc)
                 log.warning("store not ready (%s); retrying", exc, extra={"worker": self.name})
                 self.stop_event.wait(self._storage_backoff_s())
