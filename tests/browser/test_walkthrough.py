@@ -90,6 +90,17 @@ def test_a_merchant_connects_imports_and_fixes_a_refused_order(tmp_path, context
         assert list(failed) == [name] and failed[name]["status"] == "failed" and reason in failed[name]["reason"]
         m.go("Orders")
         assert m.order_rows()[name]["status"] == "failed"
+        m.frame.fill("#search", name)  # search by the order's name
+        m.frame.click("form[role='search'] button[type='submit']")
+        rows_are = "(n) => document.querySelectorAll('table.orders tbody tr').length === n"  # a function: CSP forbids eval
+        m.frame.wait_for_function(rows_are, arg=1)
+        assert list(m.order_rows()) == [name]
+        m.frame.fill("#search", "")
+        m.frame.select_option("#filter-status", "synced")  # filter by state
+        m.frame.wait_for_function(rows_are, arg=ORDERS - 1)
+        assert name not in m.order_rows()
+        m.frame.select_option("#filter-status", "")
+        m.frame.wait_for_function(rows_are, arg=ORDERS)
         if foxdeli:
             screenshot(page, world.admin, "orders", tmp_path)
             page.set_viewport_size({"width": 390, "height": 800})  # the Shopify app on a phone
@@ -102,10 +113,17 @@ def test_a_merchant_connects_imports_and_fixes_a_refused_order(tmp_path, context
         assert reason in detail and "orders/updated" in detail
 
         platform_stand_in.refusals.clear()  # fixed (in Shopify, or on the platform)
-        m.press("retry")
+        if foxdeli:
+            m.press("retry")  # on the order's page
+        else:
+            m.go("← All orders")
+            m.press("retry-all")
         world.deliver()
         world.admin.stale_tokens_to_issue = 1  # the laptop slept: the next page load carries a stale token
-        m.go("← All orders")
+        bounced: list[str] = []
+        page.on("framenavigated", lambda f: bounced.append(f.url) if "/auth/patch-id-token" in f.url else None)
+        m.go("Orders")
+        assert bounced  # recovered through the bounce page, onto a page with content
         assert m.order_rows()[name]["status"] == "synced"
         m.go("Home")
         assert m.banners() == []

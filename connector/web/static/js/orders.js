@@ -21,7 +21,7 @@ export async function orders(main) {
     }
   }), { "data-action": "retry-all" });
   const filter = h("select", { id: "filter-status", name: "status", "aria-label": "Sync state",
-    onchange: () => { state.status = filter.value; refresh(); } },
+    onchange: () => { state.status = filter.value; state.q = search.value.trim(); refresh(); } },
     h("option", { value: "" }, "All states"),
     Object.entries(STATES).map(([value, spec]) => h("option", { value, selected: value === state.status }, spec.label)));
   const search = h("input", { id: "search", type: "search", name: "q", placeholder: "Order name, e.g. #1001", "aria-label": "Search by order name" });
