@@ -6,7 +6,6 @@ import os
 import threading
 import time
 
-import pytest
 
 from connector.store import checkpoints
 from connector.store.db import connect, intake_turn

@@ -163,7 +163,7 @@ def test_numbers_that_cannot_be_are_refused_naming_the_key(tmp_path: Path) -> No
 def test_config_shows_per_shop_overrides_with_secrets_hidden(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[target]\nkind = "foxdeli"\n[shops."one.myshopify.com"]\neshop_id = "B"\npassword = "hunter2"\n'
-                    f'[shops."two.myshopify.com"]\naccess_token = "shpat_secret"\nskip_tags = ["wholesale"]\n')
+                    '[shops."two.myshopify.com"]\naccess_token = "shpat_secret"\nskip_tags = ["wholesale"]\n')
     result = invoke("config", "--config", str(path))
     assert result.exit_code == 0, result.output
     out = result.output

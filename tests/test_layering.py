@@ -103,3 +103,12 @@ def test_only_the_sandbox_command_imports_the_stand_ins():
         if rel.parts[0] == "sandbox" or rel == Path("cli", "sandbox.py"):
             continue
         assert not any(_within(name, "connector.sandbox") for name in imports_of(path)), rel
+
+
+def test_only_the_store_imports_sqlite():
+    """Everything else names ``connector.store.db.Db`` and ``STORE_ERRORS``: one package per engine."""
+    for path in modules():
+        if path.relative_to(PACKAGE).parts[0] == "store":
+            continue
+        for name in imports_of(path):
+            assert name.split(".")[0] not in ("sqlite3", "sqlite_utils", "psycopg"), (path, name)

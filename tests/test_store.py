@@ -8,7 +8,6 @@ what each function promises on its own, including the transaction rule of ``conn
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 from typing import Iterator
 
 import pytest

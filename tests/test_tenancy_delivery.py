@@ -14,7 +14,7 @@ import pytest
 
 from connector.app import create_app
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, connect, get_db, location_of
+from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.timeutil import now_db
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from connector.timeutil import now_db, parse_iso, to_db_time

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping, TYPE_CHECKING
+from typing import Any, Mapping
 
 from connector.accounts.options import ShopOptions
 from connector.accounts.platforms import PLATFORMS
@@ -20,9 +20,8 @@ from connector.crypto import KEY_SETTING, TokenCipher
 from connector.errors import TokenEncryptionError
 from connector.store import holds, orders as order_store, shop_settings as settings_store
 from connector.timeutil import db_time_in
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +54,13 @@ def stored_secrets(settings: Settings, row: Mapping[str, Any] | None) -> dict[st
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
-def load_profile(db: sqlite_utils.Database, settings: Settings, shop: str) -> ShopProfile:
+def load_profile(db: Db, settings: Settings, shop: str) -> ShopProfile:
     row = settings_store.get_shop_settings(db, shop)
     return resolve_profile(settings, shop, row, stored_secrets(settings, row))
 
 
 def save_merchant_settings(
-    db: sqlite_utils.Database, settings: Settings, shop: str, change: AccountChange | None, options: ShopOptions,
+    db: Db, settings: Settings, shop: str, change: AccountChange | None, options: ShopOptions,
 ) -> None:
     """Store what the merchant set (``change`` None: the account stays as it is).
 
@@ -98,7 +97,7 @@ def _identity(kind: str | None, fields: Mapping[str, Any]) -> tuple[str | None, 
 
 
 def record_check(
-    db: sqlite_utils.Database, settings: Settings, shop: str, ok: bool, message: str,
+    db: Db, settings: Settings, shop: str, ok: bool, message: str,
 ) -> None:
     """Keep a verdict on the shop's credentials. A refusal holds the shop's deliveries for
     ``worker.account_recheck_s``; a success releases its held orders. Inside ``write_transaction``."""

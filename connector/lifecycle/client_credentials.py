@@ -12,7 +12,7 @@ failure is logged and counted (``connector_shopify_token_renewals_total{outcome=
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from connector.config import Settings
 from connector.errors import OAuthError, ShopifyApiError
@@ -23,9 +23,8 @@ from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.oauth import fetch_client_credentials_token
 from connector.store import shops as shop_store
 from connector.timeutil import db_time_in
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 RENEW_BEFORE_S = 4 * 3600.0  # renew a 24-hour token once it has less than 4 hours left
@@ -33,7 +32,7 @@ RETRY_RENEWAL_S = 300.0  # after a refused renewal, try again this much later
 SOURCE = shop_store.CLIENT_CREDENTIALS
 
 
-def client_credentials(db: sqlite_utils.Database, settings: Settings, shop: str) -> tuple[str, str]:
+def client_credentials(db: Db, settings: Settings, shop: str) -> tuple[str, str]:
     """The shop's client id and secret: its config entry, else the ones stored with
     ``connector shops add --client-credentials``, else this app's ``shopify.api_key``/``api_secret``."""
     entry = settings.shops.get(shop, {})
@@ -46,7 +45,7 @@ def client_credentials(db: sqlite_utils.Database, settings: Settings, shop: str)
 
 
 def install_with_client_credentials(
-    db: sqlite_utils.Database, settings: Settings, shop: str, client_id: str | None = None,
+    db: Db, settings: Settings, shop: str, client_id: str | None = None,
     client_secret: str | None = None, register: bool = True,
 ) -> InstallResult:
     """Get a token with the client credentials grant, store it (and a shop's own client
@@ -72,7 +71,7 @@ def install_with_client_credentials(
     return result
 
 
-def renew_token(db: sqlite_utils.Database, settings: Settings, shop: str) -> str:
+def renew_token(db: Db, settings: Settings, shop: str) -> str:
     """A fresh 24-hour token for ``shop``, stored; ShopifyApiError when Shopify refuses."""
     grant = fetch_client_credentials_token(shop_admin_base(settings, shop), *client_credentials(db, settings, shop))
     expires_at = db_time_in(grant.expires_in) if grant.expires_in else None
@@ -82,7 +81,7 @@ def renew_token(db: sqlite_utils.Database, settings: Settings, shop: str) -> str
     return grant.access_token
 
 
-def renew_due_tokens(db: sqlite_utils.Database, settings: Settings) -> dict[str, str]:
+def renew_due_tokens(db: Db, settings: Settings) -> dict[str, str]:
     """The worker's pass: install configured client-credentials shops that have no token yet,
     renew tokens close to expiry. Returns shop → outcome (installed, renewed, failed)."""
     outcomes: dict[str, str] = {}
@@ -94,7 +93,7 @@ def renew_due_tokens(db: sqlite_utils.Database, settings: Settings) -> dict[str,
     return outcomes
 
 
-def _configured_without_token(db: sqlite_utils.Database, settings: Settings) -> list[str]:
+def _configured_without_token(db: Db, settings: Settings) -> list[str]:
     """``[shops."…"] client_credentials = true`` shops not installed through the grant yet (and not
     waiting out a failed attempt)."""
     out = []
@@ -107,7 +106,7 @@ def _configured_without_token(db: sqlite_utils.Database, settings: Settings) -> 
     return out
 
 
-def _attempt(db: sqlite_utils.Database, shop: str, call: Callable[[], object]) -> bool:
+def _attempt(db: Db, shop: str, call: Callable[[], object]) -> bool:
     """Run one install or renewal; a refusal is logged, counted and tried again later."""
     try:
         call()

@@ -7,14 +7,14 @@ API root is ``shops."<shop>".admin_url`` or ``shopify.admin_base_url_template``.
 
 from __future__ import annotations
 
-import sqlite_utils
 
 from connector.config import Settings
 from connector.errors import BadRequestError, ShopNotInstalledError, TokenEncryptionError
 from connector.lifecycle.tokens import get_access_token, shop_admin_base
+from connector.store.db import Db
 
 
-def admin_credentials(db: sqlite_utils.Database, settings: Settings, shop: str) -> tuple[str, str]:
+def admin_credentials(db: Db, settings: Settings, shop: str) -> tuple[str, str]:
     """``(base_url, token)`` for ``shop``'s Admin API; BadRequestError when there is no token."""
     try:
         token = get_access_token(db, settings, shop)
@@ -26,7 +26,7 @@ def admin_credentials(db: sqlite_utils.Database, settings: Settings, shop: str) 
     return shop_admin_base(settings, shop).rstrip("/"), token
 
 
-def has_admin_credentials(db: sqlite_utils.Database, settings: Settings, shop: str) -> bool:
+def has_admin_credentials(db: Db, settings: Settings, shop: str) -> bool:
     try:
         admin_credentials(db, settings, shop)
     except BadRequestError:

@@ -10,14 +10,13 @@ counts as personal is decided in :mod:`.redaction` (pure); the rows come from an
 from __future__ import annotations
 
 import json
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from connector.jsonshape import nesting_depth
 from connector.lifecycle.redaction import Identifiers, mentions, order_id_of, redact_document, scrub_text
 from connector.store import privacy as privacy_store
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 REDACTED_RAW_BODY = b'{"redacted": true}'
 # The walkers of .redaction recurse about twice per level; Python allows ~1000 frames.
@@ -25,7 +24,7 @@ MAX_WALK_DEPTH = 100
 Event = tuple[dict[str, Any], Any]  # (stored row, parsed body or None when it is not JSON)
 
 
-def collect_customer_data(db: sqlite_utils.Database, request: dict[str, Any]) -> dict[str, Any]:
+def collect_customer_data(db: Db, request: dict[str, Any]) -> dict[str, Any]:
     """Everything held about the request's customer: sync state, events, what was sent."""
     ids = Identifiers(customer_id=request["customer_id"])
     ids.add_email(request["email"])
@@ -56,7 +55,7 @@ def parse_stored(raw: bytes) -> Any:
     return doc if nesting_depth(doc, MAX_WALK_DEPTH) <= MAX_WALK_DEPTH else None
 
 
-def _load(db: sqlite_utils.Database, shop: str) -> list[Event]:
+def _load(db: Db, shop: str) -> list[Event]:
     return [(row, parse_stored(row["body"])) for row in privacy_store.shop_events(db, shop)]
 
 

@@ -27,7 +27,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, TYPE_CHECKING
+from typing import Any, Callable
 
 from connector.lifecycle.customer_data import (
     event_order, is_customers_event, parse_stored, redacted_body, redacted_payload, scrubbed_text,
@@ -37,11 +37,9 @@ from connector.models import EventState
 from connector.shopify.ids import shopify_id
 from connector.store import events as event_store
 from connector.store import privacy as privacy_store
-from connector.store.db import write_transaction
+from connector.store.db import Db, write_transaction
 from connector.timeutil import db_time_in
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 READ_BATCH = 200  # events read per step: bounded memory, and each write transaction stays short
@@ -97,7 +95,7 @@ class Job:
 
 # -- triage: record the request ----------------------------------------------------------------
 def start_customer_redaction(
-    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+    db: Db, shop: str, body: Any, event_id: int
 ) -> tuple[EventState, str | None]:
     """The ``customers/redact`` handler: record the request. Inside the event's transaction."""
     if not isinstance(body, dict):
@@ -115,7 +113,7 @@ def start_customer_redaction(
 
 
 # -- the worker: run steps ---------------------------------------------------------------------
-def run_redaction_steps(db: sqlite_utils.Database, owner: str, lease_s: float, budget_s: float) -> int:
+def run_redaction_steps(db: Db, owner: str, lease_s: float, budget_s: float) -> int:
     """Run steps of the oldest redaction for up to ``budget_s``; returns how many steps ran."""
     row = privacy_store.claim_redaction(db, owner, db_time_in(lease_s))
     if row is None:
@@ -132,7 +130,7 @@ def run_redaction_steps(db: sqlite_utils.Database, owner: str, lease_s: float, b
         return steps
 
 
-def _save(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float) -> None:
+def _save(db: Db, job: Job, owner: str, lease_s: float) -> None:
     """Commit the step's progress with its writes (we are inside its transaction)."""
     state = json.dumps(asdict(job.progress))
     if not privacy_store.save_redaction(db, job.event_id, owner, job.phase, job.cursor, state, db_time_in(lease_s)):
@@ -146,7 +144,7 @@ def _advance(job: Job, rows: list[Any], next_phase: str, cursor_of: Callable[[An
         job.cursor = cursor_of(rows[-1])
 
 
-def _step_find(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float) -> bool:
+def _step_find(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     rows = privacy_store.events_after(db, job.shop, job.cursor, job.until_id, READ_BATCH)
     ids, orders = job.progress.ids(), set(job.progress.orders)
     for row in rows:
@@ -161,7 +159,7 @@ def _step_find(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float) 
     return False
 
 
-def _step_enrich(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float) -> bool:
+def _step_enrich(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     """The customer's orders add the contact details they were placed with (a fulfillment that
     carries only the order's email is found by it then)."""
     ids, orders = job.progress.ids(), job.progress.orders
@@ -175,7 +173,7 @@ def _step_enrich(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float
     return False
 
 
-def _step_events(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float) -> bool:
+def _step_events(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     rows = privacy_store.events_after(db, job.shop, job.cursor, job.until_id, READ_BATCH)
     ids, orders, removed = job.progress.ids(), set(job.progress.orders), set(job.progress.removed)
     rewrites = []
@@ -195,7 +193,7 @@ def _step_events(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float
     return False
 
 
-def _step_payloads(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float) -> bool:
+def _step_payloads(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     rows = privacy_store.payloads_after(db, job.shop, job.cursor, READ_BATCH)
     ids, orders, removed = job.progress.ids(), set(job.progress.orders), set(job.progress.removed)
     rewrites = [(row["id"], text) for row in rows if (text := redacted_payload(row, orders, ids, removed)) is not None]
@@ -208,7 +206,7 @@ def _step_payloads(db: sqlite_utils.Database, job: Job, owner: str, lease_s: flo
     return False
 
 
-def _step_texts(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float) -> bool:
+def _step_texts(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     """Error texts may quote what a target refused (an email, an address)."""
     if job.progress.text_table >= len(TEXT_TABLES):
         return _finish(db, job, owner)
@@ -228,7 +226,7 @@ def _step_texts(db: sqlite_utils.Database, job: Job, owner: str, lease_s: float)
     return False
 
 
-def _finish(db: sqlite_utils.Database, job: Job, owner: str) -> bool:
+def _finish(db: Db, job: Job, owner: str) -> bool:
     """The request's own contact data goes, the event says what was done, the progress row goes."""
     ids = job.progress.ids()
     summary = job.progress.summary()
@@ -242,7 +240,7 @@ def _finish(db: sqlite_utils.Database, job: Job, owner: str) -> bool:
     return True
 
 
-STEPS: dict[str, Callable[["sqlite_utils.Database", Job, str, float], bool]] = {
+STEPS: dict[str, Callable[[Db, Job, str, float], bool]] = {
     "find": _step_find, "enrich": _step_enrich, "events": _step_events, "payloads": _step_payloads,
     "texts": _step_texts,
 }

@@ -9,7 +9,7 @@ there leaves the event ``new``, and the next pass starts again).
 
 from __future__ import annotations
 
-from typing import Any, Callable, TYPE_CHECKING
+from typing import Any, Callable
 
 from connector.lifecycle.customer_redaction import start_customer_redaction
 from connector.lifecycle.privacy import erase_shop_events, handle_data_request, handle_shop_redact
@@ -17,11 +17,10 @@ from connector.lifecycle.scopes import handle_app_scopes_update
 from connector.lifecycle.uninstall import handle_app_uninstalled
 from connector.models import EventState
 from connector.shopify.topics import APP_SCOPES_UPDATE, APP_UNINSTALLED
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
-LifecycleHandler = Callable[["sqlite_utils.Database", str, Any, int], "tuple[EventState, str | None]"]
+LifecycleHandler = Callable[[Db, str, Any, int], "tuple[EventState, str | None]"]
 
 HANDLERS: dict[str, LifecycleHandler] = {
     APP_UNINSTALLED: handle_app_uninstalled,
@@ -32,7 +31,7 @@ HANDLERS: dict[str, LifecycleHandler] = {
 }
 
 
-def prepare_lifecycle(db: sqlite_utils.Database, topic: str, shop: str, body: Any) -> None:
+def prepare_lifecycle(db: Db, topic: str, shop: str, body: Any) -> None:
     """The slow part of a lifecycle event, outside its transaction: ``shop/redact`` deletes the
     shop's stored events in batches (a shop with thousands of orders must not hold the write
     lock for every other shop's webhooks meanwhile)."""

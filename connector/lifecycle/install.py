@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, TYPE_CHECKING
+from typing import Mapping
 
 from connector.config import Settings
 from connector.errors import OAuthError
@@ -26,9 +26,8 @@ from connector.store.db import write_transaction
 from connector.store.events import release_held_events
 from connector.store.holds import release_held_orders
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 STATE_TTL_S = 600.0  # the merchant has ten minutes on Shopify's grant screen
@@ -68,7 +67,7 @@ def _check_signed_request(settings: Settings, params: Mapping[str, str]) -> str:
     return shop
 
 
-def begin_install(db: sqlite_utils.Database, settings: Settings, params: Mapping[str, str]) -> str:
+def begin_install(db: Db, settings: Settings, params: Mapping[str, str]) -> str:
     """Validate ``/auth/install`` and return Shopify's authorize URL with a fresh ``state``."""
     _check_configured(settings)
     shop = _check_signed_request(settings, params)
@@ -78,7 +77,7 @@ def begin_install(db: sqlite_utils.Database, settings: Settings, params: Mapping
     return authorize_url(shop_admin_base(settings, shop), settings["shopify.api_key"], settings["shopify.scopes"], redirect_uri, state)
 
 
-def finish_install(db: sqlite_utils.Database, settings: Settings, params: Mapping[str, str]) -> InstallResult:
+def finish_install(db: Db, settings: Settings, params: Mapping[str, str]) -> InstallResult:
     """Validate ``/auth/callback``, exchange the code, store the token, subscribe, release."""
     _check_configured(settings)
     shop = _check_signed_request(settings, params)
@@ -105,7 +104,7 @@ def _warn_missing_scopes(settings: Settings, shop: str, grant: TokenGrant) -> No
         log.warning("granted scopes lack %s", ",".join(sorted(wanted - granted)), extra={"shop": shop})
 
 
-def complete_install(db: sqlite_utils.Database, settings: Settings, shop: str, grant: TokenGrant, source: str) -> InstallResult:
+def complete_install(db: Db, settings: Settings, shop: str, grant: TokenGrant, source: str) -> InstallResult:
     """Store the token, subscribe the webhooks, release held events. Subscription failures are
     reported, not fatal: the token is kept and ``connector register-webhooks`` retries."""
     store_grant(db, settings, shop, grant, source)
@@ -123,7 +122,7 @@ def complete_install(db: sqlite_utils.Database, settings: Settings, shop: str, g
     return InstallResult(shop, grant.scope, released, report, error)
 
 
-def release_held(db: sqlite_utils.Database, shop: str) -> int:
+def release_held(db: Db, shop: str) -> int:
     """The shop is installed (again): its events kept aside go to triage, its orders that waited
     for the install are due again (they are held once more if it has no account yet)."""
     with write_transaction(db):
@@ -132,7 +131,7 @@ def release_held(db: sqlite_utils.Database, shop: str) -> int:
     return released
 
 
-def register_webhooks(db: sqlite_utils.Database, settings: Settings, shop: str) -> SubscriptionReport:
+def register_webhooks(db: Db, settings: Settings, shop: str) -> SubscriptionReport:
     """Subscribe ``shop`` to every topic the connector needs (keeps existing ones)."""
     if not settings["shopify.app_url"]:
         raise OAuthError("shopify.app_url is required: it is the webhook address", status=503)
@@ -143,7 +142,7 @@ def register_webhooks(db: sqlite_utils.Database, settings: Settings, shop: str) 
     )
 
 
-def add_custom_app(db: sqlite_utils.Database, settings: Settings, shop: str, token: str, register: bool) -> InstallResult:
+def add_custom_app(db: Db, settings: Settings, shop: str, token: str, register: bool) -> InstallResult:
     """A custom (merchant-created) app's Admin API token: the same result as an OAuth install."""
     if not is_valid_shop_domain(shop):
         raise OAuthError("shop must be a name.myshopify.com domain", status=400)

@@ -18,19 +18,18 @@ the event's own write transaction.
 from __future__ import annotations
 
 import logging
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from connector.models import EventState
 from connector.store import privacy as privacy_store
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
 
 def handle_data_request(
-    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+    db: Db, shop: str, body: Any, event_id: int
 ) -> tuple[EventState, str | None]:
     if not isinstance(body, dict) or not isinstance(body.get("customer"), dict):
         return EventState.INVALID, "customers/data_request body has no customer"
@@ -43,7 +42,7 @@ def handle_data_request(
 
 
 def handle_shop_redact(
-    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+    db: Db, shop: str, body: Any, event_id: int
 ) -> tuple[EventState, str | None]:
     counts = privacy_store.erase_shop(db, shop)
     summary = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
@@ -51,7 +50,7 @@ def handle_shop_redact(
     return EventState.HANDLED, f"erased {summary or 'nothing (no data held)'}"
 
 
-def erase_shop_events(db: sqlite_utils.Database, shop: str) -> int:
+def erase_shop_events(db: Db, shop: str) -> int:
     """Delete the shop's events (all but the shop/redact ones) in short batches; returns how many."""
     total = 0
     with privacy_store.secure_delete(db):

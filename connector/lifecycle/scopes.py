@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from connector.models import EventState
 from connector.shopify.topics import APP_SCOPES_UPDATE
 from connector.store.shops import set_scopes
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 # What re-sync and reconciliation need; delivering webhooks needs none of them.
@@ -18,7 +17,7 @@ REQUIRED_SCOPES = ("read_orders",)
 
 
 def handle_app_scopes_update(
-    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+    db: Db, shop: str, body: Any, event_id: int
 ) -> tuple[EventState, str | None]:
     """Keep the granted scopes; say plainly when re-sync and reconciliation lost what they need.
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
 
 from connector.config import Settings
 from connector.errors import ShopifyApiError, ShopNotInstalledError
@@ -28,9 +27,8 @@ from connector.shopify.session_token import SessionToken
 from connector.store.shop_locks import release_shop_lock, take_shop_lock
 from connector.store.shops import get_shop
 from connector.timeutil import now_db
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 LOCK = "token_exchange"
@@ -41,7 +39,7 @@ REQUIRED = ("shopify.api_key", "shopify.api_secret", "shopify.token_encryption_k
 OPERATOR_SOURCES = frozenset({"client_credentials", "custom"})
 
 
-def needs_offline_token(db: sqlite_utils.Database, settings: Settings, shop: str) -> bool:
+def needs_offline_token(db: Db, settings: Settings, shop: str) -> bool:
     """True when the shop has no usable offline token and none comes from the operator."""
     entry = settings.shops.get(shop, {})
     if entry.get("access_token") or entry.get("client_credentials"):
@@ -56,7 +54,7 @@ def needs_offline_token(db: sqlite_utils.Database, settings: Settings, shop: str
     return _refresh_fails_for_good(db, settings, shop)
 
 
-def _refresh_fails_for_good(db: sqlite_utils.Database, settings: Settings, shop: str) -> bool:
+def _refresh_fails_for_good(db: Db, settings: Settings, shop: str) -> bool:
     """An expired token: refresh it now; only a refusal (not a blip) calls for a new exchange."""
     try:
         get_access_token(db, settings, shop)
@@ -70,7 +68,7 @@ def _refresh_fails_for_good(db: sqlite_utils.Database, settings: Settings, shop:
     return False
 
 
-def ensure_offline_access(db: sqlite_utils.Database, settings: Settings, session: SessionToken) -> InstallResult | None:
+def ensure_offline_access(db: Db, settings: Settings, session: SessionToken) -> InstallResult | None:
     """Exchange ``session``'s ID token when its shop needs an offline token; None when not needed.
 
     Raises SessionTokenError when Shopify calls the ID token stale (``invalid_subject_token``) and

@@ -10,7 +10,6 @@ A custom app's token from configuration (``shops."<shop>".access_token``) never 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from connector.config import Settings
 from connector.crypto import KEY_SETTING, TokenCipher
@@ -19,9 +18,8 @@ from connector.shopify.oauth import TokenGrant, admin_base, fetch_refreshed_toke
 from connector.store import shops as shop_store
 from connector.store.shops import CLIENT_CREDENTIALS
 from connector.timeutil import db_time_in, now_db
+from connector.store.db import Db
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 REFRESH_MARGIN_S = 300.0  # refresh 5 minutes early: a request must not start with a dying token
@@ -39,7 +37,7 @@ def shop_admin_base(settings: Settings, shop: str) -> str:
     )
 
 
-def store_grant(db: sqlite_utils.Database, settings: Settings, shop: str, grant: TokenGrant, source: str) -> None:
+def store_grant(db: Db, settings: Settings, shop: str, grant: TokenGrant, source: str) -> None:
     """Keep a token grant (encrypted) and mark the shop installed."""
     cipher = token_cipher(settings)
     shop_store.save_shop_tokens(
@@ -51,7 +49,7 @@ def store_grant(db: sqlite_utils.Database, settings: Settings, shop: str, grant:
     )
 
 
-def get_access_token(db: sqlite_utils.Database, settings: Settings, shop: str) -> str:
+def get_access_token(db: Db, settings: Settings, shop: str) -> str:
     """A usable Admin API token for ``shop``; refreshes an expiring one first when due."""
     configured = settings.shops.get(shop, {}).get("access_token")
     if configured:
@@ -69,7 +67,7 @@ def get_access_token(db: sqlite_utils.Database, settings: Settings, shop: str) -
     return _refresh(db, settings, cipher, shop, row)
 
 
-def _renew(db: sqlite_utils.Database, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:
+def _renew(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:
     """A client-credentials token about to expire (the worker renews them long before): renew it
     now; if Shopify refuses, the current token serves until it expires, then the call waits."""
     from connector.lifecycle.client_credentials import renew_token  # it builds on this module
@@ -85,7 +83,7 @@ def _renew(db: sqlite_utils.Database, settings: Settings, cipher: TokenCipher, s
                               status=exc.status, transient=True) from None
 
 
-def _refresh(db: sqlite_utils.Database, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:
+def _refresh(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:
     """POST grant_type=refresh_token, then store the result unless another process won the race."""
     try:
         grant = fetch_refreshed_token(

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from connector.models import EventState
 from connector.store.events import event_times
 from connector.store.shops import get_shop, mark_uninstalled
 from connector.timeutil import normalize_iso
-
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
+from connector.store.db import Db
 
 
 def handle_app_uninstalled(
-    db: sqlite_utils.Database, shop: str, body: Any, event_id: int
+    db: Db, shop: str, body: Any, event_id: int
 ) -> tuple[EventState, str | None]:
     """Delete the token and stop deliveries; keep the shop's events until shop/redact.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import sqlite_utils
 
 from connector.accounts.stored import load_profile
 from connector.config import Settings
@@ -13,7 +12,7 @@ from connector.errors import BadRequestError
 from connector.resync.spec import ResyncSpec, check_shop, window_notes
 from connector.lifecycle.credentials import admin_credentials
 from connector.store import jobs as job_store
-from connector.store.db import write_transaction
+from connector.store.db import Db, write_transaction
 from connector.store.shops import get_shop, is_known_shop
 from connector.targets.silence import silent_effect
 from connector.timeutil import utc_now
@@ -22,7 +21,7 @@ RECONCILE = "reconcile"
 RESYNC = "resync"
 
 
-def check_shop_ready(db: sqlite_utils.Database, settings: Settings, shop: str) -> None:
+def check_shop_ready(db: Db, settings: Settings, shop: str) -> None:
     """The shop must be known and have Admin API credentials; BadRequestError says what's missing."""
     check_shop(shop)
     if not is_known_shop(db, shop):
@@ -30,14 +29,14 @@ def check_shop_ready(db: sqlite_utils.Database, settings: Settings, shop: str) -
     admin_credentials(db, settings, shop)
 
 
-def has_read_all_orders(db: sqlite_utils.Database, settings: Settings, shop: str) -> bool:
+def has_read_all_orders(db: Db, settings: Settings, shop: str) -> bool:
     row = get_shop(db, shop) or {}
     scopes = f"{row.get('scopes') or ''},{settings['shopify.scopes']}"
     return "read_all_orders" in {s.strip() for s in scopes.split(",")}
 
 
 def create_resync_job(
-    db: sqlite_utils.Database, settings: Settings, spec: ResyncSpec, owner: str, requested_by: str,
+    db: Db, settings: Settings, spec: ResyncSpec, owner: str, requested_by: str,
     extra_notes: tuple[str, ...] = (),
 ) -> str:
     check_shop_ready(db, settings, spec.shop)
@@ -50,14 +49,14 @@ def create_resync_job(
     )
 
 
-def _delivering_kind(db: sqlite_utils.Database, settings: Settings, shop: str) -> str | None:
+def _delivering_kind(db: Db, settings: Settings, shop: str) -> str | None:
     """The platform the shop's orders go to now (the account rule), None without an account."""
     account = load_profile(db, settings, shop).account
     return account.kind if account is not None else None
 
 
 def create_reconcile_job(
-    db: sqlite_utils.Database, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str,
+    db: Db, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str,
     unless_open: bool = False,
 ) -> str | None:
     """Orders updated in the last ``window_s`` seconds whose state the sync state lacks.

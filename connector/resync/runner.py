@@ -19,11 +19,10 @@ import threading
 import uuid
 from typing import Any, Callable
 
-import sqlite_utils
 
 from connector.scrub import scrub_secrets
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, db_for, write_transaction
+from connector.store.db import Db, close_thread_dbs, db_for, write_transaction
 from connector.errors import BadRequestError, ShopifyApiError
 from connector.metrics import RESYNC_ORDERS
 from connector.models import JobStatus
@@ -46,7 +45,7 @@ def runner_name(role: str) -> str:
     return f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def build_client(db: sqlite_utils.Database, settings: Settings, shop: str) -> ShopifyAdminClient:
+def build_client(db: Db, settings: Settings, shop: str) -> ShopifyAdminClient:
     base_url, token = admin_credentials(db, settings, shop)
     return ShopifyAdminClient(shop=shop, base_url=base_url, token=token, api_version=settings["shopify.api_version"])
 
@@ -55,7 +54,7 @@ class JobRun:
     """One runner's pass over one job (it may be resumed later by another pass)."""
 
     def __init__(
-        self, db: sqlite_utils.Database, settings: Settings, job_id: str, owner: str,
+        self, db: Db, settings: Settings, job_id: str, owner: str,
         client: ShopifyAdminClient | None = None, stop: threading.Event | None = None,
         max_pages: int | None = None, on_progress: Progress | None = None,
     ) -> None:
@@ -162,7 +161,7 @@ def _missing_ids_note(search: str, fetched: list[str]) -> list[str]:
     return [f"{len(missing)} order id(s) not found in Shopify (deleted, another shop, or older than 60 days without read_all_orders): {shown}"]
 
 
-def run_job(db: sqlite_utils.Database, settings: Settings, job_id: str, owner: str, **kwargs: Any) -> dict[str, Any] | None:
+def run_job(db: Db, settings: Settings, job_id: str, owner: str, **kwargs: Any) -> dict[str, Any] | None:
     """Run (or resume) ``job_id`` in this thread until done, stopped or ``max_pages`` pages."""
     return JobRun(db, settings, job_id, owner, **kwargs).run()
 

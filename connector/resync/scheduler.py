@@ -11,7 +11,6 @@ import threading
 import time
 from typing import Callable
 
-import sqlite_utils
 
 from connector.config import Settings
 from connector.errors import BadRequestError
@@ -22,6 +21,7 @@ from connector.store import jobs as job_store
 from connector.store.app_state import get_value, set_value
 from connector.store.shops import known_shops
 from connector.timeutil import now_db, parse_iso, utc_now
+from connector.store.db import Db
 
 log = logging.getLogger(__name__)
 TICK_EVERY_S = 5.0
@@ -40,7 +40,7 @@ class JobScheduler:
         self._clock = clock
         self._next_tick = 0.0
 
-    def tick(self, db: sqlite_utils.Database, force: bool = False) -> list[str]:
+    def tick(self, db: Db, force: bool = False) -> list[str]:
         """Start threads for orphaned and due jobs; returns the job ids started."""
         if not force and self._clock() < self._next_tick:
             return []
@@ -53,7 +53,7 @@ class JobScheduler:
             self.threads[job_id] = self._start(self.settings, job_id, self.owner, self.stop_event)
         return started
 
-    def _due_reconciles(self, db: sqlite_utils.Database) -> list[str]:
+    def _due_reconciles(self, db: Db) -> list[str]:
         interval = self.settings["worker.reconcile_interval_s"]
         if interval <= 0:
             return []

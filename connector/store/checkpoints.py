@@ -19,7 +19,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 
 from connector.store.db import Db, SqliteDb, connect, intake_turn
 

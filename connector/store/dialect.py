@@ -67,21 +67,6 @@ class Dialect:
         images of redacted rows leave the WAL file too."""
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-    def columns(self, db: Db, table: str) -> list[str]:
-        rows = db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = ? ORDER BY ordinal_position",
-            [table],
-        )
-        return [row[0] for row in rows]
-
-    def continue_ids(self, db: Db, table: str) -> None:
-        if "id" not in self.columns(db, table):
-            return
-        sequence = db.execute("SELECT pg_get_serial_sequence(?, 'id')", [table]).fetchone()
-        if sequence and sequence[0]:
-            db.execute(f"SELECT setval(?, (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)", [sequence[0]])
-
     def wakeup_trigger(self) -> tuple[str, ...]:
         return ()
 

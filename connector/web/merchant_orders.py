@@ -27,7 +27,7 @@ from connector.store.dry_run import list_dry_runs
 from connector.targets.base import ShopContext
 from connector.targets.dry_run import wire_payload
 from connector.targets.registry import build_vendor_target
-from connector.timeutil import now_db, to_db_time, utc_now
+from connector.timeutil import now_db, to_db_time
 from connector.web.dbconn import request_db
 
 bp = Blueprint("orders", __name__)

@@ -16,12 +16,11 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, TypeVar
 
-import sqlite_utils
 
 from connector.config import TARGET_SECRET_KEYS
 from connector.scrub import scrub_secrets
 from connector.accounts.options import ShopOptions, skip_reason
-from connector.store.db import STORE_ERRORS, write_transaction
+from connector.store.db import Db, STORE_ERRORS, write_transaction
 from connector.errors import (
     AccountError, ConfigError, DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError,
 )
@@ -65,7 +64,7 @@ def payload_hash(target_kind: str, what: str, payload: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def dead_letter_order(db: sqlite_utils.Database, shop: str, order_id: str, owner: str, reason: str) -> DeliveryOutcome:
+def dead_letter_order(db: Db, shop: str, order_id: str, owner: str, reason: str) -> DeliveryOutcome:
     """Dead-letter an order that cannot even start its delivery (reason scrubbed and bounded),
     while ``owner`` still holds its lease (fencing, as every recorded result)."""
     reason = scrub_secrets(reason)
@@ -84,7 +83,7 @@ class OrderDelivery:
     """One delivery run for one leased order."""
 
     def __init__(
-        self, db: sqlite_utils.Database, target: Target, ctx: ShopContext, policy: RetryPolicy,
+        self, db: Db, target: Target, ctx: ShopContext, policy: RetryPolicy,
         worker_name: str, on_attempt: Callable[[str, float], None] | None = None, lease_s: float = 120.0,
         options: ShopOptions = ShopOptions(), account_recheck_s: float = 900.0,
         stop_event: threading.Event | None = None,

@@ -33,7 +33,6 @@ from connector.store.dry_run import record_dry_run
 from connector.store.shops import sync_config_shops
 from connector.targets.base import ShopContext, Target
 from connector.targets.registry import build_target
-from connector.models import DeliveryResult
 from connector.worker.deliver import DeliveryOutcome, OrderDelivery, dead_letter_order
 from connector.worker.profiles import ProfileCache
 from connector.worker.reload import SettingsWatcher

@@ -9,24 +9,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from connector.accounts.profile import ShopProfile
 from connector.accounts.stored import load_profile, record_check
 from connector.config import Settings
 from connector.store import holds
 from connector.store import shop_settings as settings_store
-from connector.store.db import write_transaction
+from connector.store.db import Db, write_transaction
 
-if TYPE_CHECKING:  # only store/ and migrations import sqlite-utils at run time
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 RECHECK_SWEEP_S = 5.0
 
 
 class ProfileCache:
-    def __init__(self, settings: Settings, db_factory: Callable[[], "sqlite_utils.Database"], ttl_s: float) -> None:
+    def __init__(self, settings: Settings, db_factory: Callable[[], Db], ttl_s: float) -> None:
         self.settings, self._db, self.ttl_s = settings, db_factory, max(ttl_s, 0.05)
         self._profiles: dict[str, tuple[float, ShopProfile]] = {}
         self._lock = threading.Lock()

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-import sqlite_utils
 
 from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS, prepare_lifecycle
 from connector.models import EventState
 from connector.shopify.topics import PRIVACY_TOPICS
 from connector.store import events as event_store
 from connector.store import orders as order_store
-from connector.store.db import is_storage_failure, savepoint, write_transaction
+from connector.store.db import Db, is_storage_failure, savepoint, write_transaction
 from connector.store.shops import known_shops
 from connector.worker.routing import Delivery, Route, RoutingRules, route_event
 
@@ -34,7 +33,7 @@ MAX_REASON = 500
 FOLDING = ("snapshot", "delete", "part")  # the routes that fold into an order's sync state
 
 
-def triage_new_events(db: sqlite_utils.Database, batch_size: int, rules: RoutingRules | None = None) -> int:
+def triage_new_events(db: Db, batch_size: int, rules: RoutingRules | None = None) -> int:
     """Route up to ``batch_size`` new events; returns how many were looked at."""
     rules = rules or RoutingRules()
     rows = event_store.fetch_new_events(db, batch_size)
@@ -57,7 +56,7 @@ def triage_new_events(db: sqlite_utils.Database, batch_size: int, rules: Routing
     return len(rows)
 
 
-def _route_safely(db: sqlite_utils.Database, row: dict[str, Any], rules: RoutingRules) -> Route:
+def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules) -> Route:
     """The event's route; a body that breaks routing is ``invalid`` with the reason."""
     raw = event_store.fetch_event_body(db, row["id"])
     if raw is None:  # erased meanwhile (shop/redact)
@@ -69,7 +68,7 @@ def _route_safely(db: sqlite_utils.Database, row: dict[str, Any], rules: Routing
         return Route("invalid", reason=_internal_error("routing", exc))
 
 
-def _fold(db: sqlite_utils.Database, run: list[Routed]) -> None:
+def _fold(db: Db, run: list[Routed]) -> None:
     """Order events in one transaction, each in a savepoint of its own."""
     if not run:
         return
@@ -86,7 +85,7 @@ def _fold(db: sqlite_utils.Database, run: list[Routed]) -> None:
             _settle(db, row, route, lambda: _apply(db, row, route, shops))
 
 
-def _act(db: sqlite_utils.Database, row: dict[str, Any], route: Route) -> None:
+def _act(db: Db, row: dict[str, Any], route: Route) -> None:
     """One lifecycle event: its slow preparation (batched erasure), then its own transaction."""
     handler = LIFECYCLE_HANDLERS.get(row["topic"])
     try:
@@ -105,7 +104,7 @@ def _act(db: sqlite_utils.Database, row: dict[str, Any], route: Route) -> None:
         _settle(db, row, route, lambda: (*handler(db, row["shop"], route.body, row["id"]), {}))
 
 
-def _one_triager(db: sqlite_utils.Database) -> None:
+def _one_triager(db: Db) -> None:
     """One triager at a time, on every host (SQLite: the write lock already; PostgreSQL: an
     advisory lock held to the commit): each transaction is milliseconds, and this keeps "route
     each new event exactly once, in id order" as simple as on one host. Measured against row
@@ -114,7 +113,7 @@ def _one_triager(db: sqlite_utils.Database) -> None:
     db.dialect.serialize(db, event_store.TRIAGE_LOCK)
 
 
-def _lock_in_key_order(db: sqlite_utils.Database, run: list[Routed]) -> None:
+def _lock_in_key_order(db: Db, run: list[Routed]) -> None:
     """Create-if-missing and lock every order, then every part, the batch folds into, each in
     key order (PostgreSQL; SQLite's write lock already covers them). Events come in arrival
     order; locked one by one in that order, a batch could deadlock with a many-row update that
@@ -128,7 +127,7 @@ def _lock_in_key_order(db: sqlite_utils.Database, run: list[Routed]) -> None:
 
 
 def _settle(
-    db: sqlite_utils.Database, row: dict[str, Any], route: Route,
+    db: Db, row: dict[str, Any], route: Route,
     apply: Callable[[], tuple[EventState, str | None, dict[str, Any]]],
 ) -> None:
     """Run ``apply`` in a savepoint and record the event's new state; a poison event is
@@ -147,7 +146,7 @@ def _settle(
 
 
 def _apply(
-    db: sqlite_utils.Database, row: dict[str, Any], route: Route, shops: set[str]
+    db: Db, row: dict[str, Any], route: Route, shops: set[str]
 ) -> tuple[EventState, str | None, dict[str, Any]]:
     shop, event_id = row["shop"], row["id"]
     fields: dict[str, Any] = {"order_id": route.order_id, "resource_updated_at": route.updated_at}
