@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tests.conftest import webhook_headers
+from tests.support import webhook_headers
 
 
 class Tricklers:

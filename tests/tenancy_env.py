@@ -19,7 +19,7 @@ from connector.crypto import generate_key
 from connector.store.db import write_transaction
 from connector.lifecycle.tokens import store_grant
 from connector.shopify.oauth import TokenGrant
-from tests.conftest import DOCS_ORDER, SECRET, fixture_bytes, store_settings
+from tests.support import DOCS_ORDER, SECRET, fixture_bytes, store_settings
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 

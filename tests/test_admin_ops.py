@@ -9,7 +9,7 @@ import pytest
 
 from connector.app import create_app
 from connector.store.db import close_thread_dbs
-from tests.ops_support import ADMIN_TOKEN, SHOP, auth, make_settings
+from tests.support import ADMIN_TOKEN, SHOP, auth, custom_app, make_settings
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 pytestmark = pytest.mark.both_engines
@@ -23,7 +23,7 @@ def shopify():
 
 @pytest.fixture
 def client(tmp_path: Path, db_path: str, shopify: ShopifyAdminStandIn):
-    settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"shopify.page_size": 25, "worker.reconcile_interval_s": 0})
+    settings = make_settings(tmp_path, store=db_path, shop=custom_app(shopify.url), **{"shopify.page_size": 25, "worker.reconcile_interval_s": 0})
     yield create_app(settings=settings).test_client()
     close_thread_dbs()
 
@@ -38,7 +38,7 @@ def test_admin_refuses_a_missing_or_wrong_token(client, headers, method, path) -
 
 
 def test_admin_is_closed_without_a_configured_token(tmp_path: Path, db_path: str) -> None:
-    app = create_app(settings=make_settings(tmp_path, store=db_path, **{"admin.token": ""}))
+    app = create_app(settings=make_settings(tmp_path, shop=custom_app(), store=db_path, **{"admin.token": ""}))
     response = app.test_client().get("/admin/orders", headers=auth(""))
     assert response.status_code == 401 and "closed" in response.get_json()["error"]
     close_thread_dbs()
@@ -79,7 +79,7 @@ def test_a_non_json_body_gets_400(client, data: bytes) -> None:
 
 
 def test_a_shop_without_admin_api_token_gets_400(tmp_path: Path, db_path: str) -> None:
-    settings = make_settings(tmp_path, store=db_path, token="")
+    settings = make_settings(tmp_path, shop=custom_app(token=""), store=db_path)
     response = create_app(settings=settings).test_client().post(
         "/admin/resync", json={"shop": SHOP, "order_ids": [1]}, headers=auth()
     )

@@ -10,10 +10,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 
-from tests.conftest import fast_settings
+from tests.support import SHOP, fast_settings
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET, mint_id_token
 
-SHOP = "demo-shop.myshopify.com"
 HOST = base64.b64encode(b"admin.shopify.com/store/demo-shop").decode().rstrip("=")
 PAGES = ["/app", "/app/orders", "/app/settings", "/app/orders/820982911946154508"]
 CREDENTIALS = {

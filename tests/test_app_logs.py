@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.support import SHOP
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.processes import connector_env, free_port, start_connector, stop, wait_http
 
 pytestmark = pytest.mark.slow
-SHOP = "demo-shop.myshopify.com"
 
 
 def test_access_logs_show_paths_never_id_tokens_or_hmacs(tmp_path):

@@ -11,7 +11,7 @@ from connector.store.db import connect
 from connector.store import events as event_store
 from connector.worker import triage
 from connector.worker.loop import Worker
-from tests.conftest import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes
+from tests.support import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes
 
 ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 
@@ -114,7 +114,7 @@ def test_a_crashing_mapping_dead_letters_with_its_reason_instead_of_retrying_for
 def test_prune_interval_makes_the_worker_prune_while_it_runs(post, settings, db_path, target):
     """``database.prune_interval_s`` (new, for the soak): a running worker prunes on that period,
     so with a short retention the events table stops growing; the newest body of an order stays."""
-    from tests.conftest import order_body
+    from tests.support import order_body
 
     fast = Settings({**settings.values, "database.retention_days": 0.5 / 86400, "database.prune_interval_s": 0.2},
                     settings.shops, settings.source)

@@ -9,13 +9,13 @@ from connector.cli import main
 from connector.store.db import close_thread_dbs, get_db
 from connector.lifecycle.install import register_webhooks
 from connector.shopify.subscriptions import subscribed_topics
-from tests.lifecycle_env import API_KEY, API_SECRET, SHOP, database_bytes, make_settings, rows
+from tests.support import API_KEY, SECRET, SHOP, custom_app, database_bytes, make_settings, rows
 from connector.sandbox.shopify import ShopifyStandIn
 
 
 @pytest.fixture
 def shopify():
-    with ShopifyStandIn(API_KEY, API_SECRET) as standin:
+    with ShopifyStandIn(API_KEY, SECRET) as standin:
         yield standin
 
 
@@ -48,7 +48,7 @@ def test_shops_add_stores_encrypted_token_and_subscribes(tmp_path, shopify):
 
 
 def test_shops_add_refuses_clear_text_storage_without_a_key(tmp_path, shopify):
-    settings = make_settings(tmp_path, admin_base=shopify.url, token_encryption_key="")
+    settings = make_settings(tmp_path, admin_base=shopify.url, **{"shopify.token_encryption_key": ""})
     result = run(settings, "shops", "add", SHOP, "--token", "shpat_x", "--no-register")
     assert result.exit_code != 0 and "shopify.token_encryption_key" in result.output
     assert rows(settings, "SELECT count(*) FROM shops") == [(0,)]
@@ -56,8 +56,7 @@ def test_shops_add_refuses_clear_text_storage_without_a_key(tmp_path, shopify):
 
 def test_configured_token_is_used_without_oauth(tmp_path, shopify):
     token = shopify.add_token(SHOP)
-    shops = f'[shops."{SHOP}"]\naccess_token = "{token}"\nadmin_url = "{shopify.url}"\n'
-    settings = make_settings(tmp_path, shops_toml=shops)
+    settings = make_settings(tmp_path, shop=custom_app(shopify.url, token))
     result = run(settings, "register-webhooks", "--shop", SHOP)
     assert result.exit_code == 0, result.output
     assert len(shopify.subscriptions_of(SHOP)) == len(subscribed_topics())
@@ -72,7 +71,7 @@ def test_register_webhooks_for_an_unknown_shop_fails_clearly(tmp_path, shopify):
 
 def test_new_key_prints_a_usable_key(tmp_path):
     key = CliRunner().invoke(main, ["shops", "new-key"]).output.strip()
-    settings = make_settings(tmp_path, token_encryption_key=key)
+    settings = make_settings(tmp_path, **{"shopify.token_encryption_key": key})
     from connector.lifecycle.tokens import token_cipher
 
     assert token_cipher(settings).decrypt(token_cipher(settings).encrypt("t")) == "t"

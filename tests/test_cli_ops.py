@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from connector.cli import main
 from connector.store.db import close_thread_dbs
-from tests.ops_support import SECRET, SHOP
+from tests.support import SHOP, custom_app, make_settings
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 pytestmark = pytest.mark.both_engines
@@ -18,21 +18,18 @@ pytestmark = pytest.mark.both_engines
 @pytest.fixture
 def config(tmp_path: Path):
     with ShopifyAdminStandIn(orders=30, restore_rate=5000) as shopify:
-        path = tmp_path / "config.toml"
-        path.write_text(
-            f'[shopify]\napi_secret = "{SECRET}"\npage_size = 10\n[database]\npath = "{tmp_path / "c.db"}"\n'
-            f'[worker]\nreconcile_interval_s = 0\n'
-            f'[shops."{SHOP}"]\naccess_token = "shpat_standin"\nadmin_url = "{shopify.url}"\n',
-            encoding="utf-8",
+        settings = make_settings(
+            tmp_path, shop=custom_app(shopify.url),
+            **{"shopify.page_size": 10, "worker.reconcile_interval_s": 0, "database.path": str(tmp_path / "c.db")},
         )
-        yield str(path)
+        yield settings.source
         close_thread_dbs()
 
 
 def test_resync_shows_progress_and_the_outcome(config: str) -> None:
     result = CliRunner().invoke(main, ["resync", "--config", config, "--shop", SHOP, "--since", "2020-01-01T00:00:00Z"])
     assert result.exit_code == 0, result.output
-    assert "resync ops-test.myshopify.com): done" in result.output
+    assert f"resync {SHOP}): done" in result.output
     assert "fetched 30, queued 30" in result.output
     assert "older than 60 days" in result.output
     jobs = CliRunner().invoke(main, ["jobs", "--config", config])

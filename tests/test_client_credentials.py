@@ -19,8 +19,8 @@ from connector.timeutil import db_time_in
 from connector.worker.loop import Worker
 from connector.worker.renewals import TokenRenewals
 from tests.lifecycle_env import API_KEY, API_SECRET, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
-from tests.standins.server import Response
-from tests.standins.shopify import ShopifyStandIn
+from connector.sandbox.server import Response
+from connector.sandbox.shopify import ShopifyStandIn
 
 CUSTOM_ID, CUSTOM_SECRET = "a1b2c3d4e5f60718293a4b5c6d7e8f90", "shpss_custom_app_secret_0123456789abcdef"
 

@@ -27,7 +27,7 @@ from connector.cli.db import _refuse_postgres
 from connector.config import Settings
 from connector.store.db import connect
 from connector.store.migrations import known_migrations, migrations
-from tests.conftest import SECRET, SHOP, live_order, webhook_headers
+from tests.support import SECRET, SHOP, live_order, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
 from connector.sandbox.http_target import HttpTargetStandIn
 

@@ -12,7 +12,7 @@ from connector.cli import main
 from connector.config import Settings, load_settings
 from connector.store.db import close_shared_dbs, connect
 from connector.worker.loop import Worker
-from tests.conftest import SHOP, documented_fulfillment, fast_settings, live_order, webhook_headers
+from tests.support import SHOP, documented_fulfillment, fast_settings, live_order, webhook_headers
 
 pytestmark = pytest.mark.postgres_only
 

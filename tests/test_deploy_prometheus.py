@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
 from tests.external_tools import require_tool
 from tests.processes import ROOT, connector_env, free_port, start_connector, stop, wait_for, wait_http
 from tests.promql_names import MetricUse, metric_uses

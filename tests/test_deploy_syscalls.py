@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
 from tests.external_tools import require_tool
 from tests.processes import connector_env, free_port, stop, wait_for, wait_http
 from connector.sandbox.http_target import HttpTargetStandIn

@@ -25,7 +25,7 @@ import requests
 
 from connector import gunicorn_conf
 from connector.config import SETTINGS
-from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
 from tests.external_tools import missing, require_tool
 from tests.processes import ROOT, connector_env, free_port, start_connector, stop, wait_for, wait_http
 from connector.sandbox.http_target import HttpTargetStandIn

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from connector.app import create_app
-from connector.config import Settings, load_settings
+from connector.config import Settings
 from connector.store.db import close_thread_dbs, connect
 from connector.shopify.verify import sign_body
 from connector.worker.loop import Worker
-from tests.conftest import DOCS_ORDER, SECRET, SHOP, fixture_bytes
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, make_settings
 from connector.sandbox.http_target import HttpTargetStandIn
 
 MAX_BODY = 64 * 1024
@@ -82,12 +82,10 @@ def target() -> Iterator[HttpTargetStandIn]:
 @pytest.fixture(scope="module")
 def fuzz_settings(tmp_path_factory: pytest.TempPathFactory, target: HttpTargetStandIn) -> Settings:
     tmp = tmp_path_factory.mktemp("fuzz")
-    (tmp / "config.toml").write_text(f'[shops."{SHOP}"]\n')
-    return load_settings(tmp / "config.toml", env={}, overrides={
-        "shopify.api_secret": SECRET, "database.path": str(tmp / "fuzz.db"), "webhooks.max_body_bytes": MAX_BODY,
-        "target.kind": "http", "target.base_url": target.url, "target.timeout_s": 2,
-        "retry.first_delay_s": 0.01, "retry.in_process_window_s": 1, "retry.in_process_attempts": 2,
-        "retry.max_delay_s": 0.05, "worker.poll_interval_s": 0.01, "target.all_shops": True,
+    return make_settings(tmp, shop={}, **{
+        "database.path": str(tmp / "fuzz.db"), "webhooks.max_body_bytes": MAX_BODY,
+        "target.kind": "http", "target.base_url": target.url, "retry.in_process_window_s": 1,
+        "worker.poll_interval_s": 0.01,
     })
 
 

@@ -29,7 +29,7 @@ from connector.shopify.verify import sign_body
 from connector.store.db import close_thread_dbs, connect
 from connector.worker.loop import Worker
 from tests.conftest import SECRET, SHOP, fixture_bytes
-from tests.standins.http_target import HttpTargetStandIn
+from connector.sandbox.http_target import HttpTargetStandIn
 
 CANARY_SHOP = "canary-shop.myshopify.com"  # never sent a random event: its orders must always deliver
 SHOPS = [SHOP, SHOP, "stranger.myshopify.com", CANARY_SHOP.replace("canary", "other")]

@@ -12,8 +12,8 @@ from connector.store.db import close_thread_dbs, db_for
 from connector.shopify.subscriptions import graphql_topic, subscribed_topics
 from connector.lifecycle.tokens import get_access_token
 from connector.worker.loop import Worker
-from tests.lifecycle_env import (
-    API_KEY, API_SECRET, APP_URL, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows,
+from tests.support import (
+    API_KEY, SECRET, APP_URL, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows,
     signed_query,
 )
 from connector.sandbox.shopify import ShopifyStandIn
@@ -25,13 +25,13 @@ WANTED = sorted((graphql_topic(t), APP_URL + "/webhooks/shopify") for t in subsc
 
 @pytest.fixture
 def shopify():
-    with ShopifyStandIn(API_KEY, API_SECRET) as standin:
+    with ShopifyStandIn(API_KEY, SECRET) as standin:
         yield standin
 
 
 @pytest.fixture
 def settings(tmp_path, db_path, shopify):
-    yield make_settings(tmp_path, store=db_path, admin_base=shopify.url, expiring_offline_tokens=False)
+    yield make_settings(tmp_path, store=db_path, admin_base=shopify.url, **{"shopify.expiring_offline_tokens": False})
     close_thread_dbs()
 
 
@@ -141,7 +141,7 @@ def test_stale_timestamp_is_refused(client, shopify):
 
 
 def test_install_without_encryption_key_is_refused_clearly(tmp_path, db_path, shopify):
-    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url, token_encryption_key="")
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url, **{"shopify.token_encryption_key": ""})
     response = create_app(settings=settings).test_client().get("/auth/install?" + signed_query({"shop": SHOP}))
     assert response.status_code == 503
     assert "shopify.token_encryption_key" in response.get_data(as_text=True)

@@ -21,9 +21,9 @@ from connector.worker.loop import Worker
 from tests.conftest import webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.lifecycle_env import signed_query
-from tests.standins.foxdeli import FoxdeliStandIn
-from tests.standins.parcellab import ParcellabStandIn
-from tests.standins.shopify import ShopifyStandIn
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
+from connector.sandbox.shopify import ShopifyStandIn
 from tests.tenancy_env import ESHOP_A, ESHOP_B, FOX_A, FOX_B, OPERATOR_ESHOP, PL_C, add_merchant_accounts, order_for, tenancy_settings
 
 EMBEDDED = "embedded-store.myshopify.com"  # managed installation: token exchange

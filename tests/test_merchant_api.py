@@ -16,9 +16,9 @@ import pytest
 from connector.app import create_app
 from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.worker.loop import Worker
-from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
+from tests.support import ORDER_ID, documented_fulfillment, webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
-from tests.lifecycle_env import database_bytes
+from tests.support import database_bytes
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn

@@ -14,7 +14,7 @@ from connector.app import create_app
 from connector.store import jobs as job_store
 from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.worker.loop import Worker
-from tests.conftest import ORDER_ID, webhook_headers
+from tests.support import ORDER_ID, webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn

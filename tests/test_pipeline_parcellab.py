@@ -18,7 +18,7 @@ from connector.store.db import connect
 from connector.store.dry_run import list_dry_runs
 from connector.store.events import NewEvent, save_event
 from connector.worker.loop import Worker
-from tests.conftest import (
+from tests.support import (
     DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order,
     order_body,
 )

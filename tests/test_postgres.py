@@ -23,7 +23,7 @@ from connector.store.holds import DeliveryScope
 from connector.store.migrations import known_migrations, migrate
 from connector.store.shops import add_shop
 from connector.timeutil import now_db
-from tests.conftest import SHOP, fast_settings, order_body
+from tests.support import SHOP, fast_settings, order_body
 
 pytestmark = pytest.mark.postgres_only
 SPAWN = multiprocessing.get_context("spawn")

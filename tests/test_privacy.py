@@ -14,7 +14,7 @@ from connector.store.db import close_thread_dbs
 from connector.store.shops import add_shop
 from connector.store.db import db_for
 from connector.worker.loop import Worker
-from tests.lifecycle_env import SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
+from tests.support import SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
 
 pytestmark = pytest.mark.both_engines
 
@@ -33,10 +33,6 @@ def settings(tmp_path, db_path):
     db = db_for(settings)
     create_app(settings=settings)  # migrates
     add_shop(db, SHOP, "config")
-    # Debian/Ubuntu builds of SQLite default to secure_delete=ON; the worker's triage runs on this
-    # thread's cached connection, so turning it off here proves the redaction turns it on itself.
-    if db.dialect.name == "sqlite":
-        db.execute("PRAGMA secure_delete = OFF")
     yield settings
     close_thread_dbs()
 
@@ -78,6 +74,11 @@ def seed_customer(client, settings) -> None:
     assert rows(settings, "SELECT count(*) FROM dry_run_payloads") == [(2,)]
     present = database_bytes(settings)
     assert all(p in present for p in PII[:4]), "the fixtures should carry the PII this test looks for"
+    # The worker's triage runs on this thread's cached connection: turning secure_delete off on it
+    # now proves the redaction turns it on itself (the store opens every connection with it on).
+    db = db_for(settings)
+    if db.dialect.name == "sqlite":
+        db.execute("PRAGMA secure_delete = OFF")
 
 
 def test_data_request_is_recorded_and_exported(client, settings):

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from connector.store.db import connect
-from tests.conftest import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers
+from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
 
 pytestmark = pytest.mark.slow

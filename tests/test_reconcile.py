@@ -14,7 +14,7 @@ from connector.resync.scheduler import JobScheduler
 from connector.shopify.order_shape import map_graphql_order
 from connector.store import jobs as job_store
 from connector.worker.loop import Worker
-from tests.ops_support import SHOP, make_settings, post_webhook
+from tests.support import SHOP, custom_app, make_settings, post_webhook
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.sandbox.tracking_target import TrackingTargetStandIn
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.both_engines
 def world(tmp_path: Path, db_path: str):
     with ShopifyAdminStandIn(orders=40, restore_rate=5000) as shopify, TrackingTargetStandIn() as target:
         settings = make_settings(
-            tmp_path, store=db_path, admin_url=shopify.url,
+            tmp_path, store=db_path, shop=custom_app(shopify.url),
             **{"target.kind": "http", "target.base_url": target.url, "shopify.page_size": 25,
                "worker.reconcile_interval_s": 0},
         )
@@ -74,7 +74,7 @@ def test_an_untriaged_webhook_is_not_counted_as_recovered(world) -> None:
 
 def test_the_worker_schedules_reconciliation_per_interval(world, tmp_path: Path, db_path: str) -> None:
     _, _, shopify, _ = world
-    settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"worker.reconcile_interval_s": 3600})
+    settings = make_settings(tmp_path, store=db_path, shop=custom_app(shopify.url), **{"worker.reconcile_interval_s": 3600})
     db = db_for(settings)
     scheduler = JobScheduler(settings)
     started = scheduler.tick(db, force=True)

@@ -18,7 +18,7 @@ from connector.shopify.order_shape import map_graphql_order
 from connector.store import jobs as job_store
 from connector.store.orders import get_order
 from connector.worker.loop import Worker
-from tests.ops_support import SHOP, make_settings
+from tests.support import SHOP, custom_app, make_settings
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.sandbox.tracking_target import TrackingTargetStandIn
 
@@ -42,7 +42,7 @@ def target():
 @pytest.fixture
 def env(tmp_path: Path, db_path: str, shopify: ShopifyAdminStandIn, target: TrackingTargetStandIn):
     settings = make_settings(
-        tmp_path, store=db_path, admin_url=shopify.url,
+        tmp_path, store=db_path, shop=custom_app(shopify.url),
         **{"shopify.page_size": 100, "target.kind": "http", "target.base_url": target.url,
            "worker.concurrency": 16, "worker.reconcile_interval_s": 0},
     )
@@ -91,7 +91,7 @@ def test_a_restarted_resync_resumes_from_the_stored_cursor(env, shopify, tmp_pat
     assert (final["status"], final["pages"], final["fetched"], final["queued"]) == ("done", 10, 1000, 1000)
     assert sum(shopify.cursors_seen.values()) == 10
     assert set(shopify.cursors_seen.values()) == {1}, "a finished page was fetched twice"
-    dry_run = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"target.kind": "dry-run", "worker.concurrency": 16})
+    dry_run = make_settings(tmp_path, store=db_path, shop=custom_app(shopify.url), **{"target.kind": "dry-run", "worker.concurrency": 16})
     Worker(dry_run).run(once=True)
     per_order = [r[0] for r in db.execute("SELECT count(*) FROM dry_run_payloads WHERE kind = 'order' GROUP BY order_id")]
     assert len(per_order) == 1000 and set(per_order) == {1}
@@ -112,7 +112,7 @@ def test_the_worker_resumes_a_job_whose_runner_died(env, shopify) -> None:
 @pytest.mark.parametrize("http_status", [200, 429])
 def test_throttled_answers_are_waited_out_and_retried(tmp_path: Path, db_path: str, http_status: int) -> None:
     with ShopifyAdminStandIn(orders=120, maximum=400, restore_rate=4000, throttle_http_status=http_status) as shopify:
-        settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, **{"shopify.page_size": 50})
+        settings = make_settings(tmp_path, store=db_path, shop=custom_app(shopify.url), **{"shopify.page_size": 50})
         prepare_store(settings)
         db = db_for(settings)
         before = SHOPIFY_THROTTLED.labels(shop_label(SHOP))._value.get()
@@ -167,7 +167,7 @@ def test_a_resync_never_moves_an_order_backwards(env, shopify, target) -> None:
 
 
 def test_a_wrong_token_fails_the_job_with_a_clear_reason(tmp_path: Path, db_path: str, shopify) -> None:
-    settings = make_settings(tmp_path, store=db_path, admin_url=shopify.url, token="wrong")
+    settings = make_settings(tmp_path, store=db_path, shop=custom_app(shopify.url, token="wrong"))
     prepare_store(settings)
     db = db_for(settings)
     job = run_job(db, settings, _job(settings, db, since="2026-01-01T00:00:00Z"), "r")

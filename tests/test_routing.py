@@ -7,7 +7,7 @@ import json
 import pytest
 
 from connector.worker.routing import route_event
-from tests.conftest import fixture_bytes
+from tests.support import fixture_bytes
 
 FALLBACK = "2026-11-25T00:00:00.000000Z"
 

@@ -11,7 +11,7 @@ from connector.store.db import close_thread_dbs, db_for
 from connector.shopify.subscriptions import subscribed_topics
 from connector.store.shops import add_shop
 from connector.worker.loop import Worker
-from tests.lifecycle_env import SHOP, make_settings, post_webhook, rows
+from tests.support import SHOP, make_settings, post_webhook, rows
 
 pytestmark = pytest.mark.both_engines
 

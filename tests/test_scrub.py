@@ -19,7 +19,7 @@ import pytest
 
 from connector.logs import JsonFormatter
 from connector.scrub import MAX_ERROR_TEXT, scrub_secrets
-from tests.conftest import ORDER_ID, SHOP, live_order
+from tests.support import ORDER_ID, SHOP, live_order
 from connector.sandbox.http_target import HttpTargetStandIn
 from connector.sandbox.server import Request, Response
 
@@ -92,7 +92,7 @@ def target() -> Iterator[HttpTargetStandIn]:
 
 @pytest.fixture
 def overrides(db_path: str, target: HttpTargetStandIn) -> dict[str, Any]:
-    from tests.conftest import fast_settings
+    from tests.support import fast_settings
 
     return fast_settings(db_path, kind="http", base_url=target.url, token=TOKEN)
 
@@ -148,10 +148,10 @@ def test_echoed_bearer_token_is_never_stored_shown_or_logged(post, run_worker, c
 # -- Shopify's token endpoint --------------------------------------------------------------------
 @pytest.fixture
 def shopify():
-    from tests.lifecycle_env import API_KEY, API_SECRET
+    from tests.support import API_KEY, SECRET
     from connector.sandbox.shopify import ShopifyStandIn
 
-    with ShopifyStandIn(API_KEY, API_SECRET) as standin:
+    with ShopifyStandIn(API_KEY, SECRET) as standin:
         yield standin
 
 
@@ -159,9 +159,9 @@ def shopify():
 def install_client(tmp_path, shopify):
     from connector.app import create_app
     from connector.store.db import close_thread_dbs
-    from tests.lifecycle_env import make_settings
+    from tests.support import make_settings
 
-    settings = make_settings(tmp_path, admin_base=shopify.url, expiring_offline_tokens=False)
+    settings = make_settings(tmp_path, admin_base=shopify.url, **{"shopify.expiring_offline_tokens": False})
     yield create_app(settings=settings).test_client(), settings
     close_thread_dbs()
 
@@ -173,21 +173,21 @@ def _callback(client, shopify):  # type: ignore[no-untyped-def]
 
 
 def test_token_endpoint_error_text_is_never_shown_and_logged_scrubbed(install_client, shopify, worker_log):
-    from tests.lifecycle_env import API_SECRET
+    from tests.support import SECRET
 
     client, _ = install_client
     shopify.fail_next(status=400, body={
         "error": "invalid_request",
-        "error_description": f"<script>x</script> we got client_secret={API_SECRET} code=abc",
-        "echo": {"client_secret": API_SECRET},
+        "error_description": f"<script>x</script> we got client_secret={SECRET} code=abc",
+        "echo": {"client_secret": SECRET},
     })
     page = _callback(client, shopify)
     text = page.get_data(as_text=True)
     assert page.status_code == 502 and "invalid_request" in text
-    assert API_SECRET not in text and "we got" not in text and "script" not in text
+    assert SECRET not in text and "we got" not in text and "script" not in text
     log = worker_log.getvalue()
     assert "token exchange failed" in log and "we got" in log  # the operator sees Shopify's words…
-    assert API_SECRET not in log  # …without the secret
+    assert SECRET not in log  # …without the secret
 
 
 @pytest.mark.parametrize("answer", [
@@ -203,7 +203,7 @@ def test_token_endpoint_error_text_is_never_shown_and_logged_scrubbed(install_cl
     ["shpat_ok"],
 ])
 def test_token_answer_without_a_usable_access_token_never_installs_the_shop(install_client, shopify, answer):
-    from tests.lifecycle_env import SHOP as LIFECYCLE_SHOP, rows
+    from tests.support import SHOP as LIFECYCLE_SHOP, rows
 
     client, settings = install_client
     shopify.fail_next(status=200, body=answer)

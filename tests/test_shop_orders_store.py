@@ -7,8 +7,8 @@ import pytest
 from connector.store import shop_orders
 from connector.store.db import connect
 from connector.store.migrations import migrate
+from tests.support import SHOP
 
-SHOP = "big-store.myshopify.com"
 
 
 @pytest.fixture

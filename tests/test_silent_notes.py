@@ -18,7 +18,7 @@ from connector.cli import main
 from connector.store.db import close_thread_dbs
 from connector.targets.silence import SILENT_EFFECTS, silent_effect
 from tests.ops_support import SECRET, SHOP, auth, make_settings
-from tests.standins.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 FOXDELI = "cannot be honoured by Foxdeli"
 PARCELLAB = "notifications_inactive"

@@ -27,7 +27,7 @@ from connector.config import Settings
 from connector.store.checkpoints import stop_checkpointers
 from connector.store.db import close_thread_dbs, connect
 from connector.worker.loop import Worker
-from tests.conftest import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
+from tests.support import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
 
 ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 

@@ -25,7 +25,7 @@ from connector.store.db import STORE_ERRORS, connect, write_transaction
 from connector.store.dry_run import list_dry_runs, record_dry_run
 from connector.store.migrations import migrate
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
-from tests.conftest import SHOP
+from tests.support import SHOP
 
 OTHER_SHOP = "other-shop.myshopify.com"
 ORDER = "1001"
@@ -456,3 +456,9 @@ def test_a_refused_account_holds_its_shop_until_the_recheck(db):
     release_held_orders(db, SHOP)
     with write_transaction(db):
         assert order_store.claim_due_orders(db, "w1", 10, 60, scope=DeliveryScope(assigned=frozenset({SHOP}))) == [(SHOP, ORDER)]
+
+
+@pytest.mark.sqlite_only
+def test_every_connection_zeroes_freed_space(db):
+    """An updated event's old copy must not outlive a customers/redact, whatever the build default."""
+    assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1

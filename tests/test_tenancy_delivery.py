@@ -14,11 +14,11 @@ import pytest
 
 from connector.app import create_app
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, get_db, location_of
+from connector.store.db import close_thread_dbs, connect, get_db, location_of
 from connector.timeutil import now_db
 from connector.worker.loop import Worker
-from tests.conftest import ORDER_ID, documented_fulfillment, webhook_headers
-from tests.lifecycle_env import database_bytes
+from tests.support import ORDER_ID, documented_fulfillment, webhook_headers
+from tests.support import database_bytes
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from tests.tenancy_env import (

@@ -16,8 +16,8 @@ from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.lifecycle_env import APP_URL, database_bytes, fixture_bytes, make_settings, post_webhook, rows
-from tests.standins.server import Response
-from tests.standins.shopify import TOKEN_EXCHANGE, ShopifyStandIn
+from connector.sandbox.server import Response
+from connector.sandbox.shopify import TOKEN_EXCHANGE, ShopifyStandIn
 
 SHOP = "managed-store.myshopify.com"
 WANTED = sorted((graphql_topic(t), APP_URL + "/webhooks/shopify") for t in subscribed_topics())

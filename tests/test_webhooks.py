@@ -11,7 +11,7 @@ import pytest
 
 from connector.store.db import connect
 from connector.shopify.verify import sign_body
-from tests.conftest import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers, writes_blocked
+from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers, writes_blocked
 
 pytestmark = pytest.mark.both_engines
 

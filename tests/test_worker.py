@@ -12,7 +12,7 @@ from connector.config import Settings
 from connector.store.db import connect
 from connector.worker.loop import Worker
 from connector.store.holds import DeliveryScope
-from tests.conftest import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
+from tests.support import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
 
 ALL_SHOPS = DeliveryScope(all_shops=True)
 pytestmark = pytest.mark.both_engines

@@ -159,6 +159,10 @@ def _connect_sqlite(path: str, busy_timeout_s: float) -> SqliteDb:
     if mode.lower() != "wal" and path != ":memory:":
         raise sqlite3.OperationalError(f"could not switch {path} to WAL (got {mode})")
     conn.execute("PRAGMA synchronous = NORMAL")
+    # Freed space is zeroed, so an old copy of an updated row (an event body holding a customer's
+    # address) cannot outlive a customers/redact in the file. Debian's builds default to it;
+    # others do not.
+    conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA foreign_keys = ON")
     return SqliteDb(conn, path)
 

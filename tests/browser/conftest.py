@@ -15,13 +15,12 @@ from typing import Any, Iterator
 import pytest
 
 from connector.app import create_app
-from connector.config import load_settings
 from connector.store.db import close_thread_dbs
 from tests.browser.harness import AdminStandIn, LiveApp
 from tests.browser.world import ORDERS, RefusingFoxdeli, RefusingParcellab
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts
-from tests.conftest import fast_settings
+from tests.support import make_settings
 from tests.external_tools import missing, require_tool
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET
 
@@ -52,13 +51,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def app_settings(tmp_path: Path) -> Any:
-    overrides = {
-        **fast_settings(str(tmp_path / "connector.db")),
+    return make_settings(tmp_path, **{
         "shopify.api_key": API_KEY, "shopify.api_secret": API_SECRET, "shopify.previous_api_secret": PREVIOUS_API_SECRET,
-    }
-    config = tmp_path / "config.toml"
-    config.write_text("")
-    return load_settings(config, env={}, overrides=overrides)
+    })
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ import logging
 
 from werkzeug.serving import make_server
 
+from tests.support import SHOP
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 
 APP_BRIDGE = (Path(__file__).parent.parent / "standins" / "app_bridge.js").read_text()
-SHOP = "demo-shop.myshopify.com"
 
 
 class LiveApp:

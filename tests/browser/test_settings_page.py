@@ -11,7 +11,7 @@ import pytest
 from tests.browser.harness import screenshot
 from tests.browser.merchant import Merchant
 from tests.browser.world import World
-from tests.conftest import webhook_headers
+from tests.support import webhook_headers
 from tests.id_tokens import API_SECRET, mint_id_token
 from tests.tenancy_env import ESHOP_A, FOX_A, SHOP_A, order_for
 

@@ -10,7 +10,7 @@ from typing import Any
 from connector.app import create_app
 from connector.worker.loop import Worker
 from tests.browser.harness import AdminStandIn, LiveApp
-from tests.conftest import webhook_headers
+from tests.support import webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET
 from connector.sandbox.foxdeli import FoxdeliStandIn, problem
 from connector.sandbox.parcellab import ParcellabStandIn
