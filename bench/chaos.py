@@ -216,11 +216,12 @@ class Cluster:
             self.db_url = self.pg.new_database(migrated=False)
             store = {"database_url": self.db_url}
         (workdir / "config.toml").write_text(f'[shops."{SHOP}"]\n')
-        self.standin = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "chaos_standin.py"), "--token", TOKEN,
-             "--hang", str(cfg.client_timeout_s + 1.0)],
-            stdout=subprocess.PIPE, stderr=(workdir / "standin.log").open("ab"), text=True, start_new_session=True,
-        )
+        with (workdir / "standin.log").open("ab") as log:  # the stand-in writes to its own copy
+            self.standin = subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "chaos_standin.py"), "--token", TOKEN,
+                 "--hang", str(cfg.client_timeout_s + 1.0)],
+                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+            )
         self.target_url = self.standin.stdout.readline().strip()  # type: ignore[union-attr]
         assert self.target_url.startswith("http://"), "stand-in did not start"
         self.webs: list[subprocess.Popen] = []
@@ -326,6 +327,8 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        if self.standin.stdout:
+            self.standin.stdout.close()
 
     def close_store(self) -> None:
         if self.pg is not None:

@@ -83,11 +83,12 @@ class Soak:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.dir / "soak.db"
         (self.dir / "config.toml").write_text(f'[shops."{SHOP}"]\n')
-        self.standin = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "standin_server.py"), "http-lean"],
-            stdout=subprocess.PIPE, stderr=(self.dir / "standin.log").open("ab"), text=True, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        with (self.dir / "standin.log").open("ab") as log:  # the stand-in writes to its own copy
+            self.standin = subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "standin_server.py"), "http-lean"],
+                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
         self.target_url = self.standin.stdout.readline().strip()  # type: ignore[union-attr]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -148,6 +149,8 @@ class Soak:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+        if self.standin.stdout:
+            self.standin.stdout.close()
 
     # -- driver -------------------------------------------------------------------------------
     def body(self, rng: random.Random) -> tuple[str, bytes]:

@@ -13,6 +13,10 @@ PostgreSQL runs are skipped with what to install; under ``CI=true`` they fail in
 from __future__ import annotations
 
 import os
+import sqlite3
+import warnings
+import traceback
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -32,6 +36,37 @@ from tests.support import (  # noqa: F401 - re-exported for branches written bef
     fixture_bytes, live_order, make_settings, order_body, post_webhook, store_settings, webhook_headers,
     with_values, writes_blocked,
 )
+
+class _TrackedConnection(sqlite3.Connection):
+    """A connection that warns (ResourceWarning) when it is dropped without ``close()``, as
+    Python 3.13's own do: with ``filterwarnings = error::ResourceWarning`` an unclosed connection
+    fails the test that dropped it."""
+
+    _open = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Where it was opened: the first frames of ours, so the warning names the culprit.
+        frames = [f for f in traceback.extract_stack()[:-2] if "/connector/" in f.filename or "/tests/" in f.filename]
+        self._opened_at = " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-4:]))
+
+    def close(self) -> None:
+        self._open = False
+        super().close()
+
+    def __del__(self) -> None:
+        if self._open:
+            warnings.warn(f"unclosed database connection opened at {self._opened_at}", ResourceWarning, stacklevel=1)
+
+
+def _connect_tracked(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+    kwargs.setdefault("factory", _TrackedConnection)
+    return _sqlite3_connect(*args, **kwargs)
+
+
+if sys.version_info < (3, 13):
+    _sqlite3_connect = sqlite3.connect
+    sqlite3.connect = _connect_tracked  # type: ignore[assignment]
 
 # Property tests run the same examples every time (CI must not turn red by luck); a failure
 # they ever found is kept as an explicit regression test.

@@ -139,8 +139,8 @@ def prepare(nginx_binary: str, directory: Path, upstream_port: int) -> tuple[Ngi
 
 def start(nginx_binary: str, directory: Path, upstream_port: int) -> Nginx:
     server, command = prepare(nginx_binary, directory, upstream_port)
-    log = (directory / "nginx.out").open("ab")
-    server.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with (directory / "nginx.out").open("ab") as log:  # nginx writes to its own copy
+        server.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     wait_port(server.https_port, server.process)
     return server
 

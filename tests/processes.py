@@ -33,10 +33,11 @@ def connector_env(**settings: Any) -> dict[str, str]:
 
 
 def start_connector(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "connector.cli", *args], env=env, cwd=cwd,
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with log.open("ab") as out:  # the child writes to its own copy of the file descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "connector.cli", *args], env=env, cwd=cwd,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:

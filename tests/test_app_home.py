@@ -66,10 +66,12 @@ def test_the_shell_loads_app_bridge_first_then_polaris_and_no_inline_script(clie
 
 
 def test_static_assets_are_served_and_revalidated(client):
-    css = client.get("/app/static/app.css")
-    assert css.status_code == 200 and css.headers["Cache-Control"] == "no-cache" and css.headers["ETag"]
-    assert client.get("/app/static/app.css", headers={"If-None-Match": css.headers["ETag"]}).status_code == 304
-    assert client.get("/app/static/js/main.js").mimetype in {"text/javascript", "application/javascript"}
+    with client.get("/app/static/app.css") as css:  # a file response: closed when done
+        assert css.status_code == 200 and css.headers["Cache-Control"] == "no-cache" and css.headers["ETag"]
+    with client.get("/app/static/app.css", headers={"If-None-Match": css.headers["ETag"]}) as cached:
+        assert cached.status_code == 304
+    with client.get("/app/static/js/main.js") as script:
+        assert script.mimetype in {"text/javascript", "application/javascript"}
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -7,16 +7,15 @@ import threading
 import time
 
 from connector.config import Settings
-from connector.store.db import connect
 from connector.store import events as event_store
 from connector.worker import triage
 from connector.worker.loop import Worker
-from tests.support import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes
+from tests.support import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes, query, scalar
 
 ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 
 
-def test_an_event_triaged_by_another_worker_meanwhile_is_not_triaged_again(post, run_worker, db_path, target, monkeypatch):
+def test_an_event_triaged_by_another_worker_meanwhile_is_not_triaged_again(post, run_worker, db_path, target, monkeypatch, db):
     """Chaos found an event stuck in ``queued`` forever although its delivery was recorded.
 
     Cause: ``triage_new_events`` read the ``new`` rows before taking the write lock; a second
@@ -24,7 +23,6 @@ def test_an_event_triaged_by_another_worker_meanwhile_is_not_triaged_again(post,
     triaged *and delivered*, setting it back to ``queued`` — and nothing would ever settle it.
     """
     post(fixture_bytes(DOCS_ORDER))
-    db = connect(db_path)
     stale_rows = event_store.fetch_new_events(db, 10)  # worker B reads the new rows ...
     assert run_worker().delivered == 1  # ... worker A triages and delivers them meanwhile
     monkeypatch.setattr(triage.event_store, "fetch_new_events", lambda _db, _n: stale_rows)
@@ -78,7 +76,7 @@ def test_an_orders_delete_event_is_settled_once_the_delete_is_delivered(post, ru
     post(json.dumps({"id": int(ORDER_ID)}).encode(), "orders/delete")
     run_worker()
     assert ORDER_PATH in target.deleted
-    states = [r[0] for r in connect(db_path).execute("SELECT state FROM events ORDER BY id")]
+    states = [r["state"] for r in query(db_path, "SELECT state FROM events ORDER BY id")]
     assert states == ["delivered", "delivered"]
 
 
@@ -106,9 +104,9 @@ def test_a_crashing_mapping_dead_letters_with_its_reason_instead_of_retrying_for
     monkeypatch.setattr(http_target.HttpJsonTarget, "map_order", broken)
     post(fixture_bytes(DOCS_ORDER))
     assert run_worker().dead == 1
-    row = connect(db_path).execute("SELECT status, last_error FROM orders").fetchone()
+    row = tuple(query(db_path, "SELECT status, last_error FROM orders")[0].values())
     assert row[0] == "dead" and "ZeroDivisionError: boom" in row[1]
-    assert connect(db_path).execute("SELECT state FROM events").fetchone()[0] == "dead"
+    assert scalar(db_path, "SELECT state FROM events") == "dead"
 
 
 def test_prune_interval_makes_the_worker_prune_while_it_runs(post, settings, db_path, target):
@@ -125,12 +123,12 @@ def test_prune_interval_makes_the_worker_prune_while_it_runs(post, settings, db_
     runner.start()
     try:
         deadline = time.monotonic() + 10
-        while connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] > 1 and time.monotonic() < deadline:
+        while scalar(db_path, "SELECT count(*) FROM events") > 1 and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         worker.stop()
         runner.join(10)
-    rows = connect(db_path).execute("SELECT state FROM events").fetchall()
+    rows = [tuple(r.values()) for r in query(db_path, "SELECT state FROM events")]
     assert rows == [("delivered",)]  # only the newest state's event is kept
 
 

@@ -10,6 +10,7 @@ live tables.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 import subprocess
 import sys
 import threading
@@ -39,7 +40,7 @@ def cli(db_path: Path, *args: str) -> click.testing.Result:
 
 
 def rows(path: Path, table: str) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
 
 
@@ -94,7 +95,7 @@ def test_backup_never_overwrites_and_restore_never_replaces_without_force(tmp_pa
 def test_restore_refuses_a_backup_from_a_newer_version_and_non_databases(tmp_path, app, db_path):
     backup = tmp_path / "backup.db"
     assert cli(Path(db_path), "db", "backup", str(backup)).exit_code == 0
-    with sqlite3.connect(backup) as conn:
+    with closing(sqlite3.connect(backup)) as conn, conn:
         conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('connector', 'm999_future', '2030-01-01')")
     newer = cli(tmp_path / "new.db", "db", "restore", str(backup))
     assert newer.exit_code == 1 and "newer connector" in newer.output and "m999_future" in newer.output
@@ -153,13 +154,13 @@ class Load:
 
 
 def _open_events(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         return conn.execute("SELECT count(*) FROM events WHERE state IN ('new', 'queued')").fetchone()[0]
 
 
 def _consistent(path: Path) -> None:
     """The copy agrees with itself: its sync state points at events it holds."""
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         dangling = conn.execute(
@@ -208,7 +209,7 @@ def test_backup_during_intake_load_restores_every_acknowledged_event(tmp_path):
             stop(web)
 
     during = tmp_path / "during.db"
-    with sqlite3.connect(during) as conn:
+    with closing(sqlite3.connect(during)) as conn, conn:
         stored = {webhook_id: bytes(body) for webhook_id, body in conn.execute("SELECT webhook_id, body FROM events")}
     before = {wid: body for wid, (body, at) in load.acked.items() if at < began}
     missing = [wid for wid in before if stored.get(wid) != before[wid]]

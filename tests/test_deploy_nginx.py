@@ -12,6 +12,7 @@ import http.client
 import re
 import socket
 import sqlite3
+from contextlib import closing
 import ssl
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ class Stack:
         return ssl.create_default_context(cafile=str(self.nginx.cert))
 
     def rows(self) -> dict[str, bytes]:
-        with sqlite3.connect(self.db_path) as db:
+        with closing(sqlite3.connect(self.db_path)) as db, db:
             return {webhook_id: bytes(body) for webhook_id, body in db.execute("SELECT webhook_id, body FROM events")}
 
     def close(self) -> None:

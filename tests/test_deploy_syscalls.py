@@ -64,10 +64,11 @@ def allowed_calls(unit: str, groups: dict[str, list[str]]) -> set[str]:
 
 
 def traced(strace: str, log: Path, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [strace, "-f", "-qq", "-o", str(log), sys.executable, "-m", "connector.cli", *args],
-        env=env, cwd=cwd, stdout=(cwd / f"{log.stem}.out").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with (cwd / f"{log.stem}.out").open("ab") as out:  # the child writes to its own copy
+        return subprocess.Popen(
+            [strace, "-f", "-qq", "-o", str(log), sys.executable, "-m", "connector.cli", *args],
+            env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
 
 
 def used(trace: Path) -> tuple[set[str], set[str]]:

@@ -15,6 +15,7 @@ import re
 import shlex
 import signal
 import sqlite3
+from contextlib import closing
 import subprocess
 import sys
 import time
@@ -171,7 +172,7 @@ def test_worker_finishes_its_delivery_on_sigterm(tmp_path):
     log = (tmp_path / "worker.log").read_text()
     assert code == 0, log
     assert took < seconds(unit_entries("connector-worker@.service")["TimeoutStopSec"][0])
-    with sqlite3.connect(db_path) as db:
+    with closing(sqlite3.connect(db_path)) as db, db:
         assert db.execute("SELECT status FROM orders").fetchone()[0] == "synced", log  # finished, not abandoned
     assert len(target.requests) == 1
 
@@ -197,6 +198,6 @@ def test_the_backup_unit_makes_a_dated_backup_and_drops_old_ones(tmp_path, app, 
     assert subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
     [backup] = backups.iterdir()  # the old one is gone, the new one is there
     assert re.fullmatch(r"connector-\d{8}T\d{6}Z\.db", backup.name)
-    with sqlite3.connect(backup) as conn:
+    with closing(sqlite3.connect(backup)) as conn, conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     assert "/var/backups/connector" in entries["ReadWritePaths"]  # where ProtectSystem=strict lets it write

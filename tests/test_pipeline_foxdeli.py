@@ -7,6 +7,7 @@ Every test ends by checking that the stand-in never saw a request it had to refu
 from __future__ import annotations
 
 import json
+from contextlib import closing
 import signal
 import time
 from typing import Any, Callable, Iterator
@@ -18,8 +19,7 @@ from connector.store.db import connect
 from connector.store.dry_run import list_dry_runs
 from connector.worker.loop import Worker
 from tests.support import (
-    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order,
-    order_body,
+    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order, order_body, query, scalar,
 )
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
@@ -68,7 +68,7 @@ def calls(fox: FoxdeliStandIn, method: str, path_part: str = "") -> int:
 
 
 def order_row(db_path: str) -> dict[str, Any]:
-    return list(connect(db_path).query("SELECT * FROM orders WHERE order_id = ?", [ORDER_ID]))[0]
+    return query(db_path, "SELECT * FROM orders WHERE order_id = ?", [ORDER_ID])[0]
 
 
 def run_until_synced(run_worker: Callable[..., Any], db_path: str, rounds: int = 40) -> None:
@@ -285,7 +285,7 @@ def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arri
     row = order_row(db_path)
     assert row["status"] == "retrying" and "waits for its order" in row["last_error"]
     assert fox.orders == {} and calls(fox, "POST") == 0
-    events = [r["state"] for r in connect(db_path).query("SELECT state FROM events")]
+    events = [r["state"] for r in query(db_path, "SELECT state FROM events")]
     assert events == ["queued"]  # kept, not dropped
     post(live_order())
     # What it waited for is there: no need to sit out the backoff.
@@ -293,7 +293,7 @@ def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arri
     assert order_row(db_path)["status"] == "synced"
     [parcel] = the_order(fox)["parcels"]
     assert parcel["tracking"][0]["number"] == "1z827wk74630"
-    states = {r["state"] for r in connect(db_path).query("SELECT state FROM events")}
+    states = {r["state"] for r in query(db_path, "SELECT state FROM events")}
     assert states == {"delivered"}
 
 
@@ -353,7 +353,7 @@ def test_rate_limits_outages_and_timeouts_are_retried_until_delivered(post, run_
     run_until_synced(lambda: run_worker(**{"target.timeout_s": 0.3}), db_path)
     order = the_order(fox)
     assert len(order["parcels"]) == 1
-    attempts = list(connect(db_path).query("SELECT outcome, status_code, error FROM attempts ORDER BY id"))
+    attempts = query(db_path, "SELECT outcome, status_code, error FROM attempts ORDER BY id")
     # A failed login is not asked again during its back-off: those attempts sent nothing.
     transient = [a for a in attempts if a["outcome"] == "transient" and "no new login" not in a["error"]]
     assert [a["status_code"] for a in transient] == [429, 429, 503, 503, 502, None]
@@ -377,11 +377,11 @@ def test_a_refused_eshop_holds_the_shop_instead_of_dead_lettering(post, run_work
     )
     auth = {"Authorization": "Bearer admin-token"}
     assert client.get("/admin/failures", headers=auth).json["failures"] == []
-    (check_ok, message) = connect(db_path).execute("SELECT check_ok, check_message FROM shop_settings").fetchone()
+    (check_ok, message) = tuple(query(db_path, "SELECT check_ok, check_message FROM shop_settings")[0].values())
     assert check_ok == 0 and "Eshop was not found" in message
     run_worker()  # the operator fixed target.eshop_id and restarted
     assert order_row(db_path)["status"] == "synced"
-    assert connect(db_path).execute("SELECT check_ok FROM shop_settings").fetchone()[0] == 1
+    assert scalar(db_path, "SELECT check_ok FROM shop_settings") == 1
     the_order(fox)
 
 
@@ -451,7 +451,8 @@ def test_dry_run_with_the_foxdeli_mapping_records_the_foxdeli_payload(settings, 
     post(fixture_bytes(DOCS_ORDER))
     post(json.dumps(documented_fulfillment()).encode(), "fulfillments/create")
     Worker(dry).run(once=True)
-    records = {r["kind"]: r for r in list_dry_runs(connect(db_path), order_id=ORDER_ID)}
+    with closing(connect(db_path)) as db:
+        records = {r["kind"]: r for r in list_dry_runs(db, order_id=ORDER_ID)}
     assert set(records) == {"order", "fulfillment"} and {r["mapping"] for r in records.values()} == {"foxdeli"}
     golden = json.loads((GOLDEN_DIR / "foxdeli" / DOCS_ORDER).read_text())
     assert golden["_cancelled"]  # the mapping's instruction to the client (cancel after the upsert) ...

@@ -7,6 +7,7 @@ Every test ends by checking that the stand-in never saw a request it had to refu
 from __future__ import annotations
 
 import json
+from contextlib import closing
 import signal
 import time
 from typing import Any, Callable, Iterator
@@ -19,8 +20,7 @@ from connector.store.dry_run import list_dry_runs
 from connector.store.events import NewEvent, save_event
 from connector.worker.loop import Worker
 from tests.support import (
-    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order,
-    order_body,
+    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order, order_body, query,
 )
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
@@ -80,7 +80,7 @@ def puts(pl: ParcellabStandIn) -> list[dict[str, Any]]:
 
 
 def order_row(db_path: str, order_id: str = ORDER_ID) -> dict[str, Any]:
-    return list(connect(db_path).query("SELECT * FROM orders WHERE order_id = ?", [order_id]))[0]
+    return query(db_path, "SELECT * FROM orders WHERE order_id = ?", [order_id])[0]
 
 
 def run_until_synced(run_worker: Callable[..., Any], db_path: str, order_id: str = ORDER_ID, rounds: int = 40) -> None:
@@ -188,7 +188,7 @@ def test_fulfillment_before_its_order_waits_then_lands_as_soon_as_the_order_arri
     assert order_row(db_path, DE_ORDER_ID)["status"] == "synced"
     the_order(pl, "#1001")
     assert len(pl.trackings) == 4
-    assert {r["state"] for r in connect(db_path).query("SELECT state FROM events")} == {"delivered"}
+    assert {r["state"] for r in query(db_path, "SELECT state FROM events")} == {"delivered"}
 
 
 def test_fulfillment_that_names_its_order_goes_ahead_and_merges_into_one_order(post, run_worker, pl, db_path):
@@ -255,7 +255,7 @@ def test_rate_limits_conflicts_outages_and_timeouts_are_retried_until_delivered(
     pl.fail_next(1, delay_s=0.5)  # past the 0.3 s timeout
     run_until_synced(lambda: run_worker(**{"target.timeout_s": 0.3}), db_path)
     the_order(pl)
-    transient = list(connect(db_path).query("SELECT status_code, error FROM attempts WHERE outcome = 'transient' ORDER BY id"))
+    transient = query(db_path, "SELECT status_code, error FROM attempts WHERE outcome = 'transient' ORDER BY id")
     assert [a["status_code"] for a in transient] == [429, 429, 409, 503, None, None]
     assert "connection failed" in transient[4]["error"] and "timeout" in transient[5]["error"]
 
@@ -285,7 +285,8 @@ def test_validation_error_is_dead_lettered_with_parcellab_reason(post, run_worke
 
 # -- silent backfills ------------------------------------------------------------------------------
 def save_silent(db_path: str, body: bytes, topic: str = "orders/updated", key: str = "resync-1") -> None:
-    save_event(connect(db_path), NewEvent(shop=SHOP, topic=topic, dedupe_key=key, body=body, source="resync-silent"))
+    with closing(connect(db_path)) as db:
+        save_event(db, NewEvent(shop=SHOP, topic=topic, dedupe_key=key, body=body, source="resync-silent"))
 
 
 def test_silent_resync_sends_trackings_with_notifications_inactive(app, run_worker, pl, db_path):
@@ -319,7 +320,8 @@ def test_dry_run_with_the_parcellab_mapping_records_the_parcellab_payload(settin
     post(fixture_bytes(DOCS_ORDER))
     post(dumps(documented_fulfillment()), "fulfillments/create")
     Worker(dry).run(once=True)
-    records = {r["kind"]: r for r in list_dry_runs(connect(db_path), order_id=ORDER_ID)}
+    with closing(connect(db_path)) as db:
+        records = {r["kind"]: r for r in list_dry_runs(db, order_id=ORDER_ID)}
     assert set(records) == {"order", "fulfillment"} and {r["mapping"] for r in records.values()} == {"parcellab"}
     golden = json.loads((GOLDEN_DIR / "parcellab" / DOCS_ORDER).read_text())
     assert records["order"]["payload"] == golden

@@ -23,7 +23,7 @@ from connector.store.holds import DeliveryScope
 from connector.store.migrations import known_migrations, migrate
 from connector.store.shops import add_shop
 from connector.timeutil import now_db
-from tests.support import SHOP, fast_settings, order_body
+from tests.support import SHOP, fast_settings, order_body, query
 
 pytestmark = pytest.mark.postgres_only
 SPAWN = multiprocessing.get_context("spawn")
@@ -310,7 +310,7 @@ def test_a_restarting_server_gets_503s_then_recovers_by_itself(settings, post, c
         assert client.get("/readyz").status_code == 200
         assert post(order_body(updated_at="2026-11-25T12:00:00Z")).status_code == 200  # Shopify's retry
         while time.monotonic() < deadline:
-            row = connect(db_path).query_rows("SELECT status, delivered_updated_at FROM orders")
+            row = query(db_path, "SELECT status, delivered_updated_at FROM orders")
             if row and row[0]["status"] == "synced" and row[0]["delivered_updated_at"].startswith("2026-11-25T12"):
                 break
             time.sleep(0.2)

@@ -10,8 +10,7 @@ import sys
 import pytest
 import requests
 
-from connector.store.db import connect
-from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers
+from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, query, scalar, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
 
 pytestmark = pytest.mark.slow
@@ -30,7 +29,7 @@ def test_serve_under_gunicorn_stores_signed_webhooks(tmp_path):
             answers = [http.post(url, data=body, headers=webhook_headers(body, webhook_id=f"w{n}")).status_code for n in range(20)]
             forged = http.post(url, data=body, headers={**webhook_headers(body), "X-Shopify-Hmac-Sha256": "AAAA"})
         assert answers == [200] * 20 and forged.status_code == 401
-        assert connect(str(db_path)).execute("SELECT count(*) FROM events").fetchone()[0] == 20
+        assert scalar(str(db_path), "SELECT count(*) FROM events") == 20
         assert requests.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         requests.get(f"http://127.0.0.1:{port}/auth/callback?code=one-time-code&hmac=x")  # refused: not configured
     finally:
@@ -65,12 +64,12 @@ def test_worker_killed_mid_delivery_is_taken_over_after_its_lease(tmp_path, app,
         stop(first, signal.SIGKILL)
     finally:
         stop(first, signal.SIGKILL)
-    row = connect(db_path).execute("SELECT lease_owner, status FROM orders").fetchone()
+    row = tuple(query(db_path, "SELECT lease_owner, status FROM orders")[0].values())
     assert row[0] is not None and row[1] == "pending"  # leased by the dead worker, not delivered
     second = start_connector(["worker"], env, tmp_path, tmp_path / "w2.log")
     try:
         assert wait_for(
-            lambda: connect(db_path).execute("SELECT status FROM orders").fetchone()[0] == "synced", timeout=20
+            lambda: scalar(db_path, "SELECT status FROM orders") == "synced", timeout=20
         ), (tmp_path / "w2.log").read_text()
     finally:
         stop(second)

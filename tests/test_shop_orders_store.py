@@ -13,7 +13,7 @@ from tests.support import SHOP
 
 @pytest.fixture
 def db(tmp_path):  # type: ignore[no-untyped-def]
-    db = connect(str(tmp_path / "c.db"))
+    db = connect(str(tmp_path / "c.db"))  # closed at the end of the test (below)
     migrate(db)
     rows = [(SHOP if i % 3 else "other.myshopify.com", str(10**12 + i), ("synced", "pending", "dead")[i % 3],
              f"2026-11-{i % 28 + 1:02d}T10:00:{i % 60:02d}.000000Z", f"#{i}", str(i)) for i in range(3000)]
@@ -21,7 +21,8 @@ def db(tmp_path):  # type: ignore[no-untyped-def]
         "INSERT INTO orders (shop, order_id, status, placed_at, name, order_number, next_attempt_at, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, '2026-01-01', '2026-01-01')", rows)
     db.execute("ANALYZE")
-    return db
+    yield db
+    db.close()
 
 
 def plan(db, sql: str, params: list) -> str:  # type: ignore[no-untyped-def]

@@ -142,7 +142,7 @@ def test_read_only_database_gives_503_and_not_ready_then_recovers_by_itself(clie
     assert events(db_path) == 2
 
 
-def test_worker_hit_by_a_storage_failure_mid_delivery_loses_nothing(post, settings, db_path, target):
+def test_worker_hit_by_a_storage_failure_mid_delivery_loses_nothing(post, settings, db_path, target, db):
     """The target got the order, but recording that fails (here: another connection holds the
     write lock past the worker's busy timeout — a read-only remount is refused while the worker
     has the file open): the event stays queued under the failed delivery's lease, and a worker
@@ -173,7 +173,6 @@ def test_worker_hit_by_a_storage_failure_mid_delivery_loses_nothing(post, settin
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    db = connect(db_path)
     state = db.execute("SELECT state FROM events").fetchone()[0]
     lease_owner, status = db.execute("SELECT lease_owner, status FROM orders").fetchone()
     assert (state, lease_owner, status) == ("queued", "first", "pending")

@@ -9,15 +9,14 @@ import time
 
 import pytest
 
-from connector.store.db import connect
 from connector.shopify.verify import sign_body
-from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, webhook_headers, writes_blocked
+from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, query, webhook_headers, writes_blocked
 
 pytestmark = pytest.mark.both_engines
 
 
 def stored(db_path: str) -> list[dict]:
-    return list(connect(db_path).query("SELECT * FROM events ORDER BY id"))
+    return query(db_path, "SELECT * FROM events ORDER BY id")
 
 
 def test_signed_order_is_stored_before_200(client, db_path):

@@ -9,10 +9,9 @@ import time
 import pytest
 
 from connector.config import Settings
-from connector.store.db import connect
 from connector.worker.loop import Worker
 from connector.store.holds import DeliveryScope
-from tests.support import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
+from tests.support import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body, query, scalar
 
 ALL_SHOPS = DeliveryScope(all_shops=True)
 pytestmark = pytest.mark.both_engines
@@ -21,11 +20,11 @@ ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 
 
 def order_row(db_path: str, order_id: str = ORDER_ID) -> dict:
-    return list(connect(db_path).query("SELECT * FROM orders WHERE order_id = ?", [order_id]))[0]
+    return query(db_path, "SELECT * FROM orders WHERE order_id = ?", [order_id])[0]
 
 
 def event_states(db_path: str) -> list[str]:
-    return [r["state"] for r in connect(db_path).query("SELECT state FROM events ORDER BY id")]
+    return [r["state"] for r in query(db_path, "SELECT state FROM events ORDER BY id")]
 
 
 def test_order_webhook_is_delivered_once(post, run_worker, target, db_path):
@@ -102,7 +101,7 @@ def test_target_outage_is_retried_durably_until_it_recovers(post, run_worker, ta
             break
     assert order_row(db_path)["status"] == "synced"
     assert target.writes[ORDER_PATH] == 1
-    attempts = list(connect(db_path).query("SELECT outcome, status_code FROM attempts ORDER BY id"))
+    attempts = query(db_path, "SELECT outcome, status_code FROM attempts ORDER BY id")
     assert [a["outcome"] for a in attempts].count("transient") == 5
     assert attempts[-1]["outcome"] == "delivered"
 
@@ -184,7 +183,7 @@ def test_unknown_shop_is_kept_aside_never_delivered(post, run_worker, target, db
     post(fixture_bytes(DOCS_ORDER), shop="stranger.myshopify.com")
     run_worker()
     assert target.requests == []
-    [event] = connect(db_path).query("SELECT state, reason FROM events")
+    [event] = query(db_path, "SELECT state, reason FROM events")
     assert event["state"] == "held" and "not installed" in event["reason"]
 
 
@@ -194,7 +193,7 @@ def test_invalid_body_is_kept_aside_with_a_reason(post, run_worker, target, db_p
     post(b'{"no": "id"}', "orders/updated")
     post(json.dumps({"id": 2**70, "updated_at": "2026-01-01T00:00:00Z", "line_items": []}).encode(), "orders/updated")
     run_worker()
-    rows = list(connect(db_path).query("SELECT state, reason FROM events ORDER BY id"))
+    rows = query(db_path, "SELECT state, reason FROM events ORDER BY id")
     assert [r["state"] for r in rows[:3]] == ["invalid", "invalid", "invalid"]
     assert "not JSON" in rows[0]["reason"] and "object" in rows[1]["reason"] and "id" in rows[2]["reason"]
     # A huge id is still an id: kept exact as text, delivered.
@@ -261,13 +260,12 @@ def test_two_workers_never_deliver_one_order_at_once(settings, post, target, db_
     assert all(w.stats.delivered > 0 for w in workers)  # both took a share
 
 
-def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_worker, target, db_path):
+def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_worker, target, db_path, db):
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders
     from connector.worker.triage import triage_new_events
 
     post(fixture_bytes(DOCS_ORDER))
-    db = connect(db_path)
     triage_new_events(db, 10)
     with write_transaction(db):
         assert claim_due_orders(db, "crashed-worker", 10, lease_s=1.5, scope=ALL_SHOPS) == [(SHOP, ORDER_ID)]
@@ -277,7 +275,7 @@ def test_expired_lease_of_a_crashed_worker_is_taken_over(settings, post, run_wor
     assert target.writes[ORDER_PATH] == 1
 
 
-def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(post, run_worker, target, db_path):
+def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(post, run_worker, target, db_path, db):
     from connector.store.events import prune_events
 
     post(order_body(updated_at="2026-01-01T00:00:00Z"), "orders/updated")
@@ -288,7 +286,6 @@ def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(
     post(fixture_bytes(DOCS_ORDER), shop="stranger.myshopify.com")  # held: a shop that never installed
     post(order_body(updated_at="2026-01-04T00:00:00Z"), "orders/updated", shop="stranger.myshopify.com")
     run_worker()
-    db = connect(db_path)
     assert prune_events(db, older_than_s=3600) == 0  # nothing old enough
     # first delivered, stale, ignored, and the stranger's held events: retention applies to them too
     assert prune_events(db, older_than_s=0) == 5
@@ -299,7 +296,7 @@ def test_old_processed_events_are_pruned_but_newest_bodies_and_open_events_kept(
     assert target.writes[ORDER_PATH] == 3  # deliveries go on after pruning
 
 
-def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worker, target, db_path, settings):
+def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worker, target, db_path, settings, db):
     """An order with many parts keeps its lease while it is delivered step by step."""
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
@@ -314,7 +311,6 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     fulfillment = json.loads(fixture_bytes("fulfillments_create.shopify-docs-2026-04.json"))
     fulfillment["order_id"] = int(ORDER_ID)
     post(json.dumps(fulfillment).encode(), "fulfillments/create")
-    db = connect(db_path)
     triage_new_events(db, 10)
     with write_transaction(db):
         claim_due_orders(db, "me", 1, lease_s=1, scope=ALL_SHOPS)
@@ -323,7 +319,7 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
 
     class Watching(HttpJsonTarget):
         def send_part(self, *args, **kwargs):  # noqa: ANN002, ANN003 - records the lease seen mid-delivery
-            leases.append(connect(db_path).execute("SELECT lease_until FROM orders").fetchone()[0])
+            leases.append(scalar(db_path, "SELECT lease_until FROM orders"))
             return super().send_part(*args, **kwargs)
 
     ctx = ShopContext(SHOP, HttpSettings.from_target(settings.target_for(SHOP)))
@@ -335,7 +331,7 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     assert order_row(db_path)["lease_owner"] is None  # released at the end
 
 
-def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, target, db_path, settings):
+def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, target, db_path, settings, db):
     """Fencing: the stalled owner sent, but the order's sync state is the new owner's alone."""
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
@@ -347,7 +343,6 @@ def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, targe
     from connector.worker.triage import triage_new_events
 
     post(order_body(updated_at="2026-11-25T10:00:00Z", note="old"), "orders/updated")
-    db = connect(db_path)
     triage_new_events(db, 10)
     with write_transaction(db):
         assert claim_due_orders(db, "stalled", 1, lease_s=0.2, scope=ALL_SHOPS) == [(SHOP, ORDER_ID)]
@@ -367,18 +362,17 @@ def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, targe
     assert row["delivered_updated_at"].startswith("2026-11-25T11:00:00")  # not moved back to 10:00
     assert row["status"] == "synced" and row["lease_owner"] is None
     assert event_states(db_path) == ["delivered", "delivered"]  # the new owner's delivery covered both
-    attempts = connect(db_path).query("SELECT worker FROM attempts ORDER BY id")
+    attempts = query(db_path, "SELECT worker FROM attempts ORDER BY id")
     assert [a["worker"] for a in attempts] == ["new-owner", "stalled"]  # both sends are on record
 
 
-def test_a_worker_does_not_claim_its_own_orders_in_flight(post, db_path):
+def test_a_worker_does_not_claim_its_own_orders_in_flight(post, db_path, db):
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders
     from connector.worker.triage import triage_new_events
 
     for n in range(3):
         post(order_body(id=2000 + n), "orders/updated")
-    db = connect(db_path)
     triage_new_events(db, 10)
     with write_transaction(db):
         first = claim_due_orders(db, "me", 1, lease_s=0.01, scope=ALL_SHOPS)

@@ -154,6 +154,15 @@ def _connect_sqlite(path: str, busy_timeout_s: float) -> SqliteDb:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    try:
+        _set_pragmas(conn, path, busy_timeout_s)
+    except BaseException:
+        conn.close()  # a read-only or full disk fails here: the half-made connection is not kept
+        raise
+    return SqliteDb(conn, path)
+
+
+def _set_pragmas(conn: sqlite3.Connection, path: str, busy_timeout_s: float) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode.lower() != "wal" and path != ":memory:":
@@ -164,7 +173,6 @@ def _connect_sqlite(path: str, busy_timeout_s: float) -> SqliteDb:
     # others do not.
     conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA foreign_keys = ON")
-    return SqliteDb(conn, path)
 
 
 def _pg_class():  # type: ignore[no-untyped-def]
@@ -173,6 +181,23 @@ def _pg_class():  # type: ignore[no-untyped-def]
     from connector.store.postgres import PgDb
 
     return PgDb
+
+
+class _ThreadDbs(dict[tuple[int, str], SqliteDb]):
+    """One thread's SQLite connections, keyed by (pid, path); closed when the thread ends (a
+    worker's delivery threads, a job thread), not left for the garbage collector."""
+
+    def close_all(self) -> None:
+        for (pid, _), db in list(self.items()):
+            if pid == os.getpid():  # never one inherited across a fork: its owner still uses the file
+                try:
+                    db.close()
+                except sqlite3.Error:
+                    pass
+        self.clear()
+
+    def __del__(self) -> None:
+        self.close_all()
 
 
 def get_db(location: str, busy_timeout_s: float = 10.0, pool_size: int = 10) -> Db:
@@ -184,8 +209,9 @@ def get_db(location: str, busy_timeout_s: float = 10.0, pool_size: int = 10) -> 
             if key not in _shared:
                 _shared[key] = _pg_class()(location, busy_timeout_s, pool_size=max(2, pool_size))
             return _shared[key]
-    cache: dict[tuple[int, str], SqliteDb] = getattr(_local, "dbs", None) or {}
-    _local.dbs = cache
+    cache: _ThreadDbs | None = getattr(_local, "dbs", None)
+    if cache is None:
+        cache = _local.dbs = _ThreadDbs()
     db = cache.get(key)
     if db is None:
         db = _connect_sqlite(location, busy_timeout_s)
@@ -205,13 +231,10 @@ def connect_for(settings: Settings) -> Db:
 
 
 def close_thread_dbs() -> None:
-    """Close every SQLite connection this thread opened (tests and worker threads call this)."""
-    for db in (getattr(_local, "dbs", None) or {}).values():
-        try:
-            db.close()
-        except sqlite3.Error:
-            pass
-    _local.dbs = {}
+    """Close every SQLite connection this thread opened (tests and job threads call this)."""
+    cache: _ThreadDbs | None = getattr(_local, "dbs", None)
+    if cache is not None:
+        cache.close_all()
 
 
 def close_shared_dbs() -> None:
