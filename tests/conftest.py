@@ -39,8 +39,8 @@ from tests.support import (  # noqa: F401 - re-exported for branches written bef
 
 class _TrackedConnection(sqlite3.Connection):
     """A connection that warns (ResourceWarning) when it is dropped without ``close()``, as
-    Python 3.13's own do: with ``filterwarnings = error::ResourceWarning`` an unclosed connection
-    fails the test that dropped it."""
+    Python 3.13's own do: an unclosed connection fails the test that dropped it
+    (:func:`_nothing_left_open`)."""
 
     _open = True
 
@@ -68,6 +68,26 @@ if sys.version_info < (3, 13):
     _sqlite3_connect = sqlite3.connect
     sqlite3.connect = _connect_tracked  # type: ignore[assignment]
 
+@pytest.fixture(autouse=True)
+def _nothing_left_open() -> Iterator[None]:
+    """A test that leaves a socket, a file or a database connection open fails.
+
+    The ResourceWarnings are recorded and checked here rather than raised where they are issued:
+    they come from finalizers, and an exception there can corrupt Python 3.11's parser state
+    (pytest then dies with "AST constructor recursion depth mismatch")."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+    leaks = []
+    for warning in caught:
+        if issubclass(warning.category, ResourceWarning):
+            leaks.append(str(warning.message))
+        else:  # not ours to judge: pass it on to pytest's summary
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if leaks:
+        pytest.fail("left open: " + "; ".join(sorted(set(leaks))[:5]), pytrace=False)
+
+
 # Property tests run the same examples every time (CI must not turn red by luck); a failure
 # they ever found is kept as an explicit regression test.
 hypothesis_settings.register_profile("connector", derandomize=True, database=None)
@@ -78,13 +98,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "engine" not in metafunc.fixturenames:
         return
     marked = metafunc.definition.get_closest_marker
+    # The PostgreSQL runs start a server (once per session): slow, so the edit loop stays on SQLite.
+    postgres = pytest.param("postgres", marks=pytest.mark.slow)
     one = marked("one_engine")
     if marked("postgres_only"):
-        metafunc.parametrize("engine", ["postgres"])
+        metafunc.parametrize("engine", [postgres])
     elif one and marked("both_engines"):
-        metafunc.parametrize("engine", [one.args[0]])
+        metafunc.parametrize("engine", [postgres if one.args[0] == "postgres" else "sqlite"])
     elif marked("both_engines") and not marked("sqlite_only"):
-        metafunc.parametrize("engine", ["sqlite", "postgres"])
+        metafunc.parametrize("engine", ["sqlite", postgres])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A PostgreSQL-only test needs the test server: slow, like the PostgreSQL runs of the others."""
+    for item in items:
+        if item.get_closest_marker("postgres_only"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

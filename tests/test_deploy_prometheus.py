@@ -61,6 +61,7 @@ def grafana_to_promql(expr: str) -> str:
     return expr
 
 
+@pytest.mark.slow
 def test_alert_rules_and_example_config_pass_promtool(promtool):
     rules = promtool_run(promtool, "check", "rules", "alerts.yml")
     assert rules.returncode == 0, rules.stdout + rules.stderr
@@ -71,6 +72,7 @@ def test_alert_rules_and_example_config_pass_promtool(promtool):
     assert sorted(jobs) == sorted(JOBS)
 
 
+@pytest.mark.slow
 def test_alert_rules_unit_tests_pass_and_cover_every_alert(promtool):
     result = promtool_run(promtool, "test", "rules", "alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -82,6 +84,7 @@ def test_alert_rules_unit_tests_pass_and_cover_every_alert(promtool):
         assert any(not case["exp_alerts"] for case in mine), f"{rule['alert']}: no test case where it stays quiet"
 
 
+@pytest.mark.slow
 def test_a_broken_expectation_fails_promtool(promtool, tmp_path):
     """The unit tests can fail: the same file with one expected value changed does."""
     (tmp_path / "alerts.yml").write_text((PROMETHEUS / "alerts.yml").read_text())
@@ -104,6 +107,7 @@ def _anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+@pytest.mark.slow
 def test_dashboard_is_an_importable_grafana_dashboard(promtool, tmp_path):
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 36
@@ -211,6 +215,7 @@ def _check(use: MetricUse, scrapes: dict[str, dict[str, set[str]]], where: str) 
     return problems
 
 
+@pytest.mark.slow
 def test_traffic_produced_samples(scrapes):
     """The scrape is of a connector that did something, not of empty families only."""
     assert {"outcome", "reason"} <= scrapes["connector-web"]["connector_webhooks_total"]
@@ -219,6 +224,7 @@ def test_traffic_produced_samples(scrapes):
     assert "process_resident_memory_bytes" in scrapes["connector-worker"]
 
 
+@pytest.mark.slow
 def test_every_metric_an_alert_or_panel_reads_is_exported(scrapes):
     problems = []
     for rule in alert_rules():

@@ -81,6 +81,7 @@ def verify(systemd_analyze: str, unit: Path) -> subprocess.CompletedProcess:
     return subprocess.run([systemd_analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_units_load_cleanly_in_systemd(systemd_analyze, unit_dir):
     # A control first: a unit that cannot be wrong. If even it does not load, systemd-analyze
     # cannot work on this machine (e.g. no /run, a container without systemd's files).
@@ -99,6 +100,7 @@ def test_units_load_cleanly_in_systemd(systemd_analyze, unit_dir):
         assert result.returncode == 0 and result.stderr.strip() == "" and result.stdout.strip() == "", (unit, result.stderr)
 
 
+@pytest.mark.slow
 def test_units_are_hardened(systemd_analyze, unit_dir):
     required = {
         "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
@@ -177,6 +179,7 @@ def test_worker_finishes_its_delivery_on_sigterm(tmp_path):
     assert len(target.requests) == 1
 
 
+@pytest.mark.slow
 def test_the_backup_unit_makes_a_dated_backup_and_drops_old_ones(tmp_path, app, db_path, post):
     """The backup unit's ExecStart and ExecStartPost, run as systemd would run them (% unescaped)."""
     assert post(fixture_bytes(DOCS_ORDER)).status_code == 200

@@ -29,6 +29,8 @@ from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, make_settings
 from connector.sandbox.http_target import HttpTargetStandIn
 
 MAX_BODY = 64 * 1024
+pytestmark = pytest.mark.slow  # hundreds of generated requests: not for the edit loop
+
 FUZZ = settings(max_examples=400, derandomize=True, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -57,6 +57,7 @@ def _job(settings, db, owner: str = "r", **spec) -> str:  # type: ignore[no-unty
 
 
 @pytest.mark.one_engine("postgres")
+@pytest.mark.slow
 def test_resync_of_1000_orders_stays_within_the_bucket_and_delivers_each_once(env, shopify, target) -> None:
     settings, db = env
     job = run_job(db, settings, _job(settings, db, since="2020-01-01T00:00:00Z"), "r")
@@ -80,6 +81,7 @@ def test_resync_of_1000_orders_stays_within_the_bucket_and_delivers_each_once(en
 
 
 @pytest.mark.one_engine("sqlite")
+@pytest.mark.slow
 def test_a_restarted_resync_resumes_from_the_stored_cursor(env, shopify, tmp_path: Path, db_path: str) -> None:
     settings, db = env
     job_id = _job(settings, db, owner="runner-before-restart", since="2020-01-01T00:00:00Z")
