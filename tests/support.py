@@ -264,3 +264,24 @@ def scalar(db_path: str, sql: str, params: Sequence[Any] = ()) -> Any:
     """The first column of the first row of one query (None when there is no row)."""
     found = query(db_path, sql, params)
     return next(iter(found[0].values())) if found else None
+
+
+def tuples(db_path: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one query as tuples, on a handle of its own that is closed afterwards."""
+    db = connect(db_path)
+    try:
+        return [tuple(row) for row in db.execute(sql, params).fetchall()]
+    finally:
+        db.close()
+
+
+def execute(db_path: str, sql: str, params: Sequence[Any] = ()) -> None:
+    """One write statement, committed, on a handle of its own that is closed afterwards."""
+    from connector.store.db import write_transaction
+
+    db = connect(db_path)
+    try:
+        with write_transaction(db):
+            db.execute(sql, params)
+    finally:
+        db.close()

@@ -10,7 +10,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 
+from connector.store.db import get_db, location_of
 from tests.support import SHOP, fast_settings
+from tests.tenancy_env import install
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET, mint_id_token
 
 HOST = base64.b64encode(b"admin.shopify.com/store/demo-shop").decode().rstrip("=")
@@ -18,6 +20,12 @@ PAGES = ["/app", "/app/orders", "/app/settings", "/app/orders/820982911946154508
 CREDENTIALS = {
     "shopify.api_key": API_KEY, "shopify.api_secret": API_SECRET, "shopify.previous_api_secret": PREVIOUS_API_SECRET,
 }
+
+
+@pytest.fixture(autouse=True)
+def installed(app, settings):  # type: ignore[no-untyped-def]
+    """The shop holds an offline token, so opening the app needs no token exchange (its own tests)."""
+    install(settings, get_db(location_of(settings)), SHOP)
 
 
 @pytest.fixture

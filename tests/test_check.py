@@ -18,9 +18,10 @@ from connector.crypto import generate_key
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from connector.store.shops import add_shop
 from connector.store.db import close_thread_dbs, connect
 from tests.conftest import SECRET
-from tests.tenancy_env import ESHOP_A, FOX_A, PL_C, add_merchant_accounts, connect_account, install
+from tests.tenancy_env import ESHOP_A, FOX_A, PL_C, add_merchant_accounts, connect_account
 
 GOOD = "good-store.myshopify.com"  # the operator's Foxdeli account, right credentials, Admin API token
 WRONG = "wrong-store.myshopify.com"  # the operator's Foxdeli account with a wrong password, a revoked token
@@ -67,7 +68,8 @@ def prepared(config: Path, fox: FoxdeliStandIn, pl: ParcellabStandIn) -> None:
     settings = load_settings(config, env={})
     prepare_store(settings)
     db = connect(settings["database.path"])
-    install(settings, db, MERCHANT, NOBODY)
+    for shop in (MERCHANT, NOBODY):  # installed, but no Admin API token kept (webhooks only)
+        add_shop(db, shop, "oauth")
     connect_account(db, settings, MERCHANT, "parcellab", **{**PL_C, "token": "pl-stale-token"})
     db.close()
 

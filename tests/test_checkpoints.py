@@ -10,6 +10,7 @@ import time
 from connector.store import checkpoints
 from connector.store.db import connect, intake_turn
 from tests.conftest import DOCS_ORDER, fixture_bytes, webhook_headers
+from tests.support import scalar
 
 
 def checkpointers() -> list[threading.Thread]:
@@ -57,7 +58,7 @@ def test_under_steady_intake_the_wal_starts_over_instead_of_growing(client, db_p
     for n in range(1200):  # ~6,000 pages (24 MB) of WAL if it never started over
         client.post("/webhooks/shopify", data=body, headers=webhook_headers(body, webhook_id=f"s{n}"))
     assert os.path.getsize(db_path + "-wal") < 12 * 1024 * 1024
-    assert connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] == 1200
+    assert scalar(db_path, "SELECT count(*) FROM events") == 1200
 
 
 def test_catching_up_waits_for_the_intake_turn(db_path, monkeypatch):

@@ -18,7 +18,7 @@ from connector.store.db import close_thread_dbs, db_for
 from connector.timeutil import db_time_in
 from connector.worker.loop import Worker
 from connector.worker.renewals import TokenRenewals
-from tests.lifecycle_env import API_KEY, API_SECRET, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
+from tests.support import API_KEY, SECRET, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
 from connector.sandbox.server import Response
 from connector.sandbox.shopify import ShopifyStandIn
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.both_engines
 
 @pytest.fixture
 def shopify() -> Iterator[ShopifyStandIn]:
-    with ShopifyStandIn(API_KEY, API_SECRET) as standin:
+    with ShopifyStandIn(API_KEY, SECRET) as standin:
         yield standin  # type: ignore[misc]
 
 
@@ -72,7 +72,7 @@ def test_a_custom_apps_own_client_id_and_secret_are_kept_encrypted_and_used_for_
 
 
 def test_the_config_equivalent_installs_on_the_first_renewal_pass(tmp_path, db_path, shopify):
-    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url, shops_toml=f'[shops."{SHOP}"]\nclient_credentials = true\n')
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url, shop={"client_credentials": True})
     db = db_for(settings)
     from connector.app import prepare_store
 

@@ -20,7 +20,7 @@ from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.conftest import webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
-from tests.lifecycle_env import signed_query
+from tests.support import signed_query
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.shopify import ShopifyStandIn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,6 +12,7 @@ from connector.store.db import close_thread_dbs, connect, get_db, intake_turn
 from connector.store.events import NewEvent
 from connector.store.intake import save_webhook_event
 from connector.store.migrations import migrate
+from tests.support import scalar, tuples
 
 SHOP = "group-shop.myshopify.com"
 
@@ -18,7 +20,11 @@ SHOP = "group-shop.myshopify.com"
 @pytest.fixture
 def path(tmp_path) -> str:
     path = str(tmp_path / "intake.db")
-    migrate(connect(path))
+    db = connect(path)
+    try:
+        migrate(db)
+    finally:
+        db.close()
     return path
 
 
@@ -48,14 +54,14 @@ def test_every_webhook_gets_its_own_committed_row(path):
     results = save_all(path, [event(f"w{n}") for n in range(200)])
     ids = [r[0] for r in results]  # type: ignore[index]
     assert all(r[1] is False for r in results) and len(set(ids)) == 200  # type: ignore[index]
-    stored = dict(connect(path).execute("SELECT id, webhook_id FROM events").fetchall())
+    stored = dict(tuples(path, "SELECT id, webhook_id FROM events"))
     assert sorted(stored) == sorted(ids) and {stored[i] for i in ids} == {f"w{n}" for n in range(200)}
 
 
 def test_the_same_delivery_twice_at_once_is_stored_once(path):
     results = save_all(path, [event("same") for _ in range(16)])
     assert sorted(r[1] for r in results) == [False] + [True] * 15  # type: ignore[index]
-    assert connect(path).execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    assert scalar(path, "SELECT count(*) FROM events") == 1
 
 
 def test_a_row_the_store_refuses_fails_alone(path):
@@ -63,7 +69,7 @@ def test_a_row_the_store_refuses_fails_alone(path):
     results = save_all(path, events)
     failed = [r for r in results if isinstance(r, Exception)]
     assert len(failed) == 1 and isinstance(failed[0], sqlite3.IntegrityError)
-    assert connect(path).execute("SELECT count(*) FROM events").fetchone()[0] == 40
+    assert scalar(path, "SELECT count(*) FROM events") == 40
 
 
 def test_a_store_that_cannot_write_fails_every_waiting_webhook_and_then_recovers(path):
@@ -71,10 +77,20 @@ def test_a_store_that_cannot_write_fails_every_waiting_webhook_and_then_recovers
     blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock past the busy timeout
     try:
         with ThreadPoolExecutor(4) as pool:
-            db_timeout = lambda key: save_webhook_event(connect(path, busy_timeout_s=0.2), path, event(key))  # noqa: E731
+            def db_timeout(key: str) -> Any:
+                db = connect(path, busy_timeout_s=0.2)
+                try:
+                    return save_webhook_event(db, path, event(key))
+                finally:
+                    db.close()
             outcomes = [f.exception(timeout=30) for f in [pool.submit(db_timeout, f"x{n}") for n in range(8)]]
     finally:
         blocker.execute("ROLLBACK")
+        blocker.close()
     assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes)
-    assert save_webhook_event(connect(path), path, event("after"))[1] is False  # nothing stuck
-    assert connect(path).execute("SELECT webhook_id FROM events").fetchall() == [("after",)]
+    db = connect(path)
+    try:
+        assert save_webhook_event(db, path, event("after"))[1] is False  # nothing stuck
+    finally:
+        db.close()
+    assert tuples(path, "SELECT webhook_id FROM events") == [("after",)]

@@ -11,9 +11,9 @@ import time
 
 import psutil
 
-from connector.store.db import connect
 from connector.worker.limits import BodyLimits, document_problem, raw_problem
 from tests.conftest import SHOP, fixture_bytes, live_order
+from tests.support import tuples
 
 INNOCENT = "450789469"
 
@@ -38,7 +38,7 @@ def test_four_bodies_of_a_million_and_a_half_line_items_cost_little_and_starve_n
     elapsed = time.monotonic() - started
     grown_mb = (process.memory_info().rss - rss_before) / 1e6
     assert f"/orders/{SHOP}/{INNOCENT}" in target.documents and stats.delivered == 1
-    rows = connect(db_path).execute("SELECT state, reason FROM events ORDER BY id").fetchall()
+    rows = tuples(db_path, "SELECT state, reason FROM events ORDER BY id")
     assert [state for state, _ in rows] == ["invalid"] * 4 + ["delivered"]
     assert all("worker.max_line_items" in reason for _, reason in rows[:4])
     # Before: 23 s and 723 MB for one of them. Each body is looked at, never parsed.
@@ -55,7 +55,7 @@ def real_order_with(items: int) -> bytes:
 def test_an_order_over_the_line_item_limit_is_kept_aside_and_delivered_once_the_limit_is_raised(post, run_worker, target, db_path):
     post(real_order_with(3000), webhook_id="first")
     run_worker()
-    ((state, reason),) = connect(db_path).execute("SELECT state, reason FROM events").fetchall()
+    ((state, reason),) = tuples(db_path, "SELECT state, reason FROM events")
     assert state == "invalid" and "3,000" in reason and "2,500" in reason and "worker.max_line_items" in reason
     assert target.documents == {}
     # The operator raises the limit; the order comes again (a re-sync, or Shopify's next update).

@@ -18,7 +18,7 @@ from connector.config import load_settings
 from connector.metrics import label_shops
 from connector.store.db import close_thread_dbs
 from tests.conftest import DOCS_ORDER, SECRET, live_order, webhook_headers
-from tests.ops_support import SHOP, auth, make_settings
+from tests.support import SHOP, auth, custom_app, make_settings
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
@@ -123,7 +123,7 @@ def test_a_second_worker_whose_metrics_port_is_taken_still_delivers(tmp_path: Pa
 
 def _metrics_after_a_resync(tmp_path: Path, shopify: ShopifyAdminStandIn, **values: object) -> str:
     tmp_path.mkdir()
-    settings = make_settings(tmp_path, admin_url=shopify.url, **{"worker.reconcile_interval_s": 0, **values})
+    settings = make_settings(tmp_path, custom_app(shopify.url), **{"worker.reconcile_interval_s": 0, **values})
     client = create_app(settings=settings).test_client()
     try:
         answer = client.post("/admin/resync", json={"shop": SHOP, "order_ids": [str(shopify.order_ids()[0])]}, headers=auth())

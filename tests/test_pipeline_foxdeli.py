@@ -24,6 +24,7 @@ from tests.support import (
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
 from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
+from tests.support import execute, tuples
 
 pytestmark = pytest.mark.both_engines
 
@@ -203,7 +204,7 @@ def parcels_by_number(fox: FoxdeliStandIn) -> dict[str | None, dict[str, Any]]:
 
 def part_items(db_path: str) -> dict[str, str]:
     """tracking number → Foxdeli parcel id, as the connector remembers them."""
-    row = connect(db_path).execute("SELECT remote_items FROM order_parts WHERE kind = 'fulfillment'").fetchone()
+    row = tuples(db_path, "SELECT remote_items FROM order_parts WHERE kind = 'fulfillment'")[0]
     return {number: item[0] for number, item in json.loads(row[0]).items()}
 
 
@@ -268,7 +269,7 @@ def test_a_parcel_remembered_before_several_numbers_is_kept(post, run_worker, fo
     post(shipment("1Z001"), "fulfillments/create")
     run_worker()
     [old] = the_order(fox)["parcels"]
-    connect(db_path).execute("UPDATE order_parts SET remote_items = NULL, payload_hash = NULL")  # as stored before
+    execute(db_path, "UPDATE order_parts SET remote_items = NULL, payload_hash = NULL")  # as stored before
     post(shipment("1Z001", "1Z002", updated_at="2026-11-27T08:00:00Z"), "fulfillments/update")
     run_worker()
     parcels = parcels_by_number(fox)
@@ -440,7 +441,7 @@ def test_refused_credentials_are_asked_once_not_once_per_order(post, run_worker,
     stats = run_worker(**{"worker.concurrency": 4, "target.password": "wrong-password"})
     assert stats.delivered == 0 and stats.dead == 0
     assert len(logins(fox)) == 1
-    held = connect(db_path).execute("SELECT count(*) FROM orders WHERE status = 'held'").fetchone()[0]
+    held = scalar(db_path, "SELECT count(*) FROM orders WHERE status = 'held'")
     assert held >= 1 and fox.orders == {}
 
 

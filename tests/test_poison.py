@@ -16,6 +16,7 @@ from connector.config import Settings
 from connector.store.db import connect
 from connector.worker.loop import Worker
 from tests.conftest import ORDER_ID, SHOP, live_order
+from tests.support import scalar, tuples
 
 OTHER_ORDER = "450789469"
 
@@ -28,7 +29,7 @@ def deep(levels: int) -> dict:
 
 
 def states(db_path: str) -> list[tuple[str, str, str | None]]:
-    return [tuple(r) for r in connect(db_path).execute("SELECT topic, state, reason FROM events ORDER BY id").fetchall()]
+    return tuples(db_path, "SELECT topic, state, reason FROM events ORDER BY id")
 
 
 def test_a_body_too_deep_for_the_redaction_walkers_does_not_stop_the_worker(post, run_worker, target, db_path):
@@ -46,7 +47,7 @@ def test_a_body_too_deep_for_the_redaction_walkers_does_not_stop_the_worker(post
     rows = states(db_path)
     assert rows[1][:2] == ("customers/redact", "handled"), rows  # the request is still honoured
     assert f"/orders/{SHOP}/{OTHER_ORDER}" in target.documents
-    body = connect(db_path).execute("SELECT body FROM events WHERE id = 1").fetchone()[0]
+    body = scalar(db_path, "SELECT body FROM events WHERE id = 1")
     assert b"john@example.com" not in bytes(body)  # the unwalkable body was blanked whole
 
 
@@ -113,6 +114,7 @@ def test_an_order_erased_by_shop_redact_in_the_same_batch_is_not_retried(post, r
     assert stats.retrying == 0 and stats.dead == 0
     assert [topic for topic, *_ in states(db_path)] == ["shop/redact", "orders/create"]  # the other shop's is held
     assert target.documents == {}
+    db.close()
 
 
 def test_an_order_whose_body_is_gone_is_dead_lettered_not_retried(post, run_worker, target, db_path):
@@ -126,3 +128,4 @@ def test_an_order_whose_body_is_gone_is_dead_lettered_not_retried(post, run_work
     assert stats.retrying == 0 and stats.dead == 1
     (status, error) = db.execute("SELECT status, last_error FROM orders").fetchone()
     assert status == "dead" and "gone" in error
+    db.close()

@@ -16,13 +16,14 @@ import pytest
 from connector.store.db import connect
 from connector.worker.routing import Delivery, RoutingRules, route_event
 from tests.conftest import DOCS_ORDER, ORDER_ID, SHOP, documented_fulfillment, fixture_bytes, live_order, webhook_headers
+from tests.support import scalar, tuples
 
 OTHER = "other-shop.myshopify.com"
 NOW = "2026-11-25T10:00:00.000000Z"
 
 
 def event_rows(db_path: str) -> list[tuple[str, str, str | None]]:
-    return [tuple(r) for r in connect(db_path).execute("SELECT topic, state, reason FROM events ORDER BY id")]
+    return tuples(db_path, "SELECT topic, state, reason FROM events ORDER BY id")
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def delivered(post, run_worker, target, db_path):
     """The documented order, delivered: the shop has data a replay could destroy."""
     assert post(live_order()).status_code == 200
     run_worker()
-    assert connect(db_path).execute("SELECT status FROM orders").fetchone()[0] == "synced"
+    assert scalar(db_path, "SELECT status FROM orders") == "synced"
 
 
 @pytest.mark.parametrize("topic", ["shop/redact", "customers/redact", "customers/data_request", "app/uninstalled"])
@@ -43,6 +44,7 @@ def test_an_order_body_replayed_as_a_privacy_or_app_topic_changes_nothing(delive
     assert db.execute("SELECT status FROM orders").fetchone()[0] == "synced"  # nothing erased
     assert db.execute("SELECT count(*) FROM data_requests").fetchone()[0] == 0
     assert db.execute("SELECT uninstalled_at FROM shops WHERE shop = ?", [SHOP]).fetchone()[0] is None
+    db.close()
 
 
 @pytest.mark.parametrize("topic, body", [
@@ -60,6 +62,7 @@ def test_another_shops_privacy_or_app_body_under_this_shops_header_changes_nothi
     assert db.execute("SELECT uninstalled_at FROM shops WHERE shop = ?", [SHOP]).fetchone()[0] is None
     order_body = db.execute("SELECT body FROM events WHERE id = 1").fetchone()[0]
     assert b"115310627314723954" in bytes(order_body) and b"jon@example.com" in bytes(order_body)  # not redacted
+    db.close()
 
 
 def test_the_shops_own_privacy_and_app_bodies_are_still_acted_on(delivered, post, run_worker, db_path):
@@ -71,6 +74,7 @@ def test_the_shops_own_privacy_and_app_bodies_are_still_acted_on(delivered, post
     db = connect(db_path)
     assert db.execute("SELECT count(*) FROM orders").fetchone()[0] == 0  # erased as asked
     assert db.execute("SELECT count(*) FROM shops WHERE shop = ?", [SHOP]).fetchone()[0] == 0  # uninstalled, then erased
+    db.close()
 
 
 @pytest.mark.parametrize("topic, body, looks_like", [
@@ -88,7 +92,7 @@ def test_a_body_of_another_kind_is_never_folded_into_an_order(delivered, post, r
     state, reason = event_rows(db_path)[1][1:]
     assert state == "suspect" and looks_like in reason, reason
     assert sum(target.writes.values()) == writes_before and not target.deleted
-    row = connect(db_path).execute("SELECT status, deleted_at FROM orders").fetchone()
+    row = tuples(db_path, "SELECT status, deleted_at FROM orders")[0]
     assert row == ("synced", None)
 
 
@@ -104,7 +108,7 @@ def test_every_real_shopify_body_fits_its_own_topic(topic, name):
 
 
 def test_the_real_privacy_body_fits_its_own_shop_only():
-    raw = fixture_bytes("customers_redact.shopify-docs-2026-04.json").replace(b"{shop}", b"test-shop")
+    raw = fixture_bytes("customers_redact.shopify-docs-2026-04.json").replace(b"{shop}", SHOP.split(".")[0].encode())
     assert route_event("customers/redact", raw, NOW, delivery=Delivery(shop=SHOP)).action == "lifecycle"
     assert route_event("customers/redact", raw, NOW, delivery=Delivery(shop=OTHER)).action == "suspect"
 
@@ -151,6 +155,10 @@ def test_held_events_of_an_unknown_shop_are_pruned_by_the_retention(post, run_wo
     post(live_order(), shop="stranger.myshopify.com")
     run_worker()
     assert event_rows(db_path)[0][1] == "held"
-    assert prune_events(connect(db_path), older_than_s=3600) == 0
-    assert prune_events(connect(db_path), older_than_s=0) == 1
+    db = connect(db_path)
+    try:
+        assert prune_events(db, older_than_s=3600) == 0
+        assert prune_events(db, older_than_s=0) == 1
+    finally:
+        db.close()
     assert event_rows(db_path) == []

@@ -17,7 +17,7 @@ from connector.resync.runner import run_job
 from connector.resync.spec import ResyncSpec
 from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
-from tests.ops_support import SHOP, make_settings
+from tests.support import SHOP, custom_app, make_settings
 from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
@@ -64,7 +64,7 @@ def world(request, tmp_path: Path, db_path: str, shopify: ShopifyAdminStandIn): 
     kind = request.param
     standin = request.getfixturevalue("fox" if kind == "foxdeli" else "pl")
     settings = make_settings(
-        tmp_path, store=db_path, admin_url=shopify.url,
+        tmp_path, custom_app(shopify.url), store=db_path,
         **{"shopify.page_size": 25, "worker.concurrency": 8, "worker.reconcile_interval_s": 0,
            **target_values(kind, standin)},
     )

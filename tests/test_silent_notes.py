@@ -17,7 +17,7 @@ from connector.app import create_app
 from connector.cli import main
 from connector.store.db import close_thread_dbs
 from connector.targets.silence import SILENT_EFFECTS, silent_effect
-from tests.ops_support import SECRET, SHOP, auth, make_settings
+from tests.support import SECRET, SHOP, auth, custom_app, make_settings
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 FOXDELI = "cannot be honoured by Foxdeli"
@@ -46,7 +46,7 @@ def test_every_platform_says_what_silent_does() -> None:
 
 @pytest.mark.parametrize("kind, expected", [("foxdeli", FOXDELI), ("parcellab", PARCELLAB)])
 def test_the_admin_api_answers_with_what_silent_will_do(tmp_path: Path, shopify, kind: str, expected: str) -> None:
-    settings = make_settings(tmp_path, admin_url=shopify.url, **TARGETS[kind], **{"worker.reconcile_interval_s": 0})
+    settings = make_settings(tmp_path, custom_app(shopify.url), **TARGETS[kind], **{"worker.reconcile_interval_s": 0})
     client = create_app(settings=settings).test_client()
     order_id = shopify.order_ids()[0]
     answer = client.post("/admin/resync", json={"shop": SHOP, "order_ids": [order_id], "silent": True}, headers=auth())

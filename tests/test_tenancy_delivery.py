@@ -14,7 +14,7 @@ import pytest
 
 from connector.app import create_app
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, connect, get_db, location_of
+from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.timeutil import now_db
 from connector.worker.loop import Worker
 from tests.support import ORDER_ID, documented_fulfillment, webhook_headers
@@ -284,11 +284,16 @@ def test_no_tracking_secret_is_ever_stored_in_clear(make):
     assert FOX_A["username"].encode() in raw  # the non-secret fields are plain, as they should be
 
 
+def uninstalled_body(shop: str) -> bytes:
+    """What Shopify sends with app/uninstalled: the Shop resource, naming its own domain."""
+    return json.dumps({"id": 1, "domain": shop, "myshopify_domain": shop}).encode()
+
+
 def test_uninstall_stops_deliveries_keeps_the_settings_and_shop_redact_erases_them(make, fox):
     settings, db, post = make()
     connect_account(db, settings, SHOP_A, "foxdeli", options={"skip_tags": ["b2b"]}, **FOX_A)
     uninstalled_now = {"X-Shopify-Triggered-At": now_db()}  # sent after the install, not a late retry
-    post(SHOP_A, b'{"id": 1}', "app/uninstalled", **uninstalled_now)
+    post(SHOP_A, uninstalled_body(SHOP_A), "app/uninstalled", **uninstalled_now)
     run(settings)
     post(SHOP_A, order_for(1001))
     assert run(settings).delivered == 0 and fox.requests == []  # uninstalled: nothing goes out
@@ -298,7 +303,7 @@ def test_uninstall_stops_deliveries_keeps_the_settings_and_shop_redact_erases_th
 
     release_held(db, SHOP_A)
     assert run(settings).delivered == 1 and len(fox.orders_of(ESHOP_A)) == 1  # ...and its held order goes out
-    post(SHOP_A, b'{"id": 1}', "app/uninstalled", **{"X-Shopify-Triggered-At": now_db()})
+    post(SHOP_A, uninstalled_body(SHOP_A), "app/uninstalled", **{"X-Shopify-Triggered-At": now_db()})
     post(SHOP_A, json.dumps({"shop_id": 1, "shop_domain": SHOP_A}).encode(), "shop/redact")
     run(settings)
     assert db.execute("SELECT count(*) FROM shop_settings WHERE shop = ?", [SHOP_A]).fetchone() == (0,)

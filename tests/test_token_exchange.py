@@ -4,6 +4,7 @@ token — against a local Shopify that checks the exchange as Shopify does."""
 from __future__ import annotations
 
 import threading
+import json
 import time
 from typing import Any, Iterator
 
@@ -15,7 +16,7 @@ from connector.shopify.subscriptions import graphql_topic, subscribed_topics
 from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
-from tests.lifecycle_env import APP_URL, database_bytes, fixture_bytes, make_settings, post_webhook, rows
+from tests.support import APP_URL, database_bytes, fixture_bytes, make_settings, post_webhook, rows
 from connector.sandbox.server import Response
 from connector.sandbox.shopify import TOKEN_EXCHANGE, ShopifyStandIn
 
@@ -33,7 +34,8 @@ def shopify() -> Iterator[ShopifyStandIn]:
 
 @pytest.fixture
 def settings(tmp_path, db_path, shopify):  # type: ignore[no-untyped-def]
-    yield make_settings(tmp_path, store=db_path, admin_base=shopify.url, api_key=API_KEY, api_secret=API_SECRET)
+    yield make_settings(tmp_path, store=db_path, admin_base=shopify.url,
+                        **{"shopify.api_key": API_KEY, "shopify.api_secret": API_SECRET})
     close_thread_dbs()
 
 
@@ -137,7 +139,8 @@ def test_a_reinstall_after_uninstall_exchanges_again_and_keeps_the_settings(clie
     assert api(client).status_code == 200
     assert client.put("/app/api/settings", json={"options": {"skip_tags": ["b2b"]}},
                       headers={"Authorization": f"Bearer {mint_id_token(SHOP)}"}).status_code == 200
-    assert post_webhook(client, "app/uninstalled", b'{"id": 1}', shop=SHOP, secret=API_SECRET).status_code == 200
+    assert post_webhook(client, "app/uninstalled", json.dumps({"id": 1, "myshopify_domain": SHOP}).encode(),
+                        shop=SHOP, secret=API_SECRET).status_code == 200
     Worker(settings).run(once=True)
     assert rows(settings, "SELECT uninstalled_at IS NOT NULL, access_token FROM shops") == [(1, None)]
     time.sleep(0.01)

@@ -194,14 +194,14 @@ def test_readyz_is_a_cheap_read(client, db_path):
     write transaction) nor queue behind the write lock."""
     assert client.get("/readyz").status_code == 200
     app_state = "SELECT key, value FROM app_state ORDER BY key"
-    before = list(connect(db_path).execute(app_state).fetchall())
+    before = query(db_path, app_state)
     with writes_blocked(db_path):  # someone holds the write lock meanwhile
         started = time.monotonic()
         answers = {client.get("/readyz").status_code for _ in range(50)}
         elapsed = time.monotonic() - started
     assert answers == {200}
     assert elapsed < 5  # never waited on the busy timeout (10 s per probe)
-    assert list(connect(db_path).execute(app_state).fetchall()) == before  # nothing written
+    assert query(db_path, app_state) == before  # nothing written
 
 
 def test_shopify_known_answer_vector():

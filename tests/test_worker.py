@@ -111,14 +111,14 @@ def test_connection_refused_and_timeouts_are_transient(post, run_worker, target,
     target.fail_next(1, drop=True)
     target.fail_next(1, delay_s=2.5)  # past target.timeout_s = 2
     run_worker()
-    attempts = connect(db_path).query_rows("SELECT outcome, error FROM attempts ORDER BY id")
+    attempts = query(db_path, "SELECT outcome, error FROM attempts ORDER BY id")
     assert [a["outcome"] for a in attempts[:2]] == ["transient", "transient"] and "timeout" in attempts[1]["error"]
     deadline = time.monotonic() + 10
     while order_row(db_path)["status"] != "synced" and time.monotonic() < deadline:
         time.sleep(0.06)  # the durable retry is due within 0.05 s (it may already have run above)
         run_worker()
     assert order_row(db_path)["status"] == "synced" and order_row(db_path)["attempts"] == 0
-    assert connect(db_path).query_rows("SELECT * FROM failures") == []  # retried, never dead-lettered
+    assert query(db_path, "SELECT * FROM failures") == []  # retried, never dead-lettered
 
 
 def test_retry_after_is_honoured_and_capped(post, run_worker, target, db_path, settings):
