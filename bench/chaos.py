@@ -42,17 +42,19 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# This checkout's connector (and tests/), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.shopify.verify import sign_body  # noqa: E402
-from tests.processes import connector_env, free_port, start_connector, wait_http  # noqa: E402
+from connector.shopify.verify import sign_body
+from tests.processes import connector_env, free_port, start_connector, wait_http
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SECRET = "chaos-secret-0123456789"
 SHOP = "chaos-shop.myshopify.com"
@@ -112,7 +114,7 @@ def plan_workload(n_webhooks: int, n_orders: int, rng: random.Random) -> list[We
     with out-of-order moves, late stale deliveries and exact duplicates mixed in."""
     sample = json.loads(SAMPLE.read_bytes())
     per_order = max(3, round(n_webhooks * 0.88 / n_orders))
-    base = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
     histories: list[list[Webhook]] = []
     for idx in range(n_orders):
         oid = BASE_ID + idx * 7919
@@ -173,7 +175,7 @@ def plan_workload(n_webhooks: int, n_orders: int, rng: random.Random) -> list[We
 
     # Interleave the histories (each order's own events in time order)...
     cursors = [0] * n_orders
-    remaining = [i for i in range(n_orders)]
+    remaining = list(range(n_orders))
     plan: list[Webhook] = []
     while remaining:
         i = rng.choice(remaining)
@@ -373,7 +375,7 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
             headers = {
                 "Content-Type": "application/json", "X-Shopify-Topic": hook.topic, "X-Shopify-Shop-Domain": SHOP,
                 "X-Shopify-Hmac-Sha256": sign_body(hook.body, SECRET), "X-Shopify-Webhook-Id": hook.webhook_id,
-                "X-Shopify-API-Version": "2026-10", "X-Shopify-Triggered-At": _iso(datetime.now(timezone.utc)),
+                "X-Shopify-API-Version": "2026-10", "X-Shopify-Triggered-At": _iso(datetime.now(UTC)),
             }
             backoff = 0.1
             give_up_at = time.monotonic() + 300
@@ -455,7 +457,7 @@ def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: 
                 with hold_write_lock(cluster):
                     faults["db_lock"] += 1
                     time.sleep(hold)
-            except Exception as exc:  # the server restarting under the lock lane too
+            except Exception as exc:  # noqa: BLE001 - the server restarting under the lock lane too
                 print(f"chaos: lock lane: {exc}", flush=True)
 
     def host_lane() -> None:
@@ -528,13 +530,13 @@ class _Store:
 
         self.db = connect(cluster.db_url if cluster.pg is not None else str(cluster.db_path))
 
-    def execute(self, sql: str, params: tuple = ()) -> "_Rows":
+    def execute(self, sql: str, params: tuple = ()) -> _Rows:
         return _Rows([_Row(r) for r in self.db.query_rows(sql, params)])
 
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "_Store":
+    def __enter__(self) -> _Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

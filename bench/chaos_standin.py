@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.sandbox.parcellab import ParcellabStandIn  # noqa: E402
-from connector.sandbox.server import Request, Response  # noqa: E402
+from connector.sandbox.parcellab import ParcellabStandIn
+from connector.sandbox.server import Request, Response
 
 MODES = ("ok", "500", "429", "timeout", "refuse")
 
@@ -144,7 +144,7 @@ class ChaosParcellabStandIn(ParcellabStandIn):
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
-    def start_on(self, port: int) -> "ChaosParcellabStandIn":
+    def start_on(self, port: int) -> ChaosParcellabStandIn:
         self.start()
         if port:
             assert self._server is not None

@@ -25,15 +25,17 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# This checkout's connector (and tests/), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.config import load_settings  # noqa: E402
-from connector.store.db import connect  # noqa: E402
-from connector.store.migrations import migrate  # noqa: E402
-from connector.store.events import NewEvent, save_event  # noqa: E402
-from connector.store.shops import add_shop  # noqa: E402
-from connector.worker.loop import Worker  # noqa: E402
+from connector.config import load_settings
+from connector.store.db import connect
+from connector.store.events import NewEvent, save_event
+from connector.store.migrations import migrate
+from connector.store.shops import add_shop
+from connector.worker.loop import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SHOP = "bench-shop.myshopify.com"
 SAMPLE = json.loads((ROOT / "tests/fixtures/orders_create.shopify-docs-sample.exact-ids.json").read_text())

@@ -57,17 +57,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Callable
+
+# This checkout's connector (and tests/), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.slowclients import ProbeResult, SlowClients, SlowStats, probe
+from connector.shopify.verify import sign_body
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # ``import connector`` must be this checkout's, not an installed one
-
-from bench.slowclients import ProbeResult, SlowClients, SlowStats, probe  # noqa: E402
-from connector.shopify.verify import sign_body  # noqa: E402
 
 FIXTURES = (
     ROOT / "tests" / "fixtures" / "orders_create.shopify-docs-sample.exact-ids.json",
@@ -463,7 +464,7 @@ def _fmt(x: float, nd: int = 1) -> str:
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -494,7 +495,7 @@ def _peak(phases: list[Phase], server: str) -> float:
 def _ratio_line(phases: list[Phase], name: str, base: str, goal: float | None) -> str:
     closed = lambda server: [p for p in phases if p.server == server and p.kind == "closed"]  # noqa: E731
     ratio = _peak(phases, name) / _peak(phases, base) if _peak(phases, base) else float("nan")
-    rounds = " ".join(f"{c.rate / b.rate:.2f}" for b, c in zip(closed(base), closed(name)) if b.rate)
+    rounds = " ".join(f"{c.rate / b.rate:.2f}" for b, c in zip(closed(base), closed(name), strict=False) if b.rate)
     verdict = f" — goal ≥ {goal:.2f}: {'met' if ratio >= goal else 'NOT met'}" if goal else ""
     return f"{name} / {base}: {ratio:.2f} (per round: {rounds}){verdict}"
 

@@ -15,15 +15,18 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+# This checkout's connector (and tests/), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from connector.store import shop_orders
+from connector.store.db import connect
+from connector.store.migrations import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from connector.store import shop_orders  # noqa: E402
-from connector.store.db import connect  # noqa: E402
-from connector.store.migrations import migrate  # noqa: E402
 
 SHOP, OTHER = "bench-shop.myshopify.com", "other-shop.myshopify.com"
 

@@ -32,11 +32,13 @@ from pathlib import Path
 import psutil
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# This checkout's connector (and tests/), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.shopify.verify import sign_body  # noqa: E402
-from tests.processes import connector_env, free_port, start_connector, wait_for, wait_http  # noqa: E402
+from connector.shopify.verify import sign_body
+from tests.processes import connector_env, free_port, start_connector, wait_for, wait_http
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SECRET = "redaction-secret-0123456789"
 SHOP_A, SHOP_B = "redact-a.myshopify.com", "other-b.myshopify.com"

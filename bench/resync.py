@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.app import prepare_store  # noqa: E402
-from connector.store.db import get_db  # noqa: E402
-from connector.resync.jobs import create_resync_job  # noqa: E402
-from connector.resync.runner import run_job  # noqa: E402
-from connector.resync.spec import ResyncSpec  # noqa: E402
-from tests.ops_support import SHOP, make_settings  # noqa: E402
-from connector.sandbox.shopify_admin import ShopifyAdminStandIn  # noqa: E402
+from connector.app import prepare_store
+from connector.resync.jobs import create_resync_job
+from connector.resync.runner import run_job
+from connector.resync.spec import ResyncSpec
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from connector.store.db import get_db
+from tests.support import SHOP, custom_app, make_settings
 
 
 def bound_seconds(orders: int, page: int, bucket: float, restore: float, node_cost: int, actual_node_cost: int) -> float:
@@ -50,7 +50,9 @@ def main() -> None:
         orders=args.orders, maximum=args.bucket, restore_rate=args.restore,
         node_cost=args.node_cost, actual_node_cost=args.actual_node_cost,
     ) as shopify:
-        settings = make_settings(Path(tmp), admin_url=shopify.url, **{"shopify.page_size": args.page})
+        settings = make_settings(
+            Path(tmp), shop=custom_app(shopify.url), **{"shopify.page_size": args.page},
+        )
         prepare_store(settings)
         db = get_db(settings["database.path"])
         job_id = create_resync_job(db, settings, ResyncSpec(shop=SHOP, since="2020-01-01T00:00:00Z"), "bench", "bench")

@@ -15,8 +15,8 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 HOST = "127.0.0.1"
 MODES = ("headers", "body")
@@ -67,7 +67,7 @@ class SlowClients:
         self._thread = threading.Thread(target=self._run, name="slow-clients", daemon=True)
         self._opened_total = 0
 
-    def __enter__(self) -> "SlowClients":
+    def __enter__(self) -> SlowClients:
         self.start()
         return self
 

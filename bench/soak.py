@@ -31,18 +31,20 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# This checkout's connector (and tests/), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.shopify.verify import sign_body  # noqa: E402
-from tests.processes import connector_env, free_port, start_connector, wait_http  # noqa: E402
+from connector.shopify.verify import sign_body
+from tests.processes import connector_env, free_port, start_connector, wait_http
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SECRET = "soak-secret-0123456789"
 SHOP = "soak-shop.myshopify.com"
@@ -73,7 +75,7 @@ def slope(xs: list[float], ys: list[float]) -> float:
         return 0.0
     mx, my = sum(xs) / n, sum(ys) / n
     den = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
 class Soak:
@@ -159,7 +161,7 @@ class Soak:
             version = self.versions.get(idx, 0) + 1
             self.versions[idx] = version
         order = dict(self.sample)
-        created = datetime(2026, 5, 1, tzinfo=timezone.utc) + timedelta(minutes=idx)
+        created = datetime(2026, 5, 1, tzinfo=UTC) + timedelta(minutes=idx)
         order.update(id=BASE_ID + idx, name=f"#{5000 + idx}", order_number=5000 + idx,
                      created_at=created.isoformat(), updated_at=(created + timedelta(seconds=version)).isoformat(),
                      tags=f"v:{version}", note=f"version {version}")

@@ -172,7 +172,7 @@ def main() -> int:
     base_key = (trees[0][0], counts[0])
     print(f"\nmedians over {args.rounds} rounds; ratio = median of per-round ratios to {base_key[0]} with {base_key[1]} triager(s):")
     for key, rows in results.items():
-        ratios = [r["rate"] / b["rate"] for r, b in zip(rows, results[base_key])]
+        ratios = [r["rate"] / b["rate"] for r, b in zip(rows, results[base_key], strict=False)]
         median = statistics.median(r["rate"] for r in rows)
         print(f"  {key[0]:>10} triagers={key[1]}: {median:7.0f} events/s  x{statistics.median(ratios):.2f}"
               f"  (per-round ratios {min(ratios):.2f}..{max(ratios):.2f})")

@@ -7,14 +7,15 @@ is opened lazily per thread, after the fork.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, jsonify
 
 from connector.config import Settings, load_settings
+from connector.logs import setup_logging
 from connector.metrics import label_shops
 from connector.store.db import STORE_ERRORS, connect_for
-from connector.logs import setup_logging
 from connector.store.migrations import migrate
 from connector.store.shops import sync_config_shops
 

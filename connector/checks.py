@@ -12,8 +12,9 @@ the operator's in the configuration, and each verdict says which.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import requests
 

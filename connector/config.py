@@ -12,10 +12,11 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from connector.errors import ConfigError
 from connector.shopify.domains import is_valid_shop_domain

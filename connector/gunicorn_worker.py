@@ -24,7 +24,8 @@ import io
 import socket
 import sys
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import gevent
 from gevent import socket as gsocket

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 MAX_ERROR_TEXT = 500

@@ -7,7 +7,7 @@ compare them as text.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -25,13 +25,13 @@ def parse_iso(value: str | None) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def to_db_time(moment: datetime) -> str:
     """The fixed-width UTC text form used in the store."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def normalize_iso(value: str | None) -> str | None:
@@ -41,7 +41,7 @@ def normalize_iso(value: str | None) -> str | None:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def now_db() -> str:
@@ -55,4 +55,4 @@ def now_db() -> str:
 
 def db_time_in(seconds: float) -> str:
     """Store form of now + ``seconds``."""
-    return to_db_time(datetime.fromtimestamp(time.time() + seconds, timezone.utc))
+    return to_db_time(datetime.fromtimestamp(time.time() + seconds, UTC))

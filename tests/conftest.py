@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import warnings
-import traceback
 import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -26,16 +27,31 @@ from hypothesis import settings as hypothesis_settings
 
 from connector.app import create_app
 from connector.config import Settings
+from connector.sandbox.http_target import HttpTargetStandIn
 from connector.store.db import close_shared_dbs, close_thread_dbs, connect
 from connector.worker.loop import Worker, WorkerStats
 from tests.external_tools import missing
 from tests.pg_server import INSTALL_HINT, PgServer, find_bindir
-from connector.sandbox.http_target import HttpTargetStandIn
 from tests.support import (  # noqa: F401 - re-exported for branches written before tests/support.py
-    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, TRIGGERED_AT, documented_fulfillment, fast_settings,
-    fixture_bytes, live_order, make_settings, order_body, post_webhook, store_settings, webhook_headers,
-    with_values, writes_blocked,
+    DOCS_ORDER,
+    OLD_ORDER,
+    ORDER_ID,
+    SECRET,
+    SHOP,
+    TRIGGERED_AT,
+    documented_fulfillment,
+    fast_settings,
+    fixture_bytes,
+    live_order,
+    make_settings,
+    order_body,
+    post_webhook,
+    store_settings,
+    webhook_headers,
+    with_values,
+    writes_blocked,
 )
+
 
 class _TrackedConnection(sqlite3.Connection):
     """A connection that warns (ResourceWarning) when it is dropped without ``close()``, as

@@ -31,7 +31,7 @@ class Tricklers:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Tricklers":
+    def __enter__(self) -> Tricklers:
         for index in range(self.count):
             self._opened.append(time.monotonic())
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)

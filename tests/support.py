@@ -7,13 +7,14 @@ webhooks, fixture payloads, and a look at the SQLite file.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from connector.config import Settings, load_settings
@@ -124,7 +125,7 @@ def webhook_headers(body: bytes, topic: str = "orders/create", shop: str = SHOP,
         "X-Shopify-API-Version": "2026-10",
     }
     if triggered_at == "now":  # as Shopify sends it: a moment ago (much older ones are suspect)
-        triggered_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        triggered_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if triggered_at:
         headers["X-Shopify-Triggered-At"] = triggered_at
     if event_id:

@@ -16,12 +16,12 @@ from connector.accounts.options import options_from_json
 from connector.accounts.stored import AccountChange, save_merchant_settings
 from connector.config import Settings, load_settings
 from connector.crypto import generate_key
-from connector.store.db import write_transaction
 from connector.lifecycle.tokens import store_grant
-from connector.shopify.oauth import TokenGrant
-from tests.support import DOCS_ORDER, SECRET, fixture_bytes, store_settings
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
+from connector.shopify.oauth import TokenGrant
+from connector.store.db import write_transaction
+from tests.support import DOCS_ORDER, SECRET, fixture_bytes, store_settings
 
 SHOP_A = "alpha-store.myshopify.com"
 SHOP_B = "bravo-store.myshopify.com"

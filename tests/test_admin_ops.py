@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.store.db import close_thread_dbs
 from tests.support import ADMIN_TOKEN, SHOP, auth, custom_app, make_settings
-from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 pytestmark = pytest.mark.both_engines
 

@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pytest
 
 from connector.store.db import get_db, location_of
+from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET, mint_id_token
 from tests.support import SHOP, fast_settings
 from tests.tenancy_env import install
-from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET, mint_id_token
 
 HOST = base64.b64encode(b"admin.shopify.com/store/demo-shop").decode().rstrip("=")
 PAGES = ["/app", "/app/orders", "/app/settings", "/app/orders/820982911946154508"]

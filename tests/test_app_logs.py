@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support import SHOP
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.processes import connector_env, free_port, start_connector, stop, wait_http
+from tests.support import SHOP
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.chaos import ChaosConfig, FAULT_KINDS, report, run_chaos
+from bench.chaos import FAULT_KINDS, ChaosConfig, report, run_chaos
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ account configured for use that lacks its credentials (its orders were all dead-
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -18,8 +18,8 @@ from connector.crypto import generate_key
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
-from connector.store.shops import add_shop
 from connector.store.db import close_thread_dbs, connect
+from connector.store.shops import add_shop
 from tests.conftest import SECRET
 from tests.tenancy_env import ESHOP_A, FOX_A, PL_C, add_merchant_accounts, connect_account
 

@@ -6,7 +6,6 @@ import os
 import threading
 import time
 
-
 from connector.store import checkpoints
 from connector.store.db import connect, intake_turn
 from tests.conftest import DOCS_ORDER, fixture_bytes, webhook_headers

@@ -6,11 +6,11 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
-from connector.store.db import close_thread_dbs, get_db
 from connector.lifecycle.install import register_webhooks
-from connector.shopify.subscriptions import subscribed_topics
-from tests.support import API_KEY, SECRET, SHOP, custom_app, database_bytes, make_settings, rows
 from connector.sandbox.shopify import ShopifyStandIn
+from connector.shopify.subscriptions import subscribed_topics
+from connector.store.db import close_thread_dbs, get_db
+from tests.support import API_KEY, SECRET, SHOP, custom_app, database_bytes, make_settings, rows
 
 
 @pytest.fixture

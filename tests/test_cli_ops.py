@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.store.db import close_thread_dbs
 from tests.support import SHOP, custom_app, make_settings
-from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 pytestmark = pytest.mark.both_engines
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -13,14 +13,14 @@ from connector.errors import ShopifyApiError
 from connector.lifecycle.client_credentials import renew_due_tokens
 from connector.lifecycle.tokens import get_access_token
 from connector.metrics import TOKEN_RENEWALS
+from connector.sandbox.server import Response
+from connector.sandbox.shopify import ShopifyStandIn
 from connector.shopify.subscriptions import subscribed_topics
 from connector.store.db import close_thread_dbs, db_for
 from connector.timeutil import db_time_in
 from connector.worker.loop import Worker
 from connector.worker.renewals import TokenRenewals
 from tests.support import API_KEY, SECRET, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
-from connector.sandbox.server import Response
-from connector.sandbox.shopify import ShopifyStandIn
 
 CUSTOM_ID, CUSTOM_SECRET = "a1b2c3d4e5f60718293a4b5c6d7e8f90", "shpss_custom_app_secret_0123456789abcdef"
 

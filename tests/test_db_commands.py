@@ -10,12 +10,12 @@ live tables.
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -26,11 +26,11 @@ from click.testing import CliRunner
 from connector.cli import main
 from connector.cli.db import _refuse_postgres
 from connector.config import Settings
+from connector.sandbox.http_target import HttpTargetStandIn
 from connector.store.db import connect
 from connector.store.migrations import known_migrations, migrations
-from tests.support import SECRET, SHOP, live_order, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
-from connector.sandbox.http_target import HttpTargetStandIn
+from tests.support import SECRET, SHOP, live_order, webhook_headers
 
 TABLES = ("events", "orders", "order_parts", "attempts", "failures", "shops", "app_state", "jobs", "_sqlite_migrations")
 
@@ -124,7 +124,7 @@ class Load:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._post, args=(n,), daemon=True) for n in range(threads)]
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for thread in self._threads:
             thread.start()
         return self

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import json
+from contextlib import closing
 from pathlib import Path
 
 import pytest

@@ -12,21 +12,23 @@ import http.client
 import re
 import socket
 import sqlite3
-from contextlib import closing
 import ssl
 import time
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 
 from connector.config import SETTINGS
-from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
 from tests.external_tools import require_tool
-from tests.nginx_support import SHIPPED, Nginx, start as start_nginx, stop as stop_nginx
+from tests.nginx_support import SHIPPED, Nginx
+from tests.nginx_support import start as start_nginx
+from tests.nginx_support import stop as stop_nginx
 from tests.processes import connector_env, free_port, start_connector, stop, wait_http
 from tests.slow_clients import Tricklers, probe
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
 
 pytestmark = pytest.mark.slow
 

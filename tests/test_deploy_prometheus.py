@@ -13,18 +13,18 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 import yaml
 
-from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
+from connector.sandbox.http_target import HttpTargetStandIn
 from tests.external_tools import require_tool
 from tests.processes import ROOT, connector_env, free_port, start_connector, stop, wait_for, wait_http
 from tests.promql_names import MetricUse, metric_uses
-from connector.sandbox.http_target import HttpTargetStandIn
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "connector.json"

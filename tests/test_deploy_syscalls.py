@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
+from connector.sandbox.http_target import HttpTargetStandIn
 from tests.external_tools import require_tool
 from tests.processes import connector_env, free_port, stop, wait_for, wait_http
-from connector.sandbox.http_target import HttpTargetStandIn
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, live_order, webhook_headers
 from tests.test_deploy_systemd import unit_entries
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def used(trace: Path) -> tuple[set[str], set[str]]:
     if os.geteuid() == 0:
         # SQLite hands the -wal/-shm files it creates to the database's owner when (and only
         # when) it runs as root (os_unix.c, robust_open); the units run as `connector`.
-        own = [m for m in re.findall(r"^\d+\s+fchown\(\d+, (\d+), (\d+)", text, re.M)]
+        own = list(re.findall(r"^\d+\s+fchown\(\d+, (\d+), (\d+)", text, re.M))
         if own and all(uid == gid == "0" for uid, gid in own):
             calls.discard("fchown")
     return calls, set(FAMILY.findall(text))

@@ -15,10 +15,10 @@ import re
 import shlex
 import signal
 import sqlite3
-from contextlib import closing
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -26,10 +26,10 @@ import requests
 
 from connector import gunicorn_conf
 from connector.config import SETTINGS
-from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
+from connector.sandbox.http_target import HttpTargetStandIn
 from tests.external_tools import missing, require_tool
 from tests.processes import ROOT, connector_env, free_port, start_connector, stop, wait_for, wait_http
-from connector.sandbox.http_target import HttpTargetStandIn
+from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
 
 DEPLOY = ROOT / "deploy"
 UNITS = ("connector-web.service", "connector-worker@.service", "connector-backup.service", "connector-backup.timer")

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from connector.errors import AccountError, DeliveryError, PermanentDeliveryError, TransientDeliveryError, WaitingError
+from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
 from connector.targets.base import RemoteRef, ShopContext
-from connector.targets.foxdeli.settings import FoxdeliSettings
 from connector.targets.foxdeli import FoxdeliTarget
 from connector.targets.foxdeli.client import STATUS_OVERRIDES, FoxdeliClient, jwt_expiry
-from connector.targets.foxdeli.tokens import REFUSED_HOLD_S
 from connector.targets.foxdeli.mapping import map_order
+from connector.targets.foxdeli.settings import FoxdeliSettings
+from connector.targets.foxdeli.tokens import REFUSED_HOLD_S
 from connector.targets.httpclient import classify_status
 from tests.golden import load_fixture, order_fixtures
-from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
 
 SAMPLE = "orders_create.shopify-docs-sample.exact-ids.json"
 FULFILLMENT = "fulfillments_create.shopify-docs-2026-04.json"

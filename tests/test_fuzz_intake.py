@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -22,11 +23,11 @@ from hypothesis import strategies as st
 
 from connector.app import create_app
 from connector.config import Settings
-from connector.store.db import close_thread_dbs, connect
+from connector.sandbox.http_target import HttpTargetStandIn
 from connector.shopify.verify import sign_body
+from connector.store.db import close_thread_dbs, connect
 from connector.worker.loop import Worker
 from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, make_settings
-from connector.sandbox.http_target import HttpTargetStandIn
 
 MAX_BODY = 64 * 1024
 pytestmark = pytest.mark.slow  # hundreds of generated requests: not for the edit loop

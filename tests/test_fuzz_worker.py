@@ -16,8 +16,9 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
@@ -25,11 +26,11 @@ from hypothesis import strategies as st
 
 from connector.app import create_app
 from connector.config import Settings, load_settings
+from connector.sandbox.http_target import HttpTargetStandIn
 from connector.shopify.verify import sign_body
 from connector.store.db import close_thread_dbs, connect
 from connector.worker.loop import Worker
 from tests.conftest import SECRET, SHOP, fixture_bytes
-from connector.sandbox.http_target import HttpTargetStandIn
 
 CANARY_SHOP = "canary-shop.myshopify.com"  # never sent a random event: its orders must always deliver
 SHOPS = [SHOP, SHOP, "stranger.myshopify.com", CANARY_SHOP.replace("canary", "other")]
@@ -93,7 +94,7 @@ def triggered_at(age: str) -> str | None:
         return "not a time"
     if age == "missing":
         return None
-    return (datetime.now(timezone.utc) - offsets[age]).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) - offsets[age]).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,23 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, db_for
-from connector.shopify.subscriptions import graphql_topic, subscribed_topics
 from connector.lifecycle.tokens import get_access_token
+from connector.sandbox.shopify import ShopifyStandIn
+from connector.shopify.subscriptions import graphql_topic, subscribed_topics
+from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.support import (
-    API_KEY, SECRET, APP_URL, SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows,
+    API_KEY,
+    APP_URL,
+    SECRET,
+    SHOP,
+    database_bytes,
+    fixture_bytes,
+    make_settings,
+    post_webhook,
+    rows,
     signed_query,
 )
-from connector.sandbox.shopify import ShopifyStandIn
 
 pytestmark = pytest.mark.both_engines
 

@@ -8,7 +8,8 @@ API with their own ID token.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,15 +17,25 @@ import pytest
 from connector.app import create_app
 from connector.lifecycle.client_credentials import install_with_client_credentials
 from connector.lifecycle.install import add_custom_app
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
+from connector.sandbox.shopify import ShopifyStandIn
 from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.conftest import webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.support import signed_query
-from connector.sandbox.foxdeli import FoxdeliStandIn
-from connector.sandbox.parcellab import ParcellabStandIn
-from connector.sandbox.shopify import ShopifyStandIn
-from tests.tenancy_env import ESHOP_A, ESHOP_B, FOX_A, FOX_B, OPERATOR_ESHOP, PL_C, add_merchant_accounts, order_for, tenancy_settings
+from tests.tenancy_env import (
+    ESHOP_A,
+    ESHOP_B,
+    FOX_A,
+    FOX_B,
+    OPERATOR_ESHOP,
+    PL_C,
+    add_merchant_accounts,
+    order_for,
+    tenancy_settings,
+)
 
 EMBEDDED = "embedded-store.myshopify.com"  # managed installation: token exchange
 CLASSIC = "classic-store.myshopify.com"  # OAuth authorization-code grant

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 

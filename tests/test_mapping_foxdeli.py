@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from connector.errors import MappingError
+from connector.sandbox.foxdeli import ESHOP_ID
+from connector.sandbox.foxdeli_schema import validate_order, validate_parcel
 from connector.targets.foxdeli import enums
 from connector.targets.foxdeli.carriers import DEFAULT_CARRIERS, carrier_from_url, carrier_table, map_carrier
 from connector.targets.foxdeli.client import order_update_body, public_body
@@ -27,8 +31,6 @@ from connector.targets.foxdeli.mapping import map_fulfillment, map_order, requir
 from connector.targets.foxdeli.payment import PAYMENT_STATES
 from connector.targets.foxdeli.settings import FoxdeliSettings
 from tests.golden import assert_golden, load_fixture, order_fixtures
-from connector.sandbox.foxdeli import ESHOP_ID
-from connector.sandbox.foxdeli_schema import validate_order, validate_parcel
 
 SETTINGS = FoxdeliSettings.from_target({"eshop_id": ESHOP_ID})
 # A copy of the vendor page the project was built from (../shared/seeds/004_07df1430893145f9.txt).

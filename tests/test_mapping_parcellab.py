@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pycountry
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector.errors import MappingError, WaitingError
 from connector.targets.parcellab.couriers import courier_code

@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, get_db, location_of
-from connector.worker.loop import Worker
-from tests.support import ORDER_ID, documented_fulfillment, webhook_headers
-from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
-from tests.support import database_bytes
 from connector.sandbox.foxdeli import FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from connector.store.db import close_thread_dbs, get_db, location_of
+from connector.worker.loop import Worker
+from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
+from tests.support import ORDER_ID, database_bytes, documented_fulfillment, webhook_headers
 from tests.tenancy_env import (
-    ESHOP_A, FOX_A, OPERATOR_ESHOP, PL_C, SHOP_A, SHOP_B, SHOP_C, add_merchant_accounts, install, order_for,
+    ESHOP_A,
+    FOX_A,
+    OPERATOR_ESHOP,
+    PL_C,
+    SHOP_A,
+    SHOP_B,
+    SHOP_C,
+    add_merchant_accounts,
+    install,
+    order_for,
     tenancy_settings,
 )
 

@@ -6,19 +6,29 @@ The test walks the app's URL map, so a new /app/api route without a case here fa
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from connector.app import create_app
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
 from connector.store import jobs as job_store
 from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.worker.loop import Worker
-from tests.support import ORDER_ID, webhook_headers
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
-from connector.sandbox.foxdeli import FoxdeliStandIn
-from connector.sandbox.parcellab import ParcellabStandIn
-from tests.tenancy_env import FOX_A, OPERATOR_ESHOP, SHOP_A, SHOP_B, add_merchant_accounts, install, order_for, tenancy_settings
+from tests.support import ORDER_ID, webhook_headers
+from tests.tenancy_env import (
+    FOX_A,
+    OPERATOR_ESHOP,
+    SHOP_A,
+    SHOP_B,
+    add_merchant_accounts,
+    install,
+    order_for,
+    tenancy_settings,
+)
 
 pytestmark = pytest.mark.both_engines  # the tenancy SQL runs on PostgreSQL too
 

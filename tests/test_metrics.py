@@ -16,11 +16,11 @@ import requests
 from connector.app import create_app
 from connector.config import load_settings
 from connector.metrics import label_shops
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.store.db import close_thread_dbs
 from tests.conftest import DOCS_ORDER, SECRET, live_order, webhook_headers
-from tests.support import SHOP, auth, custom_app, make_settings
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
-from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from tests.support import SHOP, auth, custom_app, make_settings
 
 STORED = re.compile(r'^connector_webhooks_total\{outcome="stored",reason=""\} (\S+)$', re.M)
 
@@ -32,7 +32,7 @@ def stored_count(text: str) -> float:
 
 def gunicorn_workers(master_pid: int) -> list[psutil.Process]:
     """gunicorn's worker processes (`connector serve` execs gunicorn: the child is the master)."""
-    return [p for p in psutil.Process(master_pid).children(recursive=True)]
+    return list(psutil.Process(master_pid).children(recursive=True))
 
 
 @pytest.mark.slow

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import shopify
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from connector.crypto import TokenCipher, generate_key
 from connector.errors import TokenEncryptionError

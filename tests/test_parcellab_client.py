@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-
 import logging
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from connector.errors import AccountError, MappingError, PermanentDeliveryError, TransientDeliveryError
+from connector.sandbox.parcellab import ParcellabStandIn
 from connector.targets.base import RemoteRef, ShopContext
 from connector.targets.httpclient import classify_status, new_session
 from connector.targets.parcellab import ParcellabTarget
 from connector.targets.parcellab.client import STATUS_OVERRIDES, orders_url, put_order
 from connector.targets.parcellab.settings import ParcellabSettings
 from tests.golden import GOLDEN_DIR, load_fixture, order_fixtures
-from connector.sandbox.parcellab import ParcellabStandIn
 
 TOKEN = "MTYxMjM0NTpzM2NyM3QtdDBrM24="  # base64("1612345:s3cr3t-t0k3n"), the shape the app issues
 DOCS_ORDER = "orders_create.shopify-docs-sample.exact-ids.json"

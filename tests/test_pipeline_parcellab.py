@@ -7,24 +7,35 @@ Every test ends by checking that the stand-in never saw a request it had to refu
 from __future__ import annotations
 
 import json
-from contextlib import closing
 import signal
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from typing import Any
 
 import pytest
 
 from connector.config import Settings
+from connector.sandbox.parcellab import ParcellabStandIn
 from connector.store.db import connect
 from connector.store.dry_run import list_dry_runs
 from connector.store.events import NewEvent, save_event
 from connector.worker.loop import Worker
-from tests.support import (
-    DOCS_ORDER, OLD_ORDER, ORDER_ID, SECRET, SHOP, documented_fulfillment, fast_settings, fixture_bytes, live_order, order_body, query,
-)
 from tests.golden import GOLDEN_DIR
 from tests.processes import connector_env, start_connector, stop, wait_for
-from connector.sandbox.parcellab import ParcellabStandIn
+from tests.support import (
+    DOCS_ORDER,
+    OLD_ORDER,
+    ORDER_ID,
+    SECRET,
+    SHOP,
+    documented_fulfillment,
+    fast_settings,
+    fixture_bytes,
+    live_order,
+    order_body,
+    query,
+)
 
 pytestmark = pytest.mark.both_engines
 

@@ -10,9 +10,8 @@ import json
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs
+from connector.store.db import close_thread_dbs, db_for
 from connector.store.shops import add_shop
-from connector.store.db import db_for
 from connector.worker.loop import Worker
 from tests.support import SHOP, database_bytes, fixture_bytes, make_settings, post_webhook, rows
 
@@ -83,6 +82,7 @@ def seed_customer(client, settings) -> None:
 
 def test_data_request_is_recorded_and_exported(client, settings):
     from click.testing import CliRunner
+
     from connector.cli import main
 
     seed_customer(client, settings)

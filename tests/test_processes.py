@@ -10,8 +10,8 @@ import sys
 import pytest
 import requests
 
-from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, query, scalar, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
+from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, query, scalar, webhook_headers
 
 pytestmark = pytest.mark.slow
 

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, db_for
 from connector.resync.jobs import create_reconcile_job
 from connector.resync.runner import run_job
 from connector.resync.scheduler import JobScheduler
-from connector.shopify.order_shape import map_graphql_order
-from connector.store import jobs as job_store
-from connector.worker.loop import Worker
-from tests.support import SHOP, custom_app, make_settings, post_webhook
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.sandbox.tracking_target import TrackingTargetStandIn
+from connector.shopify.order_shape import map_graphql_order
+from connector.store import jobs as job_store
+from connector.store.db import close_thread_dbs, db_for
+from connector.worker.loop import Worker
+from tests.support import SHOP, custom_app, make_settings, post_webhook
 
 pytestmark = pytest.mark.both_engines
 

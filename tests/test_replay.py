@@ -9,13 +9,21 @@ with its reason, and changes nothing.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from connector.store.db import connect
 from connector.worker.routing import Delivery, RoutingRules, route_event
-from tests.conftest import DOCS_ORDER, ORDER_ID, SHOP, documented_fulfillment, fixture_bytes, live_order, webhook_headers
+from tests.conftest import (
+    DOCS_ORDER,
+    ORDER_ID,
+    SHOP,
+    documented_fulfillment,
+    fixture_bytes,
+    live_order,
+    webhook_headers,
+)
 from tests.support import scalar, tuples
 
 OTHER = "other-shop.myshopify.com"
@@ -120,7 +128,7 @@ def _iso(moment: datetime) -> str:
 def test_a_delivery_far_older_than_shopifys_retries_is_kept_aside(client, run_worker, target, db_path):
     body = live_order()
     headers = webhook_headers(body)
-    headers["X-Shopify-Triggered-At"] = _iso(datetime.now(timezone.utc) - timedelta(days=3))
+    headers["X-Shopify-Triggered-At"] = _iso(datetime.now(UTC) - timedelta(days=3))
     assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
     run_worker()
     ((_, state, reason),) = event_rows(db_path)
@@ -130,9 +138,9 @@ def test_a_delivery_far_older_than_shopifys_retries_is_kept_aside(client, run_wo
 
 def test_a_late_but_plausible_retry_is_delivered_and_the_age_check_can_be_switched_off(client, run_worker, target, db_path):
     for age, webhook_id in ((timedelta(hours=5), "retry"), (timedelta(days=30), "old")):
-        body = live_order(updated_at=_iso(datetime.now(timezone.utc) - age))
+        body = live_order(updated_at=_iso(datetime.now(UTC) - age))
         headers = webhook_headers(body, webhook_id=webhook_id)
-        headers["X-Shopify-Triggered-At"] = _iso(datetime.now(timezone.utc) - age)
+        headers["X-Shopify-Triggered-At"] = _iso(datetime.now(UTC) - age)
         client.post("/webhooks/shopify", data=body, headers=headers)
         run_worker(**({"webhooks.max_delivery_age_s": 0} if webhook_id == "old" else {}))
     assert [state for _, state, _ in event_rows(db_path)] == ["delivered", "stale"]  # the 30-day-old is older, not suspect

@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 
 from connector.app import prepare_store
-from connector.store.db import close_thread_dbs, db_for
 from connector.metrics import SHOPIFY_THROTTLED, shop_label
 from connector.resync.jobs import create_resync_job
 from connector.resync.runner import run_job
 from connector.resync.scheduler import JobScheduler
 from connector.resync.spec import ResyncSpec
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from connector.sandbox.tracking_target import TrackingTargetStandIn
 from connector.shopify.order_shape import map_graphql_order
 from connector.store import jobs as job_store
+from connector.store.db import close_thread_dbs, db_for
 from connector.store.orders import get_order
 from connector.worker.loop import Worker
 from tests.support import SHOP, custom_app, make_settings
-from connector.sandbox.shopify_admin import ShopifyAdminStandIn
-from connector.sandbox.tracking_target import TrackingTargetStandIn
 
 pytestmark = pytest.mark.both_engines
 

@@ -6,8 +6,9 @@ over real HTTP: what a re-synced order brings each target must be what its webho
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,12 +16,12 @@ from connector.app import prepare_store
 from connector.resync.jobs import create_resync_job
 from connector.resync.runner import run_job
 from connector.resync.spec import ResyncSpec
-from connector.store.db import close_thread_dbs, db_for
-from connector.worker.loop import Worker
-from tests.support import SHOP, custom_app, make_settings
 from connector.sandbox.foxdeli import ESHOP_ID, FoxdeliStandIn
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from connector.store.db import close_thread_dbs, db_for
+from connector.worker.loop import Worker
+from tests.support import SHOP, custom_app, make_settings
 
 pytestmark = pytest.mark.both_engines
 

@@ -8,8 +8,8 @@ from email.utils import formatdate
 import pytest
 
 from connector.errors import PermanentDeliveryError, TransientDeliveryError
-from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 from connector.targets.httpclient import STATUS_TABLE, classify_status, parse_retry_after
+from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 
 POLICY = RetryPolicy(first_delay_s=0.001, max_delay_s=60, window_s=5, attempts=4, give_up_after_s=100)
 

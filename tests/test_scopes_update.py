@@ -7,8 +7,8 @@ import json
 import pytest
 
 from connector.app import create_app
-from connector.store.db import close_thread_dbs, db_for
 from connector.shopify.subscriptions import subscribed_topics
+from connector.store.db import close_thread_dbs, db_for
 from connector.store.shops import add_shop
 from connector.worker.loop import Worker
 from tests.support import SHOP, make_settings, post_webhook, rows

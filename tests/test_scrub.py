@@ -13,15 +13,16 @@ import json
 import logging
 import secrets
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from connector.logs import JsonFormatter
-from connector.scrub import MAX_ERROR_TEXT, scrub_secrets
-from tests.support import ORDER_ID, SHOP, live_order
 from connector.sandbox.http_target import HttpTargetStandIn
 from connector.sandbox.server import Request, Response
+from connector.scrub import MAX_ERROR_TEXT, scrub_secrets
+from tests.support import ORDER_ID, SHOP, live_order
 
 TOKEN = "tgt-" + secrets.token_hex(12)
 
@@ -148,8 +149,8 @@ def test_echoed_bearer_token_is_never_stored_shown_or_logged(post, run_worker, c
 # -- Shopify's token endpoint --------------------------------------------------------------------
 @pytest.fixture
 def shopify():
-    from tests.support import API_KEY, SECRET
     from connector.sandbox.shopify import ShopifyStandIn
+    from tests.support import API_KEY, SECRET
 
     with ShopifyStandIn(API_KEY, SECRET) as standin:
         yield standin
@@ -203,7 +204,8 @@ def test_token_endpoint_error_text_is_never_shown_and_logged_scrubbed(install_cl
     ["shpat_ok"],
 ])
 def test_token_answer_without_a_usable_access_token_never_installs_the_shop(install_client, shopify, answer):
-    from tests.support import SHOP as LIFECYCLE_SHOP, rows
+    from tests.support import SHOP as LIFECYCLE_SHOP
+    from tests.support import rows
 
     client, settings = install_client
     shopify.fail_next(status=200, body=answer)

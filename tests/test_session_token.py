@@ -13,8 +13,8 @@ import pytest
 
 from connector.errors import SessionTokenError
 from connector.shopify.session_token import LEEWAY_S, REQUIRED_CLAIMS, bearer_token, verify_session_token
-from tests.support import SHOP
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET, id_token_claims, mint_id_token
+from tests.support import SHOP
 
 SECRETS = (API_SECRET, PREVIOUS_API_SECRET)
 

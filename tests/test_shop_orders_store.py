@@ -10,7 +10,6 @@ from connector.store.migrations import migrate
 from tests.support import SHOP
 
 
-
 @pytest.fixture
 def db(tmp_path):  # type: ignore[no-untyped-def]
     db = connect(str(tmp_path / "c.db"))  # closed at the end of the test (below)

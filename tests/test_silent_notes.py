@@ -7,18 +7,18 @@ job keeps it in its notes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
 
 from connector.app import create_app
 from connector.cli import main
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.store.db import close_thread_dbs
 from connector.targets.silence import SILENT_EFFECTS, silent_effect
 from tests.support import SECRET, SHOP, auth, custom_app, make_settings
-from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 
 FOXDELI = "cannot be honoured by Foxdeli"
 PARCELLAB = "notifications_inactive"

@@ -8,7 +8,7 @@ what each function promises on its own, including the transaction rule of ``conn
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import sqlite_utils
@@ -17,12 +17,12 @@ from connector.store import events as event_store
 from connector.store import failures as failure_store
 from connector.store import jobs as job_store
 from connector.store import orders as order_store
-from connector.store.holds import DeliveryScope
 from connector.store import privacy as privacy_store
 from connector.store import shops as shop_store
 from connector.store.app_state import get_or_create_value, get_value, read_probe
 from connector.store.db import STORE_ERRORS, connect, write_transaction
 from connector.store.dry_run import list_dry_runs, record_dry_run
+from connector.store.holds import DeliveryScope
 from connector.store.migrations import migrate
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
 from tests.support import SHOP

@@ -8,22 +8,34 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from connector.app import create_app
 from connector.config import Settings
+from connector.sandbox.foxdeli import FoxdeliStandIn
+from connector.sandbox.parcellab import ParcellabStandIn
 from connector.store.db import close_thread_dbs, get_db, location_of
 from connector.timeutil import now_db
 from connector.worker.loop import Worker
-from tests.support import ORDER_ID, documented_fulfillment, webhook_headers
-from tests.support import database_bytes
-from connector.sandbox.foxdeli import FoxdeliStandIn
-from connector.sandbox.parcellab import ParcellabStandIn
+from tests.support import ORDER_ID, database_bytes, documented_fulfillment, webhook_headers
 from tests.tenancy_env import (
-    ESHOP_A, ESHOP_B, FOX_A, FOX_B, OPERATOR_ESHOP, PL_C, SHOP_A, SHOP_B, SHOP_C, add_merchant_accounts,
-    connect_account, install, order_for, tenancy_settings,
+    ESHOP_A,
+    ESHOP_B,
+    FOX_A,
+    FOX_B,
+    OPERATOR_ESHOP,
+    PL_C,
+    SHOP_A,
+    SHOP_B,
+    SHOP_C,
+    add_merchant_accounts,
+    connect_account,
+    install,
+    order_for,
+    tenancy_settings,
 )
 
 pytestmark = pytest.mark.both_engines  # the tenancy SQL runs on PostgreSQL too

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from connector.timeutil import now_db, parse_iso, to_db_time
 
 
 def test_now_db_has_the_store_form_and_is_now():
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     value = now_db()
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     assert len(value) == len(to_db_time(before)) == 27 and value.endswith("Z")
     assert to_db_time(before) <= value <= to_db_time(after)  # text order is time order
     assert before.replace(microsecond=0) <= parse_iso(value) <= after

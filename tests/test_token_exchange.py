@@ -3,22 +3,23 @@ token — against a local Shopify that checks the exchange as Shopify does."""
 
 from __future__ import annotations
 
-import threading
 import json
+import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from connector.app import create_app
 from connector.lifecycle.tokens import get_access_token
+from connector.sandbox.server import Response
+from connector.sandbox.shopify import TOKEN_EXCHANGE, ShopifyStandIn
 from connector.shopify.subscriptions import graphql_topic, subscribed_topics
 from connector.store.db import close_thread_dbs, db_for
 from connector.worker.loop import Worker
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
 from tests.support import APP_URL, database_bytes, fixture_bytes, make_settings, post_webhook, rows
-from connector.sandbox.server import Response
-from connector.sandbox.shopify import TOKEN_EXCHANGE, ShopifyStandIn
 
 SHOP = "managed-store.myshopify.com"
 WANTED = sorted((graphql_topic(t), APP_URL + "/webhooks/shopify") for t in subscribed_topics())

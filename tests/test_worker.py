@@ -9,8 +9,8 @@ import time
 import pytest
 
 from connector.config import Settings
-from connector.worker.loop import Worker
 from connector.store.holds import DeliveryScope
+from connector.worker.loop import Worker
 from tests.support import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body, query, scalar
 
 ALL_SHOPS = DeliveryScope(all_shops=True)
@@ -300,11 +300,11 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     """An order with many parts keeps its lease while it is delivered step by step."""
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
+    from connector.targets.base import ShopContext
     from connector.targets.http import HttpJsonTarget
     from connector.targets.http.settings import HttpSettings
-    from connector.targets.base import ShopContext
-    from connector.worker.retrying import RetryPolicy
     from connector.worker.deliver import OrderDelivery
+    from connector.worker.retrying import RetryPolicy
     from connector.worker.triage import triage_new_events
 
     post(fixture_bytes(DOCS_ORDER))
@@ -318,7 +318,7 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     target.latency_s = 0.05
 
     class Watching(HttpJsonTarget):
-        def send_part(self, *args, **kwargs):  # noqa: ANN002, ANN003 - records the lease seen mid-delivery
+        def send_part(self, *args, **kwargs):  # records the lease seen mid-delivery
             leases.append(scalar(db_path, "SELECT lease_until FROM orders"))
             return super().send_part(*args, **kwargs)
 
@@ -335,11 +335,11 @@ def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, targe
     """Fencing: the stalled owner sent, but the order's sync state is the new owner's alone."""
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
+    from connector.targets.base import ShopContext
     from connector.targets.http import HttpJsonTarget
     from connector.targets.http.settings import HttpSettings
-    from connector.targets.base import ShopContext
-    from connector.worker.retrying import RetryPolicy
     from connector.worker.deliver import OrderDelivery
+    from connector.worker.retrying import RetryPolicy
     from connector.worker.triage import triage_new_events
 
     post(order_body(updated_at="2026-11-25T10:00:00Z", note="old"), "orders/updated")

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from connector.cli import main
 from connector.config import load_settings
+from connector.sandbox.http_target import HttpTargetStandIn
 from connector.store.db import connect
 from connector.worker.reload import SettingsWatcher
 from tests.conftest import DOCS_ORDER, ORDER_ID, SECRET, SHOP, live_order, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
-from connector.sandbox.http_target import HttpTargetStandIn
 
 ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 

@@ -7,8 +7,9 @@ written at either platform. Messages come from the clients, which scrub credenti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from connector.errors import AccountError, DeliveryError, TransientDeliveryError
 from connector.targets.foxdeli.client import FoxdeliClient

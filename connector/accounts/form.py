@@ -7,8 +7,9 @@ stored one — when the platform stays the same; a new platform needs its secret
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from connector.accounts.options import ShopOptions, parse_options
 from connector.accounts.platforms import PLATFORMS, platform

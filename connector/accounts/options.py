@@ -7,8 +7,9 @@ number and the courier overrides reach the mappings through ``ShopContext.settin
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from connector.targets.foxdeli.enums import CARRIERS as FOXDELI_CARRIERS
 

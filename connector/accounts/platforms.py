@@ -7,8 +7,8 @@ the operator's (:func:`connector.accounts.profile.platform_root`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 _UUID = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -13,8 +13,9 @@ A merchant never chooses an address: a platform's API root is the operator's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from connector.accounts.options import ShopOptions, options_from_json
 from connector.accounts.platforms import PLATFORMS

@@ -9,7 +9,8 @@ naming the key. A merchant's own account is checked where the merchant enters it
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from connector.accounts.platforms import PLATFORMS
 from connector.config import Settings

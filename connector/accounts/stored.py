@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from connector.accounts.options import ShopOptions
 from connector.accounts.platforms import PLATFORMS
@@ -18,10 +19,11 @@ from connector.accounts.profile import ShopProfile, resolve_profile
 from connector.config import Settings
 from connector.crypto import KEY_SETTING, TokenCipher
 from connector.errors import TokenEncryptionError
-from connector.store import holds, orders as order_store, shop_settings as settings_store
-from connector.timeutil import db_time_in
+from connector.store import holds
+from connector.store import orders as order_store
+from connector.store import shop_settings as settings_store
 from connector.store.db import Db
-
+from connector.timeutil import db_time_in
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -89,10 +90,10 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         return
     cells = [[("" if row.get(c) is None else str(row.get(c)))[:60] for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     click.echo("  ".join("-" * w for w in widths))
     for r in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
 def failure(exc: ConnectorError) -> click.ClickException:

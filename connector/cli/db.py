@@ -105,7 +105,8 @@ def migrate(settings: Settings, config_path: str | None, check: bool) -> None:
     go back, restore the backup taken before the upgrade (docs/upgrade.md).
     """
     from connector.store.db import connect, location_of, redact_url
-    from connector.store.migrations import known_migrations, migrate as apply_migrations, pending_migrations
+    from connector.store.migrations import known_migrations, pending_migrations
+    from connector.store.migrations import migrate as apply_migrations
 
     path = redact_url(location_of(settings))
     pending = pending_migrations(location_of(settings))

@@ -12,7 +12,8 @@ failure is logged and counted (``connector_shopify_token_renewals_total{outcome=
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
+from functools import partial
 
 from connector.config import Settings
 from connector.errors import OAuthError, ShopifyApiError
@@ -22,9 +23,8 @@ from connector.metrics import TOKEN_RENEWALS
 from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.oauth import fetch_client_credentials_token
 from connector.store import shops as shop_store
-from connector.timeutil import db_time_in
 from connector.store.db import Db
-
+from connector.timeutil import db_time_in
 
 log = logging.getLogger(__name__)
 RENEW_BEFORE_S = 4 * 3600.0  # renew a 24-hour token once it has less than 4 hours left
@@ -86,10 +86,10 @@ def renew_due_tokens(db: Db, settings: Settings) -> dict[str, str]:
     renew tokens close to expiry. Returns shop → outcome (installed, renewed, failed)."""
     outcomes: dict[str, str] = {}
     for shop in _configured_without_token(db, settings):
-        ok = _attempt(db, shop, lambda: install_with_client_credentials(db, settings, shop))
+        ok = _attempt(db, shop, partial(install_with_client_credentials, db, settings, shop))
         outcomes[shop] = "installed" if ok else "failed"
     for shop in shop_store.shops_due_for_renewal(db, db_time_in(RENEW_BEFORE_S)):
-        outcomes[shop] = "renewed" if _attempt(db, shop, lambda: renew_token(db, settings, shop)) else "failed"
+        outcomes[shop] = "renewed" if _attempt(db, shop, partial(renew_token, db, settings, shop)) else "failed"
     return outcomes
 
 

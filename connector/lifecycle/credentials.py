@@ -7,7 +7,6 @@ API root is ``shops."<shop>".admin_url`` or ``shopify.admin_base_url_template``.
 
 from __future__ import annotations
 
-
 from connector.config import Settings
 from connector.errors import BadRequestError, ShopNotInstalledError, TokenEncryptionError
 from connector.lifecycle.tokens import get_access_token, shop_admin_base

@@ -17,7 +17,6 @@ from connector.lifecycle.redaction import Identifiers, mentions, order_id_of, re
 from connector.store import privacy as privacy_store
 from connector.store.db import Db
 
-
 REDACTED_RAW_BODY = b'{"redacted": true}'
 # The walkers of .redaction recurse about twice per level; Python allows ~1000 frames.
 MAX_WALK_DEPTH = 100

@@ -26,11 +26,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from connector.lifecycle.customer_data import (
-    event_order, is_customers_event, parse_stored, redacted_body, redacted_payload, scrubbed_text,
+    event_order,
+    is_customers_event,
+    parse_stored,
+    redacted_body,
+    redacted_payload,
+    scrubbed_text,
 )
 from connector.lifecycle.redaction import Identifiers, mentions
 from connector.models import EventState
@@ -39,7 +45,6 @@ from connector.store import events as event_store
 from connector.store import privacy as privacy_store
 from connector.store.db import Db, write_transaction
 from connector.timeutil import db_time_in
-
 
 log = logging.getLogger(__name__)
 READ_BATCH = 200  # events read per step: bounded memory, and each write transaction stays short

@@ -9,7 +9,8 @@ there leaves the event ``new``, and the next pass starts again).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from connector.lifecycle.customer_redaction import start_customer_redaction
 from connector.lifecycle.privacy import erase_shop_events, handle_data_request, handle_shop_redact
@@ -18,7 +19,6 @@ from connector.lifecycle.uninstall import handle_app_uninstalled
 from connector.models import EventState
 from connector.shopify.topics import APP_SCOPES_UPDATE, APP_UNINSTALLED
 from connector.store.db import Db
-
 
 LifecycleHandler = Callable[[Db, str, Any, int], "tuple[EventState, str | None]"]
 

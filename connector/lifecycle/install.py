@@ -12,22 +12,20 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from connector.config import Settings
 from connector.errors import OAuthError
+from connector.lifecycle.tokens import get_access_token, shop_admin_base, store_grant, token_cipher
 from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.oauth import TokenGrant, authorize_url, fetch_access_token
 from connector.shopify.subscriptions import SubscriptionReport, ensure_subscriptions, subscribed_topics, webhook_address
-from connector.lifecycle.tokens import get_access_token, shop_admin_base, store_grant, token_cipher
 from connector.shopify.verify import is_fresh_timestamp, verify_oauth_hmac
-from connector.store.db import write_transaction
+from connector.store.db import Db, write_transaction
 from connector.store.events import release_held_events
 from connector.store.holds import release_held_orders
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
-from connector.store.db import Db
-
 
 log = logging.getLogger(__name__)
 STATE_TTL_S = 600.0  # the merchant has ten minutes on Shopify's grant screen

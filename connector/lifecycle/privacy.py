@@ -24,7 +24,6 @@ from connector.models import EventState
 from connector.store import privacy as privacy_store
 from connector.store.db import Db
 
-
 log = logging.getLogger(__name__)
 
 

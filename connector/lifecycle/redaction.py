@@ -47,7 +47,7 @@ class Identifiers:
     phones: set[str] = field(default_factory=set)
 
     @classmethod
-    def from_request(cls, body: Any) -> "Identifiers":
+    def from_request(cls, body: Any) -> Identifiers:
         """From a ``customers/redact`` or ``customers/data_request`` body."""
         customer = body.get("customer") if isinstance(body, dict) else None
         ids = cls(customer_id=shopify_id(customer.get("id")) if isinstance(customer, dict) else None)

@@ -7,9 +7,8 @@ from typing import Any
 
 from connector.models import EventState
 from connector.shopify.topics import APP_SCOPES_UPDATE
-from connector.store.shops import set_scopes
 from connector.store.db import Db
-
+from connector.store.shops import set_scopes
 
 log = logging.getLogger(__name__)
 # What re-sync and reconciliation need; delivering webhooks needs none of them.

@@ -24,11 +24,10 @@ from connector.lifecycle.install import InstallResult, complete_install
 from connector.lifecycle.tokens import get_access_token, shop_admin_base
 from connector.shopify.oauth import exchange_id_token
 from connector.shopify.session_token import SessionToken
+from connector.store.db import Db
 from connector.store.shop_locks import release_shop_lock, take_shop_lock
 from connector.store.shops import get_shop
 from connector.timeutil import now_db
-from connector.store.db import Db
-
 
 log = logging.getLogger(__name__)
 LOCK = "token_exchange"

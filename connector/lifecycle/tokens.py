@@ -16,10 +16,9 @@ from connector.crypto import KEY_SETTING, TokenCipher
 from connector.errors import ShopifyApiError, ShopNotInstalledError
 from connector.shopify.oauth import TokenGrant, admin_base, fetch_refreshed_token
 from connector.store import shops as shop_store
+from connector.store.db import Db
 from connector.store.shops import CLIENT_CREDENTIALS
 from connector.timeutil import db_time_in, now_db
-from connector.store.db import Db
-
 
 log = logging.getLogger(__name__)
 REFRESH_MARGIN_S = 300.0  # refresh 5 minutes early: a request must not start with a dying token

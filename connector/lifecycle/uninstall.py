@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from connector.models import EventState
+from connector.store.db import Db
 from connector.store.events import event_times
 from connector.store.shops import get_shop, mark_uninstalled
 from connector.timeutil import normalize_iso
-from connector.store.db import Db
 
 
 def handle_app_uninstalled(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-
 from connector.accounts.stored import load_profile
 from connector.config import Settings
 from connector.errors import BadRequestError
-from connector.resync.spec import ResyncSpec, check_shop, window_notes
 from connector.lifecycle.credentials import admin_credentials
+from connector.resync.spec import ResyncSpec, check_shop, window_notes
 from connector.store import jobs as job_store
 from connector.store.db import Db, write_transaction
 from connector.store.shops import get_shop, is_known_shop

@@ -17,19 +17,19 @@ import os
 import socket
 import threading
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-
-from connector.scrub import scrub_secrets
 from connector.config import Settings
-from connector.store.db import Db, close_thread_dbs, db_for, write_transaction
 from connector.errors import BadRequestError, ShopifyApiError
+from connector.lifecycle.credentials import admin_credentials
 from connector.metrics import RESYNC_ORDERS
 from connector.models import JobStatus
 from connector.resync.spec import search_queries
+from connector.scrub import scrub_secrets
 from connector.shopify.admin_api import OrdersPage, ShopifyAdminClient
-from connector.lifecycle.credentials import admin_credentials
 from connector.store import jobs as job_store
+from connector.store.db import Db, close_thread_dbs, db_for, write_transaction
 from connector.store.events import NewEvent
 from connector.store.orders import newest_updated_at_by_order
 from connector.timeutil import normalize_iso

@@ -9,19 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
-
+from collections.abc import Callable
 
 from connector.config import Settings
 from connector.errors import BadRequestError
+from connector.lifecycle.credentials import has_admin_credentials
 from connector.resync.jobs import RECONCILE, create_reconcile_job
 from connector.resync.runner import runner_name, start_job_thread
-from connector.lifecycle.credentials import has_admin_credentials
 from connector.store import jobs as job_store
 from connector.store.app_state import get_value, set_value
+from connector.store.db import Db
 from connector.store.shops import known_shops
 from connector.timeutil import now_db, parse_iso, utc_now
-from connector.store.db import Db
 
 log = logging.getLogger(__name__)
 TICK_EVERY_S = 5.0

@@ -9,7 +9,8 @@ SDKs (github.com/foxdeli/api-php-sdk, api-java-sdk) for names and required field
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from connector.targets.foxdeli import enums
 
@@ -150,7 +151,7 @@ TRACKING = obj({"carrier": (enum(enums.CARRIERS), False), "number": (string, Fal
                 "carrierConfigurationId": (_uuid, False),
                 "additionalParams": (lambda v: None if isinstance(v, dict) else "must be an object", False)})
 PARCEL = obj({"externalCreated": (datetime_, False), "products": (array(string), False),
-              "dimensions": (obj({k: (number, False) for k in ("weight", "height", "length", "width")}), False),
+              "dimensions": (obj(dict.fromkeys(("weight", "height", "length", "width"), (number, False))), False),
               "deliveryDetails": (lambda v: None if isinstance(v, dict) else "must be an object", False),
               "pin": (string, False), "tracking": (array(TRACKING), False),
               "tags": (array(enum(frozenset({"TRACKING_SUSPENDED"}))), False)})

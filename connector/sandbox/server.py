@@ -12,9 +12,10 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -93,7 +94,7 @@ class StandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "StandIn":
+    def start(self) -> StandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -116,7 +117,7 @@ class StandIn:
                     method=self.command,
                     path=parts.path,
                     query=parse_qs(parts.query),
-                    headers={k: v for k, v in self.headers.items()},
+                    headers=dict(self.headers.items()),
                     body=body,
                 )
                 with standin.lock:
@@ -163,7 +164,7 @@ class StandIn:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "StandIn":
+    def __enter__(self) -> StandIn:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.sandbox.server import Request, Response, StandIn
@@ -37,7 +37,7 @@ _PEOPLE = [("Jana", "Nováková", "CZ", "Praha", "110 00"), ("Jon", "Smith", "US
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _money(amount: float) -> dict[str, Any]:
@@ -128,7 +128,7 @@ class ShopifyAdminStandIn(StandIn):
         self.node_cost, self.actual_node_cost = node_cost, actual_node_cost
         self.throttle_http_status = throttle_http_status
         rng = random.Random(seed)
-        start = start or datetime.now(timezone.utc) - timedelta(days=20)
+        start = start or datetime.now(UTC) - timedelta(days=20)
         self.orders: dict[str, dict[str, Any]] = {}
         for i in range(orders):
             node = make_order(i, start + timedelta(minutes=7 * i), rng)
@@ -149,7 +149,7 @@ class ShopifyAdminStandIn(StandIn):
         """Change an order the way a merchant would: new fields and a newer updatedAt."""
         node = self.orders[f"gid://shopify/Order/{order_id}"]
         node.update(changes)
-        node["updatedAt"] = _iso(datetime.now(timezone.utc))
+        node["updatedAt"] = _iso(datetime.now(UTC))
         return node
 
     def refund(self, order_id: int, amount: float) -> dict[str, Any]:

@@ -14,8 +14,9 @@ but the same app may run elsewhere); it comes as HTTP 200 with ``errors[].extens
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt

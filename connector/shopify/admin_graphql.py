@@ -9,7 +9,8 @@ https://shopify.dev/docs/api/admin-graphql
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 

@@ -6,8 +6,8 @@ Classic deliveries use ``X-Shopify-*``; the newer Events deliveries use ``Shopif
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from connector.shopify.domains import is_valid_shop_domain
 

@@ -11,8 +11,9 @@ reproduced, constant-time, in :mod:`connector.shopify.verify` (and tested agains
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 import requests

@@ -12,8 +12,9 @@ never trusted, because only the signed token says which shop's admin opened the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt

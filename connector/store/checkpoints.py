@@ -60,7 +60,7 @@ def stop_checkpointers(timeout_s: float = 5.0) -> None:
     """Stop this process's checkpointer threads and close their connections (tests, shutdown)."""
     with _running_guard:
         mine = [entry for key, entry in _running.items() if key[0] == os.getpid()]
-    for thread, stop in mine:
+    for _, stop in mine:
         stop.set()
     for thread, _ in mine:
         thread.join(timeout_s)

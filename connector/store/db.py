@@ -15,12 +15,13 @@ commits; see the README on durability). PostgreSQL commits durably (see :mod:`.p
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-import re
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -85,7 +86,7 @@ class SqliteDb(sqlite_utils.Database):
         # three statements per read, a third of the worker's SQL in the delivery hot path.
         cursor = self.conn.execute(sql, params)
         columns = [column[0] for column in cursor.description]
-        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     @property
     def in_transaction(self) -> bool:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from connector.store.db import Db
@@ -108,7 +109,7 @@ class PostgresDialect(Dialect):
     def after_redaction(self, db: Db) -> None:
         try:
             db.execute("VACUUM events, dry_run_payloads, orders, order_parts, attempts, failures, data_requests")
-        except Exception as exc:  # not the tables' owner: autovacuum does it later
+        except Exception as exc:  # noqa: BLE001 - not the tables' owner, the server busy: autovacuum does it later
             log.warning("could not vacuum after a redaction (%s); autovacuum will reclaim the space", exc)
 
     def columns(self, db: Db, table: str) -> list[str]:

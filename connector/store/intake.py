@@ -81,7 +81,7 @@ class _IntakeQueue:
                     with write_transaction(db):
                         for waiting in group:
                             waiting.result = save_event(db, waiting.event)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to each waiting request
             if len(group) > 1 and isinstance(exc, ROW_ERRORS):
                 for waiting in group:  # a row the store refuses must not take the others with it
                     self._write(db, [waiting])

@@ -13,9 +13,10 @@ step runs exactly once, and a process that waited finds nothing left to do.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from connector.store.db import Db, SqliteDb, connect, is_postgres, write_transaction
 from connector.store.dialect import SQLITE
@@ -422,7 +423,7 @@ class Migrations:
                     apply(db)
                     db.execute(
                         f"INSERT INTO {db.dialect.migrations_table} (migration_set, name, applied_at) VALUES (?, ?, ?)",
-                        [MIGRATION_SET, name, str(datetime.now(timezone.utc))],
+                        [MIGRATION_SET, name, str(datetime.now(UTC))],
                     )
 
 

@@ -19,9 +19,10 @@ import select
 import threading
 import time
 import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -144,7 +145,7 @@ class PgDb:
     def query_rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         result = self.execute(sql, params)
         columns = [column.name for column in result.description or ()]
-        return [dict(zip(columns, row)) for row in result.rows]
+        return [dict(zip(columns, row, strict=True)) for row in result.rows]
 
     query = query_rows
 

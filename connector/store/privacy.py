@@ -10,7 +10,8 @@ decided in :mod:`connector.lifecycle.customer_data`; here are only the reads and
 from __future__ import annotations
 
 import json
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 import sqlite_utils
 
@@ -27,7 +28,7 @@ SHOP_TABLES = (
 ERROR_TEXT_COLUMNS = (("attempts", "id", "error"), ("failures", "id", "reason"), ("orders", "order_id", "last_error"))
 
 
-def secure_delete(db: sqlite_utils.Database) -> ContextManager[None]:
+def secure_delete(db: sqlite_utils.Database) -> AbstractContextManager[None]:
     """What the block deletes or rewrites is overwritten, not left in free pages (SQLite; see
     :meth:`connector.store.dialect.Dialect.secure_delete` for PostgreSQL)."""
     return db.dialect.secure_delete(db)

@@ -7,7 +7,8 @@ newest placed first and paged by ``(placed_at, order_id)`` — an index range
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import sqlite_utils
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import sqlite_utils
 
 from connector.store.rows import query_rows
-
 from connector.timeutil import now_db
 
 

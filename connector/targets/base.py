@@ -9,8 +9,9 @@ list. A target therefore never needs to know about SQLite or Flask.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from connector.config import TARGET_DEFAULTS
 
@@ -88,7 +89,7 @@ class RemoteItems:
         return json.dumps({k: [v.remote_id, v.digest] for k, v in self._items.items()}, separators=(",", ":"))
 
     @classmethod
-    def decode(cls, text: str | None, legacy_remote_id: str | None = None) -> "RemoteItems":
+    def decode(cls, text: str | None, legacy_remote_id: str | None = None) -> RemoteItems:
         """From the stored form; a part stored before items existed had one ``remote_id``: it
         becomes the item of key ``""``, which the target reuses for the first of the new keys."""
         try:

@@ -6,7 +6,8 @@ The recorder is injected by the worker, which keeps this module free of SQLite.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext, Target
 from connector.targets.neutral import map_neutral_order, map_neutral_part

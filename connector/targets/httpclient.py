@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import lru_cache
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Mapping
+from functools import lru_cache
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests

@@ -17,13 +17,13 @@ from connector.models import SyncStatus
 from connector.resync.jobs import create_reconcile_job, create_resync_job, job_view
 from connector.resync.runner import runner_name, start_job_thread
 from connector.resync.spec import check_shop, parse_duration, parse_resync_request
-from connector.store import jobs as job_store
-from connector.store.db import write_transaction
+from connector.shopify.ids import is_ascii_digits, shopify_id
 from connector.store import failures as failure_store
+from connector.store import jobs as job_store
 from connector.store import orders as order_store
+from connector.store.db import write_transaction
 from connector.store.events import list_events
 from connector.store.failures import list_attempts
-from connector.shopify.ids import is_ascii_digits, shopify_id
 from connector.timeutil import utc_now
 from connector.web.dbconn import request_db
 

@@ -16,13 +16,18 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
-from connector.shopify.ids import shopify_id
 from connector.errors import SessionTokenError, ShopifyApiError
 from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.embedded import (
-    APP_BRIDGE_URL, LINK_HEADER, PATCH_ID_TOKEN_PATH, POLARIS_URL, bounce_url,
-    content_security_policy, embedded_app_url,
+    APP_BRIDGE_URL,
+    LINK_HEADER,
+    PATCH_ID_TOKEN_PATH,
+    POLARIS_URL,
+    bounce_url,
+    content_security_policy,
+    embedded_app_url,
 )
+from connector.shopify.ids import shopify_id
 from connector.web.app_session import ensure_offline_access, verified_session
 
 bp = Blueprint(

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from connector.errors import SessionTokenError, ShopifyApiError
 from connector.shopify.session_token import bearer_token
+from connector.web import merchant_jobs, merchant_orders, merchant_settings
 from connector.web.app_session import ensure_offline_access, verified_session
 
 bp = Blueprint("merchant_api", __name__, url_prefix="/app/api")
@@ -70,7 +71,5 @@ def session() -> Response:
 
 # The endpoints, each area its own blueprint behind the guard above (Flask runs a parent's
 # before_request for its children).
-from connector.web import merchant_jobs, merchant_orders, merchant_settings  # noqa: E402
-
 for _child in (merchant_settings.bp, merchant_orders.bp, merchant_jobs.bp):
     bp.register_blueprint(_child)

@@ -202,7 +202,7 @@ def _what_was_sent(db: Any, profile: ShopProfile, row: dict[str, Any]) -> Any:
         order = json.loads(body) if body else None
         ctx = ShopContext(g.shop, target.settings_for(account.settings))
         return wire_payload(target.map_order(order, ctx)) if isinstance(order, dict) else None
-    except Exception:  # noqa: BLE001 - a preview must never break the page
+    except Exception:  # a preview must never break the page
         log.info("payload preview failed", exc_info=True, extra={"shop": g.shop, "order_id": row["order_id"]})
         return None
     finally:

@@ -13,9 +13,9 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connector.store.db import STORE_ERRORS, location_of
 from connector.shopify.headers import MissingHeaderError, header, parse_webhook_headers
 from connector.shopify.verify import verify_webhook_hmac
+from connector.store.db import STORE_ERRORS, location_of
 from connector.store.events import NewEvent
 from connector.store.intake import save_webhook_event
 from connector.web.dbconn import request_db

@@ -13,27 +13,32 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-
-from connector.config import TARGET_SECRET_KEYS
-from connector.scrub import scrub_secrets
 from connector.accounts.options import ShopOptions, skip_reason
-from connector.store.db import Db, STORE_ERRORS, write_transaction
+from connector.config import TARGET_SECRET_KEYS
 from connector.errors import (
-    AccountError, ConfigError, DeliveryError, MappingError, PermanentDeliveryError, TransientDeliveryError,
+    AccountError,
+    ConfigError,
+    DeliveryError,
+    MappingError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
 )
 from connector.models import Attempt, AttemptOutcome, DeliveryResult, EventState
-from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
+from connector.scrub import scrub_secrets
 from connector.store import events as event_store
 from connector.store import failures as failure_store
 from connector.store import holds
 from connector.store import orders as order_store
 from connector.store import parts as part_store
+from connector.store.db import STORE_ERRORS, Db, write_transaction
 from connector.store.shop_settings import record_account_check
 from connector.targets.base import RemoteItems, RemoteRef, SendResult, ShopContext, Target
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
+from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -15,33 +15,35 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from connector import metrics
+from connector.accounts.profile import ShopProfile
 from connector.config import Settings
+from connector.errors import StorageError
+from connector.lifecycle.customer_redaction import run_redaction_steps
 from connector.models import DeliveryResult
 from connector.scrub import remember_secrets
-from connector.errors import StorageError
+from connector.store import holds
+from connector.store import orders as order_store
 from connector.store.db import STORE_ERRORS, db_for, is_storage_failure, location_of, redact_url, write_transaction
-from connector.store.migrations import migrate
-from connector.worker.retrying import RetryPolicy
-from connector.store import holds, orders as order_store
-from connector.store.events import prune_events, release_held_events, shops_with_held_events
 from connector.store.dry_run import record_dry_run
+from connector.store.events import prune_events, release_held_events, shops_with_held_events
+from connector.store.migrations import migrate
 from connector.store.shops import sync_config_shops
 from connector.targets.base import ShopContext, Target
 from connector.targets.registry import build_target
+from connector.timeutil import now_db
 from connector.worker.deliver import DeliveryOutcome, OrderDelivery, dead_letter_order
 from connector.worker.profiles import ProfileCache
 from connector.worker.reload import SettingsWatcher
 from connector.worker.renewals import TokenRenewals
-from connector.accounts.profile import ShopProfile
-from connector.lifecycle.customer_redaction import run_redaction_steps
+from connector.worker.retrying import RetryPolicy
 from connector.worker.routing import RoutingRules
 from connector.worker.triage import triage_new_events
-from connector.timeutil import now_db
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
@@ -165,7 +167,7 @@ class Worker:
         db = self._db()
         try:
             started = self._start_delivery(db, shop, order_id)
-        except Exception as exc:  # noqa: BLE001 - see the docstring
+        except Exception as exc:  # see the docstring
             if is_storage_failure(exc):
                 raise
             log.exception("cannot start the delivery", extra={"shop": shop, "order_id": order_id})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from connector.accounts.profile import ShopProfile
 from connector.accounts.stored import load_profile, record_check
@@ -17,7 +17,6 @@ from connector.config import Settings
 from connector.store import holds
 from connector.store import shop_settings as settings_store
 from connector.store.db import Db, write_transaction
-
 
 log = logging.getLogger(__name__)
 RECHECK_SWEEP_S = 5.0

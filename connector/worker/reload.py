@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping
 
 from connector.config import Settings, config_file_path, load_settings
 from connector.errors import ConfigError

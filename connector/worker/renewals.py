@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from connector.config import Settings
 from connector.lifecycle.client_credentials import renew_due_tokens

@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
@@ -32,7 +33,7 @@ class RetryPolicy:
     give_up_after_s: float
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "RetryPolicy":
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
         return cls(
             first_delay_s=settings["retry.first_delay_s"],
             max_delay_s=settings["retry.max_delay_s"],

@@ -14,10 +14,12 @@ to the worker loop, which waits and tries again: nothing is lost either way.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
-
-from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS, prepare_lifecycle
+from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS
+from connector.lifecycle.handlers import prepare_lifecycle
 from connector.models import EventState
 from connector.shopify.topics import PRIVACY_TOPICS
 from connector.store import events as event_store
@@ -82,7 +84,7 @@ def _fold(db: Db, run: list[Routed]) -> None:
         shops = known_shops(db)
         _lock_in_key_order(db, [(row, route) for row, route in run if row["shop"] in shops])
         for row, route in run:
-            _settle(db, row, route, lambda: _apply(db, row, route, shops))
+            _settle(db, row, route, partial(_apply, db, row, route, shops))
 
 
 def _act(db: Db, row: dict[str, Any], route: Route) -> None:
@@ -90,7 +92,7 @@ def _act(db: Db, row: dict[str, Any], route: Route) -> None:
     handler = LIFECYCLE_HANDLERS.get(row["topic"])
     try:
         prepare_lifecycle(db, row["topic"], row["shop"], route.body)
-    except Exception as exc:  # noqa: BLE001 - a poison body ends in its event, not in the loop
+    except Exception as exc:  # a poison body ends in its event, not in the loop
         if is_storage_failure(exc):
             raise
         route = Route("invalid", reason=_internal_error(row["topic"], exc))
@@ -135,7 +137,7 @@ def _settle(
     try:
         with savepoint(db, "triage_event"):
             state, reason, fields = apply()
-    except Exception as exc:  # noqa: BLE001 - see the module docstring
+    except Exception as exc:  # see the module docstring
         if is_storage_failure(exc):
             raise
         log.exception("event could not be triaged", extra=_extra(row, route))

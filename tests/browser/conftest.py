@@ -9,20 +9,21 @@ as root. Where no browser is found the tests are skipped with what to install â€
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from connector.app import create_app
+from connector.sandbox.shopify_admin import ShopifyAdminStandIn
 from connector.store.db import close_thread_dbs
 from tests.browser.harness import AdminStandIn, LiveApp
 from tests.browser.world import ORDERS, RefusingFoxdeli, RefusingParcellab
-from connector.sandbox.shopify_admin import ShopifyAdminStandIn
-from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts
-from tests.support import make_settings
 from tests.external_tools import missing, require_tool
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET
+from tests.support import make_settings
+from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts
 
 # Chromium blocks a public page (the admin stand-in at https://admin.shopify.com) from framing a
 # loopback address (Local Network Access); the real admin frames a public app URL.

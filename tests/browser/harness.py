@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlencode
-
-import logging
 
 from werkzeug.serving import make_server
 
-from tests.support import SHOP
 from tests.id_tokens import API_KEY, API_SECRET, mint_id_token
+from tests.support import SHOP
 
 APP_BRIDGE = (Path(__file__).parent.parent / "standins" / "app_bridge.js").read_text()
 
@@ -37,7 +37,7 @@ class LiveApp:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "LiveApp":
+    def __enter__(self) -> LiveApp:
         self.thread.start()
         return self
 

@@ -11,8 +11,8 @@ import pytest
 from tests.browser.harness import screenshot
 from tests.browser.merchant import Merchant
 from tests.browser.world import World
-from tests.support import webhook_headers
 from tests.id_tokens import API_SECRET, mint_id_token
+from tests.support import webhook_headers
 from tests.tenancy_env import ESHOP_A, FOX_A, SHOP_A, order_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from connector.app import create_app
-from connector.worker.loop import Worker
-from tests.browser.harness import AdminStandIn, LiveApp
-from tests.support import webhook_headers
-from tests.id_tokens import API_KEY, API_SECRET
 from connector.sandbox.foxdeli import FoxdeliStandIn, problem
 from connector.sandbox.parcellab import ParcellabStandIn
 from connector.sandbox.server import Response
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
+from connector.worker.loop import Worker
+from tests.browser.harness import AdminStandIn, LiveApp
+from tests.id_tokens import API_KEY, API_SECRET
+from tests.support import webhook_headers
 from tests.tenancy_env import tenancy_settings
 
 ORDERS = 12  # in the Shopify stand-in, all placed within the last 30 days

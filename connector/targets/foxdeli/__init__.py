@@ -19,7 +19,8 @@ Mapping is in :mod:`.mapping` (pure), HTTP in :mod:`.client`. Decisions taken he
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from connector.errors import AccountError, WaitingError
 from connector.targets.base import PartKind, RemoteItems, RemoteRef, SendResult, ShopContext
@@ -41,7 +42,7 @@ class FoxdeliTarget:
 
     kind: ClassVar[str] = "foxdeli"
 
-    def __init__(self, session: "requests.Session | None" = None) -> None:
+    def __init__(self, session: requests.Session | None = None) -> None:
         self._session = session
         self._clients: dict[tuple[str, str, str, float], FoxdeliClient] = {}
         self._lock = threading.Lock()

@@ -10,7 +10,8 @@ the carrier later.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from connector.errors import MappingError

@@ -22,7 +22,8 @@ lower case, with spaces and dashes read as ``_``):
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from connector.targets.common import country_alpha2, text
 from connector.targets.foxdeli.carriers import map_carrier

@@ -13,19 +13,20 @@ also calls Foxdeli's cancel endpoint) and ``_orderExternalId`` (which order a pa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import pycountry
 
 from connector.errors import MappingError
+from connector.shopify.ids import resource_id, shopify_id
 from connector.targets.common import language_iso2, order_number, text, to_decimal, utc_millis
 from connector.targets.foxdeli.carriers import carrier_from_url, carrier_table, map_carrier
 from connector.targets.foxdeli.destination import map_address, map_destination
-from connector.shopify.ids import resource_id, shopify_id
 from connector.targets.foxdeli.enums import LANGUAGES
-from connector.targets.foxdeli.settings import FoxdeliSettings
 from connector.targets.foxdeli.payment import cash_on_delivery, map_payment
+from connector.targets.foxdeli.settings import FoxdeliSettings
 
 PLATFORM = "shopify"  # the seed's example value for "name of data source"
 UNDEFINED_LANGUAGE = "undefined"  # the seed's own "no language" value

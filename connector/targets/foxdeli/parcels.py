@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from connector.targets.base import RemoteItems
 from connector.targets.foxdeli.client import FoxdeliClient
@@ -32,7 +33,7 @@ def sync_parcels(client: FoxdeliClient, order_id: str, wanted: list[dict[str, An
     # Parcels whose number left the fulfillment, oldest first: a new number takes one over
     # (PATCH) rather than Foxdeli getting a new parcel and a deleted one.
     spare = [k for k in items.keys() if k not in keys]
-    for key, parcel in zip(keys, wanted):
+    for key, parcel in zip(keys, wanted, strict=True):
         known, body_digest = items.get(key), digest(parcel)
         if known is not None and known.digest == body_digest:
             continue

@@ -9,7 +9,8 @@ Shopify's gateway names are free text ("Cash on Delivery (COD)", "Bank Deposit",
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from connector.targets.common import text, to_decimal, utc_millis
 

@@ -11,8 +11,8 @@ of asking Foxdeli again — a wrong password must not turn into one login per or
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from connector.errors import DeliveryError, TransientDeliveryError
 

@@ -7,7 +7,8 @@ deleted order. ``target.token`` is sent as a bearer token when set.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests

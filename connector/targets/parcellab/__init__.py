@@ -7,7 +7,8 @@ the :class:`connector.targets.base.Target` interface. Per-shop settings (``ShopC
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
 from connector.targets.httpclient import ThreadSessions

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 
 from connector.errors import AccountError, MappingError, PermanentDeliveryError, TransientDeliveryError
-from connector.targets.base import SendResult
 from connector.scrub import scrub_secrets
+from connector.targets.base import SendResult
 from connector.targets.httpclient import Verdict, raise_for_response, response_reason, send_request
-
 from connector.targets.parcellab.mapping import CORE_FIELDS
 from connector.targets.parcellab.settings import ParcellabSettings
 

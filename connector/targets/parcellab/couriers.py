@@ -17,7 +17,8 @@ Shops override or extend it with ``target.carriers`` (keys are matched after
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from connector.targets.common import carrier_key

@@ -13,10 +13,12 @@ tracking number; a cancelled order carries a ``cancel_order`` mutation.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from connector.errors import MappingError, WaitingError
+from connector.shopify.ids import is_ascii_digits, resource_id
 from connector.targets.common import (
     bare_number,
     country_alpha2,
@@ -29,7 +31,6 @@ from connector.targets.common import (
     utc_date,
     utc_millis,
 )
-from connector.shopify.ids import is_ascii_digits, resource_id
 from connector.targets.parcellab.couriers import courier_code
 from connector.targets.parcellab.settings import ParcellabSettings
 from connector.targets.parcellab.timezones import country_timezone
