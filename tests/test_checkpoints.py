@@ -62,16 +62,20 @@ def test_under_steady_intake_the_wal_starts_over_instead_of_growing(client, db_p
 
 def test_catching_up_waits_for_the_intake_turn(db_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "CATCH_UP_FRAMES", 1)
-    writer = connect(db_path)
-    writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("CREATE TABLE IF NOT EXISTS t (x BLOB)")
-    writer.execute("INSERT INTO t VALUES (zeroblob(20000))")
-    conn = connect(db_path).conn
-    done = threading.Event()
-    with intake_turn(db_path):
-        thread = threading.Thread(target=lambda: (checkpoints.checkpoint_once(conn, db_path), done.set()))
-        thread.start()
-        assert not done.wait(0.5)  # the catch-up pass queues behind the webhook holding the turn
-    assert done.wait(5)
-    frames, copied = wal_frames(db_path)
-    assert frames == copied > 0
+    writer, checkpointer = connect(db_path), connect(db_path)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint = 0")
+        writer.execute("CREATE TABLE IF NOT EXISTS t (x BLOB)")
+        writer.execute("INSERT INTO t VALUES (zeroblob(20000))")
+        conn = checkpointer.conn
+        done = threading.Event()
+        with intake_turn(db_path):
+            thread = threading.Thread(target=lambda: (checkpoints.checkpoint_once(conn, db_path), done.set()))
+            thread.start()
+            assert not done.wait(0.5)  # the catch-up pass queues behind the webhook holding the turn
+        assert done.wait(5)
+        frames, copied = wal_frames(db_path)
+        assert frames == copied > 0
+    finally:
+        checkpointer.close()
+        writer.close()
