@@ -63,7 +63,7 @@ def test_verification_is_pure():
 
 
 def test_id_token_verification_is_pure():
-    allowed = {"__future__", "dataclasses", "typing", "urllib", "jwt", "connector"}
+    allowed = {"__future__", "collections", "dataclasses", "typing", "urllib", "jwt", "connector"}
     for name in imports_of(PACKAGE / "shopify" / "session_token.py"):
         assert name.split(".")[0] in allowed, name
         assert not name.startswith("connector.") or name in {"connector.errors", "connector.shopify.domains"}, name
