@@ -54,6 +54,7 @@ def test_a_sqlite_store_is_copied_whole_and_delivery_goes_on_without_duplicates(
             "SELECT id, state FROM events ORDER BY id")
         assert bytes(copied.execute("SELECT body FROM events WHERE id = 1").fetchone()[0]) == bytes(
             source.execute("SELECT body FROM events WHERE id = 1").fetchone()[0])  # raw bytes, exact
+        last_copied_id = source.execute("SELECT max(id) FROM events").fetchone()[0]
 
     # The install goes on on PostgreSQL: the duplicate is still a duplicate, new ids follow the
     # copied ones, the newer state is delivered once to the same target order.
@@ -61,10 +62,11 @@ def test_a_sqlite_store_is_copied_whole_and_delivery_goes_on_without_duplicates(
     client = create_app(settings=after).test_client()
     assert _post(client, live_order(updated_at="2026-11-25T10:00:00Z"), webhook_id="w-1").get_json()["duplicate"]
     answer = _post(client, live_order(updated_at="2026-11-25T11:00:00Z"), "orders/updated").get_json()
-    assert answer["event"] > source.execute("SELECT max(id) FROM events").fetchone()[0]
+    assert answer["event"] > last_copied_id
     Worker(after).run(once=True)
     assert len(target.orders()) == 1 and sum(target.writes.values()) == writes_before + 1
-    assert copied.execute("SELECT status FROM orders WHERE shop = ?", [SHOP]).fetchone() == ("synced",)
+    with closing(connect(url)) as copied:
+        assert copied.execute("SELECT status FROM orders WHERE shop = ?", [SHOP]).fetchone() == ("synced",)
 
     again = CliRunner().invoke(main, ["db", "copy", "--to", url, "--config", str(tmp_path / "config.toml")],
                                env={"CONNECTOR_DATABASE_PATH": sqlite_path})

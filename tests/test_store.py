@@ -399,8 +399,12 @@ def test_the_ready_probe_only_reads(db, db_path):
     finally:
         readonly.close()
     assert db.execute("SELECT key, value FROM app_state ORDER BY key").fetchall() == before
-    with pytest.raises(STORE_ERRORS):
-        read_probe(sqlite_utils.Database(sqlite3.connect(":memory:")))  # no schema: not ready
+    empty = sqlite_utils.Database(sqlite3.connect(":memory:"))
+    try:
+        with pytest.raises(STORE_ERRORS):
+            read_probe(empty)  # no schema: not ready
+    finally:
+        empty.close()
 
 
 def test_dry_run_payloads_are_listed_newest_first_by_order(db):
