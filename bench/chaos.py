@@ -15,6 +15,11 @@ so *accepted* means "got 200". Meanwhile three chaos lanes, at random moments:
   few seconds — longer than the processes' busy timeout, so intake answers 503 and workers see
   "database is locked".
 
+With ``--engine postgres``: a throwaway PostgreSQL server, two "hosts" (each a gunicorn and its
+workers, the webhooks spread over both), the lock lane locking every table, and two more lanes:
+a whole host SIGKILLed and brought back, and the server stopped as by a crash and started again.
+Every lane spreads its quota over the driver's progress (see :func:`chaos_lanes`).
+
 Then faults stop, the workers drain, and the run checks: every accepted webhook is stored;
 every order is at the target once, in its newest state (version tag and cancellation); every
 tracking number exactly once, on its own order; no event left ``new``/``queued``/``held``; every
@@ -66,6 +71,7 @@ TARGET_KINDS = ("500", "429", "timeout", "refuse")
 FAULT_KINDS = ("worker_kill", *(f"target_{k}" for k in TARGET_KINDS), "db_lock")
 # On PostgreSQL, two "hosts" (each a gunicorn and its workers) and two more faults.
 PG_FAULT_KINDS = (*FAULT_KINDS, "host_kill", "pg_restart")
+QUOTA_MARGIN = 1.25  # faults of each kind while the driver runs, per one of min_faults
 
 
 @dataclass
@@ -278,9 +284,14 @@ class Cluster:
             self.killing.difference_update(mine)
             self.killing.discard(-1 - host)
 
-    def kill_worker(self, rng: random.Random) -> None:
+    def kill_worker(self, rng: random.Random) -> bool:
+        """SIGKILL one worker and start it again; False when every worker is a killed host's."""
         with self.worker_lock:
-            n = rng.randrange(len(self.workers))
+            # Not one of a host being killed (that lane restarts it: two restarts would leave
+            # one process untracked, or a killed one counted as a crash).
+            n = rng.choice([k for k in range(len(self.workers)) if k not in self.killing] or [-1])
+            if n < 0:
+                return False
             proc = self.workers[n]
             self.killing.add(n)
             if proc.poll() is None:
@@ -290,6 +301,7 @@ class Cluster:
         with self.worker_lock:
             self.workers[n] = self._start_worker(n)
             self.killing.discard(n)
+        return True
 
     def check_alive(self) -> None:
         """A process that exits without being killed is a crash: count it, restart it."""
@@ -349,6 +361,9 @@ class DriverStats:
     duplicates: int = 0  # answered duplicate: true
     retried: Counter = field(default_factory=Counter)  # non-200 answers by status / error
     given_up: int = 0
+    given_up_hooks: list[dict[str, Any]] = field(default_factory=list)  # which, and what they last heard
+    taken: int = 0  # webhooks a sender has started on (the run's progress, for the chaos lanes)
+    planned: int = 1
 
 
 def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: DriverStats) -> None:
@@ -359,6 +374,7 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
     for item in enumerate(plan):
         work.put(item)
     lock = threading.Lock()
+    stats.planned = max(1, len(plan))
 
     def sender() -> None:
         session = requests.Session()
@@ -368,6 +384,8 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
             except queue.Empty:
                 return
             i, hook = item
+            with lock:
+                stats.taken += 1
             url = urls[i % len(urls)]
             delay = start + i / rate - time.monotonic()
             if delay > 0:
@@ -379,6 +397,7 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
             }
             backoff = 0.1
             give_up_at = time.monotonic() + 300
+            heard: list[str] = []
             while True:
                 try:
                     response = session.post(url, data=hook.body, headers=headers, timeout=10)
@@ -395,9 +414,12 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
                     break
                 with lock:
                     stats.retried[str(status)] += 1
+                heard.append(f"{time.monotonic() - start:.0f}s {url.split('/')[2]} {status}")
                 if time.monotonic() > give_up_at:
                     with lock:
                         stats.given_up += 1
+                        stats.given_up_hooks.append({"webhook_id": hook.webhook_id, "topic": hook.topic,
+                                                     "tries": len(heard), "first": heard[:3], "last": heard[-8:]})
                     break
                 time.sleep(backoff * random.uniform(0.5, 1.5))
                 backoff = min(2.0, backoff * 2)
@@ -411,10 +433,16 @@ def drive(cluster: Cluster, plan: list[Webhook], cfg: ChaosConfig, stats: Driver
 
 
 # -- chaos lanes ------------------------------------------------------------------------------
-def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: Counter,
+def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: Counter, stats: DriverStats,
                 driver_done: threading.Event, stop: threading.Event) -> list[threading.Thread]:
+    """One thread per kind of fault. Each spreads its quota over the driver's progress (webhooks
+    taken), not over the clock: a loaded machine slows the driver down, and a clock-paced lane
+    then crowds its faults into the first part (or, slowed itself, misses its quota). About
+    ``QUOTA_MARGIN`` × ``min_faults`` of each kind land while webhooks are sent; a lane that is
+    short when the driver is done tops up at a few seconds a fault."""
     started = time.monotonic()
-    spread = max(10.0, cfg.duration_s)  # aim to reach min_faults of each kind around the driver's end
+    spread = max(10.0, cfg.duration_s)
+    goal = cfg.min_faults * QUOTA_MARGIN
 
     def enough(kinds: tuple[str, ...]) -> bool:
         return all(faults[k] >= cfg.min_faults for k in kinds)
@@ -424,10 +452,23 @@ def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: 
             return True
         return driver_done.is_set() and enough(kinds)
 
+    def wait_turn(done: float, top_up_s: float) -> bool:
+        """Until the driver has come far enough for fault number ``done + 1``; False: stop."""
+        due = (done + rng.uniform(0.2, 1.0)) / goal
+        while not stop.is_set():
+            if driver_done.is_set():
+                return not stop.wait(rng.uniform(0.5, 1.5) * top_up_s)
+            if stats.taken / stats.planned >= due:
+                return True
+            stop.wait(0.1)
+        return False
+
     def target_lane() -> None:
         kinds = tuple(f"target_{k}" for k in TARGET_KINDS)
-        cycle = spread / (cfg.min_faults * len(TARGET_KINDS))
+        cycle = spread / (goal * len(TARGET_KINDS))
         while not should_stop(kinds):
+            if not wait_turn(sum(faults[k] for k in kinds) / len(TARGET_KINDS), cycle):
+                break
             kind = rng.choice([k for k in TARGET_KINDS if faults[f"target_{k}"] == min(faults[f"target_{x}"] for x in TARGET_KINDS)])
             seconds = rng.uniform(0.3, max(0.4, cycle * 0.6))
             try:
@@ -435,23 +476,15 @@ def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: 
                 faults[f"target_{kind}"] += 1
             except requests.RequestException:
                 pass  # still refusing from the previous fault
-            stop.wait(seconds + rng.uniform(0.1, max(0.2, cycle * 0.4)) + (0.3 if kind == "refuse" else 0))
+            stop.wait(seconds + (0.3 if kind == "refuse" else 0))
 
     def kill_lane() -> None:
-        cycle = spread / cfg.min_faults
-        while not should_stop(("worker_kill",)):
-            stop.wait(rng.uniform(0.3, 1.2) * cycle)
-            if stop.is_set():
-                break
-            cluster.kill_worker(rng)
-            faults["worker_kill"] += 1
+        while not should_stop(("worker_kill",)) and wait_turn(faults["worker_kill"], 2.0):
+            if cluster.kill_worker(rng):
+                faults["worker_kill"] += 1
 
     def lock_lane() -> None:
-        cycle = spread / cfg.min_faults
-        while not should_stop(("db_lock",)):
-            stop.wait(rng.uniform(0.2, 0.9) * cycle)
-            if stop.is_set():
-                break
+        while not should_stop(("db_lock",)) and wait_turn(faults["db_lock"], 2.0):
             hold = rng.uniform(0.5, cfg.busy_timeout_s * 1.8)  # often longer than the busy timeout
             try:
                 with hold_write_lock(cluster):
@@ -461,11 +494,7 @@ def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: 
                 print(f"chaos: lock lane: {exc}", flush=True)
 
     def host_lane() -> None:
-        cycle = spread / cfg.min_faults
-        while not should_stop(("host_kill",)):
-            stop.wait(rng.uniform(0.3, 1.0) * cycle)
-            if stop.is_set():
-                break
+        while not should_stop(("host_kill",)) and wait_turn(faults["host_kill"], 2.0):
             try:
                 cluster.kill_host(rng)
             except TimeoutError as exc:  # came back slowly (the server restarting too): go on
@@ -473,11 +502,7 @@ def chaos_lanes(cluster: Cluster, cfg: ChaosConfig, rng: random.Random, faults: 
             faults["host_kill"] += 1
 
     def restart_lane() -> None:
-        cycle = spread / cfg.min_faults
-        while not should_stop(("pg_restart",)):
-            stop.wait(rng.uniform(0.3, 1.0) * cycle)
-            if stop.is_set():
-                break
+        while not should_stop(("pg_restart",)) and wait_turn(faults["pg_restart"], 3.0):
             cluster.pg.restart()  # immediate: every connection cut, as by a crash
             faults["pg_restart"] += 1
 
@@ -652,7 +677,7 @@ def run_chaos(cfg: ChaosConfig) -> dict[str, Any]:
     driver_done, stop = threading.Event(), threading.Event()
     t0 = time.monotonic()
     try:
-        lanes = chaos_lanes(cluster, cfg, rng, faults, driver_done, stop)
+        lanes = chaos_lanes(cluster, cfg, rng, faults, stats, driver_done, stop)
         drive(cluster, plan, cfg, stats)
         driver_done.set()
         drive_s = time.monotonic() - t0
@@ -672,6 +697,7 @@ def run_chaos(cfg: ChaosConfig) -> dict[str, Any]:
         webhooks_planned=len(plan), webhooks_sent=stats.sent, webhooks_accepted=stats.accepted,
         duplicates_answered=stats.duplicates, duplicate_sends=sum(h.duplicate_send for h in plan),
         late_sends=sum(h.late for h in plan), non_200=dict(stats.retried), given_up=stats.given_up,
+        given_up_hooks=stats.given_up_hooks[:5],
         faults=dict(faults), unexpected_exits=cluster.unexpected_exits, drive_s=round(drive_s, 1),
         chaos_s=round(chaos_s, 1), drain_s=round(drain_s, 1), workdir=str(workdir),
     )
@@ -706,6 +732,8 @@ def report(result: dict[str, Any]) -> str:
                                          "wrong_owner_trackings", "stale_orders", "regressions", "invalid_examples",
                                          "accepted_not_stored", "open_events", "dead_not_listed")}
         lines.append("FAILED: " + json.dumps(detail, default=str)[:3000])
+    for hook in result["given_up_hooks"]:
+        lines.append(f"given up: {json.dumps(hook)}")
     lines.append("RESULT: " + ("PASS" if result["ok"] else "FAIL"))
     return "\n".join(lines)
 
@@ -721,6 +749,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite",
                         help="postgres: a throwaway server, two hosts, host kills and server restarts")
     args = parser.parse_args()
+    print("command: python bench/chaos.py " + " ".join(sys.argv[1:]), flush=True)
     cfg = ChaosConfig(webhooks=args.webhooks, orders=args.orders, min_faults=args.min_faults,
                       duration_s=args.duration, seed=args.seed, workdir=args.workdir, engine=args.engine,
                       hosts=2 if args.engine == "postgres" else 1)
