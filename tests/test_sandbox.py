@@ -49,6 +49,8 @@ class SandboxProcess:
         self.process.send_signal(signal.SIGINT)
         code = self.process.wait(20)
         self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return code
 
 
