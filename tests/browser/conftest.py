@@ -22,7 +22,9 @@ from tests.browser.harness import AdminStandIn, LiveApp
 from tests.browser.world import ORDERS, RefusingFoxdeli, RefusingParcellab
 from tests.external_tools import missing, require_tool
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET
-from tests.support import make_settings
+from connector.store.db import get_db, location_of
+from tests.support import SHOP, make_settings
+from tests.tenancy_env import install
 from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts
 
 # Chromium blocks a public page (the admin stand-in at https://admin.shopify.com) from framing a
@@ -60,6 +62,9 @@ def app_settings(tmp_path: Path) -> Any:
 @pytest.fixture
 def live_app(app_settings: Any) -> Iterator[LiveApp]:
     app = create_app(settings=app_settings)
+    # The shop is installed with its offline token: opening the app needs no token exchange (its
+    # own tests are in tests/test_token_exchange.py).
+    install(app_settings, get_db(location_of(app_settings)), SHOP)
     with LiveApp(app) as live:
         yield live
     close_thread_dbs()
