@@ -40,7 +40,7 @@ def start_connector(args: list[str], env: dict[str, str], cwd: Path, log: Path) 
         )
 
 
-def wait_http(url: str, timeout: float = 20.0) -> None:
+def wait_http(url: str, timeout: float = 60.0) -> None:  # a loaded CI machine starts slowly
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
