@@ -1,7 +1,8 @@
 """Slow clients and a latency probe, on real sockets (loopback only, bounded in time).
 
 ``Tricklers`` opens sockets that send a request one byte at a time: half never finish their
-headers, half send complete headers and then trickle the body. ``probe`` posts signed
+headers, half send complete headers and then trickle the body; with ``reopen`` each one closed
+by the server is opened again at once, as an attacker would, so ``count`` keep trickling. ``probe`` posts signed
 webhooks at a steady pace and records how long each answer took.
 """
 
@@ -21,12 +22,16 @@ from tests.support import webhook_headers
 
 
 class Tricklers:
-    """``count`` sockets to host:port, each sending one byte every ``interval_s`` until closed."""
+    """``count`` sockets to host:port, each sending one byte every ``interval_s`` until closed
+    (with ``reopen``, replaced by a new one in the same slot)."""
 
-    def __init__(self, port: int, count: int, interval_s: float = 0.5, tls: ssl.SSLContext | None = None) -> None:
-        self.port, self.count, self.interval_s, self.tls = port, count, interval_s, tls
+    def __init__(self, port: int, count: int, interval_s: float = 0.5, tls: ssl.SSLContext | None = None,
+                 reopen: bool = False) -> None:
+        self.port, self.count, self.interval_s, self.tls, self.reopen = port, count, interval_s, tls, reopen
         self.sockets: list[socket.socket] = []
-        self.closed_after: dict[int, float] = {}  # socket index → seconds from its connect until the server closed it
+        self.closed_after: dict[int, float] = {}  # slot → seconds from its first connect until the server closed it
+        self.lifetimes: list[tuple[int, float]] = []  # (slot, seconds open) of every socket the server closed
+        self.refused = 0  # reconnections that failed (tried again on the next tick)
         self._opened: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -34,13 +39,16 @@ class Tricklers:
     def __enter__(self) -> Tricklers:
         for index in range(self.count):
             self._opened.append(time.monotonic())
-            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname="127.0.0.1")
-            sock.sendall(self._opening(index))
-            self.sockets.append(sock)
+            self.sockets.append(self._connect(index))
         self._thread.start()
         return self
+
+    def _connect(self, index: int) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname="127.0.0.1")
+        sock.sendall(self._opening(index))
+        return sock
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -61,15 +69,34 @@ class Tricklers:
             return start + b"X-Slow: "  # a header line that never ends
         return start + b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"
 
+    @property
+    def reopened(self) -> int:
+        return len(self.lifetimes) if self.reopen else 0
+
     def _run(self) -> None:
+        started = list(self._opened)  # when each slot's current socket opened
         while not self._stop.wait(self.interval_s):
             for index, sock in enumerate(self.sockets):
-                if index in self.closed_after:
+                if index in self.closed_after and not self.reopen:
                     continue
                 try:
                     sock.send(b"a")
                 except OSError:
-                    self.closed_after[index] = time.monotonic() - self._opened[index]
+                    now = time.monotonic()
+                    if sock.fileno() != -1:  # closed by the server now (not a slot whose reconnect failed)
+                        self.closed_after.setdefault(index, now - self._opened[index])
+                        self.lifetimes.append((index, now - started[index]))
+                    if self.reopen and not self._stop.is_set():
+                        sock.close()
+                        self._replace(index, started)
+
+    def _replace(self, index: int, started: list[float]) -> None:
+        try:
+            self.sockets[index] = self._connect(index)
+        except OSError:
+            self.refused += 1  # the slot stays dead until the next tick tries again
+            return
+        started[index] = time.monotonic()
 
 
 @dataclass
