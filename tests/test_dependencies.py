@@ -54,7 +54,9 @@ def test_floor_is_past_the_advisory(package: str, fixed: str, advisory: str) -> 
 
 def test_sqlite_utils_floor_has_the_migrations_the_store_uses() -> None:
     """``sqlite_utils.Migrations`` first shipped in sqlite-utils 4.0 (3.39, the last 3.x, has no
-    ``migrations`` module), and connector/store/migrations.py imports it."""
+    ``migrations`` module). Stores made before the PostgreSQL port were migrated by it, and
+    connector/store/migrations.py (its own class since then) keeps their history in its table,
+    ``_sqlite_migrations``: a floor below 4.0 would admit a release that never wrote it."""
     import sqlite_utils
 
     assert hasattr(sqlite_utils, "Migrations")
