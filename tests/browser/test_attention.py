@@ -81,3 +81,22 @@ def test_a_store_with_more_orders_than_a_page_pages_through_them_all(world: Worl
         assert now[:len(seen)] == seen and len(now) > len(seen)  # added below, never reshuffled
         seen = now
     assert sorted(seen) == sorted(f"#{n}" for n in range(2001, 2001 + count))  # each once
+
+
+def test_onboarding_can_be_skipped_and_home_says_what_is_missing(tmp_path: Any, context: Any, page: Any, platforms: Any) -> None:
+    world = World(tmp_path, context, SHOP_A, *platforms)  # no account connected
+    try:
+        receive(world, 3001)
+        world.deliver()  # no account to send it to: kept
+        m = Merchant(page, world.admin)
+        frame = m.open("/app")
+        assert frame.query_selector("s-section[heading='Connect your tracking account']")
+        m.press("skip-onboarding")
+        m.frame.wait_for_selector(".metrics")
+        assert any("No tracking account is connected." in b for b in m.banners()), m.banners()
+        assert m.frame.inner_text("[data-metric='Held'] .metric-value") == "1", m.frame.inner_text("main")  # kept for later
+        m.go("Connect an account")
+        assert m.frame.evaluate("document.body.dataset.page") == "settings"
+    finally:
+        world.close()
+        close_thread_dbs()
