@@ -95,7 +95,11 @@ def target() -> Iterator[HttpTargetStandIn]:
 def overrides(db_path: str, target: HttpTargetStandIn) -> dict[str, Any]:
     from tests.support import fast_settings
 
-    return fast_settings(db_path, kind="http", base_url=target.url, token=TOKEN)
+    # A durable retry delay (0.5-1 s) longer than one worker pass, so the test sees the order
+    # retrying between passes: with the tiny default it was due again within the same
+    # `run(once=True)`, which then reached the 400, on a loaded machine.
+    return {**fast_settings(db_path, kind="http", base_url=target.url, token=TOKEN),
+            "retry.first_delay_s": 0.25, "retry.max_delay_s": 2.0}
 
 
 @pytest.fixture
