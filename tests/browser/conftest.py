@@ -17,15 +17,13 @@ import pytest
 
 from connector.app import create_app
 from connector.sandbox.shopify_admin import ShopifyAdminStandIn
-from connector.store.db import close_thread_dbs
+from connector.store.db import close_thread_dbs, get_db, location_of
 from tests.browser.harness import AdminStandIn, LiveApp
 from tests.browser.world import ORDERS, RefusingFoxdeli, RefusingParcellab
 from tests.external_tools import missing, require_tool
 from tests.id_tokens import API_KEY, API_SECRET, PREVIOUS_API_SECRET
-from connector.store.db import get_db, location_of
 from tests.support import SHOP, make_settings
-from tests.tenancy_env import install
-from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts
+from tests.tenancy_env import OPERATOR_ESHOP, PL_OPERATOR_TOKEN, add_merchant_accounts, install
 
 # Chromium blocks a public page (the admin stand-in at https://admin.shopify.com) from framing a
 # loopback address (Local Network Access); the real admin frames a public app URL.
