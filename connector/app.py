@@ -44,7 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     app.config["MAX_CONTENT_LENGTH"] = settings["webhooks.max_body_bytes"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    from connector.web import admin, app_home, auth, health, merchant_api, webhooks
+    from connector.web import admin, app_home, auth, health, landing, merchant_api, webhooks
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(auth.bp)
@@ -52,6 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     app.register_blueprint(admin.bp)
     app.register_blueprint(app_home.bp)
     app.register_blueprint(merchant_api.bp)
+    app.register_blueprint(landing.bp)
 
     @app.errorhandler(404)
     def not_found(_: Exception):  # type: ignore[no-untyped-def]
