@@ -123,6 +123,31 @@ def test_saved_settings_never_show_a_secret_and_keep_it_when_left_out(env):
     assert FOX_A["password"].encode() not in database_bytes(env.settings)
 
 
+# Every secret field of every platform, with the value each test shop stores for it.
+STORED_SECRETS = {"foxdeli": {"password": FOX_A["password"]}, "parcellab": {"token": PL_C["token"]}}
+
+
+def test_every_stored_tracking_secret_is_encrypted_in_the_raw_database(env, fox, pl):
+    from connector.accounts.platforms import PLATFORMS
+
+    assert {kind: set(p.secret_names) for kind, p in PLATFORMS.items()} == \
+        {kind: set(values) for kind, values in STORED_SECRETS.items()}  # a new secret field is searched for too
+    connect_foxdeli(env, SHOP_A, password="First-pa55word!")  # replaced below: it must not linger either
+    connect_foxdeli(env, SHOP_A)
+    assert env.api("PUT", "/settings", SHOP_C, {"target": {"kind": "parcellab", **PL_C}}).status_code == 200
+    assert env.api("POST", "/settings/test", SHOP_B,
+                   {"target": {"kind": "foxdeli", **FOX_A, "password": "Tried-0nly-pa55"}}).json["ok"] is False
+    for shop, number in ((SHOP_A, 1001), (SHOP_C, 1002)):  # deliveries record payloads and attempts
+        env.post(shop, order_for(number))
+    assert env.work().delivered == 2
+    raw = database_bytes(env.settings)
+    for value in ("First-pa55word!", "Tried-0nly-pa55", *(v for values in STORED_SECRETS.values() for v in values.values())):
+        assert value.encode() not in raw, value
+    for key in env.settings["shopify.token_encryption_key"].split(","):
+        assert key.encode() not in raw  # the key stays in the configuration
+    assert FOX_A["username"].encode() in raw and PL_C["account"].encode() in raw  # the search can find what is there
+
+
 @pytest.mark.parametrize("target, field, words", [
     ({"kind": "fedex"}, "target.kind", "foxdeli or parcellab"),
     ({"kind": "foxdeli", **FOX_A, "eshop_id": "not-a-uuid"}, "target.eshop_id", "UUID"),

@@ -253,25 +253,68 @@ def test_an_unpaid_order_is_sent_with_its_parcel_once_paid(make, fox):
     assert len(order["parcels"]) == 1  # the fulfillment that arrived while it was unpaid
 
 
+def sent_numbers(fox: FoxdeliStandIn, pl: ParcellabStandIn, kind: str) -> list[str]:
+    if kind == "foxdeli":
+        return [o["orderNumber"] for o in fox.orders_of(ESHOP_A)]
+    return [o["order_number"] for o in pl.orders_of(int(PL_C["account"]))]
+
+
 @pytest.mark.parametrize("kind", ["foxdeli", "parcellab"])
-def test_the_bare_order_number_option_reaches_the_platform(make, fox, pl, kind):
+@pytest.mark.parametrize("options, sent", [
+    ({}, "EU-1001"),  # the default: as Shopify shows it, with the store's own prefix
+    ({"order_number": "name"}, "EU-1001"),
+    ({"order_number": "number"}, "1001"),  # the bare number
+])
+def test_the_order_number_option_reaches_the_platform(make, fox, pl, kind, options, sent):
     settings, db, post = make()
-    account = FOX_A if kind == "foxdeli" else PL_C
-    connect_account(db, settings, SHOP_A, kind, options={"order_number": "number"}, **account)
-    post(SHOP_A, order_for(1001, name="EU-1001"))
+    connect_account(db, settings, SHOP_A, kind, options=options, **(FOX_A if kind == "foxdeli" else PL_C))
+    post(SHOP_A, order_for(1001, name="EU-1001"))  # a store whose order names are EU-1001, EU-1002, ...
     assert run(settings).delivered == 1
-    sent = fox.orders_of(ESHOP_A)[0]["orderNumber"] if kind == "foxdeli" else pl.orders_of(int(PL_C["account"]))[0]["order_number"]
-    assert sent == "1001"
+    assert sent_numbers(fox, pl, kind) == [sent]
 
 
-def test_a_merchants_courier_code_wins_over_the_built_in_table(make, pl):
+def sent_couriers(fox: FoxdeliStandIn, pl: ParcellabStandIn, kind: str) -> set[str]:
+    if kind == "foxdeli":
+        return {t["carrier"] for p in fox.orders_of(ESHOP_A)[0]["parcels"] for t in p["tracking"]}
+    return {courier for courier, _ in pl.trackings}
+
+
+def ups_fulfillment(**changes: Any) -> bytes:
+    return json.dumps(documented_fulfillment(tracking_company="UPS", tracking_number="1Z2345", **changes)).encode()
+
+
+@pytest.mark.parametrize("kind, override", [("foxdeli", "DPD_CZ"), ("parcellab", "ups-mi")])
+def test_a_merchants_courier_code_wins_over_the_built_in_table(make, fox, pl, kind, override):
+    from connector.targets.foxdeli.carriers import map_carrier
+    from connector.targets.parcellab.couriers import courier_code
+
+    assert (map_carrier("UPS"), courier_code("UPS", None, {})) == ("UPS", "ups")  # the built-in table
     settings, db, post = make()
-    connect_account(db, settings, SHOP_C, "parcellab", options={"carriers": {"UPS": "ups-mi"}}, **PL_C)
-    fulfillment = documented_fulfillment(tracking_company="UPS", tracking_number="1Z2345")
-    post(SHOP_C, order_for(1001))
-    post(SHOP_C, json.dumps(fulfillment).encode(), "fulfillments/create")
+    connect_account(db, settings, SHOP_A, kind, options={"carriers": {"UPS": override}},
+                    **(FOX_A if kind == "foxdeli" else PL_C))
+    post(SHOP_A, order_for(1001))
+    post(SHOP_A, ups_fulfillment(), "fulfillments/create")
     assert run(settings).delivered == 1
-    assert {t[0] for t in pl.trackings} == {"ups-mi"}  # the built-in table says "ups"
+    assert sent_couriers(fox, pl, kind) == {override}
+
+
+@pytest.mark.parametrize("kind, operator, merchant", [
+    ("foxdeli", {"UPS": "GLS", "Van Co": "PPL"}, {"UPS": "DPD_CZ"}),
+    ("parcellab", {"UPS": "gls", "Van Co": "hermes-de"}, {"UPS": "ups-mi"}),
+])
+def test_courier_tables_stack_built_in_then_the_operators_then_the_merchants(make, fox, pl, kind, operator, merchant):
+    values = {"target.carriers": operator}
+    if kind == "parcellab":  # the operator's table is for the platform it was written for
+        values.update({"target.kind": "parcellab", "target.base_url": pl.url, "target.token": "pl-operator-token-0000"})
+    settings, db, post = make(**values)
+    connect_account(db, settings, SHOP_A, kind, options={"carriers": merchant}, **(FOX_A if kind == "foxdeli" else PL_C))
+    post(SHOP_A, order_for(1001))
+    post(SHOP_A, ups_fulfillment(), "fulfillments/create")
+    van = documented_fulfillment(id=654321, tracking_company="Van Co", tracking_number="VAN-77",
+                                 tracking_numbers=["VAN-77"], tracking_url=None, tracking_urls=[])
+    post(SHOP_A, json.dumps(van).encode(), "fulfillments/create")
+    assert run(settings).delivered == 1
+    assert sent_couriers(fox, pl, kind) == {merchant["UPS"], operator["Van Co"]}
 
 
 def test_moving_to_another_account_forgets_the_old_accounts_ids(make, fox):
