@@ -355,8 +355,13 @@ def _validate_shop_entry(shop: str, entry: Mapping[str, Any], origin: str) -> No
         raise ConfigError(f'{where}.order_number: expected "name" or "number" (from {origin})')
     if entry.get("client_credentials") and entry.get("access_token"):
         raise ConfigError(f"{where}: set access_token (a legacy custom app) or client_credentials, not both (from {origin})")
+    if entry.get("access_token"):  # legacy: client_secret alone is the app's API secret key, signing its webhooks
+        if "client_id" in entry:
+            raise ConfigError(f"{where}.client_id: only used with client_credentials = true (from {origin})")
+        return
     if ("client_id" in entry or "client_secret" in entry) and not entry.get("client_credentials"):
-        raise ConfigError(f"{where}.client_id/client_secret: only used with client_credentials = true (from {origin})")
+        raise ConfigError(f"{where}.client_id/client_secret: only used with client_credentials = true, or "
+                          f"client_secret with access_token (from {origin})")
     if bool(entry.get("client_id")) != bool(entry.get("client_secret")):
         raise ConfigError(f"{where}: client_id and client_secret go together (from {origin})")
 

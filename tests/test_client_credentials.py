@@ -137,3 +137,54 @@ def test_the_legacy_token_path_is_labelled_legacy(tmp_path, db_path, shopify):
     assert rows(settings, "SELECT source FROM shops") == [("custom",)]
     both = cli(settings, "shops", "add", SHOP, "--token", token, "--client-credentials")
     assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_a_custom_apps_webhooks_signed_with_its_own_secret_are_stored_until_shop_redact(tmp_path, db_path, shopify):
+    from connector.app import create_app
+    from connector.timeutil import now_db
+
+    shopify.add_custom_app(CUSTOM_ID, CUSTOM_SECRET)
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
+    assert cli(settings, "shops", "add", SHOP, "--client-credentials", "--client-id", CUSTOM_ID,
+               input=CUSTOM_SECRET + "\n").exit_code == 0
+    client = create_app(settings=settings).test_client()
+    body = fixture_bytes("orders_create.shopify-docs-sample.exact-ids.json")
+    # Its subscriptions were made with its own token: Shopify signs with its own secret.
+    assert post_webhook(client, "orders/create", body, secret=CUSTOM_SECRET).status_code == 200
+    assert post_webhook(client, "orders/create", body, secret="shpss_forged_0000000000000000").status_code == 401
+    other = "another-store.myshopify.com"  # the secret proves only the shop it belongs to
+    assert post_webhook(client, "orders/create", body, secret=CUSTOM_SECRET, shop=other).status_code == 401
+    assert Worker(settings).run(once=True).delivered == 1
+    assert post_webhook(client, "app/uninstalled", {"id": 1, "myshopify_domain": SHOP}, secret=CUSTOM_SECRET,
+                        triggered_at=now_db()).status_code == 200
+    Worker(settings).run(once=True)
+    assert rows(settings, "SELECT access_token FROM shops") == [(None,)]  # the token is gone...
+    redact = {"shop_id": 1, "shop_domain": SHOP}  # ...and shop/redact, 48 hours later, still verifies
+    assert post_webhook(client, "shop/redact", redact, secret=CUSTOM_SECRET).status_code == 200
+    Worker(settings).run(once=True)
+    assert rows(settings, "SELECT count(*) FROM shops") == [(0,)]
+    assert post_webhook(client, "orders/create", body, secret=CUSTOM_SECRET).status_code == 401  # erased with the shop
+
+
+def test_a_custom_apps_secret_from_the_config_verifies_its_webhooks(tmp_path, db_path, shopify):
+    from connector.app import create_app
+
+    shopify.add_custom_app(CUSTOM_ID, CUSTOM_SECRET)
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url,
+                             shop={"client_credentials": True, "client_id": CUSTOM_ID, "client_secret": CUSTOM_SECRET})
+    client = create_app(settings=settings).test_client()
+    body = fixture_bytes("orders_create.shopify-docs-sample.exact-ids.json")
+    assert post_webhook(client, "orders/create", body, secret=CUSTOM_SECRET).status_code == 200
+    assert post_webhook(client, "orders/create", body, secret=CUSTOM_SECRET, shop="another-store.myshopify.com").status_code == 401
+
+
+def test_a_legacy_apps_secret_in_its_entry_verifies_its_webhooks(tmp_path, db_path):
+    from connector.app import create_app
+
+    legacy_secret = "shpss_legacy_admin_app_0123456789abcdef"
+    settings = make_settings(tmp_path, store=db_path, shop={"access_token": "shpat_legacy", "client_secret": legacy_secret})
+    client = create_app(settings=settings).test_client()
+    body = fixture_bytes("orders_create.shopify-docs-sample.exact-ids.json")
+    assert post_webhook(client, "orders/create", body, secret=legacy_secret).status_code == 200
+    assert post_webhook(client, "orders/create", body).status_code == 200  # the app's own secret still works
+    assert post_webhook(client, "orders/create", body, secret=legacy_secret, shop="another-store.myshopify.com").status_code == 401

@@ -30,3 +30,15 @@ def test_relative_links_resolve(doc):
         elif anchor and target.suffix == ".md" and anchor not in anchors(target):
             broken.append(link)
     assert broken == []
+
+
+def test_install_md_walks_each_install_path_for_merchant_and_operator():
+    text = (ROOT / "docs" / "install.md").read_text()
+    sections = re.split(r"^## ", text, flags=re.M)
+    paths = {s.split("\n", 1)[0]: s for s in sections if re.match(r"[1-4]\. ", s)}
+    assert [title[:2] for title in paths] == ["1.", "2.", "3.", "4."], list(paths)
+    for title, body in paths.items():
+        for who in ("What the merchant", "What the operator"):
+            assert f"**{who}" in body, (title, who)
+    assert "client credentials" in "".join(paths).lower() and "legacy" in "".join(paths).lower()
+    assert "token exchange" in "".join(paths).lower() and "oauth" in "".join(paths).lower()

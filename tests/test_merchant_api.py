@@ -323,6 +323,26 @@ def test_import_sends_the_last_days_through_the_pipeline_silently(make, admin):
     assert env.api("GET", f"/jobs/{job_id}", SHOP_A).status_code == 404  # another shop's job is not there
 
 
+def test_an_import_beyond_60_days_needs_read_all_orders(make, admin):
+    from connector.store.shops import set_scopes
+
+    env = make(f'[shops."{SHOP_C}"]\naccess_token = "{admin.token}"\nadmin_url = "{admin.url}"\n')
+    assert env.api("PUT", "/settings", SHOP_C, {"target": {"kind": "parcellab", **PL_C}}).status_code == 200
+    refused = env.api("POST", "/import", SHOP_C, {"days": 90})
+    assert refused.status_code == 400 and "read_all_orders" in refused.json["errors"]["days"]
+    set_scopes(env.db, SHOP_C, "read_orders,read_fulfillments,read_all_orders")  # the merchant granted it
+    started = env.api("POST", "/import", SHOP_C, {"days": 90})
+    assert started.status_code == 202
+    since = env.api("GET", f"/jobs/{started.json['job_id']}", SHOP_C).json["request"]["since"]
+    assert 89 * 86400 < time.time() - _epoch(since) < 91 * 86400
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def test_an_import_for_a_foxdeli_shop_says_at_once_that_it_cannot_be_silent(make, admin):
     env = make(f'[shops."{SHOP_A}"]\naccess_token = "{admin.token}"\nadmin_url = "{admin.url}"\n')
     connect_foxdeli(env)

@@ -69,11 +69,12 @@ def set_scopes(db: sqlite_utils.Database, shop: str, scopes: str) -> bool:
 
 
 def mark_uninstalled(db: sqlite_utils.Database, shop: str) -> None:
-    """Idempotent: the tokens (and a custom app's client secret) go, the row and so the shop's
-    history and settings stay."""
+    """Idempotent: the tokens go, the row and so the shop's history and settings stay. A custom
+    app's client secret stays too (it buys no token once the app is uninstalled): its later
+    webhooks, ``shop/redact`` above all, are signed with it. It goes with the row."""
     db.execute(
         "UPDATE shops SET uninstalled_at = coalesce(uninstalled_at, ?), access_token = NULL, "
-        "refresh_token = NULL, token_expires_at = NULL, client_secret = NULL WHERE shop = ?",
+        "refresh_token = NULL, token_expires_at = NULL WHERE shop = ?",
         [now_db(), shop],
     )
 
