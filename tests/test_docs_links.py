@@ -34,7 +34,7 @@ def test_relative_links_resolve(doc):
 
 def test_install_md_walks_each_install_path_for_merchant_and_operator():
     text = (ROOT / "docs" / "install.md").read_text()
-    sections = re.split(r"^## ", text, flags=re.M)
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)
     paths = {s.split("\n", 1)[0]: s for s in sections if re.match(r"[1-4]\. ", s)}
     assert [title[:2] for title in paths] == ["1.", "2.", "3.", "4."], list(paths)
     for title, body in paths.items():

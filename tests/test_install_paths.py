@@ -68,7 +68,9 @@ def api(world: dict[str, Any], method: str, path: str, shop: str, body: Any = No
 
 def oauth_install(world: dict[str, Any], shop: str) -> None:
     client, shopify = world["client"], world["shopify"]
-    started = client.get("/auth/install?" + signed_query({"shop": shop}, secret=API_SECRET))
+    launch = client.get("/?" + signed_query({"shop": shop}, secret=API_SECRET))  # Shopify opens application_url
+    assert launch.headers["Location"].startswith("/auth/install?")
+    started = client.get(launch.headers["Location"])
     state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
     done = client.get("/auth/callback?" + signed_query({"code": shopify.issue_code(shop), "shop": shop, "state": state},
                                                        secret=API_SECRET))
