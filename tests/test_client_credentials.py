@@ -188,3 +188,19 @@ def test_a_legacy_apps_secret_in_its_entry_verifies_its_webhooks(tmp_path, db_pa
     assert post_webhook(client, "orders/create", body, secret=legacy_secret).status_code == 200
     assert post_webhook(client, "orders/create", body).status_code == 200  # the app's own secret still works
     assert post_webhook(client, "orders/create", body, secret=legacy_secret, shop="another-store.myshopify.com").status_code == 401
+
+
+def test_shops_add_keeps_a_legacy_apps_secret_encrypted_to_verify_its_webhooks(tmp_path, db_path, shopify):
+    from connector.app import create_app
+
+    legacy_secret = "shpss_legacy_admin_app_fedcba9876543210"
+    settings = make_settings(tmp_path, store=db_path, admin_base=shopify.url)
+    result = cli(settings, "shops", "add", SHOP, "--token", shopify.add_token(SHOP), "--app-secret", input=legacy_secret + "\n")
+    assert result.exit_code == 0, result.output
+    assert legacy_secret not in result.output and legacy_secret.encode() not in database_bytes(settings)
+    assert shopify.subscriptions_of(SHOP)  # subscribed after the secret was kept
+    client = create_app(settings=settings).test_client()
+    body = fixture_bytes("orders_create.shopify-docs-sample.exact-ids.json")
+    assert post_webhook(client, "orders/create", body, secret=legacy_secret).status_code == 200
+    both = cli(settings, "shops", "add", SHOP, "--client-credentials", "--app-secret")
+    assert both.exit_code != 0 and "--app-secret goes with --token" in both.output

@@ -49,10 +49,13 @@ def shops_list(settings: Settings, config_path: str | None) -> None:
               help="LEGACY: the Admin API token (shpat_...) of a custom app created in the store admin before 2026 "
                    "(Shopify no longer lets anyone create those); prompted when neither this nor "
                    "--client-credentials is given.")
+@click.option("--app-secret", "ask_app_secret", is_flag=True,
+              help="LEGACY, with --token: also keep the custom app's API secret key (prompted, stored encrypted), "
+                   "which signs its webhooks; needed unless shopify.api_secret is that app's.")
 @click.option("--register/--no-register", "register_hooks", default=True, show_default=True,
               help="Also subscribe the shop's webhooks through the Admin API.")
 def shops_add(settings: Settings, config_path: str | None, shop: str, client_credentials: bool, client_id: str | None,
-              client_secret: str | None, token: str | None, register_hooks: bool) -> None:
+              client_secret: str | None, token: str | None, ask_app_secret: bool, register_hooks: bool) -> None:
     """Add a shop whose Admin API access you hold: a Dev Dashboard custom app (--client-credentials)
     or, legacy, an admin-created custom app's token (--token). As an OAuth install would, the token
     is stored encrypted, the webhooks subscribed and held events released."""
@@ -60,6 +63,8 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, client_cre
         raise click.UsageError("give --client-credentials or --token, not both")
     if client_id and not client_credentials:
         raise click.UsageError("--client-id goes with --client-credentials")
+    if ask_app_secret and client_credentials:
+        raise click.UsageError("--app-secret goes with --token (a client credentials app's secret comes with --client-id)")
     try:
         if client_credentials:
             result = _add_with_client_credentials(settings, shop.lower(), client_id, client_secret, register_hooks)
@@ -67,7 +72,9 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, client_cre
             from connector.lifecycle.install import add_custom_app
 
             token = token or click.prompt("Token", hide_input=True)
-            result = add_custom_app(open_db(settings, create=True), settings, shop.lower(), token.strip(), register_hooks)
+            app_secret = click.prompt("API secret key", hide_input=True).strip() if ask_app_secret else None
+            result = add_custom_app(open_db(settings, create=True), settings, shop.lower(), token.strip(),
+                                    register_hooks, app_secret)
     except ConnectorError as exc:
         raise failure(exc) from None
     click.echo(f"added {result.shop}; {result.released} held events released")

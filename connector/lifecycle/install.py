@@ -26,6 +26,7 @@ from connector.store.db import Db, write_transaction
 from connector.store.events import release_held_events
 from connector.store.holds import release_held_orders
 from connector.store.oauth_states import consume_oauth_state, create_oauth_state
+from connector.store.shops import save_client_credentials
 
 log = logging.getLogger(__name__)
 STATE_TTL_S = 600.0  # the merchant has ten minutes on Shopify's grant screen
@@ -140,13 +141,19 @@ def register_webhooks(db: Db, settings: Settings, shop: str) -> SubscriptionRepo
     )
 
 
-def add_custom_app(db: Db, settings: Settings, shop: str, token: str, register: bool) -> InstallResult:
-    """A custom (merchant-created) app's Admin API token: the same result as an OAuth install."""
+def add_custom_app(db: Db, settings: Settings, shop: str, token: str, register: bool,
+                   app_secret: str | None = None) -> InstallResult:
+    """A custom (merchant-created) app's Admin API token: the same result as an OAuth install.
+    ``app_secret``, the app's API secret key, signs its webhooks: stored (encrypted) before they
+    are subscribed (:mod:`connector.lifecycle.webhook_secrets`)."""
     if not is_valid_shop_domain(shop):
         raise OAuthError("shop must be a name.myshopify.com domain", status=400)
     if not token or token != token.strip():
         raise OAuthError("the access token is empty or has surrounding spaces", status=400)
     grant = TokenGrant(access_token=token, scope="")
+    if app_secret:
+        store_grant(db, settings, shop, grant, "custom")
+        save_client_credentials(db, shop, None, token_cipher(settings).encrypt(app_secret))
     if register:
         return complete_install(db, settings, shop, grant, source="custom")
     store_grant(db, settings, shop, grant, "custom")
