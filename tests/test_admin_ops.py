@@ -105,7 +105,7 @@ def test_resync_runs_in_the_background_and_reports_progress(client, shopify) -> 
     job = _wait_for_job(client, job_id)
     assert job["status"] == "done" and job["kind"] == "resync"
     assert job["progress"] == {"pages": 3, "total": 60, "fetched": 60, "queued": 60, "already_queued": 0,
-                               "skipped_known": 0, "recovered": 0}
+                               "skipped_known": 0, "recovered": 0, "fulfillments": 20}
     assert job["request"] == {"since": "2019-12-31T23:00:00Z", "silent": True}
     assert any("60 days" in n for n in job["notes"])
     listed = client.get("/admin/jobs?kind=resync", headers=auth()).get_json()["jobs"]

@@ -50,17 +50,21 @@ def test_a_lost_webhook_is_recovered_by_reconciliation(world) -> None:
     job = run_job(db, settings, create_reconcile_job(db, settings, SHOP, 30 * 86400, "r", "test"), "r")
     assert job["status"] == "done", job["error"]
     assert (job["fetched"], job["recovered"], job["skipped"]) == (40, 2, 38)
+    # No fulfillments/* webhook reached us at all: the 14 fulfillments come with reconciliation.
+    assert job["fulfillments"] == 14
 
     Worker(settings).run(once=True)
     assert len(target.orders()) == 40
     assert target.documents[f"/orders/{SHOP}/{lost_create}"]["order_id"] == lost_create
     assert target.documents[f"/orders/{SHOP}/{lost_update}"]["customer"]["email"] == "changed@example.com"
     assert target.writes[f"/orders/{SHOP}/{lost_update}"] == 2
-    assert sum(target.writes.values()) == 41  # nothing else was sent again
+    fulfillment_writes = sum(n for path, n in target.writes.items() if "/fulfillments/" in path)
+    assert fulfillment_writes == 14
+    assert sum(target.writes.values()) == 41 + 14  # nothing else was sent again
 
     # A second pass finds nothing new.
     again = run_job(db, settings, create_reconcile_job(db, settings, SHOP, 30 * 86400, "r", "test"), "r")
-    assert (again["recovered"], again["queued"], again["skipped"]) == (0, 0, 40)
+    assert (again["recovered"], again["queued"], again["skipped"], again["fulfillments"]) == (0, 0, 40, 0)
 
 
 def test_an_untriaged_webhook_is_not_counted_as_recovered(world) -> None:

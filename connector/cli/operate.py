@@ -241,7 +241,8 @@ def reconcile(settings: Settings, config_path: str | None, shop: str, window: st
         raise click.UsageError(str(exc)) from None
     job = _run_job_in_foreground(settings, db, job_id, owner)
     _job_exit(job)
-    click.echo(f"recovered {job.get('recovered', 0)} order(s) whose webhooks were missed")
+    click.echo(f"recovered {job.get('recovered', 0)} order(s) and {job.get('fulfillments', 0)} fulfillment(s) "
+               "whose webhooks were missed")
 
 
 @click.command()
@@ -264,7 +265,7 @@ def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: 
         _print_job(job)
         return
     rows = [{**j, "running": "yes" if j["lease_owner"] else ""} for j in list_jobs(db, shop, limit=limit)]
-    print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "recovered", "created_at", "error"])
+    print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "fulfillments", "recovered", "created_at", "error"])
 
 
 def _job_id(db, typed: str) -> str:  # type: ignore[no-untyped-def]

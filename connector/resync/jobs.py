@@ -87,6 +87,7 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "progress": {
             "pages": job["pages"], "total": job["total"], "fetched": job["fetched"], "queued": job["queued"],
             "already_queued": job["duplicates"], "skipped_known": job["skipped"], "recovered": job["recovered"],
+            "fulfillments": job["fulfillments"],
         },
         "notes": job["notes"],
         "error": job["error"],

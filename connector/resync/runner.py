@@ -1,9 +1,10 @@
-"""Run a re-sync or reconcile job: fetch pages from Shopify, queue them as ``orders/updated``.
+"""Run a re-sync or reconcile job: fetch pages from Shopify, queue them as webhooks would.
 
-Re-synced orders take the webhook road on purpose: an event with topic ``orders/updated`` and
-dedupe key ``resync:<order id>:<updated_at>``; triage's monotonic ``updated_at`` upsert and the
-delivery's payload hash then guarantee that a re-sync never creates a duplicate at the target,
-never moves an order backwards, and never re-sends an unchanged order.
+Re-synced orders take the webhook road on purpose: each order an ``orders/updated`` event and
+each of its fulfillments a ``fulfillments/update`` one (:mod:`.page`), dedupe keys
+``resync:<id>:<updated_at>``; triage's monotonic ``updated_at`` upsert and the delivery's
+payload hash then guarantee that a re-sync never creates a duplicate at the target, never moves
+an order backwards, and never re-sends an unchanged order or parcel.
 
 Pages are sorted by ``updated_at``: an order edited during the job moves to the end and is
 fetched again in its newer state — harmless for the same reasons.
@@ -11,7 +12,6 @@ fetched again in its newer state — harmless for the same reasons.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -25,14 +25,14 @@ from connector.errors import BadRequestError, ShopifyApiError
 from connector.lifecycle.credentials import admin_credentials
 from connector.metrics import RESYNC_ORDERS
 from connector.models import JobStatus
+from connector.resync.page import Known, fulfillment_ids, page_events
 from connector.resync.spec import search_queries
 from connector.scrub import scrub_secrets
 from connector.shopify.admin_api import OrdersPage, ShopifyAdminClient
 from connector.store import jobs as job_store
 from connector.store.db import Db, close_thread_dbs, db_for, write_transaction
-from connector.store.events import NewEvent
 from connector.store.orders import newest_updated_at_by_order
-from connector.timeutil import normalize_iso
+from connector.store.parts import newest_updated_at_by_part
 from connector.worker.routing import RoutingRules
 from connector.worker.triage import triage_new_events
 
@@ -125,22 +125,12 @@ class JobRun:
         shop, kind, params = job["shop"], job["kind"], job["params"]
         source = "reconcile" if kind == "reconcile" else ("resync-silent" if params.get("silent") else "resync")
         ids = [str(o["id"]) for o in page.orders if o.get("id")]
-        known = newest_updated_at_by_order(self.db, shop, ids) if kind == "reconcile" else {}
-        events, recovered, skipped = [], set(), 0
-        for order in page.orders:
-            if not order.get("id"):
-                continue
-            oid, updated = str(order["id"]), normalize_iso(order.get("updated_at")) or ""
-            if kind == "reconcile":
-                if known.get(oid) and updated <= known[oid]:  # type: ignore[operator]
-                    skipped += 1  # the sync state already has this state (or a newer one)
-                    continue
-                recovered.add(f"resync:{oid}:{updated}")
-            events.append(NewEvent(
-                shop=shop, topic="orders/updated", dedupe_key=f"resync:{oid}:{updated}",
-                body=json.dumps(order, ensure_ascii=False).encode("utf-8"),
-                api_version=self.settings["shopify.api_version"], source=source,
-            ))
+        known = None
+        if kind == "reconcile":  # what the sync state has already: only the rest was missed
+            known = Known(newest_updated_at_by_order(self.db, shop, ids),
+                          newest_updated_at_by_part(self.db, shop, "fulfillment", fulfillment_ids(page.orders)))
+        found = page_events(shop, page.orders, source, self.settings["shopify.api_version"], known)
+        events, recovered, skipped = found.events, found.recovered, found.skipped
         notes = _missing_ids_note(whole_chunk, ids) if params.get("order_ids") and whole_chunk else []
         with write_transaction(self.db):
             queued, dupes, recovered_n = job_store.record_page(

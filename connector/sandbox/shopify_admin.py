@@ -158,6 +158,30 @@ class ShopifyAdminStandIn(StandIn):
         current = float(node["currentTotalPriceSet"]["shopMoney"]["amount"]) - amount
         return self.touch(order_id, currentTotalPriceSet=_money(current), displayFinancialStatus="PARTIALLY_REFUNDED")
 
+    def fulfill(self, order_id: int, numbers: list[str], company: str = "UPS") -> dict[str, Any]:
+        """Ship the order's lines in one fulfillment with these tracking numbers (a package
+        each); the order and the new fulfillment get a newer updatedAt. Returns the fulfillment."""
+        node = self.touch(order_id, displayFulfillmentStatus="FULFILLED")
+        url = dict(_CARRIERS).get(company, "https://example.com/track?n=")
+        now = node["updatedAt"]
+        serial = len(node["fulfillments"]) + 1
+        fulfillment = {
+            "id": f"gid://shopify/Fulfillment/{order_id + 400 + serial * 10}", "name": f"{node['name']}.{serial}",
+            "status": "SUCCESS", "createdAt": now, "updatedAt": now, "estimatedDeliveryAt": None,
+            "trackingInfo": [{"company": company, "number": n, "url": url + n} for n in numbers],
+            "fulfillmentLineItems": {"nodes": [
+                {"id": f"gid://shopify/FulfillmentLineItem/{order_id + 800 + serial * 10 + n}", "quantity": li["quantity"],
+                 "lineItem": {"id": li["id"], "sku": li["sku"]}} for n, li in enumerate(node["lineItems"]["nodes"])]},
+        }
+        node["fulfillments"].append(fulfillment)
+        return fulfillment
+
+    def tracking_numbers(self) -> dict[int, list[str]]:
+        """Every order's tracking numbers, by order id (orders without any left out)."""
+        found = {int(gid.rsplit("/", 1)[1]): [t["number"] for f in node["fulfillments"] for t in f["trackingInfo"]]
+                 for gid, node in self.orders.items()}
+        return {order_id: numbers for order_id, numbers in found.items() if numbers}
+
     def drain(self, points: float) -> None:
         """Spend points as another client of the same app would."""
         with self._bucket_lock:

@@ -107,26 +107,30 @@ def record_page(
     """Store a page's events and move the job's cursor. Returns (queued, duplicates, recovered).
     Inside ``write_transaction``: the events and the cursor commit together.
 
-    ``recovered_keys`` are dedupe keys of events that restore a state the sync state lacked
-    (reconciliation); only those actually stored count, so a repeated page counts nothing twice.
+    ``queued``, ``duplicates`` and ``recovered`` count orders; the fulfillments that came with
+    them are counted apart (the job's ``fulfillments``: those stored). ``recovered_keys`` are
+    dedupe keys of events that restore a state the sync state lacked (reconciliation); only those
+    actually stored count, so a repeated page counts nothing twice.
     """
-    queued = duplicates = recovered = 0
+    queued = duplicates = recovered = fulfillments = 0
     job_notes = _check_lease(db, job_id, owner)
     for event in events:
         _, duplicate = save_event(db, event)
+        is_order = event.topic.startswith("orders/")
         if duplicate:
-            duplicates += 1
+            duplicates += is_order
         else:
-            queued += 1
-            recovered += event.dedupe_key in recovered_keys
+            queued += is_order
+            fulfillments += not is_order
+            recovered += is_order and event.dedupe_key in recovered_keys
     extra = list(notes)
     if extra:
         job_notes.append("; ".join(extra))
     db.execute(
         "UPDATE jobs SET cursor = ?, chunk = ?, pages = pages + 1, fetched = fetched + ?, queued = queued + ?, "
-        "duplicates = duplicates + ?, skipped = skipped + ?, recovered = recovered + ?, updated_at = ?, "
-        "lease_until = ?, notes = ? WHERE id = ?",
-        [cursor, chunk, fetched, queued, duplicates, skipped, recovered, now_db(), db_time_in(lease_s),
+        "duplicates = duplicates + ?, skipped = skipped + ?, recovered = recovered + ?, fulfillments = fulfillments + ?, "
+        "updated_at = ?, lease_until = ?, notes = ? WHERE id = ?",
+        [cursor, chunk, fetched, queued, duplicates, skipped, recovered, fulfillments, now_db(), db_time_in(lease_s),
          json.dumps(job_notes), job_id],
     )
     return queued, duplicates, recovered

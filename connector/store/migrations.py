@@ -381,6 +381,13 @@ def m008_redactions(db: Db) -> None:
     )
 
 
+@step
+def m009_job_fulfillments(db: Db) -> None:
+    # Re-sync and reconcile bring each order's fulfillments too (fulfillments/update events):
+    # how many a job queued, beside its orders.
+    db.execute("ALTER TABLE jobs ADD COLUMN fulfillments INTEGER NOT NULL DEFAULT 0")
+
+
 class Applied(NamedTuple):
     name: str
     applied_at: str

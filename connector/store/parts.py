@@ -18,3 +18,19 @@ def record_part_items(
         "UPDATE order_parts SET remote_id = ?, remote_items = ? WHERE shop = ? AND kind = ? AND part_id = ?",
         [remote_id, remote_items, shop, kind, part_id],
     )
+
+
+def newest_updated_at_by_part(
+    db: sqlite_utils.Database, shop: str, kind: str, part_ids: list[str]
+) -> dict[str, str | None]:
+    """``part id → newest_updated_at`` for the parts of ``shop`` that have sync state."""
+    out: dict[str, str | None] = {}
+    for start in range(0, len(part_ids), 500):  # stay under SQLite's variable limit
+        chunk = part_ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for part_id, updated in db.execute(
+            f"SELECT part_id, newest_updated_at FROM order_parts WHERE shop = ? AND kind = ? AND part_id IN ({marks})",
+            [shop, kind, *chunk],
+        ):
+            out[part_id] = updated
+    return out
