@@ -100,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("worker", "metrics_host", str, "127.0.0.1", "Address the worker's metrics listen on: loopback by default; 0.0.0.0 (or a private address) for a Prometheus on another host."),
     _s("worker", "reconcile_interval_s", float, 3600.0, "How often the worker asks Shopify for recently updated orders it may have missed (0 = off). Needs Admin API access per shop."),
     _s("worker", "reconcile_window_s", float, 6 * 3600.0, "How far back each reconciliation looks; keep it well above the interval so windows overlap."),
+    _s("worker", "missing_order_fetch_s", float, 60.0, "A fulfillment or refund whose order has not arrived this long after it did is waiting for a lost orders/* webhook: the worker fetches that order from Shopify (a one-order re-sync through the webhook pipeline) when the shop has an Admin API token."),
+    _s("worker", "missing_order_give_up_s", float, 3600.0, "A fulfillment or refund whose order never arrives (no token to fetch it, or Shopify did not return it) is dead-lettered with that reason after this long, instead of retrying for retry.give_up_after_s; the order arriving later still delivers it."),
     _s("worker", "account_recheck_s", float, 900.0, "While a shop's tracking account refuses its credentials (401/403), its orders wait; the worker tries the account again this often (fixing the credentials in the app resumes at once)."),
     _s("server", "bind", str, "127.0.0.1:8000", "Address gunicorn listens on for `connector serve`/`run`."),
     _s("server", "workers", int, 2, "gunicorn worker processes."),
@@ -163,6 +165,8 @@ BOUNDS: Mapping[str, Bounds] = MappingProxyType({
     "worker.reconcile_interval_s": NOT_NEGATIVE,
     "worker.reconcile_window_s": POSITIVE,
     "worker.account_recheck_s": POSITIVE,
+    "worker.missing_order_fetch_s": POSITIVE,
+    "worker.missing_order_give_up_s": POSITIVE,
     "server.workers": Bounds(1, 256),
 })
 # CONNECTOR_* variables that are not settings but are read all the same: the config file's path

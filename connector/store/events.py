@@ -150,13 +150,16 @@ def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
     """Seconds since the oldest event still waiting for triage or delivery was received.
 
     Not counted: the events of orders that wait for their shop (held: no tracking account yet,
-    paused, refused credentials) or that the merchant's options leave out (skipped) — nothing is
-    wrong with delivery there; ``connector_orders{status="held"}`` shows them.
+    paused, refused credentials), that the merchant's options leave out (skipped), or whose
+    fulfillments and refunds wait for an order body that never came (a lost orders/* webhook:
+    fetched from Shopify or settled, :mod:`.missing_orders`) — nothing is wrong with delivery
+    there; ``connector_orders{status="held"}`` and ``connector status`` show them.
     """
     row = db.execute(
         f"SELECT min(received_at) FROM events e WHERE e.state IN ('{NEW}', '{QUEUED}') AND NOT EXISTS ("
         "SELECT 1 FROM orders o WHERE o.shop = e.shop AND o.order_id = e.order_id "
-        f"AND o.status IN ('{SyncStatus.HELD}', '{SyncStatus.SKIPPED}'))"
+        f"AND (o.status IN ('{SyncStatus.HELD}', '{SyncStatus.SKIPPED}') "
+        "OR (o.newest_event_id IS NULL AND o.order_missing_since IS NOT NULL)))"
     ).fetchone()
     oldest = parse_iso(row[0]) if row and row[0] is not None else None
     return (utc_now() - oldest).total_seconds() if oldest else None

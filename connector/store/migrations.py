@@ -388,6 +388,14 @@ def m009_job_fulfillments(db: Db) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN fulfillments INTEGER NOT NULL DEFAULT 0")
 
 
+@step
+def m010_missing_orders(db: Db) -> None:
+    # An order known only by its fulfillments or refunds (its orders/* webhook lost): since when
+    # a delivery of those waits for the order body, and when the worker asked Shopify for it.
+    db.execute("ALTER TABLE orders ADD COLUMN order_missing_since TEXT")
+    db.execute("ALTER TABLE orders ADD COLUMN order_fetched_at TEXT")
+
+
 class Applied(NamedTuple):
     name: str
     applied_at: str

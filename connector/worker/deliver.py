@@ -26,18 +26,20 @@ from connector.errors import (
     MappingError,
     PermanentDeliveryError,
     TransientDeliveryError,
+    WaitingError,
 )
 from connector.models import Attempt, AttemptOutcome, DeliveryResult, EventState
 from connector.scrub import scrub_secrets
 from connector.store import events as event_store
 from connector.store import failures as failure_store
-from connector.store import holds
+from connector.store import holds, missing_orders
 from connector.store import orders as order_store
 from connector.store import parts as part_store
 from connector.store.db import STORE_ERRORS, Db, write_transaction
 from connector.store.shop_settings import record_account_check
 from connector.targets.base import RemoteItems, RemoteRef, SendResult, ShopContext, Target
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
+from connector.worker.missing_order import missing_order_reason, wait_delay_s
 from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,10 @@ class OrderDelivery:
             return self._dead(work, exc.reason, exc.status)
         except ConfigError as exc:  # a missing base_url or credential: retrying cannot help
             return self._dead(work, f"configuration: {exc}", None)
+        except WaitingError as exc:
+            if work.latest_snapshot_event_id is None:  # a part whose order body never came
+                return self._wait_for_order(work, self._clean(exc.reason))
+            return self._reschedule(work, exc.reason, exc.retry_after)
         except TransientDeliveryError as exc:
             return self._reschedule(work, exc.reason, exc.retry_after)
         except Exception as exc:  # a bug or an unexpected library error: retry, then dead-letter
@@ -341,6 +347,26 @@ class OrderDelivery:
 
         self._durably(work, reschedule)
         log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
+        return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.RETRYING, self.sent, reason)
+
+    def _wait_for_order(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:
+        """Wait for the order's body (the worker fetches it when it can), up to
+        ``missing_order_give_up_s``; then dead-letter the order with what to do about it."""
+        since, fetched_at = missing_orders.missing_since(self.db, work.shop, work.order_id)
+        started = parse_iso(since)
+        waited_s = (utc_now() - started).total_seconds() if started else 0.0
+        if waited_s >= self.policy.missing_order_give_up_s:
+            return self._dead(work, missing_order_reason(work.order_id, waited_s, fetched_at), None)
+        delay = wait_delay_s(work.attempts + 1, waited_s, self.policy)
+
+        def wait() -> None:
+            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
+            self._flush_attempts()
+            missing_orders.mark_order_missing(self.db, work.shop, work.order_id)
+            order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
+
+        self._durably(work, wait)
+        log.info("waiting for the order's body, next look in %.1fs: %s", delay, reason, extra=self._log_extra(work))
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.RETRYING, self.sent, reason)
 
     def _skip(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:

@@ -31,6 +31,7 @@ class RetryPolicy:
     window_s: float
     attempts: int
     give_up_after_s: float
+    missing_order_give_up_s: float = 3600.0  # a part whose order never arrives (worker.missing_order_give_up_s)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
@@ -40,6 +41,7 @@ class RetryPolicy:
             window_s=settings["retry.in_process_window_s"],
             attempts=max(1, settings["retry.in_process_attempts"]),
             give_up_after_s=settings["retry.give_up_after_s"],
+            missing_order_give_up_s=settings["worker.missing_order_give_up_s"],
         )
 
 
