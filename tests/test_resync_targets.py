@@ -167,3 +167,16 @@ def test_reconcile_recovers_a_fulfillment_whose_webhook_was_missed(world, shopif
     # What the sync state now has is not recovered twice.
     again = run_job(db, settings, create_reconcile_job(db, settings, SHOP, 30 * 86400, "r", "test"), "r")
     assert (again["recovered"], again["queued"], again["fulfillments"]) == (0, 0, 0)
+
+
+def test_a_silent_resync_brings_the_trackings_as_silent_as_the_platform_allows(world, shopify) -> None:
+    kind, settings, db, standin = world
+    job = resync(settings, db, since=SINCE, silent=True)
+    assert job["fulfillments"] == 14
+    assert Worker(settings).run(once=True).dead == 0
+    assert delivered_numbers(kind, standin, shopify) == wanted_numbers(shopify)
+    if kind == "parcellab":  # every tracking, those of the fulfillments too, without notifications
+        assert len(standin.trackings) == 14
+        assert all(t.get("notifications_inactive") is True for t in standin.trackings.values())
+    else:  # Foxdeli cannot be told: the job said so before it started
+        assert any("cannot" in note for note in job["notes"])
