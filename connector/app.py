@@ -10,7 +10,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
+from flask.json.provider import DefaultJSONProvider
 
 from connector.config import Settings, load_settings
 from connector.logs import setup_logging
@@ -42,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
         s for s in (settings["shopify.api_secret"], settings["shopify.previous_api_secret"]) if s
     )
     app.config["MAX_CONTENT_LENGTH"] = settings["webhooks.max_body_bytes"]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = KeepOrderJSON(app)
 
     from connector.web import admin, app_home, auth, health, landing, merchant_api, webhooks
 
@@ -54,19 +55,28 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     app.register_blueprint(merchant_api.bp)
     app.register_blueprint(landing.bp)
 
-    @app.errorhandler(404)
-    def not_found(_: Exception):  # type: ignore[no-untyped-def]
-        return jsonify(error="not found"), 404
-
-    @app.errorhandler(405)
-    def method_not_allowed(_: Exception):  # type: ignore[no-untyped-def]
-        return jsonify(error="method not allowed"), 405
-
-    @app.errorhandler(413)
-    def too_large(_: Exception):  # type: ignore[no-untyped-def]
-        return jsonify(error="body too large"), 413
-
+    app.register_error_handler(404, not_found)
+    app.register_error_handler(405, method_not_allowed)
+    app.register_error_handler(413, too_large)
     return app
+
+
+class KeepOrderJSON(DefaultJSONProvider):
+    """JSON answers keep the order their fields are written in (the documented order)."""
+
+    sort_keys = False
+
+
+def not_found(_: Exception) -> tuple[Response, int]:
+    return jsonify(error="not found"), 404
+
+
+def method_not_allowed(_: Exception) -> tuple[Response, int]:
+    return jsonify(error="method not allowed"), 405
+
+
+def too_large(_: Exception) -> tuple[Response, int]:
+    return jsonify(error="body too large"), 413
 
 
 def prepare_store(settings: Settings) -> None:

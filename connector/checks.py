@@ -33,6 +33,8 @@ from connector.timeutil import now_db
 
 Level = Literal["ok", "warn", "fail"]
 Tried = tuple[Level, str, bool]  # verdict, the platform's answer, whether it refused the credentials
+# One shop's trouble (its configuration, Shopify, the store): reported, never hiding the others'.
+CHECK_ERRORS: tuple[type[BaseException], ...] = (ConnectorError, *STORE_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -198,5 +200,5 @@ def run_checks(settings: Settings, only_shop: str | None = None) -> Iterator[Ver
         try:
             yield check_shopify(db, settings, shop)
             yield tracking.check(shop)
-        except (ConnectorError, *STORE_ERRORS) as exc:  # one shop's trouble never hides the others'
+        except CHECK_ERRORS as exc:  # one shop's trouble never hides the others'
             yield Verdict("fail", "shopify", f"{shop}: {scrub_secrets(str(exc))}")

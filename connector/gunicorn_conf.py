@@ -11,9 +11,16 @@ monkey-patching). Measured with 50 sockets trickling a byte a second: README, "P
 proof". A buffering proxy in front (``deploy/nginx.conf``) is extra protection, not needed.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 from connector import multiproc_metrics
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 worker_class = "connector.gunicorn_worker.ConnectorWorker"
 # App threads per worker process. Requests reach them whole, so a thread is busy only while the
@@ -47,13 +54,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 # Counters on /metrics summed over every worker (connector/multiproc_metrics.py says how).
-def on_starting(server):  # type: ignore[no-untyped-def]
+def on_starting(server: Arbiter) -> None:
     multiproc_metrics.prepare()
 
 
-def child_exit(server, worker):  # type: ignore[no-untyped-def]
+def child_exit(server: Arbiter, worker: Worker) -> None:
     multiproc_metrics.worker_exited(worker.pid)
 
 
-def on_exit(server):  # type: ignore[no-untyped-def]
+def on_exit(server: Arbiter) -> None:
     multiproc_metrics.server_exited()

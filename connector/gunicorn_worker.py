@@ -67,6 +67,9 @@ def _run_app(app: WSGIApp, environ: dict[str, Any], start_response: StartRespons
 class ConnectorWorker(GeventWorker):
     """gevent reads and writes the sockets; a thread pool runs the app (see the module doc)."""
 
+    sockets: list[Any]  # gunicorn's listeners, then gevent sockets (patch)
+    wsgi: WSGIApp
+
     def patch(self) -> None:
         # Deliberately no monkey.patch_all(): only the listening sockets become gevent sockets.
         self.sockets = [gsocket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
@@ -90,7 +93,7 @@ class ConnectorWorker(GeventWorker):
 
     def timeout_ctx(self) -> gevent.Timeout:
         """The wait for a request line and headers (gunicorn times each request's with this)."""
-        gevent.getcurrent().request_read_started = time.monotonic()  # type: ignore[attr-defined]
+        gevent.getcurrent().request_read_started = time.monotonic()
         return gevent.Timeout(min(self.cfg.keepalive, REQUEST_READ_TIMEOUT_S), False)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:

@@ -6,6 +6,7 @@ these helpers never recurse, so they are safe on any body the parser accepted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -15,6 +16,7 @@ def nesting_depth(doc: Any, stop_at: int) -> int:
     stack: list[tuple[Any, int]] = [(doc, 0)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TextIO
 
 from connector.scrub import remember_secrets, scrub_secrets
 
@@ -48,14 +49,17 @@ class PlainFormatter(logging.Formatter):
         return scrub_secrets(super().format(record), limit=MAX_TRACEBACK)
 
 
+class ConnectorHandler(logging.StreamHandler[TextIO]):
+    """The connector's own handler: how setup_logging knows it already ran in this process."""
+
+
 def setup_logging(level: str = "INFO", json_lines: bool = True, secrets: Iterable[str] = ()) -> None:
     """Configure the root logger once per process (idempotent); ``secrets`` are hidden in every line."""
     remember_secrets(secrets)
     root = logging.getLogger()
-    if any(getattr(h, "_connector", False) for h in root.handlers):
+    if any(isinstance(h, ConnectorHandler) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ConnectorHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter("%(levelname)s %(name)s: %(message)s"))
-    handler._connector = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from connector.models import AttemptOutcome, EventState
+from connector.store.db import Db
 from connector.store.events import count_events_by_state, oldest_open_event_age_s
 from connector.store.failures import count_open_failures
 from connector.store.orders import count_orders_by_status
@@ -60,7 +61,7 @@ RESYNC_ORDERS = Counter(
 )
 
 # Worker on_attempt outcomes (connector.worker.deliver) → the counter's outcome label.
-_ATTEMPT_OUTCOMES = {
+_ATTEMPT_OUTCOMES: dict[str, str] = {
     AttemptOutcome.DELIVERED: "succeeded", AttemptOutcome.TRANSIENT: "retried",
     AttemptOutcome.FAILED: "failed", AttemptOutcome.UNCHANGED: "unchanged",
 }
@@ -90,18 +91,18 @@ def record_delivery_attempt(outcome: str, seconds: float) -> None:
 class StoreCollector(Collector):
     """Gauges computed from the SQLite store at scrape time."""
 
-    def __init__(self, db_factory: Callable[[], object]) -> None:
+    def __init__(self, db_factory: Callable[[], Db]) -> None:
         self._db_factory = db_factory
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         db = self._db_factory()
-        counts = count_events_by_state(db)  # type: ignore[arg-type]
+        counts = count_events_by_state(db)
         events = GaugeMetricFamily("connector_events", "Stored events by state", labels=["state"])
         for state, count in counts.items():
             events.add_metric([state], count)
         yield events
         orders = GaugeMetricFamily("connector_orders", "Orders by sync status", labels=["status"])
-        for status, count in count_orders_by_status(db).items():  # type: ignore[arg-type]
+        for status, count in count_orders_by_status(db).items():
             orders.add_metric([status], count)
         yield orders
         yield GaugeMetricFamily(
@@ -110,10 +111,10 @@ class StoreCollector(Collector):
         )
         yield GaugeMetricFamily(
             "connector_oldest_pending_event_age_seconds", "Age of the oldest event not yet delivered",
-            value=oldest_open_event_age_s(db) or 0.0,  # type: ignore[arg-type]
+            value=oldest_open_event_age_s(db) or 0.0,
         )
         yield GaugeMetricFamily(
-            "connector_dead_letters", "Open entries in the dead-letter list", value=count_open_failures(db),  # type: ignore[arg-type]
+            "connector_dead_letters", "Open entries in the dead-letter list", value=count_open_failures(db),
         )
 
 
@@ -128,7 +129,7 @@ class _Combined(Collector):
         yield from self._store.collect()
 
 
-def start_metrics_server(port: int, db_factory: Callable[[], object], addr: str = "127.0.0.1") -> CollectorRegistry:
+def start_metrics_server(port: int, db_factory: Callable[[], Db], addr: str = "127.0.0.1") -> CollectorRegistry:
     """Serve this process's metrics and the store gauges on ``addr:port`` (the worker's
     /metrics); loopback unless the operator says otherwise. Raises OSError when it cannot listen."""
     from prometheus_client import start_http_server

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal
+
+# What an order's part is (a fulfillment or a refund): the store's rows and the targets' calls.
+PartKind = Literal["fulfillment", "refund"]
 
 
 class EventState(enum.StrEnum):

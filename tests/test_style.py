@@ -22,3 +22,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_check_is_clean():
     result = run("ruff", "check", "--no-cache", "connector", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean_on_the_connector():
+    result = run("mypy")  # files, strictness and the cache directory: [tool.mypy] in pyproject.toml
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout, result.stdout

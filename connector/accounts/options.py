@@ -46,13 +46,13 @@ def options_from_json(data: Any, default_order_number: str = "name") -> ShopOpti
     if not isinstance(data, Mapping):
         return defaults
     tags = data.get("skip_tags")
-    carriers = data.get("carriers")
+    carriers, number = data.get("carriers"), data.get("order_number")
     return ShopOptions(
         paused=data.get("paused") is True,
         skip_tags=tuple(t for t in tags if isinstance(t, str) and t.strip()) if isinstance(tags, list) else (),
         skip_unpaid=data.get("skip_unpaid") is True,
         skip_test_orders=data.get("skip_test_orders") is True,
-        order_number=data.get("order_number") if data.get("order_number") in ORDER_NUMBER_FORMATS else defaults.order_number,
+        order_number=number if isinstance(number, str) and number in ORDER_NUMBER_FORMATS else defaults.order_number,
         carriers={str(k): str(v) for k, v in carriers.items()} if isinstance(carriers, Mapping) else {},
     )
 

@@ -106,18 +106,18 @@ def resolve_profile(
 ) -> ShopProfile:
     """Apply the rule to the configuration and the shop's stored row (``secrets`` decrypted;
     None when they could not be, which leaves the merchant's account unusable)."""
-    check = _check_of(stored)
+    check, row = _check_of(stored), stored or {}
     if shop in settings.operator_assigned_shops():
         options = operator_options(settings, shop)
         target = settings.target_for(shop)
         account = ShopAccount(target["kind"], target, "operator")
-        return ShopProfile(shop, account, options, "operator", check, stored.get("kind") if stored else None)
-    options = options_from_json(stored.get("options") if stored else None, settings["target.order_number"])
-    kind = stored.get("kind") if stored else None
+        return ShopProfile(shop, account, options, "operator", check, row.get("kind"))
+    options = options_from_json(row.get("options"), settings["target.order_number"])
+    kind = row.get("kind")
     if kind in PLATFORMS:
         if secrets is None:  # stored but unreadable (the key changed): hold, never fall back
             return ShopProfile(shop, None, options, "merchant", check, kind)
-        account_settings = merchant_account_settings(settings, shop, kind, stored.get("fields") or {}, secrets, options)
+        account_settings = merchant_account_settings(settings, shop, kind, row.get("fields") or {}, secrets, options)
         return ShopProfile(shop, ShopAccount(kind, account_settings, "merchant"), options, "merchant", check, kind)
     if settings["target.all_shops"]:
         target = settings.target_for(shop)  # the shop's entry may tune it (couriers, timeout), not replace it

@@ -11,6 +11,7 @@ import click
 
 from connector.config import Settings, load_settings
 from connector.errors import ConfigError, ConnectorError
+from connector.store.db import Db
 
 DEMO_SHOP = "demo-shop.myshopify.com"
 
@@ -65,7 +66,7 @@ def check_store(settings: Settings, *, create: bool) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-def open_db(settings: Settings, create: bool = False):  # type: ignore[no-untyped-def]
+def open_db(settings: Settings, create: bool = False) -> Db:
     """The migrated store, with the configured shops registered. Only with ``create`` may the
     database be new: a command that reads must not answer "none yet" from a mistyped path."""
     from connector.app import prepare_store

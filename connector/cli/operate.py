@@ -18,6 +18,7 @@ import click
 from connector.cli.common import DEMO_SHOP, config_option, open_db, print_table
 from connector.config import Settings
 from connector.models import OPEN_JOB_STATUSES, JobStatus, SyncStatus
+from connector.store.db import Db
 
 
 @click.command()
@@ -128,7 +129,7 @@ def replay(settings: Settings, config_path: str | None, failure_id: int | None, 
         raise click.UsageError("say what to replay: --id N, --shop S or --all")
 
 
-def _run_job_in_foreground(settings: Settings, db, job_id: str, owner: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _run_job_in_foreground(settings: Settings, db: Db, job_id: str, owner: str) -> dict[str, Any]:
     """Run a job here with a progress bar; Ctrl-C pauses it (the worker or --resume continues)."""
     import threading
 
@@ -214,7 +215,7 @@ def resync(settings: Settings, config_path: str | None, shop: str | None, since:
     _job_exit(_run_job_in_foreground(settings, db, job_id, owner))
 
 
-def _print_notes(db, job_id: str) -> None:  # type: ignore[no-untyped-def]
+def _print_notes(db: Db, job_id: str) -> None:
     """The job's notes before it runs: what Shopify will not return, what --silent really does."""
     from connector.store.jobs import get_job
 
@@ -268,7 +269,7 @@ def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: 
     print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "fulfillments", "recovered", "created_at", "error"])
 
 
-def _job_id(db, typed: str) -> str:  # type: ignore[no-untyped-def]
+def _job_id(db: Db, typed: str) -> str:
     """The job ``typed`` names: its whole id, or the start of one (at least 6 characters) that
     no other job shares; anything else stops the command with one line."""
     from connector.store.jobs import get_job, job_ids_starting

@@ -16,10 +16,10 @@ import time
 
 from connector.app import prepare_store
 from connector.cli.simulate import DEV_SECRET_KEY
-from connector.config import Settings, redact_url
+from connector.config import Settings
 from connector.logs import setup_logging
 from connector.store.app_state import get_or_create_value
-from connector.store.db import db_for, location_of
+from connector.store.db import db_for, location_of, redact_url
 from connector.store.shops import add_shop
 
 log = logging.getLogger("connector.run")

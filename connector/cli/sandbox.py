@@ -5,8 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # the stand-ins load when the command runs
+    from connector.sandbox.server import Request, Response
+    from connector.sandbox.stack import Sandbox
 
 DEFAULT_CONFIG = "sandbox/config.toml"
 TARGETS = ("foxdeli", "parcellab")
@@ -39,7 +44,7 @@ def sandbox(config_path: Path, target: str, orders: int, flaky: float, latency_m
 
     printing = threading.Lock()
 
-    def observe(name: str, request, response) -> None:  # type: ignore[no-untyped-def]
+    def observe(name: str, request: Request, response: Response) -> None:
         with printing:
             click.echo(describe(name, request, response))
 
@@ -60,7 +65,7 @@ def sandbox(config_path: Path, target: str, orders: int, flaky: float, latency_m
         click.echo(f"  {line}")
 
 
-def _introduce(box) -> None:  # type: ignore[no-untyped-def]
+def _introduce(box: Sandbox) -> None:
     from connector.sandbox.stack import SHOP
 
     config = box.config_path

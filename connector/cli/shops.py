@@ -5,11 +5,16 @@ A thin click layer over :mod:`connector.lifecycle` and the store.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from connector.cli.common import config_option, failure, open_db, print_table
 from connector.config import Settings
 from connector.errors import ConnectorError
+
+if TYPE_CHECKING:  # the lifecycle modules load when a command runs, not for --help
+    from connector.lifecycle.install import InstallResult
 
 
 @click.group()
@@ -84,8 +89,9 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, client_cre
         raise click.ClickException(f"token stored, but webhook subscriptions failed: {result.subscription_error}")
 
 
-def _add_with_client_credentials(settings: Settings, shop: str, client_id: str | None, client_secret: str | None,
-                                 register: bool):  # type: ignore[no-untyped-def]
+def _add_with_client_credentials(
+    settings: Settings, shop: str, client_id: str | None, client_secret: str | None, register: bool,
+) -> InstallResult:
     from connector.lifecycle.client_credentials import install_with_client_credentials
 
     if client_id and not client_secret:

@@ -10,6 +10,7 @@ A custom app's token from configuration (``shops."<shop>".access_token``) never 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from connector.config import Settings
 from connector.crypto import KEY_SETTING, TokenCipher
@@ -66,7 +67,7 @@ def get_access_token(db: Db, settings: Settings, shop: str) -> str:
     return _refresh(db, settings, cipher, shop, row)
 
 
-def _renew(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:
+def _renew(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict[str, Any]) -> str:
     """A client-credentials token about to expire (the worker renews them long before): renew it
     now; if Shopify refuses, the current token serves until it expires, then the call waits."""
     from connector.lifecycle.client_credentials import renew_token  # it builds on this module
@@ -82,7 +83,7 @@ def _renew(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict
                               status=exc.status, transient=True) from None
 
 
-def _refresh(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict) -> str:
+def _refresh(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict[str, Any]) -> str:
     """POST grant_type=refresh_token, then store the result unless another process won the race."""
     try:
         grant = fetch_refreshed_token(

@@ -56,13 +56,25 @@ def _delivering_kind(db: Db, settings: Settings, shop: str) -> str | None:
 
 def create_reconcile_job(
     db: Db, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str,
-    unless_open: bool = False,
-) -> str | None:
-    """Orders updated in the last ``window_s`` seconds whose state the sync state lacks.
+) -> str:
+    """Orders updated in the last ``window_s`` seconds whose state the sync state lacks."""
+    job_id = _create_reconcile_job(db, settings, shop, window_s, owner, requested_by, unless_open=False)
+    if job_id is None:  # unreachable: only unless_open finds one open
+        raise RuntimeError(f"no reconcile job created for {shop}")
+    return job_id
 
-    With ``unless_open`` (the worker's schedule), None when the shop has an open reconcile job
-    already: every worker process, on any host, runs the schedule, and one job is enough.
-    """
+
+def schedule_reconcile_job(
+    db: Db, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str,
+) -> str | None:
+    """The worker's schedule: as :func:`create_reconcile_job`, but None when the shop has an open
+    reconcile job already: every worker process, on any host, runs the schedule, and one job is enough."""
+    return _create_reconcile_job(db, settings, shop, window_s, owner, requested_by, unless_open=True)
+
+
+def _create_reconcile_job(
+    db: Db, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str, unless_open: bool,
+) -> str | None:
     check_shop_ready(db, settings, shop)  # outside the transaction: it may refresh a token
     now = utc_now()
     since = (now - timedelta(seconds=window_s)).strftime("%Y-%m-%dT%H:%M:%SZ")

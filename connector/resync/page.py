@@ -74,7 +74,7 @@ def fulfillment_ids(orders: list[dict[str, Any]]) -> list[str]:
 
 def _has(known: Mapping[str, str | None], resource_id: str, updated: str) -> bool:
     newest = known.get(resource_id)
-    return bool(newest) and updated <= newest  # type: ignore[operator]
+    return bool(newest and updated <= newest)
 
 
 def _add(out: PageEvents, known: Known | None, event: NewEvent) -> None:

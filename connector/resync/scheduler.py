@@ -15,7 +15,7 @@ from collections.abc import Callable
 from connector.config import Settings
 from connector.errors import BadRequestError
 from connector.lifecycle.credentials import has_admin_credentials
-from connector.resync.jobs import RECONCILE, RESYNC, create_reconcile_job
+from connector.resync.jobs import RECONCILE, RESYNC, schedule_reconcile_job
 from connector.resync.runner import runner_name, start_job_thread
 from connector.resync.spec import ResyncSpec
 from connector.store import jobs as job_store
@@ -68,9 +68,8 @@ class JobScheduler:
             if last is not None and (utc_now() - last).total_seconds() < interval:
                 continue
             try:
-                job_id = create_reconcile_job(
+                job_id = schedule_reconcile_job(
                     db, self.settings, shop, self.settings["worker.reconcile_window_s"], self.owner, "worker",
-                    unless_open=True,
                 )
             except BadRequestError as exc:  # e.g. uninstalled between the read and now
                 log.warning("reconcile not started: %s", exc, extra={"shop": shop})

@@ -44,6 +44,8 @@ def enum(allowed: frozenset[str]) -> Callable[[Any], str | None]:
 
 
 Field = tuple[Callable[..., Any], bool]  # (validator, required)
+# Objects and arrays: validators that recurse with a path (the schema's, built at import).
+_COMPOSITE: set[Callable[..., Any]] = set()
 
 
 def obj(fields: dict[str, Field]) -> Callable[[Any, str, Violations], None]:
@@ -60,7 +62,7 @@ def obj(fields: dict[str, Field]) -> Callable[[Any, str, Violations], None]:
                     out[_join(path, key)] = "must not be null"
                 continue
             _apply(validator, value[key], _join(path, key), out)
-    check.composite = True  # type: ignore[attr-defined]
+    _COMPOSITE.add(check)
     return check
 
 
@@ -71,13 +73,13 @@ def array(item: Callable[..., Any]) -> Callable[[Any, str, Violations], None]:
             return
         for index, element in enumerate(value):
             _apply(item, element, f"{path}[{index}]", out)
-    check.composite = True  # type: ignore[attr-defined]
+    _COMPOSITE.add(check)
     return check
 
 
 def _apply(validator: Callable[..., Any], value: Any, path: str, out: Violations) -> None:
     # Objects and arrays recurse with a path; leaves return a message or None.
-    if getattr(validator, "composite", False):
+    if validator in _COMPOSITE:
         validator(value, path, out)
         return
     message = validator(value)

@@ -63,7 +63,7 @@ class ParcellabStandIn(StandIn):
         # Further tokens, each bound to one account (the account id is inside a real token).
         self.account_tokens: dict[str, int] = {}
         self.orders: dict[tuple[int, str], dict[str, Any]] = {}
-        self.trackings: dict[tuple[str, str], dict[str, Any]] = {}
+        self.trackings: dict[tuple[str | None, str | None], dict[str, Any]] = {}
         self.invalid_requests: list[tuple[Request, list[dict[str, str]]]] = []
         self.failed_mutations: list[str] = []
 

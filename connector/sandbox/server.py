@@ -91,7 +91,7 @@ class StandIn:
     @property
     def url(self) -> str:
         assert self._server is not None, "stand-in not started"
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def start(self) -> StandIn:

@@ -55,7 +55,7 @@ def make_order(i: int, updated: datetime, rng: random.Random) -> dict[str, Any]:
         "address1": f"Ulice {i % 97 + 1}", "address2": None, "city": city, "province": None, "provinceCode": None,
         "zip": zip_code, "country": country, "countryCodeV2": country, "phone": "+420777123456", "latitude": None, "longitude": None,
     }
-    lines = []
+    lines: list[dict[str, Any]] = []
     for n in range(rng.randint(1, 3)):
         qty = rng.randint(1, 3)
         lines.append({

@@ -14,6 +14,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def start_sandbox(config_path: Path, target: str, orders: int = 40, flaky: float
     parcellab = ParcellabStandIn(token=PARCELLAB_TOKEN, latency_s=latency_s)
     for name, standin in (("shopify", shopify), ("foxdeli", foxdeli), ("parcellab", parcellab)):
         if observe is not None:
-            standin.observers.append(lambda request, response, name=name: observe(name, request, response))
+            standin.observers.append(partial(observe, name))
         if flaky and standin is not shopify:
             standin.flaky = (flaky, Fault(status=503, headers={"Retry-After": "1"}, body={"detail": "sandbox: flaky"}))
         standin.start()

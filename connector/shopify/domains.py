@@ -14,4 +14,4 @@ _SHOP_DOMAIN = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com\Z")
 
 def is_valid_shop_domain(value: str | None) -> bool:
     """True for ``name.myshopify.com`` and nothing else."""
-    return bool(value) and len(value) <= 255 and _SHOP_DOMAIN.match(value) is not None
+    return value is not None and len(value) <= 255 and _SHOP_DOMAIN.match(value) is not None

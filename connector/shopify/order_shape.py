@@ -75,7 +75,7 @@ ORDERS_QUERY = (
 
 # displayFulfillmentStatus → REST fulfillment_status where REST has its own word; any other
 # value is lower-cased (REST uses null for an unfulfilled order).
-_FULFILLMENT_STATUS = {"UNFULFILLED": None, "PARTIALLY_FULFILLED": "partial", "FULFILLED": "fulfilled", "RESTOCKED": "restocked"}
+_FULFILLMENT_STATUS: dict[Any, str | None] = {"UNFULFILLED": None, "PARTIALLY_FULFILLED": "partial", "FULFILLED": "fulfilled", "RESTOCKED": "restocked"}
 
 
 def gid_to_id(gid: Any) -> int | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from connector.store.db import connect
+from connector.store.db import connect_sqlite
 from connector.store.migrations import known_migrations, migrations
 
 
@@ -67,7 +67,7 @@ def backup_database(source: str, destination: str, busy_timeout_s: float = 10.0)
 
 
 def _copy(source: str, destination: str, busy_timeout_s: float) -> None:
-    live = connect(source, busy_timeout_s)
+    live = connect_sqlite(source, busy_timeout_s)
     copy = sqlite3.connect(destination, isolation_level=None)
     try:
         live.conn.backup(copy)  # pages=-1: every page in one step, one consistent snapshot
@@ -159,7 +159,7 @@ def restore_database(backup: str, destination: str, force: bool = False) -> tupl
                           "restore it with that version, or pass --force")
     kept = _keep_current(destination, force)
     source = _reader(backup)
-    live = connect(destination)
+    live = connect_sqlite(destination)
     try:
         source.backup(live.conn)
         _check_integrity(live.conn, destination)

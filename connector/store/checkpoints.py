@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 
-from connector.store.db import Db, SqliteDb, connect, intake_turn
+from connector.store.db import Db, SqliteDb, connect_sqlite, intake_turn
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 0.25
@@ -36,9 +36,9 @@ def leave_checkpoints_to_a_thread(db: Db) -> None:
     and make sure this process's checkpointer runs. Nothing to do on PostgreSQL."""
     if not isinstance(db, SqliteDb):
         return
-    if not getattr(db, "checkpoints_elsewhere", False):
+    if not db.checkpoints_elsewhere:
         db.execute("PRAGMA wal_autocheckpoint = 0")
-        db.checkpoints_elsewhere = True  # type: ignore[attr-defined]
+        db.checkpoints_elsewhere = True
     ensure_checkpointer(db.location)
 
 
@@ -84,7 +84,7 @@ def _checkpoint_until_idle(path: str, key: tuple[int, str], stop: threading.Even
     try:
         while idle < IDLE_PASSES and not stop.wait(CHECKPOINT_EVERY_S):
             try:
-                conn = conn or connect(path).conn
+                conn = conn or connect_sqlite(path).conn
                 state = checkpoint_once(conn, path)
             except sqlite3.Error as exc:  # a full disk, a read-only or locked file: retry afresh
                 if not failing:

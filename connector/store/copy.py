@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.store.db import Db, write_transaction
+from connector.store.db import Db, SqliteDb, write_transaction
 from connector.store.migrations import migrate
 
 BATCH = 500
@@ -43,13 +43,13 @@ def data_tables(db: Db) -> list[str]:
 
 def copy_store(source: Db, target: Db) -> CopyReport:
     """Copy ``source`` (SQLite) into ``target`` (PostgreSQL, empty); the counts are checked."""
-    if source.dialect.name != "sqlite" or target.dialect.name != "postgresql":
+    if not isinstance(source, SqliteDb) or target.dialect.name != "postgresql":
         raise CopyError("copy goes from a SQLite store to a PostgreSQL store")
     migrate(source)
     migrate(target)
     tables = data_tables(source)
     report = CopyReport()
-    source.conn.execute("BEGIN")  # type: ignore[attr-defined]  # one snapshot of the source (WAL)
+    source.conn.execute("BEGIN")  # one snapshot of the source (WAL)
     try:
         with write_transaction(target):
             for table in tables:
@@ -63,11 +63,11 @@ def copy_store(source: Db, target: Db) -> CopyReport:
                 if copied != report.counts[table]:  # rolls the whole copy back
                     raise CopyError(f"{table}: {report.counts[table]} rows read, {copied} in the target")
     finally:
-        source.conn.execute("ROLLBACK")  # type: ignore[attr-defined]  # a read: nothing to keep
+        source.conn.execute("ROLLBACK")  # a read: nothing to keep
     return report
 
 
-def _copy_table(source: Db, target: Db, table: str) -> int:
+def _copy_table(source: SqliteDb, target: Db, table: str) -> int:
     columns = [row[1] for row in source.execute(f"PRAGMA table_info({table})")]
     wanted = set(target.dialect.columns(target, table))
     missing = [c for c in columns if c not in wanted]
@@ -76,7 +76,7 @@ def _copy_table(source: Db, target: Db, table: str) -> int:
     names = ", ".join(columns)
     one_row = "(" + ", ".join("?" for _ in columns) + ")"
     copied = 0
-    cursor = source.conn.execute(f"SELECT {names} FROM {table} ORDER BY rowid")  # type: ignore[attr-defined]
+    cursor = source.conn.execute(f"SELECT {names} FROM {table} ORDER BY rowid")
     while batch := cursor.fetchmany(BATCH):
         values: list[Any] = [value for row in batch for value in row]
         target.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join(one_row for _ in batch)}", values)

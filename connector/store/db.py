@@ -14,32 +14,45 @@ commits; see the README on durability). PostgreSQL commits durably (see :mod:`.p
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import re
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlite_utils
 
 from connector.store.dialect import SQLITE, Dialect
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: no intake queue, SQLite's busy handler alone
-    fcntl = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from connector.store.postgres import PgDb
 
-try:
-    import psycopg
-except ImportError:  # the postgres extra is not installed: SQLite only
-    psycopg = None  # type: ignore[assignment]
+if sys.platform == "win32":  # no flock: no intake queue, SQLite's busy handler alone
+    fcntl = None
+else:
+    import fcntl
+
+# The postgres extra (psycopg) is optional: without it the store is SQLite only.
+HAVE_POSTGRES = importlib.util.find_spec("psycopg") is not None
+
+
+def _psycopg_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """psycopg's exception classes of these names; none without the postgres extra."""
+    if not HAVE_POSTGRES:
+        return ()
+    module = importlib.import_module("psycopg")
+    return tuple(getattr(module, name) for name in names)
+
 
 # What a failing store raises, whichever engine: callers that must survive one (webhook intake
 # answers 503, /readyz, the worker loop pauses and resumes) catch these.
-STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,) + ((psycopg.Error,) if psycopg else ())
+STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, *_psycopg_errors("Error"))
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POSTGRES_MISSING = (
     "database.url is a PostgreSQL URL, but PostgreSQL support is not installed: "
@@ -57,6 +70,13 @@ class Settings(Protocol):
     def __getitem__(self, name: str) -> Any: ...
 
 
+class Listener(Protocol):
+    """Wakes a waiting worker when new events are stored (PostgreSQL's LISTEN/NOTIFY)."""
+
+    def wait(self, timeout_s: float, stop: threading.Event) -> bool: ...
+    def close(self) -> None: ...
+
+
 class Db(Protocol):
     """What the store's modules use of a database handle."""
 
@@ -65,7 +85,8 @@ class Db(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
     def query_rows(self, sql: str, params: Sequence[Any] = ...) -> list[dict[str, Any]]: ...
-    def write_transaction(self) -> Any: ...
+    def write_transaction(self) -> AbstractContextManager[Any]: ...
+    def listener(self) -> Listener | None: ...
     def close(self) -> None: ...
 
     @property
@@ -75,7 +96,9 @@ class Db(Protocol):
 class SqliteDb(sqlite_utils.Database):
     """A SQLite connection (a sqlite-utils ``Database``) with the store's :class:`Db` methods."""
 
-    dialect = SQLITE
+    dialect: Dialect = SQLITE
+    # A web request's handle leaves WAL checkpoints to a thread (connector.store.checkpoints).
+    checkpoints_elsewhere = False
 
     def __init__(self, conn: sqlite3.Connection, location: str) -> None:
         super().__init__(conn, execute_plugins=False)
@@ -134,7 +157,7 @@ def redact_url(url: str) -> str:
 
 def store_engine_available(location: str) -> bool:
     """Whether this installation can open ``location`` (PostgreSQL needs the postgres extra)."""
-    return not is_postgres(location) or psycopg is not None
+    return not is_postgres(location) or HAVE_POSTGRES
 
 
 def location_of(settings: Settings) -> str:
@@ -146,10 +169,10 @@ def connect(location: str, busy_timeout_s: float = 10.0) -> Db:
     """A new handle of its own (the caller closes it), on one connection."""
     if is_postgres(location):
         return _pg_class()(location, busy_timeout_s)
-    return _connect_sqlite(location, busy_timeout_s)
+    return connect_sqlite(location, busy_timeout_s)
 
 
-def _connect_sqlite(path: str, busy_timeout_s: float) -> SqliteDb:
+def connect_sqlite(path: str, busy_timeout_s: float = 10.0) -> SqliteDb:
     """``isolation_level=None``: Python never opens transactions behind our back. A statement
     outside :func:`write_transaction` commits on its own (see the rule in :mod:`connector.store`)."""
     if path != ":memory:":
@@ -176,8 +199,8 @@ def _set_pragmas(conn: sqlite3.Connection, path: str, busy_timeout_s: float) -> 
     conn.execute("PRAGMA foreign_keys = ON")
 
 
-def _pg_class():  # type: ignore[no-untyped-def]
-    if psycopg is None:  # load_settings says so first, in one line (connector.config)
+def _pg_class() -> type[PgDb]:
+    if not HAVE_POSTGRES:  # load_settings says so first, in one line (connector.config)
         raise ModuleNotFoundError(POSTGRES_MISSING)
     from connector.store.postgres import PgDb
 
@@ -215,7 +238,7 @@ def get_db(location: str, busy_timeout_s: float = 10.0, pool_size: int = 10) -> 
         cache = _local.dbs = _ThreadDbs()
     db = cache.get(key)
     if db is None:
-        db = _connect_sqlite(location, busy_timeout_s)
+        db = connect_sqlite(location, busy_timeout_s)
         cache[key] = db
     return db
 
@@ -254,7 +277,7 @@ def write_transaction(db: Db) -> Any:
 
 
 @contextmanager
-def savepoint(db: sqlite_utils.Database, name: str = "step") -> Iterator[None]:
+def savepoint(db: Db, name: str = "step") -> Iterator[None]:
     """A nested unit inside :func:`write_transaction`: on an exception only its own writes are
     undone (``ROLLBACK TO SAVEPOINT``), and the exception goes on to the caller, which decides
     whether the whole transaction still commits. Standard SQL: SQLite and PostgreSQL run it."""
@@ -271,8 +294,8 @@ def savepoint(db: sqlite_utils.Database, name: str = "step") -> Iterator[None]:
 # The store itself failed (locked, disk full, read-only, I/O, the server gone or restarting):
 # SQLite's OperationalError; psycopg's OperationalError (lock timeouts, serialization failures and
 # lost connections are subclasses) and InterfaceError (a closed connection).
-STORAGE_FAILURES: tuple[type[BaseException], ...] = (sqlite3.OperationalError,) + (
-    (psycopg.OperationalError, psycopg.InterfaceError) if psycopg else ()
+STORAGE_FAILURES: tuple[type[BaseException], ...] = (
+    sqlite3.OperationalError, *_psycopg_errors("OperationalError", "InterfaceError"),
 )
 
 

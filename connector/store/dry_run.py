@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
+from connector.store.db import Db
 from connector.store.rows import query_rows, where_equal
 from connector.timeutil import now_db
 
 
 def record_dry_run(
-    db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str | None,
+    db: Db, shop: str, order_id: str, kind: str, part_id: str | None,
     mapping: str, payload: dict[str, Any],
 ) -> int:
     rows = db.execute(
@@ -24,7 +23,7 @@ def record_dry_run(
 
 
 def list_dry_runs(
-    db: sqlite_utils.Database, shop: str | None = None, order_id: str | None = None, limit: int = 20
+    db: Db, shop: str | None = None, order_id: str | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
     where, params = where_equal(shop=shop, order_id=order_id)
     rows = query_rows(db, f"SELECT * FROM dry_run_payloads {where} ORDER BY id DESC LIMIT ?", [*params, limit])

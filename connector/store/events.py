@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from connector.models import PRUNABLE_EVENT_STATES, EventState, SyncStatus
+from connector.store.db import Db
 from connector.store.rows import query_rows
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
@@ -33,7 +32,7 @@ class NewEvent:
     source: str = "webhook"
 
 
-def save_event(db: sqlite_utils.Database, event: NewEvent) -> tuple[int | None, bool]:
+def save_event(db: Db, event: NewEvent) -> tuple[int | None, bool]:
     """Store an event unless (shop, topic, dedupe key) is already there.
 
     Returns ``(event id, duplicate)``. One INSERT in autocommit: durable once this returns.
@@ -57,7 +56,7 @@ def save_event(db: sqlite_utils.Database, event: NewEvent) -> tuple[int | None, 
     return None, True
 
 
-def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
+def fetch_new_events(db: Db, limit: int) -> list[dict[str, Any]]:
     """The oldest events not yet triaged, without their bodies (triage reads each body in turn:
     a batch of 5 MB bodies must not sit in memory at once)."""
     return query_rows(
@@ -68,7 +67,7 @@ def fetch_new_events(db: sqlite_utils.Database, limit: int) -> list[dict[str, An
     )
 
 
-def still_new_event_ids(db: sqlite_utils.Database, event_ids: list[int]) -> set[int]:
+def still_new_event_ids(db: Db, event_ids: list[int]) -> set[int]:
     """Which of ``event_ids`` are still waiting for triage. Read it inside the
     ``write_transaction`` that routes them: another worker may triage them meanwhile."""
     placeholders = ", ".join("?" for _ in event_ids)
@@ -76,21 +75,21 @@ def still_new_event_ids(db: sqlite_utils.Database, event_ids: list[int]) -> set[
     return {row[0] for row in rows}
 
 
-def fetch_event_body(db: sqlite_utils.Database, event_id: int, shop: str | None = None) -> bytes | None:
+def fetch_event_body(db: Db, event_id: int, shop: str | None = None) -> bytes | None:
     """An event's raw body; with ``shop``, only when the event is that shop's."""
     where, params = ("AND shop = ?", [shop]) if shop else ("", [])
     row = db.execute(f"SELECT body FROM events WHERE id = ? {where}", [event_id, *params]).fetchone()
     return bytes(row[0]) if row else None
 
 
-def event_is_silent(db: sqlite_utils.Database, event_id: int) -> bool:
+def event_is_silent(db: Db, event_id: int) -> bool:
     """Whether the event came from a silent backfill/re-sync (``source = SILENT_SOURCE``)."""
     row = db.execute("SELECT source FROM events WHERE id = ?", [event_id]).fetchone()
     return bool(row) and row[0] == SILENT_SOURCE
 
 
 def set_event_state(
-    db: sqlite_utils.Database, event_id: int, state: EventState, reason: str | None = None, **fields: Any
+    db: Db, event_id: int, state: EventState, reason: str | None = None, **fields: Any
 ) -> None:
     """Record the outcome of triage or delivery for one event."""
     columns = {"state": state, "reason": reason, "processed_at": now_db(), **fields}
@@ -99,7 +98,7 @@ def set_event_state(
 
 
 def settle_queued_events(
-    db: sqlite_utils.Database,
+    db: Db,
     shop: str,
     order_id: str,
     state: EventState,
@@ -121,7 +120,7 @@ def settle_queued_events(
     )
 
 
-def shops_with_held_events(db: sqlite_utils.Database, shops: Iterable[str]) -> list[str]:
+def shops_with_held_events(db: Db, shops: Iterable[str]) -> list[str]:
     """Which of ``shops`` have events kept aside: a read, so a start needs no write lock for it."""
     wanted = sorted(set(shops))
     if not wanted:
@@ -131,7 +130,7 @@ def shops_with_held_events(db: sqlite_utils.Database, shops: Iterable[str]) -> l
     return sorted(row[0] for row in rows.fetchall())
 
 
-def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
+def release_held_events(db: Db, shop: str) -> int:
     """Send a shop's held events back to triage (the shop became known). Inside
     ``write_transaction``, after the shop was stored: it first waits for a triage batch in
     progress (the triage lock), which may have read the shops before this one was added and would
@@ -142,11 +141,11 @@ def release_held_events(db: sqlite_utils.Database, shop: str) -> int:
     return cursor.rowcount
 
 
-def count_events_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+def count_events_by_state(db: Db) -> dict[str, int]:
     return {row["state"]: row["n"] for row in query_rows(db, "SELECT state, count(*) AS n FROM events GROUP BY state")}
 
 
-def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
+def oldest_open_event_age_s(db: Db) -> float | None:
     """Seconds since the oldest event still waiting for triage or delivery was received.
 
     Not counted: the events of orders that wait for their shop (held: no tracking account yet,
@@ -166,7 +165,7 @@ def oldest_open_event_age_s(db: sqlite_utils.Database) -> float | None:
 
 
 def list_events(
-    db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 50
+    db: Db, shop: str, order_id: str, limit: int = 50
 ) -> Iterable[dict[str, Any]]:
     return query_rows(
         db,
@@ -176,7 +175,7 @@ def list_events(
     )
 
 
-def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 5000) -> int:
+def prune_events(db: Db, older_than_s: float, batch: int = 5000) -> int:
     """Delete finished and held events received more than ``older_than_s`` ago; returns how many.
 
     Kept whatever their age: events still open (new, queued, dead) and the newest body of each
@@ -197,7 +196,7 @@ def prune_events(db: sqlite_utils.Database, older_than_s: float, batch: int = 50
     return total
 
 
-def _prune_event_batch(db: sqlite_utils.Database, cutoff: str, batch: int) -> int:
+def _prune_event_batch(db: Db, cutoff: str, batch: int) -> int:
     placeholders = ", ".join("?" for _ in PRUNABLE_EVENT_STATES)
     cursor = db.execute(
         f"""
@@ -215,7 +214,7 @@ def _prune_event_batch(db: sqlite_utils.Database, cutoff: str, batch: int) -> in
     return cursor.rowcount
 
 
-def event_times(db: sqlite_utils.Database, event_id: int) -> tuple[str | None, str | None]:
+def event_times(db: Db, event_id: int) -> tuple[str | None, str | None]:
     """(X-Shopify-Triggered-At, received_at) of one event; (None, None) when it is gone."""
     row = db.execute("SELECT triggered_at, received_at FROM events WHERE id = ?", [event_id]).fetchone()
     return (row[0], row[1]) if row else (None, None)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
-
 from connector.models import Attempt, EventState, SyncStatus
+from connector.store.db import Db
 from connector.store.orders import HAS_WORK_SQL
 from connector.store.rows import query_rows, where_equal
 from connector.timeutil import now_db
@@ -18,7 +17,7 @@ from connector.timeutil import now_db
 DEAD, QUEUED = EventState.DEAD, EventState.QUEUED
 
 
-def record_attempt(db: sqlite_utils.Database, attempt: Attempt) -> None:
+def record_attempt(db: Db, attempt: Attempt) -> None:
     db.execute(
         "INSERT INTO attempts (shop, order_id, what, outcome, status_code, error, worker, started_at, duration_ms) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -30,7 +29,7 @@ def record_attempt(db: sqlite_utils.Database, attempt: Attempt) -> None:
 
 
 def dead_letter(
-    db: sqlite_utils.Database, shop: str, order_id: str, reason: str, status_code: int | None
+    db: Db, shop: str, order_id: str, reason: str, status_code: int | None
 ) -> int | None:
     """Park the order with its reason; its queued events become ``dead``. Inside ``write_transaction``.
     None when the order is gone (erased meanwhile): nothing is written then."""
@@ -58,18 +57,18 @@ def dead_letter(
 
 
 def list_failures(
-    db: sqlite_utils.Database, shop: str | None = None, include_replayed: bool = False, limit: int = 100
+    db: Db, shop: str | None = None, include_replayed: bool = False, limit: int = 100
 ) -> list[dict[str, Any]]:
     where, params = where_equal(*([] if include_replayed else ["replayed_at IS NULL"]), shop=shop)
     return query_rows(db, f"SELECT * FROM failures {where} ORDER BY id DESC LIMIT ?", [*params, limit])
 
 
-def count_open_failures(db: sqlite_utils.Database) -> int:
+def count_open_failures(db: Db) -> int:
     """How many dead-letter entries wait for a person (a cheap count for metrics)."""
     return int(db.execute("SELECT count(*) FROM failures WHERE replayed_at IS NULL").fetchone()[0])
 
 
-def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
+def _requeue(db: Db, shop: str, order_id: str) -> None:
     db.execute(
         f"UPDATE events SET state = '{QUEUED}', reason = NULL WHERE shop = ? AND order_id = ? AND state = '{DEAD}'",
         [shop, order_id],
@@ -81,7 +80,7 @@ def _requeue(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
     )
 
 
-def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any] | None:
+def replay_failure(db: Db, failure_id: int) -> dict[str, Any] | None:
     """Queue a dead-lettered order again. None when there is no such open failure.
     Inside ``write_transaction``."""
     rows = query_rows(db, f"SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL{db.dialect.lock()}", [failure_id])
@@ -96,7 +95,7 @@ def replay_failure(db: sqlite_utils.Database, failure_id: int) -> dict[str, Any]
     return failure
 
 
-def replay_shop(db: sqlite_utils.Database, shop: str | None = None) -> int:
+def replay_shop(db: Db, shop: str | None = None) -> int:
     """Queue again every open failure (of one shop, or of all shops). Returns how many orders.
     Inside ``write_transaction``."""
     where, params = ("AND shop = ?", [shop]) if shop else ("", [])
@@ -113,7 +112,7 @@ def replay_shop(db: sqlite_utils.Database, shop: str | None = None) -> int:
     return len(orders)
 
 
-def list_attempts(db: sqlite_utils.Database, shop: str, order_id: str, limit: int = 20) -> list[dict[str, Any]]:
+def list_attempts(db: Db, shop: str, order_id: str, limit: int = 20) -> list[dict[str, Any]]:
     return query_rows(
         db,
         "SELECT what, outcome, status_code, error, started_at, duration_ms, worker FROM attempts "
@@ -123,7 +122,7 @@ def list_attempts(db: sqlite_utils.Database, shop: str, order_id: str, limit: in
 
 
 
-def replay_order(db: sqlite_utils.Database, shop: str, order_id: str) -> bool:
+def replay_order(db: Db, shop: str, order_id: str) -> bool:
     """Queue one dead-lettered order of ``shop`` again; False when it has no open failure.
     Inside ``write_transaction``."""
     if not db.execute(

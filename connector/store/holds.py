@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
-
 from connector.models import SyncStatus
+from connector.store.db import Db
 from connector.store.rows import update_in_key_order
 from connector.timeutil import now_db
 
@@ -50,7 +49,7 @@ def deliverable_sql(alias: str, scope: DeliveryScope, now: str) -> tuple[str, li
     return sql, [*assigned, int(scope.all_shops), *assigned, now]
 
 
-def hold_undeliverable(db: sqlite_utils.Database, scope: DeliveryScope, now: str) -> int:
+def hold_undeliverable(db: Db, scope: DeliveryScope, now: str) -> int:
     """Park the due orders of shops that may not deliver now; returns how many.
     Inside the claim's ``write_transaction``.
 
@@ -77,18 +76,18 @@ def hold_undeliverable(db: sqlite_utils.Database, scope: DeliveryScope, now: str
     return len(cursor.fetchall())  # no rowcount from sqlite3 for a statement starting WITH
 
 
-def release_held_orders(db: sqlite_utils.Database, shop: str | None = None) -> int:
+def release_held_orders(db: Db, shop: str | None = None) -> int:
     """Make a shop's held orders (every shop's, when ``shop`` is None) due now; returns how many.
     Self-contained."""
     return _make_due(db, HELD, shop)
 
 
-def release_skipped_orders(db: sqlite_utils.Database, shop: str) -> int:
+def release_skipped_orders(db: Db, shop: str) -> int:
     """The shop's options changed: its skipped orders are judged again (due now)."""
     return _make_due(db, SyncStatus.SKIPPED, shop)
 
 
-def _make_due(db: sqlite_utils.Database, status: str, shop: str | None) -> int:
+def _make_due(db: Db, status: str, shop: str | None) -> int:
     """Set the orders in ``status`` (of ``shop``) pending and due now (locked in key order, so
     this cannot deadlock with triage on PostgreSQL: :func:`~.rows.update_in_key_order`)."""
     where, params = ("status = ? AND shop = ?", [status, shop]) if shop else ("status = ?", [status])
@@ -97,7 +96,7 @@ def _make_due(db: sqlite_utils.Database, status: str, shop: str | None) -> int:
     )
 
 
-def hold_order(db: sqlite_utils.Database, shop: str, order_id: str, reason: str) -> None:
+def hold_order(db: Db, shop: str, order_id: str, reason: str) -> None:
     """Park one claimed order whose account refused it (nothing counts as a failed attempt)."""
     db.execute(
         f"UPDATE orders SET status = '{HELD}', next_attempt_at = ?, attempts = 0, first_failed_at = NULL, "

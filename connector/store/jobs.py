@@ -11,22 +11,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-import sqlite_utils
-
 from connector.models import OPEN_JOB_STATUSES, JobStatus
+from connector.store.db import Db
 from connector.store.events import NewEvent, save_event
-from connector.store.orders import LeaseLostError  # record_page raises it too
+from connector.store.orders import LeaseLostError as LeaseLostError  # re-exported: record_page raises it too
 from connector.store.rows import query_rows, where_equal
 from connector.timeutil import db_time_in, now_db
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 
 
-def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     out["params"] = json.loads(out["params"])
     out["notes"] = json.loads(out["notes"])
@@ -34,7 +32,7 @@ def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def create_job(
-    db: sqlite_utils.Database, kind: str, shop: str, params: dict[str, Any], owner: str,
+    db: Db, kind: str, shop: str, params: dict[str, Any], owner: str,
     lease_s: float, notes: Iterable[str] = (), requested_by: str | None = None,
 ) -> str:
     """A new job, already leased by ``owner`` (so nobody else starts it before its runner)."""
@@ -48,26 +46,26 @@ def create_job(
     return job_id
 
 
-def get_job(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
+def get_job(db: Db, job_id: str) -> dict[str, Any] | None:
     rows = query_rows(db, "SELECT * FROM jobs WHERE id = ?", [job_id])
-    return _decode(rows[0] if rows else None)
+    return _decode(rows[0]) if rows else None
 
 
-def job_ids_starting(db: sqlite_utils.Database, prefix: str, limit: int = 2) -> list[str]:
+def job_ids_starting(db: Db, prefix: str, limit: int = 2) -> list[str]:
     """Ids of the jobs whose id starts with ``prefix`` (at most ``limit``), for short ids typed by hand."""
     rows = query_rows(db, "SELECT id FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?", [len(prefix), prefix, limit])
     return [row["id"] for row in rows]
 
 
 def list_jobs(
-    db: sqlite_utils.Database, shop: str | None = None, kind: str | None = None, limit: int = 50
+    db: Db, shop: str | None = None, kind: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     where, params = where_equal(shop=shop, kind=kind)
     rows = query_rows(db, f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
-    return [_decode(r) for r in rows]  # type: ignore[misc]
+    return [_decode(r) for r in rows]
 
 
-def claim_job(db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float) -> dict[str, Any] | None:
+def claim_job(db: Db, job_id: str, owner: str, lease_s: float) -> dict[str, Any] | None:
     """Lease an open job for ``owner`` (it may already hold it). None when someone else holds it
     or the job is finished."""
     now = now_db()
@@ -81,7 +79,7 @@ def claim_job(db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float
     return get_job(db, job_id) if cursor.rowcount == 1 else None
 
 
-def orphaned_job_ids(db: sqlite_utils.Database, limit: int = 10) -> list[str]:
+def orphaned_job_ids(db: Db, limit: int = 10) -> list[str]:
     """Open jobs nobody runs: released on purpose, or whose runner died (lease lapsed)."""
     rows = db.execute(
         f"SELECT id FROM jobs WHERE status IN ('{QUEUED}', '{RUNNING}') "
@@ -91,7 +89,7 @@ def orphaned_job_ids(db: sqlite_utils.Database, limit: int = 10) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _check_lease(db: sqlite_utils.Database, job_id: str, owner: str) -> list[str]:
+def _check_lease(db: Db, job_id: str, owner: str) -> list[str]:
     """The job's notes, once we know ``owner`` still runs it (else :class:`LeaseLostError`)."""
     row = db.execute(f"SELECT lease_owner, status, notes FROM jobs WHERE id = ?{db.dialect.lock()}", [job_id]).fetchone()
     if row is None or row[0] != owner or row[1] not in OPEN_JOB_STATUSES:
@@ -100,8 +98,8 @@ def _check_lease(db: sqlite_utils.Database, job_id: str, owner: str) -> list[str
 
 
 def record_page(
-    db: sqlite_utils.Database, job_id: str, owner: str, lease_s: float, events: list[NewEvent],
-    cursor: str | None, chunk: int, fetched: int, skipped: int = 0, recovered_keys: set[str] = frozenset(),
+    db: Db, job_id: str, owner: str, lease_s: float, events: list[NewEvent],
+    cursor: str | None, chunk: int, fetched: int, skipped: int = 0, recovered_keys: AbstractSet[str] = frozenset(),
     notes: Iterable[str] = (),
 ) -> tuple[int, int, int]:
     """Store a page's events and move the job's cursor. Returns (queued, duplicates, recovered).
@@ -136,11 +134,11 @@ def record_page(
     return queued, duplicates, recovered
 
 
-def set_job_total(db: sqlite_utils.Database, job_id: str, total: int | None) -> None:
+def set_job_total(db: Db, job_id: str, total: int | None) -> None:
     db.execute("UPDATE jobs SET total = ? WHERE id = ?", [total, job_id])
 
 
-def finish_job(db: sqlite_utils.Database, job_id: str, owner: str, status: JobStatus, error: str | None = None) -> None:
+def finish_job(db: Db, job_id: str, owner: str, status: JobStatus, error: str | None = None) -> None:
     """Final outcome (``done`` or ``failed``); releases the lease."""
     now = now_db()
     db.execute(
@@ -151,7 +149,7 @@ def finish_job(db: sqlite_utils.Database, job_id: str, owner: str, status: JobSt
 
 
 def release_job(
-    db: sqlite_utils.Database, job_id: str, owner: str, retry_in_s: float | None = None, error: str | None = None
+    db: Db, job_id: str, owner: str, retry_in_s: float | None = None, error: str | None = None
 ) -> None:
     """Stop running the job but leave it open: resumable at once, or after ``retry_in_s``."""
     db.execute(
@@ -161,7 +159,7 @@ def release_job(
     )
 
 
-def open_job_for(db: sqlite_utils.Database, shop: str, kind: str, requested_by: str | None = None) -> str | None:
+def open_job_for(db: Db, shop: str, kind: str, requested_by: str | None = None) -> str | None:
     """An open job of ``shop`` of ``kind`` (requested by ``requested_by``, when given)."""
     where, params = ("AND requested_by = ?", [requested_by]) if requested_by else ("", [])
     row = db.execute(
@@ -171,7 +169,7 @@ def open_job_for(db: sqlite_utils.Database, shop: str, kind: str, requested_by: 
     return row[0] if row else None
 
 
-def get_shop_job(db: sqlite_utils.Database, shop: str, job_id: str) -> dict[str, Any] | None:
+def get_shop_job(db: Db, shop: str, job_id: str) -> dict[str, Any] | None:
     """A job of ``shop``; None for another shop's (as for no job at all)."""
     rows = query_rows(db, "SELECT * FROM jobs WHERE id = ? AND shop = ?", [job_id, shop])
-    return _decode(rows[0] if rows else None)
+    return _decode(rows[0]) if rows else None

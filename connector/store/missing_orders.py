@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import sqlite_utils
-
 from connector.models import SyncStatus
+from connector.store.db import Db
 from connector.timeutil import db_time_in, now_db
 
 # An order row without a body (newest_event_id NULL) whose parts wait to be delivered.
@@ -23,7 +22,7 @@ _WAITING = (
 )
 
 
-def mark_order_missing(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
+def mark_order_missing(db: Db, shop: str, order_id: str) -> None:
     """A delivery found the order's body missing: the wait starts now, unless it already has."""
     db.execute(
         "UPDATE orders SET order_missing_since = coalesce(order_missing_since, ?) WHERE shop = ? AND order_id = ?",
@@ -31,7 +30,7 @@ def mark_order_missing(db: sqlite_utils.Database, shop: str, order_id: str) -> N
     )
 
 
-def missing_since(db: sqlite_utils.Database, shop: str, order_id: str) -> tuple[str | None, str | None]:
+def missing_since(db: Db, shop: str, order_id: str) -> tuple[str | None, str | None]:
     """(since when the order's parts wait for it, when the worker asked Shopify for it)."""
     row = db.execute(
         "SELECT order_missing_since, order_fetched_at FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
@@ -39,7 +38,7 @@ def missing_since(db: sqlite_utils.Database, shop: str, order_id: str) -> tuple[
     return (row[0], row[1]) if row else (None, None)
 
 
-def orders_to_fetch(db: sqlite_utils.Database, older_than_s: float, limit: int = 250) -> dict[str, list[str]]:
+def orders_to_fetch(db: Db, older_than_s: float, limit: int = 250) -> dict[str, list[str]]:
     """Per shop, orders first seen (by a part) more than ``older_than_s`` ago whose body has not
     arrived and that nobody asked Shopify for yet (read only)."""
     rows = db.execute(
@@ -53,7 +52,7 @@ def orders_to_fetch(db: sqlite_utils.Database, older_than_s: float, limit: int =
     return dict(found)
 
 
-def claim_fetches(db: sqlite_utils.Database, shop: str, order_ids: list[str]) -> list[str]:
+def claim_fetches(db: Db, shop: str, order_ids: list[str]) -> list[str]:
     """Record that these orders are being fetched; returns those no other worker claimed first.
     Inside ``write_transaction``, with the job that fetches them; rows locked in key order, as
     every transaction that locks several orders does (no deadlock)."""

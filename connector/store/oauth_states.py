@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hmac
 
-import sqlite_utils
-
+from connector.store.db import Db
 from connector.timeutil import db_time_in, now_db
 
 
-def create_oauth_state(db: sqlite_utils.Database, state: str, shop: str, ttl_s: float) -> None:
+def create_oauth_state(db: Db, state: str, shop: str, ttl_s: float) -> None:
     """Remember ``state`` for ``shop`` until ``ttl_s`` from now; expired ones are pruned here.
 
     Two statements, each complete on its own: no transaction needed."""
@@ -24,7 +23,7 @@ def create_oauth_state(db: sqlite_utils.Database, state: str, shop: str, ttl_s: 
     )
 
 
-def consume_oauth_state(db: sqlite_utils.Database, state: str, shop: str) -> bool:
+def consume_oauth_state(db: Db, state: str, shop: str) -> bool:
     """True once for a live ``state`` issued to ``shop``; the nonce is gone afterwards either way.
 
     One DELETE … RETURNING: of two concurrent callers only one gets the row, in or outside a

@@ -8,12 +8,12 @@ newer one (``updated_at`` only moves forward).
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
-from connector.models import EventState, SyncStatus
+from connector.models import EventState, PartKind, SyncStatus
+from connector.store.db import Db
 from connector.store.holds import FAR_FUTURE, DeliveryScope, deliverable_sql, hold_undeliverable
 from connector.store.rows import query_rows, update_in_key_order, where_equal
 from connector.timeutil import db_time_in, now_db
@@ -41,7 +41,7 @@ class LeaseLostError(Exception):
 
 @dataclass(frozen=True)
 class PartWork:
-    kind: str
+    kind: PartKind
     part_id: str
     newest_event_id: int
     newest_updated_at: str | None
@@ -67,7 +67,7 @@ class OrderWork:
     parts: tuple[PartWork, ...]
 
 
-def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any]:
+def _ensure_order(db: Db, shop: str, order_id: str) -> dict[str, Any]:
     """The order's sync row, created when this is the first we hear of the order, and locked
     until the transaction ends (newest-state-wins compares against it).
 
@@ -83,7 +83,7 @@ def _ensure_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[s
     )[0]
 
 
-def lock_orders(db: sqlite_utils.Database, keys: list[tuple[str, str]]) -> None:
+def lock_orders(db: Db, keys: list[tuple[str, str]]) -> None:
     """Create-if-missing and lock the sync rows of ``keys`` ((shop, order id), in key order),
     two statements for the whole batch. Inside ``write_transaction``; see triage."""
     if not keys:
@@ -101,7 +101,7 @@ def lock_orders(db: sqlite_utils.Database, keys: list[tuple[str, str]]) -> None:
     )
 
 
-def lock_parts(db: sqlite_utils.Database, keys: list[tuple[str, str, str, str]]) -> None:
+def lock_parts(db: Db, keys: list[tuple[str, str, str, str]]) -> None:
     """Create-if-missing and lock the part rows of ``keys`` ((shop, kind, part id, order id), in
     key order). Inside ``write_transaction``, after :func:`lock_orders`."""
     if not keys:
@@ -119,7 +119,7 @@ def lock_parts(db: sqlite_utils.Database, keys: list[tuple[str, str, str, str]])
 
 
 def _wake(
-    db: sqlite_utils.Database, shop: str, order_id: str, row: dict[str, Any], due_now: bool = False, **changes: Any
+    db: Db, shop: str, order_id: str, row: dict[str, Any], due_now: bool = False, **changes: Any
 ) -> None:
     """Apply ``changes`` and mark the order as having work, in one UPDATE.
 
@@ -150,7 +150,7 @@ class OrderLabel:
 
 
 def queue_order_snapshot(
-    db: sqlite_utils.Database, shop: str, order_id: str, event_id: int, updated_at: str, silent: bool = False,
+    db: Db, shop: str, order_id: str, event_id: int, updated_at: str, silent: bool = False,
     label: OrderLabel | None = None,
 ) -> Folded:
     """Fold an order body into the sync state. Returns the event's new state and a reason.
@@ -175,7 +175,7 @@ def queue_order_snapshot(
     return EventState.QUEUED, None
 
 
-def queue_order_delete(db: sqlite_utils.Database, shop: str, order_id: str) -> Folded:
+def queue_order_delete(db: Db, shop: str, order_id: str) -> Folded:
     """Mark the order deleted in Shopify, to be told to the target. Inside ``write_transaction``."""
     row = _ensure_order(db, shop, order_id)
     if row["deleted_at"]:
@@ -185,7 +185,7 @@ def queue_order_delete(db: sqlite_utils.Database, shop: str, order_id: str) -> F
 
 
 def queue_part(
-    db: sqlite_utils.Database, shop: str, order_id: str, kind: str, part_id: str, event_id: int,
+    db: Db, shop: str, order_id: str, kind: str, part_id: str, event_id: int,
     updated_at: str,
 ) -> Folded:
     """Fold a fulfillment/refund body into its order's work. Inside ``write_transaction``."""
@@ -213,7 +213,7 @@ def queue_part(
 
 
 def claim_due_orders(
-    db: sqlite_utils.Database, owner: str, limit: int, lease_s: float, exclude: set[tuple[str, str]] = frozenset(),
+    db: Db, owner: str, limit: int, lease_s: float, exclude: AbstractSet[tuple[str, str]] = frozenset(),
     *, scope: DeliveryScope,
 ) -> list[tuple[str, str]]:
     """Lease up to ``limit`` orders that have due work, for shops that may deliver now (see
@@ -248,7 +248,7 @@ def claim_due_orders(
     return [(shop, order_id) for shop, order_id in rows]
 
 
-def hold_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str) -> None:
+def hold_lease(db: Db, shop: str, order_id: str, owner: str) -> None:
     """Fencing: raise :class:`LeaseLostError` unless ``owner`` still holds the order's lease.
 
     First statement of every transaction that records a delivery's result: a worker that stalled
@@ -265,7 +265,7 @@ def hold_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str) 
         raise LeaseLostError(f"lease on {shop} order {order_id} is now held by {row[0] if row else 'nobody'}")
 
 
-def extend_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str, lease_s: float) -> None:
+def extend_lease(db: Db, shop: str, order_id: str, owner: str, lease_s: float) -> None:
     """Push our lease ``lease_s`` further out (only while we still hold it)."""
     db.execute(
         "UPDATE orders SET lease_until = ? WHERE shop = ? AND order_id = ? AND lease_owner = ?",
@@ -273,7 +273,7 @@ def extend_lease(db: sqlite_utils.Database, shop: str, order_id: str, owner: str
     )
 
 
-def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> OrderWork | None:
+def load_order_work(db: Db, shop: str, order_id: str) -> OrderWork | None:
     """What is still to deliver for a claimed order; None when the order is gone (erased)."""
     found = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
     if not found:
@@ -306,7 +306,7 @@ def load_order_work(db: sqlite_utils.Database, shop: str, order_id: str) -> Orde
 
 
 def record_snapshot_delivered(
-    db: sqlite_utils.Database, shop: str, order_id: str, event_id: int, updated_at: str | None,
+    db: Db, shop: str, order_id: str, event_id: int, updated_at: str | None,
     payload_hash: str, remote_id: str | None,
 ) -> None:
     db.execute(
@@ -319,7 +319,7 @@ def record_snapshot_delivered(
 
 
 def record_part_delivered(
-    db: sqlite_utils.Database, shop: str, kind: str, part_id: str, event_id: int,
+    db: Db, shop: str, kind: str, part_id: str, event_id: int,
     updated_at: str | None, payload_hash: str | None, remote_id: str | None, remote_items: str | None = None,
 ) -> None:
     """The part's state is delivered. With ``remote_items`` (the part is several resources at the
@@ -334,14 +334,14 @@ def record_part_delivered(
 
 
 
-def record_delete_delivered(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
+def record_delete_delivered(db: Db, shop: str, order_id: str) -> None:
     db.execute(
         "UPDATE orders SET delete_delivered = 1, last_synced_at = ? WHERE shop = ? AND order_id = ?",
         [now_db(), shop, order_id],
     )
 
 
-def finish_success(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
+def finish_success(db: Db, shop: str, order_id: str) -> None:
     """Everything claimed was delivered: clear failures, release the lease, recompute work."""
     db.execute(
         f"UPDATE orders SET status = CASE WHEN {HAS_WORK_SQL} = 1 THEN '{PENDING}' ELSE '{SYNCED}' END, "
@@ -352,7 +352,7 @@ def finish_success(db: sqlite_utils.Database, shop: str, order_id: str) -> None:
 
 
 def finish_transient(
-    db: sqlite_utils.Database, shop: str, order_id: str, reason: str, retry_in_s: float
+    db: Db, shop: str, order_id: str, reason: str, retry_in_s: float
 ) -> None:
     """Reschedule durably: the next attempt waits ``retry_in_s``; a restart resumes from here."""
     db.execute(
@@ -364,7 +364,7 @@ def finish_transient(
     )
 
 
-def finish_skipped(db: sqlite_utils.Database, shop: str, order_id: str, reason: str) -> None:
+def finish_skipped(db: Db, shop: str, order_id: str, reason: str) -> None:
     """The merchant's options leave the order out: nothing is sent and nothing counts as
     delivered. It waits, work and all, until a newer state of it arrives (``_wake``) or the
     options change (:func:`~connector.store.holds.release_skipped_orders`), and is judged again."""
@@ -375,7 +375,7 @@ def finish_skipped(db: sqlite_utils.Database, shop: str, order_id: str, reason: 
     )
 
 
-def reset_remote_refs(db: sqlite_utils.Database, shop: str) -> None:
+def reset_remote_refs(db: Db, shop: str) -> None:
     """The shop now delivers to another account: forget the old account's ids and payload hashes,
     so no later update is addressed to the old account's orders and nothing is taken as unchanged."""
     cleared = "remote_id = NULL, payload_hash = NULL"
@@ -383,20 +383,20 @@ def reset_remote_refs(db: sqlite_utils.Database, shop: str) -> None:
     update_in_key_order(db, "order_parts", "shop, kind, part_id", cleared, "shop = ?", where_params=[shop])
 
 
-def failing_since(db: sqlite_utils.Database, shop: str, order_id: str) -> str | None:
+def failing_since(db: Db, shop: str, order_id: str) -> str | None:
     row = db.execute(
         "SELECT first_failed_at FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
     ).fetchone()
     return row[0] if row else None
 
 
-def get_order(db: sqlite_utils.Database, shop: str, order_id: str) -> dict[str, Any] | None:
+def get_order(db: Db, shop: str, order_id: str) -> dict[str, Any] | None:
     rows = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
     return rows[0] if rows else None
 
 
 def list_orders(
-    db: sqlite_utils.Database, shop: str | None = None, status: str | None = None, limit: int = 100
+    db: Db, shop: str | None = None, status: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     where, params = where_equal(shop=shop, status=status)
     return query_rows(
@@ -409,11 +409,11 @@ def list_orders(
     )
 
 
-def count_orders_by_status(db: sqlite_utils.Database) -> dict[str, int]:
+def count_orders_by_status(db: Db) -> dict[str, int]:
     return {r["status"]: r["n"] for r in query_rows(db, "SELECT status, count(*) AS n FROM orders GROUP BY status")}
 
 
-def newest_updated_at_by_order(db: sqlite_utils.Database, shop: str, order_ids: list[str]) -> dict[str, str | None]:
+def newest_updated_at_by_order(db: Db, shop: str, order_ids: list[str]) -> dict[str, str | None]:
     """``order id → newest_updated_at`` for the orders of ``shop`` that have sync state."""
     out: dict[str, str | None] = {}
     for start in range(0, len(order_ids), 500):  # stay under SQLite's variable limit

@@ -6,11 +6,11 @@ the order's work in the same statements); here is what concerns the parts alone.
 
 from __future__ import annotations
 
-import sqlite_utils
+from connector.store.db import Db
 
 
 def record_part_items(
-    db: sqlite_utils.Database, shop: str, kind: str, part_id: str, remote_id: str | None, remote_items: str
+    db: Db, shop: str, kind: str, part_id: str, remote_id: str | None, remote_items: str
 ) -> None:
     """What a part's delivery did at the target before it failed half-way (each parcel it made,
     changed or deleted), so the retry repeats none of it. Its state stays undelivered."""
@@ -21,7 +21,7 @@ def record_part_items(
 
 
 def newest_updated_at_by_part(
-    db: sqlite_utils.Database, shop: str, kind: str, part_ids: list[str]
+    db: Db, shop: str, kind: str, part_ids: list[str]
 ) -> dict[str, str | None]:
     """``part id → newest_updated_at`` for the parts of ``shop`` that have sync state."""
     out: dict[str, str | None] = {}

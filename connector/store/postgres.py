@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -29,7 +29,7 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from connector.store.db import redact_url
-from connector.store.dialect import POSTGRES, WAKEUP_CHANNEL
+from connector.store.dialect import POSTGRES, WAKEUP_CHANNEL, Dialect
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5
@@ -74,7 +74,8 @@ def _configure(conn: psycopg.Connection[Any], lock_timeout_ms: int) -> None:
     conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}")
     # Durable before the 200: a server (or role) set to off is overridden for our sessions;
     # stronger settings (remote_write, remote_apply) are kept.
-    if conn.execute("SHOW synchronous_commit").fetchone()[0] in ("off", "local"):  # type: ignore[index]
+    row = conn.execute("SHOW synchronous_commit").fetchone()
+    if row is not None and row[0] in ("off", "local"):
         conn.execute("SET synchronous_commit = on")
 
 
@@ -113,7 +114,7 @@ class _Pool:
         )
         self.pool.open(wait=False)  # a server that is down now is waited for per request
 
-    def connection(self):  # type: ignore[no-untyped-def]
+    def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         return self.pool.connection()
 
     def close(self) -> None:
@@ -123,7 +124,7 @@ class _Pool:
 class PgDb:
     """The store on a PostgreSQL server; the same methods as :class:`~connector.store.db.SqliteDb`."""
 
-    dialect = POSTGRES
+    dialect: Dialect = POSTGRES
 
     def __init__(self, url: str, busy_timeout_s: float = 10.0, pool_size: int = 0) -> None:
         self.location = url

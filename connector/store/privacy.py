@@ -13,8 +13,7 @@ import json
 from contextlib import AbstractContextManager
 from typing import Any
 
-import sqlite_utils
-
+from connector.store.db import Db
 from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
@@ -28,23 +27,22 @@ SHOP_TABLES = (
 ERROR_TEXT_COLUMNS = (("attempts", "id", "error"), ("failures", "id", "reason"), ("orders", "order_id", "last_error"))
 
 
-def secure_delete(db: sqlite_utils.Database) -> AbstractContextManager[None]:
+def secure_delete(db: Db) -> AbstractContextManager[None]:
     """What the block deletes or rewrites is overwritten, not left in free pages (SQLite; see
     :meth:`connector.store.dialect.Dialect.secure_delete` for PostgreSQL)."""
     return db.dialect.secure_delete(db)
 
 
-def checkpoint_wal(db: sqlite_utils.Database) -> None:
+def checkpoint_wal(db: Db) -> None:
     """After a redaction, outside any transaction: old page images leave the WAL (SQLite);
     dead row versions are vacuumed (PostgreSQL)."""
     db.dialect.after_redaction(db)
 
 
 # -- customers/data_request ------------------------------------------------------------------
-def record_data_request(db: sqlite_utils.Database, shop: str, body: dict[str, Any]) -> int | None:
+def record_data_request(db: Db, shop: str, body: dict[str, Any]) -> int | None:
     """Keep the request for an operator; a redelivery of the same request is kept once."""
-    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
-    request = body.get("data_request") if isinstance(body.get("data_request"), dict) else {}
+    customer, request = _object(body.get("customer")), _object(body.get("data_request"))
     rows = db.execute(
         "INSERT INTO data_requests (shop, data_request_id, customer_id, email, phone, orders_requested, received_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop, data_request_id) DO NOTHING RETURNING id",
@@ -56,21 +54,21 @@ def record_data_request(db: sqlite_utils.Database, shop: str, body: dict[str, An
     return int(rows[0][0]) if rows else None
 
 
-def list_data_requests(db: sqlite_utils.Database, shop: str | None = None) -> list[dict[str, Any]]:
+def list_data_requests(db: Db, shop: str | None = None) -> list[dict[str, Any]]:
     where, params = ("WHERE shop = ?", [shop]) if shop else ("", [])
     return query_rows(db, f"SELECT * FROM data_requests {where} ORDER BY id", params)
 
 
-def get_data_request(db: sqlite_utils.Database, request_id: int) -> dict[str, Any] | None:
+def get_data_request(db: Db, request_id: int) -> dict[str, Any] | None:
     rows = query_rows(db, "SELECT * FROM data_requests WHERE id = ?", [request_id])
     return rows[0] if rows else None
 
 
-def mark_data_request_exported(db: sqlite_utils.Database, request_id: int) -> None:
+def mark_data_request_exported(db: Db, request_id: int) -> None:
     db.execute("UPDATE data_requests SET exported_at = ? WHERE id = ?", [now_db(), request_id])
 
 
-def rows_of_orders(db: sqlite_utils.Database, shop: str, order_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+def rows_of_orders(db: Db, shop: str, order_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
     """Sync state, parts, sent payloads (``payload`` decoded) and attempts of some orders of ``shop``."""
     marks = ",".join("?" * len(order_ids))
     by_order = f"shop = ? AND order_id IN ({marks})"
@@ -84,12 +82,17 @@ def rows_of_orders(db: sqlite_utils.Database, shop: str, order_ids: set[str]) ->
     }
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of the body, or ``{}`` when the field is missing or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
 # -- customers/redact: the rows that may hold personal data ----------------------------------
-def shop_events(db: sqlite_utils.Database, shop: str) -> list[dict[str, Any]]:
+def shop_events(db: Db, shop: str) -> list[dict[str, Any]]:
     """Every stored event of ``shop`` with its raw body, oldest first."""
     return query_rows(
         db, "SELECT id, topic, order_id, state, received_at, body FROM events WHERE shop = ? ORDER BY id", [shop]
@@ -97,7 +100,7 @@ def shop_events(db: sqlite_utils.Database, shop: str) -> list[dict[str, Any]]:
 
 
 def events_after(
-    db: sqlite_utils.Database, shop: str, after_id: int, until_id: int, limit: int
+    db: Db, shop: str, after_id: int, until_id: int, limit: int
 ) -> list[dict[str, Any]]:
     """The next ``limit`` events of ``shop`` with ``after_id < id <= until_id``, bodies included."""
     return query_rows(
@@ -107,7 +110,7 @@ def events_after(
     )
 
 
-def order_events(db: sqlite_utils.Database, shop: str, order_ids: list[str], until_id: int) -> list[dict[str, Any]]:
+def order_events(db: Db, shop: str, order_ids: list[str], until_id: int) -> list[dict[str, Any]]:
     """The order-topic events of some orders of ``shop`` (through the events-by-order index)."""
     marks = ", ".join("?" for _ in order_ids)
     return query_rows(
@@ -118,7 +121,7 @@ def order_events(db: sqlite_utils.Database, shop: str, order_ids: list[str], unt
     )
 
 
-def payloads_after(db: sqlite_utils.Database, shop: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+def payloads_after(db: Db, shop: str, after_id: int, limit: int) -> list[dict[str, Any]]:
     return query_rows(
         db, "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ? AND id > ? ORDER BY id LIMIT ?",
         [shop, after_id, limit],
@@ -126,7 +129,7 @@ def payloads_after(db: sqlite_utils.Database, shop: str, after_id: int, limit: i
 
 
 def error_texts_after(
-    db: sqlite_utils.Database, shop: str, table: str, after_key: Any, limit: int
+    db: Db, shop: str, table: str, after_key: Any, limit: int
 ) -> list[tuple[Any, str]]:
     """``(row key, text)`` of the next error texts of one table of :data:`ERROR_TEXT_COLUMNS`,
     after ``after_key`` (None: from the first). Keys are ids or order ids, compared as stored."""
@@ -139,13 +142,13 @@ def error_texts_after(
     return [(row_key, text) for row_key, text in rows.fetchall()]
 
 
-def last_event_id(db: sqlite_utils.Database, shop: str) -> int:
+def last_event_id(db: Db, shop: str) -> int:
     row = db.execute("SELECT max(id) FROM events WHERE shop = ?", [shop]).fetchone()
     return int(row[0] or 0)
 
 
 # -- customers/redact progress (one row per request under way) --------------------------------
-def create_redaction(db: sqlite_utils.Database, event_id: int, shop: str, until_id: int, phase: str, state: str) -> None:
+def create_redaction(db: Db, event_id: int, shop: str, until_id: int, phase: str, state: str) -> None:
     """Record a request to honour; a second triage of the same event keeps the first. Self-contained."""
     now = now_db()
     db.execute(
@@ -155,7 +158,7 @@ def create_redaction(db: sqlite_utils.Database, event_id: int, shop: str, until_
     )
 
 
-def claim_redaction(db: sqlite_utils.Database, owner: str, lease_until: str) -> dict[str, Any] | None:
+def claim_redaction(db: Db, owner: str, lease_until: str) -> dict[str, Any] | None:
     """Lease the oldest redaction that is free (or ours already); None when there is none.
     Write-then-read: one UPDATE decides, so two workers never both win. Self-contained."""
     now = now_db()
@@ -171,7 +174,7 @@ def claim_redaction(db: sqlite_utils.Database, owner: str, lease_until: str) -> 
 
 
 def save_redaction(
-    db: sqlite_utils.Database, event_id: int, owner: str, phase: str, cursor: int, state: str, lease_until: str
+    db: Db, event_id: int, owner: str, phase: str, cursor: int, state: str, lease_until: str
 ) -> bool:
     """Record progress while we still hold the lease; False when we lost it (or the row is gone)."""
     updated = db.execute(
@@ -182,24 +185,24 @@ def save_redaction(
     return updated.rowcount == 1
 
 
-def delete_redaction(db: sqlite_utils.Database, event_id: int, owner: str) -> bool:
+def delete_redaction(db: Db, event_id: int, owner: str) -> bool:
     return db.execute("DELETE FROM redactions WHERE event_id = ? AND lease_owner = ?", [event_id, owner]).rowcount == 1
 
 
-def set_event_body(db: sqlite_utils.Database, event_id: int, body: bytes) -> None:
+def set_event_body(db: Db, event_id: int, body: bytes) -> None:
     db.execute("UPDATE events SET body = ? WHERE id = ?", [body, event_id])
 
 
-def shop_payloads(db: sqlite_utils.Database, shop: str) -> list[dict[str, Any]]:
+def shop_payloads(db: Db, shop: str) -> list[dict[str, Any]]:
     """Every recorded payload of ``shop``: id, order_id and the payload as JSON text."""
     return query_rows(db, "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ?", [shop])
 
 
-def set_payload(db: sqlite_utils.Database, payload_id: int, payload_json: str) -> None:
+def set_payload(db: Db, payload_id: int, payload_json: str) -> None:
     db.execute("UPDATE dry_run_payloads SET payload = ? WHERE id = ?", [payload_json, payload_id])
 
 
-def error_texts(db: sqlite_utils.Database, shop: str) -> list[tuple[str, int | str, str]]:
+def error_texts(db: Db, shop: str) -> list[tuple[str, int | str, str]]:
     """``(table, row key, text)`` of every error text of ``shop`` (see :data:`ERROR_TEXT_COLUMNS`)."""
     found = []
     for table, key, column in ERROR_TEXT_COLUMNS:
@@ -208,12 +211,12 @@ def error_texts(db: sqlite_utils.Database, shop: str) -> list[tuple[str, int | s
     return found
 
 
-def set_error_text(db: sqlite_utils.Database, shop: str, table: str, row_key: int | str, text: str | None) -> None:
+def set_error_text(db: Db, shop: str, table: str, row_key: int | str, text: str | None) -> None:
     key, column = next((k, c) for t, k, c in ERROR_TEXT_COLUMNS if t == table)
     db.execute(f"UPDATE {table} SET {column} = ? WHERE shop = ? AND {key} = ?", [text, shop, row_key])
 
 
-def forget_request_contact(db: sqlite_utils.Database, shop: str, customer_id: str | None, emails: set[str]) -> None:
+def forget_request_contact(db: Db, shop: str, customer_id: str | None, emails: set[str]) -> None:
     """Blank email and phone of the customer's data requests (by id or email); mark them redacted."""
     by_email = f" OR lower(email) IN ({', '.join('?' for _ in emails)})" if emails else ""
     db.execute(
@@ -226,7 +229,7 @@ def forget_request_contact(db: sqlite_utils.Database, shop: str, customer_id: st
 ERASE_BATCH = 500  # events per DELETE: each commits on its own, the write lock stays short
 
 
-def delete_shop_events_batch(db: sqlite_utils.Database, shop: str, batch: int = ERASE_BATCH) -> int:
+def delete_shop_events_batch(db: Db, shop: str, batch: int = ERASE_BATCH) -> int:
     """Delete up to ``batch`` of the shop's events (not its shop/redact ones). Self-contained."""
     cursor = db.execute(
         "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE shop = ? AND topic != 'shop/redact' LIMIT ?)",
@@ -234,7 +237,7 @@ def delete_shop_events_batch(db: sqlite_utils.Database, shop: str, batch: int = 
     )
     return cursor.rowcount
 
-def erase_shop(db: sqlite_utils.Database, shop: str) -> dict[str, int]:
+def erase_shop(db: Db, shop: str) -> dict[str, int]:
     """Delete everything held for ``shop``. The shop row goes too unless the shop is installed
     again (Shopify does not send shop/redact after a reinstall; if one arrives anyway, the new
     installation's token is kept but the old data still goes). Inside ``write_transaction``."""

@@ -7,12 +7,11 @@ than its ``ttl_s``.
 
 from __future__ import annotations
 
-import sqlite_utils
-
+from connector.store.db import Db
 from connector.timeutil import db_time_in, now_db
 
 
-def take_shop_lock(db: sqlite_utils.Database, shop: str, purpose: str, owner: str, ttl_s: float) -> bool:
+def take_shop_lock(db: Db, shop: str, purpose: str, owner: str, ttl_s: float) -> bool:
     """True when ``owner`` now holds the lock (self-contained: one statement)."""
     cursor = db.execute(
         """
@@ -25,6 +24,6 @@ def take_shop_lock(db: sqlite_utils.Database, shop: str, purpose: str, owner: st
     return cursor.rowcount == 1
 
 
-def release_shop_lock(db: sqlite_utils.Database, shop: str, purpose: str, owner: str) -> None:
+def release_shop_lock(db: Db, shop: str, purpose: str, owner: str) -> None:
     db.execute("DELETE FROM shop_locks WHERE shop = ? AND purpose = ? AND owner = ?", [shop, purpose, owner])
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import sqlite_utils
-
 from connector.models import EventState, SyncStatus
+from connector.store.db import Db
 from connector.store.rows import query_rows, update_in_key_order
 from connector.timeutil import now_db
 
@@ -22,7 +21,7 @@ LIST_COLUMNS = (
 
 
 def list_shop_orders(
-    db: sqlite_utils.Database, shop: str, statuses: Sequence[str] = (), after: tuple[str, str] | None = None,
+    db: Db, shop: str, statuses: Sequence[str] = (), after: tuple[str, str] | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` orders of ``shop`` (of ``statuses``, when given), after the cursor."""
@@ -43,7 +42,7 @@ def list_shop_orders(
     )
 
 
-def find_shop_orders(db: sqlite_utils.Database, shop: str, name: str, number: str | None, limit: int = 50) -> list[dict[str, Any]]:
+def find_shop_orders(db: Db, shop: str, name: str, number: str | None, limit: int = 50) -> list[dict[str, Any]]:
     """Orders of ``shop`` named ``name`` (as Shopify shows it), or with that number or order id."""
     return query_rows(
         db,
@@ -53,19 +52,19 @@ def find_shop_orders(db: sqlite_utils.Database, shop: str, name: str, number: st
     )
 
 
-def count_shop_orders(db: sqlite_utils.Database, shop: str) -> dict[str, int]:
+def count_shop_orders(db: Db, shop: str) -> dict[str, int]:
     rows = query_rows(db, "SELECT status, count(*) AS n FROM orders WHERE shop = ? GROUP BY status", [shop])
     return {row["status"]: row["n"] for row in rows}
 
 
-def count_synced_since(db: sqlite_utils.Database, shop: str, since: str) -> int:
+def count_synced_since(db: Db, shop: str, since: str) -> int:
     """Orders of ``shop`` delivered (last) since ``since`` (store time form)."""
     return int(db.execute(
         "SELECT count(*) FROM orders WHERE shop = ? AND last_synced_at >= ?", [shop, since]
     ).fetchone()[0])
 
 
-def last_delivered_order(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:
+def last_delivered_order(db: Db, shop: str) -> dict[str, Any] | None:
     rows = query_rows(
         db,
         "SELECT order_id, name, last_synced_at FROM orders WHERE shop = ? AND last_synced_at IS NOT NULL "
@@ -75,7 +74,7 @@ def last_delivered_order(db: sqlite_utils.Database, shop: str) -> dict[str, Any]
     return rows[0] if rows else None
 
 
-def oldest_waiting_event(db: sqlite_utils.Database, shop: str) -> str | None:
+def oldest_waiting_event(db: Db, shop: str) -> str | None:
     """When the oldest event of ``shop`` that still waits (for triage, delivery or an account)
     was received."""
     moments = [
@@ -89,13 +88,13 @@ def oldest_waiting_event(db: sqlite_utils.Database, shop: str) -> str | None:
     return min(found) if found else None
 
 
-def has_synced_orders(db: sqlite_utils.Database, shop: str) -> bool:
+def has_synced_orders(db: Db, shop: str) -> bool:
     return db.execute(
         "SELECT 1 FROM orders WHERE shop = ? AND last_synced_at IS NOT NULL LIMIT 1", [shop]
     ).fetchone() is not None
 
 
-def retry_now(db: sqlite_utils.Database, shop: str, order_id: str | None = None) -> int:
+def retry_now(db: Db, shop: str, order_id: str | None = None) -> int:
     """Make the shop's retrying orders (or one of them) due now, their backoff forgotten."""
     where, params = "shop = ? AND status = ?", [shop, SyncStatus.RETRYING]
     if order_id:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
+from connector.store.db import Db
 from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
 
-def get_shop_settings(db: sqlite_utils.Database, shop: str, for_update: bool = False) -> dict[str, Any] | None:
+def get_shop_settings(db: Db, shop: str, for_update: bool = False) -> dict[str, Any] | None:
     """The shop's row with ``fields`` and ``options`` decoded (``secrets`` stays ciphertext).
     ``for_update``: the caller's transaction writes it next (locks the row on PostgreSQL)."""
     lock = db.dialect.lock() if for_update else ""
@@ -29,7 +28,7 @@ def get_shop_settings(db: sqlite_utils.Database, shop: str, for_update: bool = F
 
 
 def save_shop_settings(
-    db: sqlite_utils.Database, shop: str, kind: str | None, fields: dict[str, Any], secrets: str | None,
+    db: Db, shop: str, kind: str | None, fields: dict[str, Any], secrets: str | None,
     options: dict[str, Any], reset_check: bool,
 ) -> None:
     """Store the merchant's account (``kind`` None: none) and options. ``reset_check`` forgets
@@ -54,7 +53,7 @@ def save_shop_settings(
 
 
 def record_account_check(
-    db: sqlite_utils.Database, shop: str, ok: bool, message: str, recheck_at: str | None = None
+    db: Db, shop: str, ok: bool, message: str, recheck_at: str | None = None
 ) -> None:
     """Keep the verdict on the shop's credentials. A failing one with ``recheck_at`` holds the
     shop's deliveries until then; a good one releases them (the caller releases held orders)."""
@@ -71,7 +70,7 @@ def record_account_check(
     )
 
 
-def shops_due_for_recheck(db: sqlite_utils.Database) -> list[str]:
+def shops_due_for_recheck(db: Db) -> list[str]:
     """Shops whose failing account waited its ``recheck_at`` out: time to try it again."""
     rows = db.execute(
         "SELECT shop FROM shop_settings WHERE check_ok = 0 AND recheck_at IS NOT NULL AND recheck_at <= ?",
@@ -80,7 +79,7 @@ def shops_due_for_recheck(db: sqlite_utils.Database) -> list[str]:
     return [row[0] for row in rows]
 
 
-def start_recheck(db: sqlite_utils.Database, shops: list[str] | None = None) -> None:
+def start_recheck(db: Db, shops: list[str] | None = None) -> None:
     """Let a failing account be tried again now (``recheck_at`` NULL: not holding); the verdict
     stays until a delivery or a test gives a new one. All failing accounts when ``shops`` is None."""
     if shops is None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import sqlite_utils
-
+from connector.store.db import Db
 from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
 
 def add_shop(
-    db: sqlite_utils.Database, shop: str, source: str, access_token: str | None = None,
+    db: Db, shop: str, source: str, access_token: str | None = None,
     scopes: str | None = None,
 ) -> None:
     """Mark a shop installed (again); keeps an existing token unless a new one is given."""
@@ -32,7 +31,7 @@ def add_shop(
     )
 
 
-def sync_config_shops(db: sqlite_utils.Database, shops: Iterable[str]) -> None:
+def sync_config_shops(db: Db, shops: Iterable[str]) -> None:
     """Shops listed under ``[shops."..."]`` in the config are known shops: new ones are added, an
     uninstalled configured shop comes back; a shop installed otherwise is left as it is.
 
@@ -52,23 +51,23 @@ def sync_config_shops(db: sqlite_utils.Database, shops: Iterable[str]) -> None:
             )
 
 
-def is_known_shop(db: sqlite_utils.Database, shop: str) -> bool:
+def is_known_shop(db: Db, shop: str) -> bool:
     row = db.execute(
         "SELECT 1 FROM shops WHERE shop = ? AND uninstalled_at IS NULL", [shop]
     ).fetchone()
     return row is not None
 
 
-def known_shops(db: sqlite_utils.Database) -> set[str]:
+def known_shops(db: Db) -> set[str]:
     return {row[0] for row in db.execute("SELECT shop FROM shops WHERE uninstalled_at IS NULL")}
 
 
-def set_scopes(db: sqlite_utils.Database, shop: str, scopes: str) -> bool:
+def set_scopes(db: Db, shop: str, scopes: str) -> bool:
     """Record the scopes the merchant granted now; False when the shop is unknown."""
     return db.execute("UPDATE shops SET scopes = ? WHERE shop = ?", [scopes, shop]).rowcount == 1
 
 
-def mark_uninstalled(db: sqlite_utils.Database, shop: str) -> None:
+def mark_uninstalled(db: Db, shop: str) -> None:
     """Idempotent: the tokens go, the row and so the shop's history and settings stay. A custom
     app's client secret stays too (it buys no token once the app is uninstalled): its later
     webhooks, ``shop/redact`` above all, are signed with it. It goes with the row."""
@@ -80,7 +79,7 @@ def mark_uninstalled(db: sqlite_utils.Database, shop: str) -> None:
 
 
 def save_shop_tokens(
-    db: sqlite_utils.Database, shop: str, source: str, access_token: str, scopes: str | None,
+    db: Db, shop: str, source: str, access_token: str, scopes: str | None,
     refresh_token: str | None = None, expires_at: str | None = None,
 ) -> None:
     """Install (or re-authorize) a shop with its tokens, which the caller has encrypted.
@@ -103,7 +102,7 @@ def save_shop_tokens(
 
 
 def replace_refreshed_tokens(
-    db: sqlite_utils.Database, shop: str, used_refresh_token: str, access_token: str,
+    db: Db, shop: str, used_refresh_token: str, access_token: str,
     refresh_token: str | None, expires_at: str | None,
 ) -> bool:
     """Store refreshed tokens unless another process already refreshed (compare-and-swap)."""
@@ -115,7 +114,7 @@ def replace_refreshed_tokens(
     return cursor.rowcount == 1
 
 
-def list_shops(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def list_shops(db: Db) -> list[dict[str, Any]]:
     """Every shop row, without token values (only whether one is stored)."""
     return query_rows(
         db,
@@ -126,7 +125,7 @@ def list_shops(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     )
 
 
-def get_shop(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:
+def get_shop(db: Db, shop: str) -> dict[str, Any] | None:
     rows = query_rows(db, "SELECT * FROM shops WHERE shop = ?", [shop])
     return rows[0] if rows else None
 
@@ -135,12 +134,12 @@ def get_shop(db: sqlite_utils.Database, shop: str) -> dict[str, Any] | None:
 CLIENT_CREDENTIALS = "client_credentials"
 
 
-def save_client_credentials(db: sqlite_utils.Database, shop: str, client_id: str | None, client_secret: str | None) -> None:
+def save_client_credentials(db: Db, shop: str, client_id: str | None, client_secret: str | None) -> None:
     """Keep a shop's own client id and (encrypted) secret, for the renewals; None: the app's own."""
     db.execute("UPDATE shops SET client_id = ?, client_secret = ? WHERE shop = ?", [client_id, client_secret, shop])
 
 
-def replace_access_token(db: sqlite_utils.Database, shop: str, access_token: str, expires_at: str | None) -> bool:
+def replace_access_token(db: Db, shop: str, access_token: str, expires_at: str | None) -> bool:
     """A renewed token (encrypted by the caller) for an installed shop; False when uninstalled."""
     cursor = db.execute(
         "UPDATE shops SET access_token = ?, token_expires_at = ?, renew_after = NULL "
@@ -150,7 +149,7 @@ def replace_access_token(db: sqlite_utils.Database, shop: str, access_token: str
     return cursor.rowcount == 1
 
 
-def shops_due_for_renewal(db: sqlite_utils.Database, renew_before: str) -> list[str]:
+def shops_due_for_renewal(db: Db, renew_before: str) -> list[str]:
     """Installed client-credentials shops whose token expires before ``renew_before`` (or that
     have none) and whose last failed renewal is not being waited out."""
     rows = db.execute(
@@ -162,5 +161,5 @@ def shops_due_for_renewal(db: sqlite_utils.Database, renew_before: str) -> list[
     return [row[0] for row in rows]
 
 
-def postpone_renewal(db: sqlite_utils.Database, shop: str, until: str) -> None:
+def postpone_renewal(db: Db, shop: str, until: str) -> None:
     db.execute("UPDATE shops SET renew_after = ? WHERE shop = ?", [until, shop])

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from connector.config import TARGET_DEFAULTS
+from connector.models import PartKind as PartKind  # re-exported: the targets name it from here
 
-PartKind = Literal["fulfillment", "refund"]
 S = TypeVar("S")
 
 

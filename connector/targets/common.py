@@ -13,6 +13,11 @@ import pycountry
 from connector.timeutil import parse_iso
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else ``{}`` (a body may leave one out, or send null)."""
+    return value if isinstance(value, dict) else {}
+
+
 def to_decimal(value: Any) -> Decimal | None:
     """Shopify money (a string like ``"359.97"`` or, in refunds, a JSON number) → Decimal.
 
@@ -52,7 +57,8 @@ def country_alpha3(code: Any) -> str | None:
     alpha2 = country_alpha2(code)
     if alpha2 is None:
         return None
-    return pycountry.countries.get(alpha_2=alpha2).alpha_3
+    country = pycountry.countries.get(alpha_2=alpha2)
+    return country.alpha_3 if country is not None else None
 
 
 def language_iso2(locale: Any) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.targets.common import format_amount, text, utc_millis
+from connector.targets.common import format_amount, json_object, text, utc_millis
 
 NEUTRAL_VERSION = 1
 
@@ -28,7 +28,7 @@ def _address(address: Any) -> dict[str, Any] | None:
 
 
 def _customer(order: dict[str, Any]) -> dict[str, Any]:
-    customer = order.get("customer") if isinstance(order.get("customer"), dict) else {}
+    customer = json_object(order.get("customer"))
     names = [text(customer.get("first_name")), text(customer.get("last_name"))]
     return {
         "id": customer.get("id"),

@@ -15,6 +15,7 @@ the token), so nothing a merchant typed is ever rendered into HTML by the server
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() gives
 
 from connector.errors import SessionTokenError, ShopifyApiError
 from connector.shopify.domains import is_valid_shop_domain
@@ -57,7 +58,7 @@ def _raw_query() -> str | None:
         return None  # browsers percent-encode; raw non-ASCII bytes are not from Shopify
 
 
-def _document(page: str, **context: str) -> Response:
+def _document(page: str, **context: str) -> BaseResponse:
     """Authenticate a page request as Shopify's libraries do, then render ``page``."""
     args = request.args
     if not _api_key():  # no token can verify: say so once instead of bouncing for ever
@@ -103,24 +104,24 @@ def revalidate_assets(response: Response) -> Response:
 
 
 @bp.get("/app")
-def home() -> Response:
+def home() -> BaseResponse:
     return _document("home")
 
 
 @bp.get("/app/orders")
-def orders() -> Response:
+def orders() -> BaseResponse:
     return _document("orders")
 
 
 @bp.get("/app/orders/<order_id>")
-def order(order_id: str) -> Response:
+def order(order_id: str) -> BaseResponse:
     if shopify_id(order_id) is None:
         return _message_page(404, "Not found", "There is no such order.")
     return _document("orders", order_id=order_id)
 
 
 @bp.get("/app/settings")
-def settings() -> Response:
+def settings() -> BaseResponse:
     return _document("settings")
 
 

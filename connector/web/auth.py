@@ -10,6 +10,7 @@ import logging
 from html import escape
 
 from flask import Blueprint, Response, current_app, redirect, request
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() gives
 
 from connector.errors import ConnectorError, OAuthError, ShopifyApiError
 from connector.lifecycle.install import begin_install, finish_install
@@ -30,7 +31,7 @@ def _params() -> dict[str, str]:
 
 
 @bp.get("/install")
-def install() -> Response | tuple[Response, int]:
+def install() -> BaseResponse | tuple[Response, int]:
     try:
         url = begin_install(request_db(), current_app.config["SETTINGS"], _params())
     except OAuthError as exc:

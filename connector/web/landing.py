@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() gives
 
 from connector.shopify.domains import is_valid_shop_domain
 from connector.shopify.verify import is_fresh_timestamp, verify_oauth_hmac
@@ -53,7 +54,7 @@ def _installed(shop: str) -> bool:
 
 
 @bp.get("/")
-def root() -> Response:
+def root() -> BaseResponse:
     query = _query()
     args = request.args
     if query and (args.get("embedded") == "1" or args.get("id_token")):

@@ -10,7 +10,7 @@ import base64
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -34,7 +34,7 @@ bp = Blueprint("orders", __name__)
 log = logging.getLogger(__name__)
 MAX_LIMIT = 200
 # The merchant's words for the store's states (the page shows these).
-SHOWN = {SyncStatus.PENDING: "waiting", SyncStatus.DEAD: "failed"}
+SHOWN: dict[str, str] = {SyncStatus.PENDING: "waiting", SyncStatus.DEAD: "failed"}
 FILTERS = ("synced", "waiting", "retrying", "failed", "held", "skipped")
 ALIASES = {"pending": "waiting", "dead": "failed"}
 
@@ -47,7 +47,7 @@ def shown_status(status: str, blocked: bool) -> str:
     """What the merchant sees: waiting/retrying orders of a shop that cannot deliver are held."""
     if blocked and status in (SyncStatus.PENDING, SyncStatus.RETRYING):
         return "held"
-    return SHOWN.get(status, status)  # type: ignore[call-overload]
+    return SHOWN.get(status, status)
 
 
 def _store_statuses(shown: str, blocked: bool) -> tuple[str, ...]:
@@ -150,7 +150,7 @@ def _encode_cursor(row: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _cursor(text: str | None) -> tuple[str, str] | None | bool:
+def _cursor(text: str | None) -> tuple[str, str] | Literal[False] | None:
     """The (placed_at, order_id) a page ends with; None for the first page, False for junk."""
     if not text:
         return None

@@ -54,6 +54,7 @@ def _stored() -> dict[str, Any]:
 
 def settings_view(profile: ShopProfile, stored: dict[str, Any]) -> dict[str, Any]:
     """The GET shape: the account's non-secret fields, ``<secret>_set`` flags, options, who manages."""
+    kind: str | None
     if profile.managed_by == "operator" and profile.account is not None:
         kind, values = profile.account.kind, dict(profile.account.settings)
         secrets_set = {name: bool(values.get(name)) for name in PLATFORMS[kind].secret_names} if kind in PLATFORMS else {}

@@ -90,7 +90,7 @@ class OrderDelivery:
     """One delivery run for one leased order."""
 
     def __init__(
-        self, db: Db, target: Target, ctx: ShopContext, policy: RetryPolicy,
+        self, db: Db, target: Target, ctx: ShopContext[Any], policy: RetryPolicy,
         worker_name: str, on_attempt: Callable[[str, float], None] | None = None, lease_s: float = 120.0,
         options: ShopOptions = ShopOptions(), account_recheck_s: float = 900.0,
         stop_event: threading.Event | None = None,
@@ -205,6 +205,7 @@ class OrderDelivery:
         if work.snapshot_event_id is None or not isinstance(order, dict):
             # Erased or pruned under us: the same on every retry, so not a transient failure.
             raise MappingError(f"the order's stored body (event {work.snapshot_event_id}) is gone or not an object")
+        event_id = work.snapshot_event_id
         payload = self._map(work, "order", lambda: self.target.map_order(order, self.ctx))
         digest = payload_hash(self.target.kind, "order", payload)
         if digest == work.payload_hash:
@@ -212,10 +213,10 @@ class OrderDelivery:
 
             def record_unchanged() -> None:
                 order_store.record_snapshot_delivered(
-                    self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, None
+                    self.db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, None
                 )
                 event_store.settle_queued_events(
-                    self.db, work.shop, work.order_id, EventState.UNCHANGED, work.snapshot_event_id,
+                    self.db, work.shop, work.order_id, EventState.UNCHANGED, event_id,
                     reason="same payload as last delivered",
                 )
 
@@ -226,9 +227,9 @@ class OrderDelivery:
 
         def record_sent() -> None:
             order_store.record_snapshot_delivered(
-                self.db, work.shop, work.order_id, work.snapshot_event_id, work.snapshot_updated_at, digest, result.remote_id
+                self.db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, result.remote_id
             )
-            event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, work.snapshot_event_id)
+            event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, event_id)
 
         self._step(work, last, record_sent)
         return result.remote_id
@@ -242,7 +243,7 @@ class OrderDelivery:
         # fulfillment after a silent re-sync of its order must still notify the customer.
         ctx = replace(self.ctx, silent=event_store.event_is_silent(self.db, part.newest_event_id))
         parent = order if isinstance(order, dict) else None
-        payload = self._map(work, what, lambda: self.target.map_part(part.kind, body, parent, ctx))  # type: ignore[arg-type]
+        payload = self._map(work, what, lambda: self.target.map_part(part.kind, body, parent, ctx))
         digest = payload_hash(self.target.kind, what, payload) if payload is not None else None
         state, result = EventState.UNCHANGED, None
         # What the part became at the target (Foxdeli: a parcel per tracking number), kept up to
@@ -251,7 +252,7 @@ class OrderDelivery:
         if payload is not None and digest != part.payload_hash:
             ref = RemoteRef(order_remote_id=remote_id, part_remote_id=part.remote_id, items=items)
             self._part_items[(part.kind, part.part_id)] = items
-            result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx))  # type: ignore[arg-type]
+            result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx))
             state = EventState.DELIVERED
         else:
             self._record_unchanged(work, what)

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from connector import metrics
 from connector.accounts.profile import ShopProfile
@@ -29,7 +29,16 @@ from connector.models import DeliveryResult
 from connector.scrub import remember_secrets
 from connector.store import holds
 from connector.store import orders as order_store
-from connector.store.db import STORE_ERRORS, db_for, is_storage_failure, location_of, redact_url, write_transaction
+from connector.store.db import (
+    STORE_ERRORS,
+    Db,
+    Listener,
+    db_for,
+    is_storage_failure,
+    location_of,
+    redact_url,
+    write_transaction,
+)
 from connector.store.dry_run import record_dry_run
 from connector.store.events import prune_events, release_held_events, shops_with_held_events
 from connector.store.migrations import migrate
@@ -44,6 +53,9 @@ from connector.worker.renewals import TokenRenewals
 from connector.worker.retrying import RetryPolicy
 from connector.worker.routing import RoutingRules
 from connector.worker.triage import triage_new_events
+
+if TYPE_CHECKING:  # the scheduler (and Shopify's Admin API client) load only for continuous runs
+    from connector.resync.scheduler import JobScheduler
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
@@ -77,6 +89,8 @@ class WorkerStats:
 class Worker:
     """Delivers queued events until stopped (or, with ``once``, until nothing is due)."""
 
+    _metrics_started: ClassVar[bool] = False  # one metrics server per process, however many workers
+
     def __init__(
         self, settings: Settings, name: str | None = None,
         on_attempt: Callable[[str, float], None] | None = None, watcher: SettingsWatcher | None = None,
@@ -86,7 +100,7 @@ class Worker:
         self.stats = WorkerStats()
         self.on_attempt = self._with_metrics(on_attempt)
         self._targets_lock = threading.Lock()
-        self.jobs = None  # JobScheduler, when running continuously
+        self.jobs: JobScheduler | None = None  # when running continuously
         self.watcher = watcher  # the config file, re-read when it changes (`connector worker`)
         self._apply(settings)
 
@@ -140,7 +154,7 @@ class Worker:
 
         return on_attempt
 
-    def _db(self):
+    def _db(self) -> Db:
         return db_for(self.settings)
 
     def _target(self, kind: str) -> Target:
@@ -152,7 +166,9 @@ class Worker:
             with self._targets_lock:
                 target = self._targets.get(kind)
                 if target is None:
-                    def recorder(shop, order_id, what, part_id, mapping, payload):  # type: ignore[no-untyped-def]
+                    def recorder(
+                        shop: str, order_id: str, what: str, part_id: str | None, mapping: str, payload: dict[str, Any],
+                    ) -> int:
                         return record_dry_run(self._db(), shop, order_id, what, part_id, mapping, payload)
 
                     target = self._targets[kind] = build_target(kind, self.settings["target.dry_run_mapping"], recorder)
@@ -307,7 +323,7 @@ class Worker:
         log.info("worker stopped", extra={"worker": self.name})
         return self.stats
 
-    def _idle(self, listener) -> None:  # type: ignore[no-untyped-def]
+    def _idle(self, listener: Listener | None) -> None:
         """Nothing to do: wait a poll interval, or less when the store says new events came."""
         poll = self.settings["worker.poll_interval_s"]
         if listener is None:
@@ -334,7 +350,7 @@ class Worker:
         if pruned:
             log.info("pruned %d processed events older than %g days", pruned, self.settings["database.retention_days"])
 
-    def _start_background(self, db) -> None:  # type: ignore[no-untyped-def]
+    def _start_background(self, db: Db) -> None:
         """Metrics server and the job scheduler (re-sync resumption, reconciliation): not in
         ``--once`` runs, which only deliver what is due."""
         from connector.resync.scheduler import JobScheduler
@@ -347,7 +363,7 @@ class Worker:
         """The worker's /metrics on loopback by default; a port already taken (another worker on
         this host) costs the metrics, never the deliveries: said once, in one line."""
         host, port = self.settings["worker.metrics_host"], self.settings["worker.metrics_port"]
-        if not port or getattr(Worker, "_metrics_started", False):
+        if not port or Worker._metrics_started:
             return
         try:
             metrics.start_metrics_server(port, self._db, host)
@@ -355,10 +371,10 @@ class Worker:
             log.error("worker metrics cannot listen on %s:%d (%s): delivering without them; give each worker its "
                       "own worker.metrics_port", host, port, exc.strerror or exc, extra={"worker": self.name})
             return
-        Worker._metrics_started = True  # type: ignore[attr-defined]
+        Worker._metrics_started = True
         log.info("worker metrics on http://%s:%d/metrics", host, port, extra={"worker": self.name})
 
-    def _tick_jobs(self, db) -> None:  # type: ignore[no-untyped-def]
+    def _tick_jobs(self, db: Db) -> None:
         if self.jobs is None:
             return
         try:

@@ -90,7 +90,7 @@ def delivery_age_problem(delivery: Delivery, received_at: str, max_age_s: float)
     age_s = (received - triggered).total_seconds()
     if age_s <= max_age_s:
         return None
-    return (f"received {age_s / 3600:.1f} h after X-Shopify-Triggered-At {delivery.triggered_at[:40]}, past "
+    return (f"received {age_s / 3600:.1f} h after X-Shopify-Triggered-At {(delivery.triggered_at or '')[:40]}, past "
             f"Shopify's retries (webhooks.max_delivery_age_s = {max_age_s:g} s): a replay?")
 
 

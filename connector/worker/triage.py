@@ -123,9 +123,12 @@ def _lock_in_key_order(db: Db, run: list[Routed]) -> None:
     if not db.dialect.lock():
         return
     orders = sorted({(row["shop"], route.order_id) for row, route in run if route.order_id and route.action in FOLDING})
-    parts = sorted({(row["shop"], route.part_kind, route.part_id, route.order_id) for row, route in run if route.action == "part"})
-    order_store.lock_orders(db, orders)  # type: ignore[arg-type]
-    order_store.lock_parts(db, parts)  # type: ignore[arg-type]
+    parts = sorted({
+        (row["shop"], route.part_kind, route.part_id, route.order_id) for row, route in run
+        if route.action == "part" and route.part_kind and route.part_id and route.order_id  # a part route has all three
+    })
+    order_store.lock_orders(db, orders)
+    order_store.lock_parts(db, parts)
 
 
 def _settle(

@@ -21,7 +21,7 @@ import pycountry
 
 from connector.errors import MappingError
 from connector.shopify.ids import resource_id, shopify_id
-from connector.targets.common import language_iso2, order_number, text, to_decimal, utc_millis
+from connector.targets.common import json_object, language_iso2, order_number, text, to_decimal, utc_millis
 from connector.targets.foxdeli.carriers import carrier_from_url, carrier_table, map_carrier
 from connector.targets.foxdeli.destination import map_address, map_destination
 from connector.targets.foxdeli.enums import LANGUAGES
@@ -119,7 +119,9 @@ def current_quantity(line: Mapping[str, Any], order: Mapping[str, Any]) -> int:
     current = line.get("current_quantity")
     if isinstance(current, int) and not isinstance(current, bool):
         return max(current, 0)
-    quantity = line.get("quantity") if isinstance(line.get("quantity"), int) else 0
+    quantity = line.get("quantity")
+    if not isinstance(quantity, int):
+        quantity = 0
     refunded = sum(
         item.get("quantity") or 0
         for refund in order.get("refunds") or []
@@ -131,8 +133,8 @@ def current_quantity(line: Mapping[str, Any], order: Mapping[str, Any]) -> int:
 
 def vat_rate(line: Mapping[str, Any]) -> float | None:
     """The line's tax rate in percent (``0.21`` → ``21.0``); summed when taxes stack (US state + county)."""
-    rates = [to_decimal(t.get("rate")) for t in line.get("tax_lines") or [] if isinstance(t, dict)]
-    rates = [r for r in rates if r is not None]
+    parsed = [to_decimal(t.get("rate")) for t in line.get("tax_lines") or [] if isinstance(t, dict)]
+    rates = [r for r in parsed if r is not None]
     if not rates:
         return None
     return float((sum(rates, Decimal(0)) * 100).normalize())
@@ -190,7 +192,7 @@ def map_customer(order: Mapping[str, Any]) -> dict[str, str]:
     """``CustomerRequest``. Foxdeli requires all three keys non-null (vendor SDK), so a missing
     email or phone is sent as ``""``: an empty contact is not a made-up one that would bounce.
     """
-    customer = order.get("customer") if isinstance(order.get("customer"), dict) else {}
+    customer = json_object(order.get("customer"))
     shipping, billing = order.get("shipping_address") or {}, order.get("billing_address") or {}
     default = customer.get("default_address") or {}
     name = (_full_name(customer) or _full_name(billing) or _full_name(shipping)
@@ -283,7 +285,8 @@ def map_fulfillment(fulfillment: dict[str, Any], settings: FoxdeliSettings) -> d
     # A number without a URL of its own: the carrier another of the shipment's URLs names.
     shipment_carrier = next((c for c in map(carrier_from_url, _urls(fulfillment)) if c), named)
     parcels = []
-    for number, url in tracking_pairs(fulfillment) or [(None, None)]:
+    pairs: list[tuple[str | None, str | None]] = [*tracking_pairs(fulfillment)] or [(None, None)]
+    for number, url in pairs:
         carrier = named if named != "UNKNOWN" else (carrier_from_url(url) or shipment_carrier)
         tracking: dict[str, Any] = {"carrier": carrier}
         if number:
@@ -302,8 +305,9 @@ def tracking_pairs(fulfillment: Mapping[str, Any]) -> list[tuple[str, str | None
     re-synced fulfillment leaves out missing URLs), a number takes the URL that contains it.
     """
     numbers = list(dict.fromkeys(n for n in map(text, fulfillment.get("tracking_numbers") or []) if n))
-    if not numbers and text(fulfillment.get("tracking_number")):
-        numbers = [text(fulfillment.get("tracking_number"))]  # type: ignore[list-item]
+    single = text(fulfillment.get("tracking_number"))
+    if not numbers and single:
+        numbers = [single]
     urls = [u for u in fulfillment.get("tracking_urls") or [] if isinstance(u, str) and u]
     aligned = len(urls) == len(numbers)
     pairs = []
