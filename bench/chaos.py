@@ -664,13 +664,19 @@ def verify(cluster: Cluster, plan: list[Webhook]) -> dict[str, Any]:
 
 
 # -- the run ----------------------------------------------------------------------------------
+def _shown(path: Path) -> str:
+    """``path`` with the temporary directory as ``$TMPDIR``: a kept result names no machine's paths."""
+    temp = Path(tempfile.gettempdir())
+    return f"$TMPDIR/{path.relative_to(temp)}" if path.is_relative_to(temp) else str(path)
+
+
 def run_chaos(cfg: ChaosConfig) -> dict[str, Any]:
     rng = random.Random(cfg.seed)
     workdir = Path(cfg.workdir or tempfile.mkdtemp(prefix="chaos-"))
     workdir.mkdir(parents=True, exist_ok=True)
     plan = plan_workload(cfg.webhooks, cfg.orders, rng)
     say = print if cfg.verbose else (lambda *a, **k: None)
-    say(f"chaos: {len(plan)} webhooks for {cfg.orders} orders, workdir {workdir}", flush=True)
+    say(f"chaos: {len(plan)} webhooks for {cfg.orders} orders, workdir {_shown(workdir)}", flush=True)
     cluster = Cluster(cfg, workdir)
     faults: Counter[str] = Counter()
     stats = DriverStats()

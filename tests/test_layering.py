@@ -1,4 +1,4 @@
-"""The direction imports may run (STYLE.md), held by a test rather than by good intentions."""
+"""The direction imports may run (docs/architecture.md), held by a test rather than by good intentions."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from connector.targets.foxdeli.settings import FoxdeliSettings
 from tests.golden import assert_golden, load_fixture, order_fixtures
 
 SETTINGS = FoxdeliSettings.from_target({"eshop_id": ESHOP_ID})
-# A copy of the vendor page the project was built from (../shared/seeds/004_07df1430893145f9.txt).
+# A copy of the vendor page the project was built from (https://api.foxdeli.com/docs/api/tracking/create-order).
 SEED = Path(__file__).parent / "fixtures" / "vendor" / "foxdeli-order-api.seed.txt"
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 FULFILLMENTS = ["fulfillments_create.shopify-docs-2026-04.json",

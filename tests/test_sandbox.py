@@ -146,10 +146,10 @@ def test_the_sandbox_starts_afresh_and_never_overwrites_someone_elses_file(sandb
 
 
 def test_the_stand_ins_ship_with_the_package() -> None:
-    """The sandbox runs from an installed package: no import of the tests, no path of this repo."""
+    """The sandbox runs from an installed package: no import of the tests (and, as everywhere,
+    no path of a machine: tests/test_standalone.py)."""
     package = ROOT / "connector" / "sandbox"
     for path in package.glob("*.py"):
         text = path.read_text()
         assert "from tests" not in text and "import tests" not in text, path
-        assert "/work/" not in text and "shared/specs" not in text, path
     assert os.path.exists(ROOT / "connector" / "data" / "sample_fulfillment.json")

@@ -29,7 +29,7 @@ from connector.targets.foxdeli.mapping import map_fulfillment, map_order
 from connector.targets.foxdeli.parcels import sync_parcels
 from connector.targets.foxdeli.settings import FoxdeliSettings
 
-if TYPE_CHECKING:  # only the client imports requests at run time (STYLE.md)
+if TYPE_CHECKING:  # only the client imports requests at run time (docs/architecture.md)
     import requests
 
 

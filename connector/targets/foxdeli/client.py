@@ -1,6 +1,6 @@
 """HTTP client for Foxdeli's Tracking API: JWT auth, order upsert, cancel, parcels.
 
-Endpoints and behaviour from ``/work/shared/specs/tracking-apis.md`` §2.2–2.6 (vendor docs at
+Endpoints and behaviour from ``docs/vendors/foxdeli-api.md`` §2–6 (notes on the vendor docs at
 https://api.foxdeli.com/docs): ``POST {base}/customer/api/v1/token/authorize`` gives a JWT (10
 minutes) that goes into ``X-API-Key``; orders live under ``{base}/tracking/api/v1/order``.
 Credentials and tokens never appear in logs or in error reasons (they end up in the store).

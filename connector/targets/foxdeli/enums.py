@@ -1,9 +1,9 @@
-"""Enumerations allowed by Foxdeli's ``POST /api/v1/order`` docs, copied from the seed.
+"""Enumerations allowed by Foxdeli's ``POST /api/v1/order`` docs, copied from the page.
 
-Source: ``/work/shared/seeds/004_07df1430893145f9.txt`` (the page
-https://api.foxdeli.com/docs/api/tracking/create-order). Every enum value the mapping sends must
+Source: https://api.foxdeli.com/docs/api/tracking/create-order (a copy is kept in
+``tests/fixtures/vendor/foxdeli-order-api.seed.txt``). Every enum value the mapping sends must
 come from one of these sets; the stand-in validates against the same sets. The vendor SDK knows
-a few carriers the seed lacks (DB_SCHENKER, DODO, EXPRESS_ONE, FHB_PACKETA): they are left out on
+a few carriers the page lacks (DB_SCHENKER, DODO, EXPRESS_ONE, FHB_PACKETA): they are left out on
 purpose so we never send a value the documented API may refuse.
 """
 

@@ -1,8 +1,8 @@
 """Shopify order/fulfillment JSON → Foxdeli ``OrderRegistration``/``ParcelRegistration`` (pure).
 
-Field names, enums and formats come from Foxdeli's ``POST /api/v1/order`` docs (seed
-``/work/shared/seeds/004_07df1430893145f9.txt``) and the digest in
-``/work/shared/specs/tracking-apis.md`` §2.4–2.5; ``docs/mapping-foxdeli.md`` is the table of
+Field names, enums and formats come from Foxdeli's ``POST /api/v1/order`` docs (a copy of the
+page: ``tests/fixtures/vendor/foxdeli-order-api.seed.txt``) and the notes in
+``docs/vendors/foxdeli-api.md`` §4–5; ``docs/mapping-foxdeli.md`` is the table of
 every rule and fallback. Nothing here does I/O, reads a clock or a random source: the worker
 hashes the output to skip unchanged orders.
 
