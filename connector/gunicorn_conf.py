@@ -41,6 +41,12 @@ limit_request_field_size = 8190
 # crashed hub can) is replaced after this many seconds.
 timeout = 30
 
+# gunicorn >= 25.1 opens a control socket by default ($XDG_RUNTIME_DIR/gunicorn.ctl, else
+# ~/.gunicorn/gunicorn.ctl) through which its owner can change the worker count, reload or stop
+# the server. The connector has no use for it; two instances of one user on a host would also
+# share its path. Off (older gunicorns ignore the setting).
+control_socket_disable = True
+
 accesslog = "-"
 # Path only, never the query string: OAuth callbacks carry a one-time code and an hmac there, and
 # the embedded app's pages an ID token (tests/test_app_logs.py).

@@ -47,6 +47,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port = free_port()
     env = connector_env(shopify_api_secret=SECRET, database_path=tmp / "c.db", server_workers=2,
                         webhooks_max_body_bytes=MAX_BODY)
+    env["HOME"] = str(tmp)  # where gunicorn would put its control socket
+    env.pop("XDG_RUNTIME_DIR", None)
     process = start_connector(["serve", "--bind", f"127.0.0.1:{port}"], env, tmp, tmp / "serve.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -170,3 +172,10 @@ def test_keep_alive_off_still_bounds_the_wait_for_headers(tmp_path):
     finally:
         assert stop(process) == 0
     assert "keepalive 0 is raised to 1 s" in (tmp_path / "serve.log").read_text()
+
+
+def test_no_control_socket_is_opened(served: Served):
+    """gunicorn >= 25.1 would open ~/.gunicorn/gunicorn.ctl, a way to resize, reload or stop the
+    server that the connector never uses (connector/gunicorn_conf.py turns it off)."""
+    assert not (served.db_path.parent / ".gunicorn").exists()
+    assert "Control socket" not in served.log.read_text()
