@@ -45,7 +45,9 @@ async function follow(jobId, holder) {
     if (["done", "finished", "completed", "failed", "error"].includes(job.status)) {
       if (["failed", "error"].includes(job.status)) throw new Error(job.error || "The import stopped.");
       bar.max = Math.max(total, 1); bar.value = bar.max;
-      text.textContent = ` Done: ${done} orders sent to the queue.`;
+      const shipments = Number(progress.fulfillments ?? 0);
+      text.textContent = ` Done: ${done} orders sent to the queue` +
+        (shipments > 0 ? `, with ${shipments} shipment${shipments === 1 ? "" : "s"} and their tracking.` : ".");
       for (const note of job.notes || []) holder.append(h("p", { class: "help" }, note));
       return job;
     }
