@@ -464,7 +464,10 @@ def _fmt(x: float, nd: int = 1) -> str:
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -493,7 +496,9 @@ def _peak(phases: list[Phase], server: str) -> float:
 
 
 def _ratio_line(phases: list[Phase], name: str, base: str, goal: float | None) -> str:
-    closed = lambda server: [p for p in phases if p.server == server and p.kind == "closed"]  # noqa: E731
+    def closed(server: str) -> list[Phase]:
+        return [p for p in phases if p.server == server and p.kind == "closed"]
+
     ratio = _peak(phases, name) / _peak(phases, base) if _peak(phases, base) else float("nan")
     rounds = " ".join(f"{c.rate / b.rate:.2f}" for b, c in zip(closed(base), closed(name), strict=False) if b.rate)
     verdict = f" — goal ≥ {goal:.2f}: {'met' if ratio >= goal else 'NOT met'}" if goal else ""
@@ -502,7 +507,9 @@ def _ratio_line(phases: list[Phase], name: str, base: str, goal: float | None) -
 
 def report(phases: list[Phase], args: argparse.Namespace, stored_rows: int | None, rate: float,
            slow: dict[str, tuple[ProbeResult, SlowStats]]) -> None:
-    by = lambda server, kind: [p for p in phases if p.server == server and p.kind == kind]  # noqa: E731
+    def by(server: str, kind: str) -> list[Phase]:
+        return [p for p in phases if p.server == server and p.kind == kind]
+
     names = list(dict.fromkeys(p.server for p in phases))
     stores = [n for n in names if not n.startswith("bare")]
     print()

@@ -252,7 +252,10 @@ def test_orders_filter_by_state_and_search_by_name(env):
     connect_foxdeli(env)
     env.post(SHOP_A, order_for(1002, id=int(ORDER_ID) + 2))
     env.work()
-    names = lambda q: [o["name"] for o in env.api("GET", f"/orders?{q}").json["orders"]]  # noqa: E731
+
+    def names(q: str) -> list[str]:
+        return [o["name"] for o in env.api("GET", f"/orders?{q}").json["orders"]]
+
     assert names("") == ["#1002", "#1001"] or names("") == ["#1001", "#1002"]
     assert names("status=synced") and set(names("status=synced")) == {"#1001", "#1002"}
     assert names("q=%231002") == ["#1002"] and names("q=1001") == ["#1001"]
