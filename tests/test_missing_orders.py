@@ -123,6 +123,8 @@ def test_without_a_token_the_wait_is_settled_soon_with_the_reason(tmp_path, db_p
         "retry.max_delay_s": 30})
     order_id, number = post_fulfillment_only(client, shopify)
     assert Worker(settings).run(once=True).retrying == 1
+    if kind == "foxdeli":  # one look for the order there, not a round of in-process retries
+        assert [r.method for r in standin.requests if r.path == "/tracking/api/v1/order"] == ["GET"]
     assert order_row(db_path, order_id)["status"] == "retrying"
     time.sleep(0.2)
     assert JobScheduler(settings).tick(db, force=True) == []  # nothing to fetch with

@@ -252,7 +252,11 @@ class OrderDelivery:
         if payload is not None and digest != part.payload_hash:
             ref = RemoteRef(order_remote_id=remote_id, part_remote_id=part.remote_id, items=items)
             self._part_items[(part.kind, part.part_id)] = items
-            result = self._send(work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx))
+            # Without its order's body the part waits for a webhook or a fetch, minutes away:
+            # retrying in-process would only hold a delivery thread (one attempt, then rescheduled).
+            result = self._send(
+                work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx), retry_in_process=parent is not None
+            )
             state = EventState.DELIVERED
         else:
             self._record_unchanged(work, what)
@@ -294,7 +298,9 @@ class OrderDelivery:
         except Exception as exc:  # RecursionError, MemoryError…: it would fail the same on every retry
             raise MappingError(f"stored event {event_id} cannot be read: {type(exc).__name__}") from exc
 
-    def _send(self, work: order_store.OrderWork, what: str, call: Callable[[], SendResult]) -> SendResult:
+    def _send(
+        self, work: order_store.OrderWork, what: str, call: Callable[[], SendResult], retry_in_process: bool = True
+    ) -> SendResult:
         def attempt() -> SendResult:
             started_at, started = now_db(), time.monotonic()
             try:
@@ -308,7 +314,8 @@ class OrderDelivery:
             self.sent += 1
             return result
 
-        return call_with_retries(attempt, self.policy, stop_event=self.stop_event)
+        policy = self.policy if retry_in_process else dataclasses.replace(self.policy, attempts=1)
+        return call_with_retries(attempt, policy, stop_event=self.stop_event)
 
     def _record(self, work: order_store.OrderWork, what: str, outcome: AttemptOutcome, started_at: str,
                 started: float, status: int | None, error: str | None) -> None:
