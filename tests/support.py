@@ -198,7 +198,12 @@ def database_bytes(settings: Settings) -> bytes:
     path = settings["database.path"]
     conn = sqlite3.connect(path)
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Another connection's checkpoint (the web app's checkpoint thread, the worker's after a
+        # privacy event) makes this one answer busy at once, leaving the WAL's newer pages out
+        # of the file read below: wait until a whole checkpoint is ours.
+        deadline = time.monotonic() + 10
+        while conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
     finally:
         conn.close()
     data = Path(path).read_bytes()
