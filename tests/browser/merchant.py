@@ -9,6 +9,23 @@ from typing import Any
 
 from tests.browser.harness import AdminStandIn, app_frame, open_app
 
+# A busy button (aria-busy="true", set and removed however fast) or a loading placeholder added.
+WATCH_LOADING = """() => {
+  window.__loadingSeen = false;
+  window.__loadingWatch = new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === "attributes" && (r.oldValue === "true" || r.target.getAttribute("aria-busy") === "true")) {
+        window.__loadingSeen = true;
+      }
+      for (const node of r.addedNodes) {
+        if (node.nodeType === 1 && (node.matches(".loading") || node.querySelector(".loading"))) window.__loadingSeen = true;
+      }
+    }
+  });
+  window.__loadingWatch.observe(document.body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["aria-busy"], attributeOldValue: true });
+}"""
+
 
 class Merchant:
     def __init__(self, page: Any, admin: AdminStandIn) -> None:
@@ -37,16 +54,29 @@ class Merchant:
 
     def test_connection(self) -> str:
         """Press *Test connection*; the platform's answer as shown."""
+        self._watch_loading()
         self.frame.click("[data-action='test-connection']")
         result = self.frame.wait_for_selector(".test-result s-banner")
+        self._assert_loading_shown("test-connection")
         return result.inner_text()
 
     def press(self, action: str) -> None:
         """Press a button by its ``data-action`` and wait until it is no longer busy."""
         button = self.frame.locator(f"[data-action='{action}']").first
+        self._watch_loading()
         button.click()
         self.frame.wait_for_function(
             "(action) => !document.querySelector(`[data-action='${action}'][aria-busy]`)", arg=action)
+        self._assert_loading_shown(action)
+
+    # -- every action shows that it is working (issue 14.6) ---------------------------------
+    def _watch_loading(self) -> None:
+        """Note, from now on, any busy button or loading placeholder, however briefly shown."""
+        self.frame.evaluate(WATCH_LOADING)
+
+    def _assert_loading_shown(self, action: str) -> None:
+        shown = self.frame.evaluate("() => { window.__loadingWatch?.disconnect(); return window.__loadingSeen === true; }")
+        assert shown, f"pressing {action!r} showed no loading state (no aria-busy, no .loading)"
 
     # -- reading ----------------------------------------------------------------------------
     def banners(self) -> list[str]:
