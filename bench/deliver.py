@@ -1,20 +1,26 @@
-"""Delivery throughput: orders per second from the store to a target stand-in.
+"""Delivery throughput and CPU per order: orders from the store to a target stand-in.
 
 For each target and each added latency (0 and 50 ms per request) it measures, in the same run:
   * baseline — the stand-in's own request rate, driven alone by the same number of concurrent
-    clients (what the stand-in can take at most);
+    clients (what the stand-in can take at most); at 50 ms the bound is also
+    concurrency / 50 ms (320 orders/s for 16 deliveries at once);
   * connector — N distinct orders queued in SQLite (as the webhook endpoint stores them), then
-    delivered by `Worker.run(once=True)` with worker.concurrency threads.
-The stand-in runs in its own process. Goals: ≥ 300 orders/s with no added latency, ≥ 150
-orders/s at 50 ms.
+    delivered by `Worker.run(once=True)` with worker.concurrency threads, in a child process of
+    its own: orders/s, and the worker process's CPU (user + system) per delivered order.
+The stand-in runs in its own process. With ``--baseline-root DIR`` (a checkout of another
+commit, e.g. ``git worktree add /tmp/base main``) each measurement is also made with that
+checkout's connector, alternating with this one over ``--rounds`` rounds, so every figure
+stands beside its baseline of the same run; medians are reported with the spread.
 
     python bench/deliver.py [--orders 2000] [--concurrency 16] [--targets parcellab,foxdeli,http]
+    python bench/deliver.py --baseline-root /tmp/base --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,23 +28,14 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from statistics import median
 
 import requests
-
-# This checkout's connector (and tests/), not an installed one.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from connector.config import load_settings
-from connector.store.db import connect
-from connector.store.events import NewEvent, save_event
-from connector.store.migrations import migrate
-from connector.store.shops import add_shop
-from connector.worker.loop import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SHOP = "bench-shop.myshopify.com"
-SAMPLE = json.loads((ROOT / "tests/fixtures/orders_create.shopify-docs-sample.exact-ids.json").read_text())
+SAMPLE_PATH = ROOT / "tests/fixtures/orders_create.shopify-docs-sample.exact-ids.json"
 TARGET_SETTINGS = {
     "http": {},
     "parcellab": {"target.token": "bench-token", "target.account": "1612345", "target.client_key": "bench"},
@@ -81,11 +78,18 @@ def baseline_rate(kind: str, url: str, clients: int, seconds: float) -> float:
 
 
 def queue_orders(db_path: str, count: int) -> None:
+    """``count`` distinct orders as received webhooks (the connector of ``sys.path``)."""
+    from connector.store.db import connect
+    from connector.store.events import NewEvent, save_event
+    from connector.store.migrations import migrate
+    from connector.store.shops import add_shop
+
+    sample = json.loads(SAMPLE_PATH.read_text())
     db = connect(db_path)
     migrate(db)
     add_shop(db, SHOP, "config")
     for n in range(count):
-        order = dict(SAMPLE, id=SAMPLE["id"] + n, name=f"#B{n}", order_number=10000 + n,
+        order = dict(sample, id=sample["id"] + n, name=f"#B{n}", order_number=10000 + n,
                      updated_at="2026-11-25T10:00:00-00:00", cancelled_at=None, cancel_reason=None,
                      financial_status="paid", test=False)
         body = json.dumps(order).encode()
@@ -93,7 +97,12 @@ def queue_orders(db_path: str, count: int) -> None:
     db.close()
 
 
-def connector_rate(kind: str, url: str, orders: int, concurrency: int) -> tuple[float, int]:
+def deliver_child(kind: str, url: str, orders: int, concurrency: int) -> dict[str, float]:
+    """In the child: queue, deliver, and report orders/s and CPU per delivered order."""
+    from connector.config import load_settings
+    from connector.store.db import connect
+    from connector.worker.loop import Worker
+
     with tempfile.TemporaryDirectory() as tmp:
         db_path = str(Path(tmp) / "bench.db")
         queue_orders(db_path, orders)
@@ -101,11 +110,29 @@ def connector_rate(kind: str, url: str, orders: int, concurrency: int) -> tuple[
                      "worker.concurrency": concurrency, "worker.batch_size": 500,
                      "worker.poll_interval_s": 0.01, **TARGET_SETTINGS[kind]}
         settings = load_settings(env={}, overrides=overrides)
-        started = time.monotonic()
+        cpu_before, started = os.times(), time.monotonic()
         stats = Worker(settings).run(once=True)
-        elapsed = time.monotonic() - started
-        synced = connect(db_path).execute("SELECT count(*) FROM orders WHERE status = 'synced'").fetchone()[0]
-    return stats.delivered / elapsed, synced
+        elapsed, cpu_after = time.monotonic() - started, os.times()
+        db = connect(db_path)
+        synced = db.execute("SELECT count(*) FROM orders WHERE status = 'synced'").fetchone()[0]
+        db.close()
+    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    return {"rate": stats.delivered / elapsed, "synced": synced,
+            "cpu_ms_per_order": cpu / max(1, stats.delivered) * 1000, "cores": cpu / elapsed}
+
+
+def connector_rate(root: Path, kind: str, url: str, orders: int, concurrency: int) -> dict[str, float]:
+    """One measurement in a fresh process whose ``connector`` is the one in ``root``."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    answer = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps([str(root), kind, url, orders, concurrency])],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    return f"{median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 def main() -> None:
@@ -113,27 +140,54 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--targets", default="parcellab,foxdeli")
+    parser.add_argument("--latencies", default="0,50", help="added latency per request, ms (default 0,50)")
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
+    parser.add_argument("--baseline-root", type=Path, help="another checkout to measure beside this one")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per measurement (default 1)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rows = []
+    if args.child:
+        root, kind, url, orders, concurrency = json.loads(args.child)
+        sys.path.insert(0, root)
+        print(json.dumps(deliver_child(kind, url, orders, concurrency)))
+        return
+    builds = {"this": ROOT} | ({"baseline": args.baseline_root.resolve()} if args.baseline_root else {})
+    print(f"deliver benchmark — {os.cpu_count()} CPUs, load avg {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"{args.orders} orders, concurrency {args.concurrency}; builds: "
+          + ", ".join(f"{name}={path}" for name, path in builds.items()), flush=True)
+    table = []
     for kind in args.targets.split(","):
-        for latency in (0.0, 0.05):
-            process, url = start_standin(kind, latency)
+        for latency_ms in (float(x) for x in args.latencies.split(",")):
+            process, url = start_standin(kind, latency_ms / 1000)
             try:
-                base = baseline_rate(kind, url, args.concurrency, args.baseline_seconds)
-                rate, synced = connector_rate(kind, url, args.orders, args.concurrency)
+                alone = baseline_rate(kind, url, args.concurrency, args.baseline_seconds)
+                runs: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
+                for rnd in range(args.rounds):
+                    order = list(builds) if rnd % 2 == 0 else list(reversed(builds))
+                    for name in order:
+                        result = connector_rate(builds[name], kind, url, args.orders, args.concurrency)
+                        runs[name].append(result)
+                        print(f"  round {rnd + 1} {kind:9} {latency_ms:3.0f} ms {name:8}: {result['rate']:6.0f} orders/s, "
+                              f"{result['cpu_ms_per_order']:.2f} ms CPU/order, {result['cores']:.2f} cores, "
+                              f"{result['synced']}/{args.orders} synced; load {os.getloadavg()[0]:.1f}", flush=True)
             finally:
                 process.terminate()
                 process.wait()
-            goal = 300 if latency == 0 else 150
-            rows.append((kind, f"{latency * 1000:.0f} ms", base, rate, rate / base, goal, synced))
-            print(f"{kind:10} latency {latency * 1000:3.0f} ms: stand-in alone {base:7.0f} req/s, "
-                  f"connector {rate:6.0f} orders/s ({rate / base:.2f} of stand-in), goal {goal}: "
-                  f"{'met' if rate >= goal else 'MISSED'}; {synced}/{args.orders} synced", flush=True)
-    print("\n| target | added latency | stand-in alone (req/s) | connector (orders/s) | ratio | goal | synced |")
+            bound = min(alone, args.concurrency / (latency_ms / 1000)) if latency_ms else alone
+            table.append((kind, latency_ms, alone, bound, runs))
+    print("\n| target | added latency | build | orders/s (median, range) | of bound | CPU ms/order | synced |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for kind, latency, base, rate, ratio, goal, synced in rows:
-        print(f"| {kind} | {latency} | {base:.0f} | {rate:.0f} | {ratio:.2f} | ≥ {goal} | {synced}/{args.orders} |")
+    for kind, latency_ms, _alone, bound, runs in table:
+        for name, results in runs.items():
+            rates = [r["rate"] for r in results]
+            cpus = [r["cpu_ms_per_order"] for r in results]
+            synced = min(int(r["synced"]) for r in results)
+            print(f"| {kind} | {latency_ms:.0f} ms | {name} | {spread(rates)} | {median(rates) / bound:.2f} of {bound:.0f} "
+                  f"| {spread(cpus, 2)} | {synced}/{args.orders} |")
+        if "baseline" in runs:
+            ratio = median(r["cpu_ms_per_order"] for r in runs["this"]) / median(r["cpu_ms_per_order"] for r in runs["baseline"])
+            print(f"| {kind} | {latency_ms:.0f} ms | this / baseline CPU per order | | | **{ratio:.2f}** | |")
+    print(f"\nload avg at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
