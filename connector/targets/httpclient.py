@@ -10,14 +10,13 @@ import json
 import threading
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-import requests
+import urllib3
 
 from connector.errors import AccountError, PermanentDeliveryError, TransientDeliveryError
 from connector.scrub import MAX_ERROR_TEXT, scrub_secrets
+from connector.targets.http_session import HttpResponse, HttpSession, TooManyRedirects
 from connector.timeutil import utc_now
 
 # "account": the credentials themselves are refused (a vendor's 401/403) — every order of the
@@ -68,7 +67,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - utc_now()).total_seconds())
 
 
-def response_reason(response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
+def response_reason(response: HttpResponse, secrets: tuple[str, ...] = ()) -> str:
     """A one-line reason from an error response: status plus the body's message, scrubbed of
     credentials (``secrets`` by value, common patterns) and shortened.
 
@@ -93,7 +92,7 @@ def response_reason(response: requests.Response, secrets: tuple[str, ...] = ()) 
 
 
 def raise_for_response(
-    response: requests.Response,
+    response: HttpResponse,
     overrides: Mapping[int, Verdict] | None = None,
     reason: str | None = None,
 ) -> None:
@@ -113,67 +112,57 @@ def raise_for_response(
     raise PermanentDeliveryError(text, status=response.status_code)
 
 
-class ThreadSessions:
-    """One :class:`requests.Session` per thread, so one target object can serve every delivery
-    thread (a Session is not documented thread-safe) while each thread keeps its connections."""
+class LazySession:
+    """One :class:`HttpSession`, opened on first use and shared by every delivery thread (its
+    connection pools are thread-safe), so one target object serves the whole worker."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
-        self._all: list[requests.Session] = []
+        self._session: HttpSession | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
+    def get(self) -> HttpSession:
+        session = self._session
         if session is None:
-            session = self._local.session = new_session()
             with self._lock:
-                self._all.append(session)
+                session = self._session = self._session or new_session()
         return session
 
     def close(self) -> None:
         with self._lock:
-            sessions, self._all = self._all, []
-        for session in sessions:
+            session, self._session = self._session, None
+        if session is not None:
             session.close()
-        self._local = threading.local()
 
 
-def new_session() -> requests.Session:
-    """A session that does not re-read the environment on every request.
-
-    With ``trust_env`` on, requests walks ``os.environ`` for proxies and reads ~/.netrc on each
-    call — measured at a quarter of the worker's CPU per delivery. Proxies are still honoured:
-    :func:`send_request` resolves them once per host from the same variables.
-    """
-    session = requests.Session()
-    session.trust_env = False
-    return session
-
-
-@lru_cache(maxsize=256)
-def _proxies_for(origin: str) -> dict[str, str]:
-    # get_environ_proxies honours NO_PROXY for this origin, as requests itself would.
-    return dict(requests.utils.get_environ_proxies(origin))
+def new_session() -> HttpSession:
+    """A session for one target (or one check): pooled keep-alive connections per host."""
+    return HttpSession()
 
 
 def send_request(
-    session: requests.Session, method: str, url: str, *, timeout: float, **kwargs: Any
-) -> requests.Response:
+    session: HttpSession, method: str, url: str, *, timeout: float, **kwargs: Any
+) -> HttpResponse:
     """``session.request`` with network failures turned into TransientDeliveryError.
 
     The reason names the method and path only: query strings and bodies may hold credentials.
     """
-    parts = urlsplit(url)
-    kwargs.setdefault("proxies", _proxies_for(f"{parts.scheme}://{parts.netloc}"))
     try:
         return session.request(method, url, timeout=timeout, **kwargs)
-    except requests.Timeout:
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError, but refused
+        raise TransientDeliveryError(f"connection failed ({_failure_kind(exc)}): {method} {_path(url)}") from None
+    except urllib3.exceptions.TimeoutError:
         raise TransientDeliveryError(f"timeout after {timeout:g}s: {method} {_path(url)}") from None
-    except requests.ConnectionError as exc:
-        kind = type(exc).__name__
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        kind = _failure_kind(exc)
         raise TransientDeliveryError(f"connection failed ({kind}): {method} {_path(url)}") from None
-    except requests.RequestException as exc:
-        raise TransientDeliveryError(f"request failed ({type(exc).__name__}): {method} {_path(url)}") from None
+    except TooManyRedirects:
+        raise TransientDeliveryError(f"request failed (TooManyRedirects): {method} {_path(url)}") from None
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """The name of what failed: urllib3 wraps the socket's or TLS's error in its own."""
+    reason = getattr(exc, "reason", None)
+    return type(reason if isinstance(reason, BaseException) else exc).__name__
 
 
 def _path(url: str) -> str:

@@ -29,8 +29,8 @@ from connector.targets.foxdeli.mapping import map_fulfillment, map_order
 from connector.targets.foxdeli.parcels import sync_parcels
 from connector.targets.foxdeli.settings import FoxdeliSettings
 
-if TYPE_CHECKING:  # only the client imports requests at run time (docs/architecture.md)
-    import requests
+if TYPE_CHECKING:
+    from connector.targets.http_session import HttpSession
 
 
 class FoxdeliTarget:
@@ -42,7 +42,7 @@ class FoxdeliTarget:
 
     kind: ClassVar[str] = "foxdeli"
 
-    def __init__(self, session: requests.Session | None = None) -> None:
+    def __init__(self, session: HttpSession | None = None) -> None:
         self._session = session
         self._clients: dict[tuple[str, str, str, float], FoxdeliClient] = {}
         self._lock = threading.Lock()

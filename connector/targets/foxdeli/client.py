@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-
 from connector.config import TARGET_DEFAULTS
 from connector.errors import AccountError, TransientDeliveryError, WaitingError
 from connector.scrub import scrub_secrets
 from connector.targets.foxdeli.settings import DEFAULT_BASE_URL
 from connector.targets.foxdeli.tokens import TokenSlot
-from connector.targets.httpclient import ThreadSessions, Verdict, raise_for_response, response_reason, send_request
+from connector.targets.http_session import HttpResponse, HttpSession
+from connector.targets.httpclient import LazySession, Verdict, raise_for_response, response_reason, send_request
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def jwt_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
 
 
-def problem_reason(response: requests.Response) -> str:
+def problem_reason(response: HttpResponse) -> str:
     """A one-line reason from an ``application/problem+json`` body: title, detail, violations."""
     try:
         body = response.json()
@@ -88,7 +87,7 @@ class FoxdeliClient:
     thread shares its token (one login at a time, :mod:`.tokens`)."""
 
     def __init__(self, base_url: str, username: str, password: str, *,
-                 timeout_s: float = TARGET_DEFAULTS["timeout_s"], session: requests.Session | None = None,
+                 timeout_s: float = TARGET_DEFAULTS["timeout_s"], session: HttpSession | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.username, self._password = username, password
@@ -96,12 +95,12 @@ class FoxdeliClient:
         # A lent session is the caller's to share; our own are one per thread (a requests
         # Session is not documented thread-safe), so one client serves every delivery thread.
         self._lent = session
-        self._sessions = ThreadSessions()
+        self._sessions = LazySession()
         self._clock = clock
         self._tokens = TokenSlot(clock)
 
     @property
-    def session(self) -> requests.Session:
+    def session(self) -> HttpSession:
         """The session this thread sends with."""
         return self._lent or self._sessions.get()
 
@@ -141,7 +140,7 @@ class FoxdeliClient:
 
     # -- requests -----------------------------------------------------------------------------
     def request(self, method: str, path: str, *, body: Any = None,
-                params: Mapping[str, str] | None = None) -> requests.Response:
+                params: Mapping[str, str] | None = None) -> HttpResponse:
         """Send with ``X-API-Key``; on 401 renew the token once and resend. Errors are not raised here."""
         url = self.base_url + path
         refused: str | None = None
@@ -156,11 +155,11 @@ class FoxdeliClient:
             refused = token
         return response
 
-    def check(self, response: requests.Response, what: str) -> None:
+    def check(self, response: HttpResponse, what: str) -> None:
         """Raise the classified delivery error for an error response (reason scrubbed)."""
         raise_for_response(response, STATUS_OVERRIDES, reason=self._scrub(f"{what}: {problem_reason(response)}"))
 
-    def _id_from(self, response: requests.Response, what: str) -> str:
+    def _id_from(self, response: HttpResponse, what: str) -> str:
         self.check(response, what)
         try:
             value = response.json()["id"]
@@ -192,7 +191,7 @@ class FoxdeliClient:
         self.token(force=True)
         self.find_order_id("connector-connection-check", eshop_id)
 
-    def update_order(self, order_id: str, payload: Mapping[str, Any]) -> requests.Response:
+    def update_order(self, order_id: str, payload: Mapping[str, Any]) -> HttpResponse:
         """PATCH the order; the response is returned unchecked so callers can react to 404."""
         return self.request("PATCH", f"{ORDER_PATH}/{order_id}", body=order_update_body(payload))
 

@@ -11,23 +11,22 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import requests
-
 from connector.errors import ConfigError
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
 from connector.targets.http.settings import HttpSettings
-from connector.targets.httpclient import ThreadSessions, raise_for_response, send_request
+from connector.targets.http_session import HttpResponse, HttpSession
+from connector.targets.httpclient import LazySession, raise_for_response, send_request
 from connector.targets.neutral import map_neutral_order, map_neutral_part
 
 
 class HttpJsonTarget:
     kind: ClassVar[str] = "http"
 
-    def __init__(self, session: requests.Session | None = None) -> None:
+    def __init__(self, session: HttpSession | None = None) -> None:
         # Thread-safe: the worker shares one target per process, each thread its own session
         # (unless the caller lends one).
         self._lent = session
-        self._sessions = ThreadSessions()
+        self._sessions = LazySession()
 
     def settings_for(self, values: Mapping[str, Any]) -> HttpSettings:
         return HttpSettings.from_target(values)
@@ -46,7 +45,7 @@ class HttpJsonTarget:
             raise ConfigError("target.base_url is required for the http target")
         return base + "/" + "/".join(quote(s, safe="") for s in segments)
 
-    def _call(self, method: str, url: str, ctx: ShopContext[HttpSettings], payload: Any = None) -> requests.Response:
+    def _call(self, method: str, url: str, ctx: ShopContext[HttpSettings], payload: Any = None) -> HttpResponse:
         headers = {"Accept": "application/json"}
         if ctx.settings.token:
             headers["Authorization"] = f"Bearer {ctx.settings.token}"
@@ -77,7 +76,7 @@ class HttpJsonTarget:
         self._sessions.close()
 
 
-def _remote_id(response: requests.Response) -> str | None:
+def _remote_id(response: HttpResponse) -> str | None:
     try:
         body = response.json()
     except ValueError:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from connector.targets.base import PartKind, RemoteRef, SendResult, ShopContext
-from connector.targets.httpclient import ThreadSessions
+from connector.targets.httpclient import LazySession
 from connector.targets.parcellab import client, mapping
 from connector.targets.parcellab.settings import ParcellabSettings
 
@@ -23,7 +23,7 @@ class ParcellabTarget:
 
     def __init__(self) -> None:
         # Thread-safe: the worker shares one target per process, each thread its own session.
-        self._sessions = ThreadSessions()
+        self._sessions = LazySession()
 
     def settings_for(self, values: Mapping[str, Any]) -> ParcellabSettings:
         return ParcellabSettings.from_target(values)

@@ -13,11 +13,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-
 from connector.errors import AccountError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.scrub import scrub_secrets
 from connector.targets.base import SendResult
+from connector.targets.http_session import HttpResponse, HttpSession
 from connector.targets.httpclient import Verdict, raise_for_response, response_reason, send_request
 from connector.targets.parcellab.mapping import CORE_FIELDS
 from connector.targets.parcellab.settings import ParcellabSettings
@@ -40,7 +39,7 @@ STATUS_OVERRIDES: Mapping[int, Verdict] = {
 TRANSIENT_MUTATION_WORDS = ("timeout", "timed out", "temporar", "try again", "unavailable", "rate limit")
 
 
-def put_order(session: requests.Session, settings: ParcellabSettings, payload: dict[str, Any]) -> SendResult:
+def put_order(session: HttpSession, settings: ParcellabSettings, payload: dict[str, Any]) -> SendResult:
     """Upsert one order (with any mutations); the remote id is parcelLab's ``external_id``.
 
     Raises TransientDeliveryError / PermanentDeliveryError; a 200 whose mutation failed is an
@@ -71,7 +70,7 @@ def put_order(session: requests.Session, settings: ParcellabSettings, payload: d
     return SendResult(remote_id=str(remote_id or payload["order_number"]), detail=f"HTTP {response.status_code}")
 
 
-def check_credentials(session: requests.Session, settings: ParcellabSettings) -> None:
+def check_credentials(session: HttpSession, settings: ParcellabSettings) -> None:
     """A harmless authenticated read, ``GET /v4/track/orders/`` (the account's own orders), to
     learn whether parcelLab takes the token: AccountError on 401/403 with parcelLab's reason."""
     if not settings.token:
@@ -89,7 +88,7 @@ def orders_url(settings: ParcellabSettings) -> str:
     return settings.base_url.rstrip("/") + ORDERS_PATH
 
 
-def error_reason(response: requests.Response) -> str:
+def error_reason(response: HttpResponse) -> str:
     """parcelLab's error body as one line: ``HTTP 400 validation_error: attr: detail (code); ...``.
 
     Other shapes (``{"detail": ...}``, HTML from a proxy) fall back to the shared rendering.
@@ -131,7 +130,7 @@ def scrub(reason: str, token: str) -> str:
     return scrub_secrets(reason, [token] if token else [])
 
 
-def _json(response: requests.Response) -> Any:
+def _json(response: HttpResponse) -> Any:
     # The seed documents "No response body / No content" for the PUT: an empty body is fine.
     try:
         return response.json() if response.content else {}

@@ -1,0 +1,177 @@
+"""The target clients' HTTP session: urllib3's pools directly, with requests' policy kept.
+
+requests' own Python (building a PreparedRequest, merging settings, hooks, cookie jars, the
+adapter) was 15% of the worker's CPU per delivered order, on top of urllib3 which does the
+actual work. This session speaks urllib3 and keeps what requests did for the targets:
+
+- TLS: certificates verified against the CA bundle requests uses (certifi's), hostnames checked;
+- proxies from ``HTTP(S)_PROXY``/``ALL_PROXY`` honouring ``NO_PROXY``, resolved once per origin,
+  credentials in the proxy URL sent as ``Proxy-Authorization`` (as requests does; ``trust_env``
+  was already off, so neither ``~/.netrc`` nor ``REQUESTS_CA_BUNDLE`` was read);
+- a timeout of ``t`` seconds for the connection and ``t`` for each read;
+- redirects followed as requests follows them (at most 30; 301 from POST, 302 and 303 become a
+  GET without body, 307/308 resend; ``Authorization`` dropped when the host changes);
+- requests' default headers (User-Agent, gzip/deflate, keep-alive), bodies decoded.
+
+Thread-safe: one session serves every delivery thread, each host keeping up to
+:data:`POOL_MAXSIZE` idle connections (at least ``worker.concurrency`` is needed, else the
+connections beyond the pool are closed after each request).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
+
+import urllib3
+from requests.utils import (
+    DEFAULT_CA_BUNDLE_PATH,
+    default_headers,
+    get_encoding_from_headers,
+    get_environ_proxies,
+    select_proxy,
+)
+
+POOL_MAXSIZE = 256  # the largest worker.concurrency allowed (connector.config)
+MAX_REDIRECTS = 30  # requests' default
+_REDIRECTS = (301, 302, 303, 307, 308)
+_BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
+_DEFAULT_HEADERS = dict(default_headers())
+_TLS = {"cert_reqs": "CERT_REQUIRED", "ca_certs": DEFAULT_CA_BUNDLE_PATH}
+
+
+class TooManyRedirects(Exception):
+    """More than :data:`MAX_REDIRECTS` redirects (requests raised its own TooManyRedirects)."""
+
+
+class HttpResponse:
+    """What the target clients read of an answer (the names requests' Response gives them)."""
+
+    __slots__ = ("status_code", "headers", "content", "url")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes, url: str) -> None:
+        self.status_code = status_code
+        self.headers = headers  # case-insensitive (urllib3's HTTPHeaderDict)
+        self.content = content
+        self.url = url
+
+    @property
+    def encoding(self) -> str | None:
+        return get_encoding_from_headers(self.headers)  # type: ignore[arg-type]
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.encoding or "utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed (ValueError when it is not JSON). The standard library's parser:
+        ids beyond 64 bits stay exact ints."""
+        return json.loads(self.content)
+
+
+class HttpSession:
+    def __init__(self) -> None:
+        self._direct = urllib3.PoolManager(maxsize=POOL_MAXSIZE, **_TLS)
+        self._proxied: dict[str, urllib3.PoolManager] = {}
+        self._proxies: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def request(
+        self, method: str, url: str, *, timeout: float, data: bytes | None = None, json: Any = None,
+        params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        """Send one request (following redirects); urllib3's exceptions on network failures."""
+        sent = dict(_DEFAULT_HEADERS)
+        sent.update(headers or {})
+        body = data
+        if json is not None and data is None:
+            body = _json_body(json)
+            sent.setdefault("Content-Type", "application/json")
+        if params:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(params)
+        for _ in range(MAX_REDIRECTS + 1):
+            raw = self._pool_for(url).urlopen(
+                method, url, body=body, headers=sent, timeout=timeout, redirect=False, retries=False,
+                preload_content=True, decode_content=True, assert_same_host=False,
+            )
+            location = raw.headers.get("Location") if raw.status in _REDIRECTS else None
+            if not location:
+                return HttpResponse(raw.status, raw.headers, raw.data, url)
+            method, body, sent, url = _redirected(raw.status, method, body, sent, url, location)
+        raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+    def _pool_for(self, url: str) -> urllib3.PoolManager:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        proxies = self._proxies.get(origin)
+        if proxies is None:
+            # get_environ_proxies honours NO_PROXY for this origin, as requests itself did.
+            proxies = self._proxies[origin] = dict(get_environ_proxies(origin))
+        proxy = select_proxy(url, proxies)
+        if not proxy:
+            return self._direct
+        manager = self._proxied.get(proxy)
+        if manager is None:
+            with self._lock:
+                manager = self._proxied.get(proxy) or _proxy_manager(proxy)
+                self._proxied[proxy] = manager
+        return manager
+
+    def close(self) -> None:
+        with self._lock:
+            managers, self._proxied = [self._direct, *self._proxied.values()], {}
+        for manager in managers:
+            manager.clear()
+
+
+def _json_body(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _proxy_manager(proxy: str) -> urllib3.PoolManager:
+    """A pool manager through ``proxy``, sending its URL's credentials as requests does."""
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    if parts.scheme.startswith("socks"):
+        from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as requests did
+
+        return SOCKSProxyManager(proxy, username=unquote(parts.username or "") or None,
+                                 password=unquote(parts.password or "") or None, maxsize=POOL_MAXSIZE, **_TLS)
+    proxy_headers = None
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        proxy_headers = urllib3.make_headers(proxy_basic_auth=credentials)
+    return urllib3.ProxyManager(parts.geturl(), proxy_headers=proxy_headers, maxsize=POOL_MAXSIZE, **_TLS)
+
+
+def _redirected(
+    status: int, method: str, body: bytes | None, headers: dict[str, str], url: str, location: str,
+) -> tuple[str, bytes | None, dict[str, str], str]:
+    """The next request of a redirect, by requests' rules (``Session.resolve_redirects``)."""
+    if location.startswith("//"):
+        location = f"{urlsplit(url).scheme}:{location}"
+    target = urljoin(url, location)
+    headers = dict(headers)
+    if (status == 303 and method != "HEAD") or (status == 302 and method != "HEAD") or (status == 301 and method == "POST"):
+        method = "GET"
+    if status not in (307, 308):
+        body = None
+        for name in _BODY_HEADERS:
+            headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+    if _strips_auth(url, target):
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    return method, body, headers, target
+
+
+def _strips_auth(old: str, new: str) -> bool:
+    """requests' ``should_strip_auth``: keep Authorization only on the same host (an http →
+    https upgrade on the default ports counts as the same)."""
+    a, b = urlsplit(old), urlsplit(new)
+    if a.hostname != b.hostname:
+        return True
+    if a.scheme == "http" and a.port in (80, None) and b.scheme == "https" and b.port in (443, None):
+        return False
+    default = {"http": 80, "https": 443}
+    return a.scheme != b.scheme or (a.port or default.get(a.scheme)) != (b.port or default.get(b.scheme))
