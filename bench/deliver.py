@@ -110,6 +110,12 @@ def deliver_child(kind: str, url: str, orders: int, concurrency: int) -> dict[st
                      "worker.concurrency": concurrency, "worker.batch_size": 500,
                      "worker.poll_interval_s": 0.01, **TARGET_SETTINGS[kind]}
         settings = load_settings(env={}, overrides=overrides)
+        try:  # as `connector worker` does (absent from a checkout older than it)
+            from connector.worker.gc_tuning import tune_gc_for_worker
+        except ImportError:
+            pass
+        else:
+            tune_gc_for_worker()
         cpu_before, started = os.times(), time.monotonic()
         stats = Worker(settings).run(once=True)
         elapsed, cpu_after = time.monotonic() - started, os.times()

@@ -89,6 +89,7 @@ def worker(settings: Settings, config_path: str | None, once: bool, concurrency:
     from dataclasses import replace
 
     from connector.logs import setup_logging
+    from connector.worker.gc_tuning import tune_gc_for_worker
     from connector.worker.loop import Worker
     from connector.worker.reload import SettingsWatcher
 
@@ -101,6 +102,8 @@ def worker(settings: Settings, config_path: str | None, once: bool, concurrency:
     runner = Worker(settings, watcher=watcher)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
+    if not once:  # a long-lived process (--once also runs inside the test suite's process)
+        tune_gc_for_worker()
     try:
         stats = runner.run(once=once)
     except StorageError as exc:
