@@ -23,6 +23,7 @@ ADVISORIES = [
     ("gunicorn", "23.0.0", "CVE-2024-6827: request smuggling, Transfer-Encoding not validated"),
     ("requests", "2.32.0", "CVE-2024-35195: verify=False sticks to a session's later requests"),
     ("requests", "2.32.4", "CVE-2024-47081: .netrc credentials sent to the wrong host"),
+    ("orjson", "3.9.15", "CVE-2024-27454: no recursion limit for deeply nested documents"),
     ("cryptography", "42.0.4", "CVE-2024-26130: NULL dereference on malformed PKCS#12"),
     ("werkzeug", "3.0.3", "CVE-2024-34069: debugger remote code execution"),
     ("werkzeug", "3.0.6", "CVE-2024-49767: multipart parsing exhausts resources"),

@@ -35,6 +35,8 @@ from requests.utils import (
     select_proxy,
 )
 
+from connector import json_bytes
+
 POOL_MAXSIZE = 256  # the largest worker.concurrency allowed (connector.config)
 MAX_REDIRECTS = 30  # requests' default
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -88,7 +90,7 @@ class HttpSession:
         sent.update(headers or {})
         body = data
         if json is not None and data is None:
-            body = _json_body(json)
+            body = json_bytes.dumps(json)
             sent.setdefault("Content-Type", "application/json")
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
@@ -127,8 +129,6 @@ class HttpSession:
             manager.clear()
 
 
-def _json_body(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _proxy_manager(proxy: str) -> urllib3.PoolManager:

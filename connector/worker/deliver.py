@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from connector import json_bytes
 from connector.accounts.options import ShopOptions, skip_reason
 from connector.config import TARGET_SECRET_KEYS
 from connector.errors import (
@@ -67,8 +68,8 @@ def target_secrets(settings: Any) -> tuple[str, ...]:
 
 
 def payload_hash(target_kind: str, what: str, payload: Any) -> str:
-    canonical = json.dumps([target_kind, what, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """The digest of what would be sent: an unchanged payload is not sent again."""
+    return hashlib.sha256(json_bytes.canonical([target_kind, what, payload])).hexdigest()
 
 
 def dead_letter_order(db: Db, shop: str, order_id: str, owner: str, reason: str) -> DeliveryOutcome:

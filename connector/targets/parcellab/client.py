@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from connector import json_bytes
 from connector.errors import AccountError, MappingError, PermanentDeliveryError, TransientDeliveryError
 from connector.scrub import scrub_secrets
 from connector.targets.base import SendResult
@@ -54,7 +55,7 @@ def put_order(session: HttpSession, settings: ParcellabSettings, payload: dict[s
         raise AccountError("target.token is not set: parcelLab needs an API token")
     response = send_request(
         session, "PUT", orders_url(settings), timeout=settings.timeout_s,
-        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        data=json_bytes.dumps(payload),
         headers={
             "Authorization": f"{settings.auth_scheme} {token}",
             "Content-Type": "application/json",
