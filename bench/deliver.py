@@ -149,6 +149,8 @@ def main() -> None:
     parser.add_argument("--latencies", default="0,50", help="added latency per request, ms (default 0,50)")
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--baseline-root", type=Path, help="another checkout to measure beside this one")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
+                        help="more checkouts in the same alternation (e.g. each commit of a series)")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per measurement (default 1)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,6 +160,9 @@ def main() -> None:
         print(json.dumps(deliver_child(kind, url, orders, concurrency)))
         return
     builds = {"this": ROOT} | ({"baseline": args.baseline_root.resolve()} if args.baseline_root else {})
+    for spec in args.also:
+        name, _, path = spec.partition("=")
+        builds[name] = Path(path).resolve()
     print(f"deliver benchmark — {os.cpu_count()} CPUs, load avg {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{args.orders} orders, concurrency {args.concurrency}; builds: "
           + ", ".join(f"{name}={path}" for name, path in builds.items()), flush=True)
@@ -169,7 +174,8 @@ def main() -> None:
                 alone = baseline_rate(kind, url, args.concurrency, args.baseline_seconds)
                 runs: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
                 for rnd in range(args.rounds):
-                    order = list(builds) if rnd % 2 == 0 else list(reversed(builds))
+                    names = list(builds)
+                    order = names[rnd % len(names):] + names[:rnd % len(names)]  # each build first in turn
                     for name in order:
                         result = connector_rate(builds[name], kind, url, args.orders, args.concurrency)
                         runs[name].append(result)
@@ -191,8 +197,10 @@ def main() -> None:
             print(f"| {kind} | {latency_ms:.0f} ms | {name} | {spread(rates)} | {median(rates) / bound:.2f} of {bound:.0f} "
                   f"| {spread(cpus, 2)} | {synced}/{args.orders} |")
         if "baseline" in runs:
-            ratio = median(r["cpu_ms_per_order"] for r in runs["this"]) / median(r["cpu_ms_per_order"] for r in runs["baseline"])
-            print(f"| {kind} | {latency_ms:.0f} ms | this / baseline CPU per order | | | **{ratio:.2f}** | |")
+            base_cpu = median(r["cpu_ms_per_order"] for r in runs["baseline"])
+            for name in (n for n in runs if n != "baseline"):
+                ratio = median(r["cpu_ms_per_order"] for r in runs[name]) / base_cpu
+                print(f"| {kind} | {latency_ms:.0f} ms | {name} / baseline CPU per order | | | **{ratio:.2f}** | |")
     print(f"\nload avg at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
