@@ -6,6 +6,7 @@ Pure functions only. Targets import from here and never from each other.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import pycountry
@@ -48,17 +49,16 @@ def country_alpha2(code: Any) -> str | None:
     """A valid ISO 3166-1 alpha-2 code, upper-cased, or None."""
     if not isinstance(code, str) or len(code.strip()) != 2:
         return None
-    country = pycountry.countries.get(alpha_2=code.strip().upper())
-    return country.alpha_2 if country else None
+    codes = _country_codes(code.strip().upper())
+    return codes[0] if codes else None
 
 
 def country_alpha3(code: Any) -> str | None:
     """ISO 3166-1 alpha-2 (Shopify's ``country_code``) → alpha-3, or None when unknown."""
-    alpha2 = country_alpha2(code)
-    if alpha2 is None:
+    if not isinstance(code, str) or len(code.strip()) != 2:
         return None
-    country = pycountry.countries.get(alpha_2=alpha2)
-    return country.alpha_3 if country is not None else None
+    codes = _country_codes(code.strip().upper())
+    return codes[1] if codes else None
 
 
 def language_iso2(locale: Any) -> str | None:
@@ -68,7 +68,20 @@ def language_iso2(locale: Any) -> str | None:
     primary = locale.strip().replace("_", "-").split("-")[0].lower()
     if len(primary) != 2:
         return None
-    return primary if pycountry.languages.get(alpha_2=primary) else None
+    return primary if _is_language(primary) else None
+
+
+# pycountry's look-ups take a lock and walk its lazy-loading wrapper on every call (~3% of a
+# delivery's CPU, py-spy); the answers never change, and there are a few hundred codes at most.
+@lru_cache(maxsize=1024)
+def _country_codes(alpha2: str) -> tuple[str, str] | None:
+    country = pycountry.countries.get(alpha_2=alpha2)
+    return (country.alpha_2, country.alpha_3) if country else None
+
+
+@lru_cache(maxsize=1024)
+def _is_language(alpha2: str) -> bool:
+    return pycountry.languages.get(alpha_2=alpha2) is not None
 
 
 def utc_millis(value: Any) -> str | None:
