@@ -419,3 +419,37 @@ def test_a_stopping_worker_does_not_wait_out_its_retries_and_loses_nothing(post,
         db.close()
     assert Worker(settings, name="next").run(once=True).delivered == 1
     assert target.writes[f"/orders/{SHOP}/{ORDER_ID}"] == 1
+
+
+def test_orders_leased_ahead_are_given_back_when_the_worker_stops(post, settings, db_path, target):
+    """The worker leases orders a quarter of its threads ahead; those it never started are not
+    left leased when it stops (the next worker takes them at once, not after worker.lease_s)."""
+    import threading
+    import time
+
+    from connector.config import Settings
+    from connector.store.db import connect
+    from connector.worker.loop import Worker
+
+    for n in range(12):
+        assert post(order_body(id=5000 + n), "orders/updated").status_code == 200
+    target.latency_s = 1.0  # the first four are still at the target when the lease count is read
+    four = Settings({**settings.values, "worker.concurrency": 4}, settings.shops, settings.source)
+    worker = Worker(four, name="ahead")
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 10
+    while len(target.requests) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    db = connect(db_path)
+    try:
+        leased = db.execute("SELECT count(*) FROM orders WHERE lease_owner = 'ahead'").fetchone()[0]
+        assert leased == 5, "4 delivering and one (a quarter of 4) leased ahead"
+        worker.stop()
+        runner.join(10)
+        assert not runner.is_alive()
+        assert db.execute("SELECT count(*) FROM orders WHERE lease_owner IS NOT NULL").fetchone()[0] == 0
+    finally:
+        db.close()
+        target.latency_s = 0.0
+    assert worker.stats.delivered + Worker(settings, name="next").run(once=True).delivered == 12

@@ -273,6 +273,15 @@ def extend_lease(db: Db, shop: str, order_id: str, owner: str, lease_s: float) -
     )
 
 
+def release_leases(db: Db, keys: list[tuple[str, str]], owner: str) -> None:
+    """Give back ``owner``'s leases on ``keys`` (orders it claimed and will not deliver now)."""
+    for shop, order_id in keys:
+        db.execute(
+            "UPDATE orders SET lease_owner = NULL, lease_until = NULL WHERE shop = ? AND order_id = ? AND lease_owner = ?",
+            [shop, order_id, owner],
+        )
+
+
 def load_order_work(db: Db, shop: str, order_id: str) -> OrderWork | None:
     """What is still to deliver for a claimed order; None when the order is gone (erased)."""
     found = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])

@@ -228,6 +228,35 @@ class Worker:
             self._shop_targets[shop] = cached
         return cached[1]
 
+    def _claim_ahead(self, free: int, in_flight: dict[Any, OrderKey], ahead: deque[OrderKey]) -> list[OrderKey]:
+        """Lease orders for the free delivery threads, and a quarter of the threads' worth ahead.
+
+        A claim (its hold check, the leasing statement, a write transaction) after every delivered
+        order was ~9% of the worker's CPU per order (py-spy under ``bench/deliver.py``); with
+        orders leased ahead, a thread that frees up starts the next one at once and a claim runs
+        once per quarter of the threads. Returns what this pass claimed (appended to ``ahead``).
+        """
+        if free <= 0 or len(ahead) >= free:
+            return []
+        want = free + max(1, self.settings["worker.concurrency"] // 4) - len(ahead)
+        claimed = self._claim(want, set(in_flight.values()) | set(ahead))
+        ahead.extend(claimed)
+        return claimed
+
+    def _release(self, ahead: deque[OrderKey]) -> None:
+        """Give back the leases of orders claimed ahead and never started (the worker stops):
+        another worker, or this one restarted, takes them at once instead of after the lease."""
+        if not ahead:
+            return
+        try:
+            db = self._db()
+            with write_transaction(db):
+                order_store.release_leases(db, list(ahead), self.name)
+        except STORE_ERRORS as exc:  # nothing lost: the leases expire after worker.lease_s
+            log.warning("could not give back %d leases (%s); they expire on their own", len(ahead), exc,
+                        extra={"worker": self.name})
+        ahead.clear()
+
     def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
         db = self._db()
         with write_transaction(db):
@@ -270,6 +299,7 @@ class Worker:
         if not once:
             self._start_background(db)
         in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
+        claimed_ahead: deque[OrderKey] = deque()  # leased, waiting for a free delivery thread
         next_prune = 0.0
         restarted = False
         store_failures = 0
@@ -293,8 +323,7 @@ class Worker:
                     self.stats.triaged += triaged
                     # A customers/redact runs a slice per pass: triage and claims go on meanwhile.
                     triaged += run_redaction_steps(db, self.name, self.settings["worker.lease_s"], REDACTION_SLICE_S)
-                    free = concurrency - len(in_flight)
-                    claimed = self._claim(free, set(in_flight.values())) if free > 0 else []
+                    claimed = self._claim_ahead(concurrency - len(in_flight), in_flight, claimed_ahead)
                     store_failures = 0
                 except Exception as exc:  # noqa: BLE001 - see above
                     if isinstance(exc, STORE_ERRORS):
@@ -303,7 +332,8 @@ class Worker:
                     self._pause_after(exc)
                     continue
                 self._tick_jobs(db)
-                for key in claimed:
+                while claimed_ahead and len(in_flight) < concurrency:
+                    key = claimed_ahead.popleft()
                     in_flight[pool.submit(self.deliver_one, key)] = key
                 if once and not triaged and not claimed and not in_flight:
                     break
@@ -316,6 +346,7 @@ class Worker:
                     self._idle(listener)
             for future in list(in_flight):
                 self._collect(future)
+            self._release(claimed_ahead)
         if self.jobs is not None:
             self.jobs.stop()
         if listener is not None:
