@@ -159,8 +159,8 @@ class Worker:
 
     def _target(self, kind: str) -> Target:
         """One target per kind for the whole process, shared by the delivery threads: so they
-        share its clients, tokens and what it learnt about the platform (each thread still
-        has its own HTTP connections)."""
+        share its clients, tokens, what it learnt about the platform and its pool of
+        keep-alive connections (connector/targets/http_session.py)."""
         target = self._targets.get(kind)
         if target is None:
             with self._targets_lock:

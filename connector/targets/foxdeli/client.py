@@ -92,8 +92,8 @@ class FoxdeliClient:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.username, self._password = username, password
         self.timeout_s = float(timeout_s)
-        # A lent session is the caller's to share; our own are one per thread (a requests
-        # Session is not documented thread-safe), so one client serves every delivery thread.
+        # A lent session is the caller's to share; our own is opened on first use and shared by
+        # every delivery thread (its connection pools are thread-safe).
         self._lent = session
         self._sessions = LazySession()
         self._clock = clock

@@ -23,7 +23,7 @@ class HttpJsonTarget:
     kind: ClassVar[str] = "http"
 
     def __init__(self, session: HttpSession | None = None) -> None:
-        # Thread-safe: the worker shares one target per process, each thread its own session
+        # Thread-safe: the worker shares one target per process and its one session
         # (unless the caller lends one).
         self._lent = session
         self._sessions = LazySession()

@@ -22,7 +22,7 @@ class ParcellabTarget:
     kind: ClassVar[str] = "parcellab"
 
     def __init__(self) -> None:
-        # Thread-safe: the worker shares one target per process, each thread its own session.
+        # Thread-safe: the worker shares one target per process and its one session (thread-safe pools).
         self._sessions = LazySession()
 
     def settings_for(self, values: Mapping[str, Any]) -> ParcellabSettings:
