@@ -42,7 +42,7 @@ MAX_REDIRECTS = 30  # requests' default
 _REDIRECTS = (301, 302, 303, 307, 308)
 _BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
 _DEFAULT_HEADERS = dict(default_headers())
-_TLS = {"cert_reqs": "CERT_REQUIRED", "ca_certs": DEFAULT_CA_BUNDLE_PATH}
+CERT_REQS = "CERT_REQUIRED"
 
 
 class TooManyRedirects(Exception):
@@ -62,7 +62,7 @@ class HttpResponse:
 
     @property
     def encoding(self) -> str | None:
-        return get_encoding_from_headers(self.headers)  # type: ignore[arg-type]
+        return get_encoding_from_headers(self.headers)
 
     @property
     def text(self) -> str:
@@ -76,7 +76,7 @@ class HttpResponse:
 
 class HttpSession:
     def __init__(self) -> None:
-        self._direct = urllib3.PoolManager(maxsize=POOL_MAXSIZE, **_TLS)
+        self._direct = urllib3.PoolManager(maxsize=POOL_MAXSIZE, cert_reqs=CERT_REQS, ca_certs=DEFAULT_CA_BUNDLE_PATH)
         self._proxied: dict[str, urllib3.PoolManager] = {}
         self._proxies: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -138,12 +138,14 @@ def _proxy_manager(proxy: str) -> urllib3.PoolManager:
         from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as requests did
 
         return SOCKSProxyManager(proxy, username=unquote(parts.username or "") or None,
-                                 password=unquote(parts.password or "") or None, maxsize=POOL_MAXSIZE, **_TLS)
+                                 password=unquote(parts.password or "") or None, maxsize=POOL_MAXSIZE,
+                                 cert_reqs=CERT_REQS, ca_certs=DEFAULT_CA_BUNDLE_PATH)
     proxy_headers = None
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         proxy_headers = urllib3.make_headers(proxy_basic_auth=credentials)
-    return urllib3.ProxyManager(parts.geturl(), proxy_headers=proxy_headers, maxsize=POOL_MAXSIZE, **_TLS)
+    return urllib3.ProxyManager(parts.geturl(), proxy_headers=proxy_headers, maxsize=POOL_MAXSIZE,
+                                cert_reqs=CERT_REQS, ca_certs=DEFAULT_CA_BUNDLE_PATH)
 
 
 def _redirected(
