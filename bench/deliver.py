@@ -8,12 +8,12 @@ For each target and each added latency (0 and 50 ms per request) it measures, in
     delivered by `Worker.run(once=True)` with worker.concurrency threads, in a child process of
     its own: orders/s, and the worker process's CPU (user + system) per delivered order.
 The stand-in runs in its own process. With ``--baseline-root DIR`` (a checkout of another
-commit, e.g. ``git worktree add /tmp/base main``) each measurement is also made with that
+commit, e.g. ``git worktree add ../base main``) each measurement is also made with that
 checkout's connector, alternating with this one over ``--rounds`` rounds, so every figure
 stands beside its baseline of the same run; medians are reported with the spread.
 
     python bench/deliver.py [--orders 2000] [--concurrency 16] [--targets parcellab,foxdeli,http]
-    python bench/deliver.py --baseline-root /tmp/base --rounds 3
+    python bench/deliver.py --baseline-root ../base --rounds 3
 """
 
 from __future__ import annotations
