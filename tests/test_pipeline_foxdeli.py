@@ -267,7 +267,9 @@ def test_a_failure_half_way_through_the_parcels_repeats_none_of_them(post, run_w
     post(shipment("1Z001", "1Z002", "1Z003"), "fulfillments/create")
     fox.fail_next(3)  # login, the order, the first parcel go through
     fox.fail_next(2, status=503)  # the second parcel fails past the in-process retries
-    run_worker()
+    # A durable retry longer than one worker pass, so the order is seen retrying in between (with
+    # the tiny default it was due again within the same run on a loaded machine, and synced).
+    run_worker(**{"retry.first_delay_s": 0.25, "retry.max_delay_s": 2.0})
     assert order_row(db_path)["status"] == "retrying"
     assert set(parcels_by_number(fox)) == {"1Z001"} and part_items(db_path).keys() == {"1Z001"}
     run_until_synced(run_worker, db_path)
