@@ -191,10 +191,7 @@ def _step_events(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     job.progress.keep(ids, orders, removed)
     job.progress.events += len(rewrites)
     _advance(job, rows, "payloads", lambda row: row["id"])
-    with privacy_store.secure_delete(db), write_transaction(db):
-        for event_id, body in rewrites:
-            privacy_store.set_event_body(db, event_id, body)
-        _save(db, job, owner, lease_s)
+    _rewrite(db, job, owner, lease_s, rewrites, privacy_store.set_event_body)
     return False
 
 
@@ -204,11 +201,17 @@ def _step_payloads(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     rewrites = [(row["id"], text) for row in rows if (text := redacted_payload(row, orders, ids, removed)) is not None]
     job.progress.payloads += len(rewrites)
     _advance(job, rows, "texts", lambda row: row["id"])
-    with privacy_store.secure_delete(db), write_transaction(db):
-        for payload_id, text in rewrites:
-            privacy_store.set_payload(db, payload_id, text)
-        _save(db, job, owner, lease_s)
+    _rewrite(db, job, owner, lease_s, rewrites, privacy_store.set_payload)
     return False
+
+
+def _rewrite(db: Db, job: Job, owner: str, lease_s: float, rewrites: list[tuple[int, Any]],
+             store_one: Callable[[Db, int, Any], None]) -> None:
+    """One step's rewrites and the job's progress in one short transaction, freed space zeroed."""
+    with privacy_store.secure_delete(db), write_transaction(db):
+        for row_id, value in rewrites:
+            store_one(db, row_id, value)
+        _save(db, job, owner, lease_s)
 
 
 def _step_texts(db: Db, job: Job, owner: str, lease_s: float) -> bool:
