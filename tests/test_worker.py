@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
 from connector.config import Settings
 from connector.store.holds import DeliveryScope
+from connector.timeutil import now_db, to_db_time, utc_now
 from connector.worker.loop import Worker
-from tests.support import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body, query, scalar
+from tests.support import DOCS_ORDER, OLD_ORDER, ORDER_ID, SHOP, execute, fixture_bytes, order_body, query, scalar
 
 ALL_SHOPS = DeliveryScope(all_shops=True)
 pytestmark = pytest.mark.both_engines
@@ -157,15 +159,30 @@ def test_permanent_error_goes_to_dead_letter_with_reason_and_replays(post, run_w
     assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).status_code == 404
 
 
+GIVE_UP = {"retry.give_up_after_s": 60, "retry.in_process_attempts": 1}
+
+
+def fail_past_the_give_up_age(db_path: str) -> None:
+    """The order has been failing for two minutes (twice GIVE_UP's age) and is due now.
+
+    Set in the store rather than waited out: with a give-up age of a fraction of a second, a
+    loaded machine dead-lettered the order within the first worker pass, never seen retrying.
+    """
+    failing_since = to_db_time(utc_now() - timedelta(seconds=120))
+    execute(db_path, "UPDATE orders SET first_failed_at = ?, next_attempt_at = ? WHERE order_id = ?",
+            [failing_since, now_db(), ORDER_ID])
+
+
 def test_events_past_the_give_up_age_are_dead_lettered(post, run_worker, target, db_path):
     post(fixture_bytes(DOCS_ORDER))
     target.fail_next(100, status=500)
-    run_worker(**{"retry.give_up_after_s": 0.2, "retry.in_process_attempts": 1})
+    run_worker(**GIVE_UP)
     assert order_row(db_path)["status"] == "retrying"
-    time.sleep(0.3)
-    run_worker(**{"retry.give_up_after_s": 0.2, "retry.in_process_attempts": 1})
+    fail_past_the_give_up_age(db_path)
+    run_worker(**GIVE_UP)
     row = order_row(db_path)
-    assert row["status"] == "dead" and row["last_error"].startswith("gave up after")
+    assert row["status"] == "dead" and row["last_error"].startswith("gave up after 12")
+    assert scalar(db_path, "SELECT count(*) FROM failures WHERE replayed_at IS NULL") == 1
 
 
 def test_newer_state_revives_a_dead_lettered_order(post, run_worker, target, db_path):
