@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from connector.config import Settings
+from connector.store import failures as failure_store
 from connector.store.holds import DeliveryScope
 from connector.timeutil import now_db, to_db_time, utc_now
 from connector.worker.loop import Worker
@@ -155,6 +156,8 @@ def test_permanent_error_goes_to_dead_letter_with_reason_and_replays(post, run_w
     assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).json["replayed"] == 1
     run_worker()
     assert order_row(db_path)["status"] == "synced" and target.writes[ORDER_PATH] == 1
+    # Kept, closed by the replay (the delivery after it does not rewrite why).
+    assert scalar(db_path, "SELECT resolution FROM failures") == failure_store.REPLAYED
     assert client.get("/admin/failures", headers=auth).json["failures"] == []
     assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).status_code == 404
 
@@ -194,6 +197,44 @@ def test_newer_state_revives_a_dead_lettered_order(post, run_worker, target, db_
     post(order_body(updated_at="2026-11-25T11:00:00Z"), "orders/updated")
     run_worker()
     assert order_row(db_path)["status"] == "synced"
+
+
+def open_dead_letters(client) -> tuple[list[dict], float]:
+    """What an operator sees: ``/admin/failures`` and the ``connector_dead_letters`` gauge."""
+    listed = client.get("/admin/failures", headers={"Authorization": "Bearer admin-token"}).json["failures"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    [gauge] = [line.split()[1] for line in metrics.splitlines() if line.startswith("connector_dead_letters ")]
+    return listed, float(gauge)
+
+
+@pytest.mark.parametrize("cause", ["refused", "gave up"])
+def test_delivering_a_revived_order_settles_its_dead_letter(post, run_worker, target, db_path, client, cause):
+    # Dead-lettered: refused for good by the target, or failing past the give-up age.
+    if cause == "refused":
+        target.reject_paths[ORDER_PATH] = (400, {"error": "bad"})
+        post(fixture_bytes(DOCS_ORDER))
+        run_worker()
+    else:
+        target.fail_next(100, status=500)
+        post(fixture_bytes(DOCS_ORDER))
+        run_worker(**GIVE_UP)
+        fail_past_the_give_up_age(db_path)
+        run_worker(**GIVE_UP)
+    assert order_row(db_path)["status"] == "dead"
+    [listed], gauge = open_dead_letters(client)
+    assert listed["order_id"] == ORDER_ID and gauge == 1
+    # The cause goes away; a newer Shopify state revives the order and it is delivered.
+    target.reject_paths.clear()
+    with target.lock:
+        target.faults.clear()
+    post(order_body(updated_at="2026-11-25T11:00:00Z"), "orders/updated")
+    assert run_worker(**GIVE_UP).delivered == 1
+    assert order_row(db_path)["status"] == "synced"
+    assert open_dead_letters(client) == ([], 0)  # the alert's gauge is back to 0
+    # The entry is kept, closed with when and why.
+    [entry] = query(db_path, "SELECT * FROM failures")
+    assert entry["id"] == listed["id"] and entry["replayed_at"] >= entry["failed_at"]
+    assert entry["resolution"] == failure_store.DELIVERED
 
 
 def test_unknown_shop_is_kept_aside_never_delivered(post, run_worker, target, db_path):

@@ -1,7 +1,9 @@
 """The dead-letter list and the attempt log.
 
 A dead-lettered order waits for a person: ``replay`` puts it back in the queue. A newer
-Shopify state of the same order also revives it (see ``orders._wake``).
+Shopify state of the same order also revives it (see ``orders._wake``); its delivery then
+settles the entry (:func:`settle_delivered`). A closed entry is kept, with when
+(``replayed_at``) and why (``resolution``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from connector.store.rows import query_rows, where_equal
 from connector.timeutil import now_db
 
 DEAD, QUEUED = EventState.DEAD, EventState.QUEUED
+REPLAYED = "replayed"
+DELIVERED = "delivered: a newer Shopify state of the order was delivered"
 
 
 def record_attempt(db: Db, attempt: Attempt) -> None:
@@ -80,6 +84,22 @@ def _requeue(db: Db, shop: str, order_id: str) -> None:
     )
 
 
+def _close_order_failures(db: Db, shop: str, order_id: str, resolution: str) -> int:
+    """Close the order's open entries, kept with when and why. Returns how many."""
+    cursor = db.execute(
+        "UPDATE failures SET replayed_at = ?, resolution = ? WHERE shop = ? AND order_id = ? AND replayed_at IS NULL",
+        [now_db(), resolution, shop, order_id],
+    )
+    return max(cursor.rowcount, 0)
+
+
+def settle_delivered(db: Db, shop: str, order_id: str) -> int:
+    """The order was delivered in full (a newer Shopify state revived it after its dead letter):
+    its open entries need no person any more. Inside the transaction that records the success.
+    Returns how many were settled."""
+    return _close_order_failures(db, shop, order_id, DELIVERED)
+
+
 def replay_failure(db: Db, failure_id: int) -> dict[str, Any] | None:
     """Queue a dead-lettered order again. None when there is no such open failure.
     Inside ``write_transaction``."""
@@ -88,10 +108,7 @@ def replay_failure(db: Db, failure_id: int) -> dict[str, Any] | None:
         return None
     failure = rows[0]
     _requeue(db, failure["shop"], failure["order_id"])
-    db.execute(
-        "UPDATE failures SET replayed_at = ? WHERE shop = ? AND order_id = ? AND replayed_at IS NULL",
-        [now_db(), failure["shop"], failure["order_id"]],
-    )
+    _close_order_failures(db, failure["shop"], failure["order_id"], REPLAYED)
     return failure
 
 
@@ -108,7 +125,10 @@ def replay_shop(db: Db, shop: str | None = None) -> int:
     orders = list(dict.fromkeys((order_shop, order_id) for order_shop, order_id in rows))
     for order_shop, order_id in orders:
         _requeue(db, order_shop, order_id)
-    db.execute(f"UPDATE failures SET replayed_at = ? WHERE replayed_at IS NULL {where}", [now_db(), *params])
+    db.execute(
+        f"UPDATE failures SET replayed_at = ?, resolution = ? WHERE replayed_at IS NULL {where}",
+        [now_db(), REPLAYED, *params],
+    )
     return len(orders)
 
 
@@ -121,7 +141,6 @@ def list_attempts(db: Db, shop: str, order_id: str, limit: int = 20) -> list[dic
     )
 
 
-
 def replay_order(db: Db, shop: str, order_id: str) -> bool:
     """Queue one dead-lettered order of ``shop`` again; False when it has no open failure.
     Inside ``write_transaction``."""
@@ -130,8 +149,5 @@ def replay_order(db: Db, shop: str, order_id: str) -> bool:
     ).fetchone():
         return False
     _requeue(db, shop, order_id)
-    db.execute(
-        "UPDATE failures SET replayed_at = ? WHERE shop = ? AND order_id = ? AND replayed_at IS NULL",
-        [now_db(), shop, order_id],
-    )
+    _close_order_failures(db, shop, order_id, REPLAYED)
     return True

@@ -396,6 +396,13 @@ def m010_missing_orders(db: Db) -> None:
     db.execute("ALTER TABLE orders ADD COLUMN order_fetched_at TEXT")
 
 
+@step
+def m011_failure_resolution(db: Db) -> None:
+    # Why a dead-letter entry closed (``replayed_at`` says when): replayed by a person, or
+    # settled by a later successful delivery of its order. NULL on entries closed before.
+    db.execute("ALTER TABLE failures ADD COLUMN resolution TEXT")
+
+
 class Applied(NamedTuple):
     name: str
     applied_at: str

@@ -175,6 +175,8 @@ class OrderDelivery:
             self._flush_attempts()
             if last:
                 order_store.finish_success(self.db, work.shop, work.order_id)
+                # Revived after a dead letter and now delivered: that entry no longer needs a person.
+                failure_store.settle_delivered(self.db, work.shop, work.order_id)
             else:
                 # A long delivery (many parts, slow target) must not lose its order to another worker.
                 order_store.extend_lease(self.db, work.shop, work.order_id, self.worker_name, self.lease_s)
