@@ -158,6 +158,35 @@ def test_two_triagers_on_interleaved_events_of_one_order_keep_the_newest_state(d
     assert queued == sorted(queued)
 
 
+def test_a_worker_finding_another_triaging_goes_on_and_that_triage_wakes_the_idle_workers(db_path):
+    """A running worker's triage pass (``wait=False``) that finds another host triaging leaves at
+    once, its events untouched (they are the other's, routed by it alone); a triage that queued
+    work notifies the listening workers, so idle ones on other hosts claim it without a poll."""
+    from connector.worker.triage import triage_new_events
+
+    db, other = connect(db_path), connect(db_path)
+    add_shop(db, SHOP, "config")
+    for n in range(3):
+        event_store.save_event(db, NewEvent(SHOP, "orders/updated", f"w{n}", order_body(note=str(n))))
+    listener, stop = db.listener(), threading.Event()
+    try:
+        assert not listener.wait(0.05, stop)  # subscribed (the inserts came before: no notice)
+        with write_transaction(other):
+            other.dialect.serialize(other, event_store.TRIAGE_LOCK)  # another host is triaging
+            started = time.monotonic()
+            assert triage_new_events(db, 10, wait=False) == 0
+            assert time.monotonic() - started < 1.0
+        assert db.execute("SELECT DISTINCT state FROM events").fetchall() == [("new",)]
+        assert not listener.wait(0.05, stop)
+        assert triage_new_events(db, 10, wait=False) == 3
+        assert "new" not in {row[0] for row in db.execute("SELECT state FROM events").fetchall()}
+        assert listener.wait(5.0, stop)  # the queued order's notice
+    finally:
+        listener.close()
+        db.close()
+        other.close()
+
+
 # -- fencing across hosts ----------------------------------------------------------------------------
 def test_an_expired_lease_taken_over_refuses_the_stalled_owners_finish(db_path):
     stalled, new_owner = connect(db_path), connect(db_path)  # two hosts, two connections

@@ -44,8 +44,18 @@ class Dialect:
         """Suffix for a SELECT whose rows the transaction will write (nothing on SQLite)."""
         return ""
 
+    # A write transaction holds the whole store's write lock (intake waits for it meanwhile).
+    global_write_lock = True
+
     def serialize(self, db: Db, name: str) -> None:
         """Hold ``name``'s lock until the transaction ends (SQLite: the write lock already is)."""
+
+    def try_serialize(self, db: Db, name: str) -> bool:
+        """Like :meth:`serialize`, but False at once when another transaction holds it."""
+        return True
+
+    def notify_workers(self, db: Db) -> None:
+        """Wake idle workers when this transaction commits (SQLite: they poll)."""
 
     def ddl(self, sql: str) -> str:
         return sql
@@ -85,8 +95,16 @@ class PostgresDialect(Dialect):
     def lock(self, of: str | None = None, skip_locked: bool = False) -> str:
         return " FOR UPDATE" + (f" OF {of}" if of else "") + (" SKIP LOCKED" if skip_locked else "")
 
+    global_write_lock = False
+
     def serialize(self, db: Db, name: str) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?)", [advisory_key(name)]).fetchall()
+
+    def try_serialize(self, db: Db, name: str) -> bool:
+        return bool(db.execute("SELECT pg_try_advisory_xact_lock(?)", [advisory_key(name)]).fetchone()[0])
+
+    def notify_workers(self, db: Db) -> None:
+        db.execute(f"SELECT pg_notify('{WAKEUP_CHANNEL}', '')").fetchall()
 
     def ddl(self, sql: str) -> str:
         # Same column text as SQLite's, byte-wise ("C") ordering of text as SQLite's BINARY

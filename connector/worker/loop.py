@@ -319,7 +319,9 @@ class Worker:
                         self.profiles.restart()
                         restarted = True
                     self.profiles.sweep_rechecks()
-                    triaged = triage_new_events(db, self.settings["worker.batch_size"], self.rules)
+                    # Another process triaging now (PostgreSQL): deliver meanwhile, don't queue
+                    # behind it; a run that must end when nothing is left waits for it.
+                    triaged = triage_new_events(db, self.settings["worker.batch_size"], self.rules, wait=once)
                     self.stats.triaged += triaged
                     # A customers/redact runs a slice per pass: triage and claims go on meanwhile.
                     triaged += run_redaction_steps(db, self.name, self.settings["worker.lease_s"], REDACTION_SLICE_S)

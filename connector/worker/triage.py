@@ -21,7 +21,7 @@ from typing import Any
 from connector.lifecycle.handlers import HANDLERS as LIFECYCLE_HANDLERS
 from connector.lifecycle.handlers import prepare_lifecycle
 from connector.models import EventState
-from connector.shopify.topics import PRIVACY_TOPICS
+from connector.shopify.topics import LIFECYCLE_TOPICS, PRIVACY_TOPICS
 from connector.store import events as event_store
 from connector.store import orders as order_store
 from connector.store.db import Db, is_storage_failure, savepoint, write_transaction
@@ -30,27 +30,39 @@ from connector.worker.routing import Delivery, Route, RoutingRules, route_event
 
 log = logging.getLogger(__name__)
 Routed = tuple[dict[str, Any], Route]
+Pending = tuple[dict[str, Any], Route | None]  # an event, routed now or under the triage lock
 KEPT_ASIDE = (EventState.INVALID, EventState.HELD, EventState.SUSPECT)
 MAX_REASON = 500
 FOLDING = ("snapshot", "delete", "part")  # the routes that fold into an order's sync state
 
 
-def triage_new_events(db: Db, batch_size: int, rules: RoutingRules | None = None) -> int:
-    """Route up to ``batch_size`` new events; returns how many were looked at."""
+def triage_new_events(db: Db, batch_size: int, rules: RoutingRules | None = None, *, wait: bool = True) -> int:
+    """Route up to ``batch_size`` new events; returns how many were looked at. With ``wait``
+    false, a pass that finds another worker process triaging (PostgreSQL) ends at once instead of
+    waiting for it: those events are the other's, and this worker can deliver meanwhile."""
     rules = rules or RoutingRules()
     rows = event_store.fetch_new_events(db, batch_size)
     if not rows:
         return 0
-    run: list[Routed] = []
-    for row in rows:
-        routed = (row, _route_safely(db, row, rules))
-        if routed[1].action != "lifecycle":
-            run.append(routed)
+    # SQLite: each event is routed (its body parsed) before the write lock is taken, since intake
+    # waits for that lock. PostgreSQL: under the triage lock, once the events another worker
+    # process triaged meanwhile are dropped; routed before it, every process would parse every
+    # new event, and N worker processes would do N times the work.
+    early = db.dialect.global_write_lock
+    run: list[Pending] = []
+    for looked_at, row in enumerate(rows):
+        # A lifecycle topic is routed now: only a body that passed its checks (action
+        # "lifecycle") is acted on; a suspect one (another shop's, an order's) folds as any other.
+        route = _route_safely(db, row, rules) if early or row["topic"] in LIFECYCLE_TOPICS else None
+        if route is None or route.action != "lifecycle":
+            run.append((row, route))
             continue
-        _fold(db, run)
+        if not _fold(db, run, rules, wait):
+            return looked_at - len(run)
         run = []
-        _act(db, *routed)
-    _fold(db, run)
+        _act(db, row, route)
+    if not _fold(db, run, rules, wait):
+        return len(rows) - len(run)
     if any(row["topic"] in PRIVACY_TOPICS for row in rows):
         # shop/redact deleted rows: SQLite moves the pages out of its WAL so old page images do
         # not linger there; PostgreSQL vacuums the dead row versions.
@@ -70,21 +82,26 @@ def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules) -> Route:
         return Route("invalid", reason=_internal_error("routing", exc))
 
 
-def _fold(db: Db, run: list[Routed]) -> None:
-    """Order events in one transaction, each in a savepoint of its own."""
+def _fold(db: Db, run: list[Pending], rules: RoutingRules, wait: bool) -> bool:
+    """Order events in one transaction, each in a savepoint of its own (routed here when not
+    yet). False: another triager holds the lock and ``wait`` is false; nothing was done."""
     if not run:
-        return
+        return True
     with write_transaction(db):
-        _one_triager(db)
+        if not _one_triager(db, wait):
+            return False
         # The rows were read outside the lock: another worker process may have triaged (and even
         # delivered) some of them since. Re-triaging one would set a delivered event back to
         # ``queued`` for good, so only events still ``new`` under the lock are routed here.
         still_new = event_store.still_new_event_ids(db, [row["id"] for row, _ in run])
-        run = [(row, route) for row, route in run if row["id"] in still_new]
+        routed = [(row, route or _route_safely(db, row, rules)) for row, route in run if row["id"] in still_new]
         shops = known_shops(db)
-        _lock_in_key_order(db, [(row, route) for row, route in run if row["shop"] in shops])
-        for row, route in run:
+        _lock_in_key_order(db, [(row, route) for row, route in routed if row["shop"] in shops])
+        for row, route in routed:
             _settle(db, row, route, partial(_apply, db, row, route, shops))
+        if routed:
+            db.dialect.notify_workers(db)  # orders may be due now: idle workers on other hosts claim them
+    return True
 
 
 def _act(db: Db, row: dict[str, Any], route: Route) -> None:
@@ -106,13 +123,17 @@ def _act(db: Db, row: dict[str, Any], route: Route) -> None:
         _settle(db, row, route, lambda: (*handler(db, row["shop"], route.body, row["id"]), {}))
 
 
-def _one_triager(db: Db) -> None:
+def _one_triager(db: Db, wait: bool = True) -> bool:
     """One triager at a time, on every host (SQLite: the write lock already; PostgreSQL: an
     advisory lock held to the commit): each transaction is milliseconds, and this keeps "route
     each new event exactly once, in id order" as simple as on one host. Measured against row
     locks that let two triagers run side by side (bench/triage.py): no faster on two cores,
-    since their batches share orders and queue on them anyway."""
+    since their batches share orders and queue on them anyway. False: another holds it and
+    ``wait`` is false."""
+    if not wait:
+        return db.dialect.try_serialize(db, event_store.TRIAGE_LOCK)
     db.dialect.serialize(db, event_store.TRIAGE_LOCK)
+    return True
 
 
 def _lock_in_key_order(db: Db, run: list[Routed]) -> None:
