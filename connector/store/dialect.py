@@ -54,6 +54,10 @@ class Dialect:
         """Like :meth:`serialize`, but False at once when another transaction holds it."""
         return True
 
+    def busy(self, db: Db, name: str) -> bool:
+        """Outside a transaction: whether another transaction holds ``name``'s lock right now."""
+        return False
+
     def notify_workers(self, db: Db) -> None:
         """Wake idle workers when this transaction commits (SQLite: they poll)."""
 
@@ -102,6 +106,10 @@ class PostgresDialect(Dialect):
 
     def try_serialize(self, db: Db, name: str) -> bool:
         return bool(db.execute("SELECT pg_try_advisory_xact_lock(?)", [advisory_key(name)]).fetchone()[0])
+
+    def busy(self, db: Db, name: str) -> bool:
+        # In a statement of its own (autocommit), taken and let go at once: only a probe.
+        return not self.try_serialize(db, name)
 
     def notify_workers(self, db: Db) -> None:
         db.execute(f"SELECT pg_notify('{WAKEUP_CHANNEL}', '')").fetchall()

@@ -41,6 +41,8 @@ def triage_new_events(db: Db, batch_size: int, rules: RoutingRules | None = None
     false, a pass that finds another worker process triaging (PostgreSQL) ends at once instead of
     waiting for it: those events are the other's, and this worker can deliver meanwhile."""
     rules = rules or RoutingRules()
+    if not wait and db.dialect.busy(db, event_store.TRIAGE_LOCK):
+        return 0  # (checked first: reading the batch again on every pass meanwhile costs more)
     rows = event_store.fetch_new_events(db, batch_size)
     if not rows:
         return 0
