@@ -2,7 +2,10 @@
 """Webhook ingest benchmark: the connector beside a bare HMAC-only Flask endpoint.
 
 Both apps run under gunicorn with the shipped settings (``connector/gunicorn_conf.py``, 2
-workers) on free loopback ports, for the whole run, against a fresh SQLite file in a temp dir;
+workers) on free loopback ports, for the whole run, against a fresh SQLite file in a temp dir
+(with ``--engines sqlite,postgres`` also ``connector-pg``: the same app, first setup, on a
+database of a throwaway PostgreSQL server — the tests' ``tests/pg_server.py`` with production
+durability, fsync on and every commit flushed before the 200);
 with ``--setups`` each app also runs under other worker classes (default: the shipped one and
 the old ``sync``), so every figure stands beside its baseline of the same run. Phases, each
 interleaved over every server for ``--rounds`` rounds (the machine is shared and noisy, so every
@@ -19,8 +22,8 @@ figure is the median over rounds):
    while one valid webhook is posted every 0.1 s, each on a new connection with Shopify's 5 s
    timeout → valid-webhook latency and failures under a slowloris attack.
 
-At the end every 200 from a connector must be a stored row: ``count(*)`` of ``events`` equals the
-number of 200 answers (each request carries a unique ``X-Shopify-Webhook-Id``, so each is a
+At the end every 200 from a connector must be a stored row: ``count(*)`` of ``events`` in each store
+equals the number of 200 answers from the servers on it (each request carries a unique ``X-Shopify-Webhook-Id``, so each is a
 distinct event). Goals from the issues: connector ≥ 0.85 × bare peak, p99 ≤ 25 ms at half peak,
 valid webhooks answered well under a second while 50 slow clients trickle.
 It is a report, not a test: the exit status is 0 whenever the run completes.
@@ -32,6 +35,7 @@ raw socket (keep-alive when the server allows it; the ``sync`` worker answers
 ``Connection: close``, so then it reconnects per request).
 
     python bench/ingest.py --quick
+    python bench/ingest.py --setups shipped --engines sqlite,postgres   # PostgreSQL beside SQLite
     python bench/ingest.py --slow-clients 50       # ~7 min: the README's figures
 
 Before/after a change, on a noisy machine: ``--also NAME=module:create_app()`` runs another
@@ -222,8 +226,10 @@ def child_pids(pid: int) -> list[int]:
 class Server:
     """A gunicorn master and its workers, in their own process group (killed as one)."""
 
-    def __init__(self, name: str, app: str, workdir: Path, env: dict[str, str], gunicorn_args: list[str]) -> None:
+    def __init__(self, name: str, app: str, workdir: Path, env: dict[str, str], gunicorn_args: list[str],
+                 store: str | None = None) -> None:
         self.name = name
+        self.store = store  # the engine its 200s must be stored in (None: the bare app stores nothing)
         self.port = free_port()
         self.log_path = workdir / f"{name}.gunicorn.log"
         self.argv = [
@@ -505,8 +511,9 @@ def _ratio_line(phases: list[Phase], name: str, base: str, goal: float | None) -
     return f"{name} / {base}: {ratio:.2f} (per round: {rounds}){verdict}"
 
 
-def report(phases: list[Phase], args: argparse.Namespace, stored_rows: int | None, rate: float,
-           slow: dict[str, tuple[ProbeResult, SlowStats]]) -> None:
+def report(phases: list[Phase], args: argparse.Namespace, stored_rows: dict[str, int | None], rate: float,
+           slow: dict[str, tuple[ProbeResult, SlowStats]], servers: dict[str, Server]) -> None:
+    """``stored_rows``: the rows of ``events`` in each engine's store."""
     def by(server: str, kind: str) -> list[Phase]:
         return [p for p in phases if p.server == server and p.kind == kind]
 
@@ -524,6 +531,8 @@ def report(phases: list[Phase], args: argparse.Namespace, stored_rows: int | Non
             if name.endswith(f":{setup}"):
                 print(_ratio_line(phases, name, f"bare:{setup}", GOAL_RATIO))
     first = args.setups[0]
+    if f"connector-pg:{first}" in stores:
+        print(_ratio_line(phases, f"connector-pg:{first}", f"connector:{first}", None) + "  (PostgreSQL beside SQLite)")
     for other in args.setups[1:]:
         for app in ("bare", "connector"):
             print(_ratio_line(phases, f"{app}:{first}", f"{app}:{other}", None))
@@ -559,19 +568,25 @@ def report(phases: list[Phase], args: argparse.Namespace, stored_rows: int | Non
         dups = sum(p.duplicates for p in mine)
         print(f"  {server:<18} sent {sent}, 200 {got}, other statuses {other or 'none'}, "
               f"transport errors {errors or 'none'}, duplicates {dups}")
-    conn_200 = sum(p.answered_200 for p in phases if p.server in stores)
-    conn_sent = sum(p.sent for p in phases if p.server in stores)
+    for engine, rows in stored_rows.items():
+        _storage_check(engine, rows, [n for n in stores if servers[n].store == engine], phases, slow)
+
+
+def _storage_check(engine: str, stored: int | None, names: list[str], phases: list[Phase],
+                   slow: dict[str, tuple[ProbeResult, SlowStats]]) -> None:
+    answered = sum(p.answered_200 for p in phases if p.server in names)
+    sent = sum(p.sent for p in phases if p.server in names)
     for name, (result, _) in slow.items():
-        if name in stores:
-            conn_200 += len(result.latencies)
-            conn_sent += result.sent
-    if stored_rows is None:
-        print("  storage check: could not read the events table")
-    else:
-        # A webhook the client gave up on (phase 3) may still have been stored: bounded by what was sent.
-        verdict = "OK" if conn_200 <= stored_rows <= conn_sent else "MISMATCH"
-        print(f"  storage check: rows in events = {stored_rows}; 200 answers from {' + '.join(stores)} = {conn_200}, "
-              f"sent {conn_sent} → {verdict} (every 200 stored)")
+        if name in names:
+            answered += len(result.latencies)
+            sent += result.sent
+    if stored is None:
+        print(f"  storage check ({engine}): could not read the events table")
+        return
+    # A webhook the client gave up on (phase 3) may still have been stored: bounded by what was sent.
+    verdict = "OK" if answered <= stored <= sent else "MISMATCH"
+    print(f"  storage check ({engine}): rows in events = {stored}; 200 answers from {' + '.join(names)} = {answered}, "
+          f"sent {sent} → {verdict} (every 200 stored)")
 
 
 def report_slow(slow: dict[str, tuple[ProbeResult, SlowStats]], args: argparse.Namespace) -> None:
@@ -594,14 +609,16 @@ def report_slow(slow: dict[str, tuple[ProbeResult, SlowStats]], args: argparse.N
         print(f"{name}: every valid webhook answered in < {GOAL_SLOW_MAX_S:g} s: {'met' if ok else 'NOT met'}")
 
 
-def count_events(db_path: Path) -> int | None:
+def count_events(location: str) -> int | None:
+    from connector.store.db import connect
+
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        db = connect(location)
         try:
-            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
         finally:
-            conn.close()
-    except sqlite3.Error as exc:
+            db.close()
+    except Exception as exc:  # noqa: BLE001 - reported; the run's figures still print
         print(f"cannot count events: {exc}", file=sys.stderr)
         return None
 
@@ -626,6 +643,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--also", action="append", default=[], metavar="NAME=APP",
                     help="another connector build (gunicorn app spec) measured in the same interleave, "
                          "under the first setup, same database; for before/after comparisons on a noisy machine")
+    ap.add_argument("--engines", default="sqlite",
+                    help="sqlite, or sqlite,postgres: also the connector on PostgreSQL (first setup), in the same interleave")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, gunicorn logs)")
     ap.add_argument("--json", metavar="PATH", help="also write per-phase figures as JSON")
     args = ap.parse_args(argv)
@@ -638,22 +657,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--setups: unknown {', '.join(unknown)} (known: {', '.join(SETUPS)})")
     if args.clients < 1 or args.rounds < 1 or args.seconds <= 0 or not args.setups:
         ap.error("--clients, --rounds, --seconds and --setups must be positive")
+    args.engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    if args.engines not in (["sqlite"], ["sqlite", "postgres"]):
+        ap.error("--engines: sqlite or sqlite,postgres")
     return args
 
 
-def start_servers(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> dict[str, Server]:
+def start_servers(args: argparse.Namespace, workdir: Path, env: dict[str, str], pg_url: str | None) -> dict[str, Server]:
     servers: dict[str, Server] = {}
     for setup in args.setups:
         gunicorn_args = ["--config", "python:connector.gunicorn_conf", "--workers", str(args.workers),
                          *SETUPS[setup], "--graceful-timeout", "5", "--log-level", "warning"]
         servers[f"bare:{setup}"] = Server(f"bare:{setup}", "bench.bare_app:create_app()", workdir, env, gunicorn_args)
-        servers[f"connector:{setup}"] = Server(f"connector:{setup}", args.connector_app, workdir, env, gunicorn_args)
+        servers[f"connector:{setup}"] = Server(f"connector:{setup}", args.connector_app, workdir, env, gunicorn_args, "sqlite")
+        if setup == args.setups[0] and pg_url:
+            servers[f"connector-pg:{setup}"] = Server(f"connector-pg:{setup}", args.connector_app, workdir,
+                                                      {**env, "CONNECTOR_DATABASE_URL": pg_url}, gunicorn_args, "postgres")
         if setup == args.setups[0]:
             for spec in args.also:
                 name, _, app = spec.partition("=")
                 if not name or not app or name in servers:
                     raise SystemExit(f"--also {spec!r}: expected a new NAME=module:app")
-                servers[f"{name}:{setup}"] = Server(f"{name}:{setup}", app, workdir, env, gunicorn_args)
+                servers[f"{name}:{setup}"] = Server(f"{name}:{setup}", app, workdir, env, gunicorn_args, "sqlite")
     for server in servers.values():
         server.wait_ready()
     return servers
@@ -706,8 +731,17 @@ def main(argv: list[str] | None = None) -> int:
     slow: dict[str, tuple[ProbeResult, SlowStats]] = {}
     run_id = secrets.token_hex(3)
     rate = args.rate or 0.0
+    pg, locations = None, {"sqlite": str(db_path)}
     try:
-        servers = start_servers(args, workdir, env)
+        if "postgres" in args.engines:
+            from tests.pg_server import DURABLE, PgServer, find_bindir
+
+            bindir = find_bindir()
+            if bindir is None:
+                raise SystemExit("--engines postgres: PostgreSQL's server binaries are needed (apt-get install postgresql)")
+            pg = PgServer.start(bindir, DURABLE)
+            locations["postgres"] = pg.new_database()
+        servers = start_servers(args, workdir, env, locations.get("postgres"))
 
         def tag(name: str, kind: str, rnd: int) -> str:
             return f"bench-{run_id}-{name}-{kind}{rnd}"
@@ -733,12 +767,14 @@ def main(argv: list[str] | None = None) -> int:
                 result, stats = slow[name]
                 print(f"  slow   {name:<18} valid {len(result.latencies)}/{result.sent}  p99 {result.pct_ms(.99):7.1f} ms  "
                       f"max {result.pct_ms(1):7.1f} ms  slow sockets closed by the server {stats.closed_by_server}", flush=True)
+        stored = {engine: count_events(location) for engine, location in locations.items()}
     finally:
         for s in servers.values():
             s.stop()
+        if pg is not None:
+            pg.stop()
 
-    stored = count_events(db_path)
-    report(phases, args, stored, rate, slow)
+    report(phases, args, stored, rate, slow, servers)
     if args.json:
         Path(args.json).write_text(json.dumps([
             {"server": p.server, "kind": p.kind, "round": p.round, "rate": p.rate, "offered": p.offered_rate,
