@@ -52,13 +52,21 @@ def check_configuration(settings: Settings) -> Iterator[Verdict]:
     for line in settings.warnings:
         yield Verdict("warn", "configuration", line)
     if not settings["shopify.api_secret"]:
-        yield Verdict("fail", "configuration", "shopify.api_secret is empty: webhooks cannot be verified and "
-                      "`connector serve` refuses to start (set it, or CONNECTOR_SHOPIFY_API_SECRET)")
+        yield Verdict(
+            "fail",
+            "configuration",
+            "shopify.api_secret is empty: webhooks cannot be verified and "
+            "`connector serve` refuses to start (set it, or CONNECTOR_SHOPIFY_API_SECRET)",
+        )
     for problem in missing_credentials(settings):
         yield Verdict("fail", "configuration", problem)
     if settings["shopify.api_key"] and not settings["shopify.token_encryption_key"]:
-        yield Verdict("warn", "configuration", "shopify.token_encryption_key is empty: OAuth installs cannot store "
-                      "their token, nor merchants their accounts (`connector shops new-key` makes one)")
+        yield Verdict(
+            "warn",
+            "configuration",
+            "shopify.token_encryption_key is empty: OAuth installs cannot store "
+            "their token, nor merchants their accounts (`connector shops new-key` makes one)",
+        )
 
 
 def check_database(settings: Settings) -> Iterator[Verdict]:
@@ -72,13 +80,20 @@ def check_database(settings: Settings) -> Iterator[Verdict]:
         yield Verdict("fail", "database", str(exc))
         return
     except STORE_ERRORS as exc:
-        yield Verdict("fail", "database", f"{shown}: {scrub_secrets(str(exc))} (is it the connector's database? "
-                      "`connector db migrate` creates the schema)")
+        yield Verdict(
+            "fail",
+            "database",
+            f"{shown}: {scrub_secrets(str(exc))} (is it the connector's database? "
+            "`connector db migrate` creates the schema)",
+        )
         return
     pending = pending_migrations(location)
     if pending:
-        yield Verdict("warn", "database", f"{shown}: {len(pending)} migration(s) pending, applied at the next start "
-                      "(or `connector db migrate`)")
+        yield Verdict(
+            "warn",
+            "database",
+            f"{shown}: {len(pending)} migration(s) pending, applied at the next start (or `connector db migrate`)",
+        )
     else:
         yield Verdict("ok", "database", f"{shown} opens and is up to date")
 
@@ -95,10 +110,15 @@ def check_shopify(db: Any, settings: Settings, shop: str) -> Verdict:
     try:
         base_url, token = admin_credentials(db, settings, shop)
     except BadRequestError:
-        return Verdict("warn", "shopify", f"{shop}: no Admin API access — webhooks still arrive, but re-sync and "
-                       f'reconciliation cannot run (install the app, `connector shops add {shop}`, or set its access_token)')
-    client = ShopifyAdminClient(shop=shop, base_url=base_url, token=token, api_version=settings["shopify.api_version"],
-                                timeout_s=10.0)
+        return Verdict(
+            "warn",
+            "shopify",
+            f"{shop}: no Admin API access — webhooks still arrive, but re-sync and "
+            f"reconciliation cannot run (install the app, `connector shops add {shop}`, or set its access_token)",
+        )
+    client = ShopifyAdminClient(
+        shop=shop, base_url=base_url, token=token, api_version=settings["shopify.api_version"], timeout_s=10.0
+    )
     try:
         answer = client.fetch_shop()
     except ShopifyApiError as exc:
@@ -107,7 +127,9 @@ def check_shopify(db: Any, settings: Settings, shop: str) -> Verdict:
         client.close()
     domain = answer.get("myshopifyDomain")
     if domain and domain != shop:
-        return Verdict("fail", "shopify", f"{shop}: the token opens another shop, {domain}: give this shop its own token")
+        return Verdict(
+            "fail", "shopify", f"{shop}: the token opens another shop, {domain}: give this shop its own token"
+        )
     return Verdict("ok", "shopify", f"{shop}: Admin API answered (shop {answer.get('name')!r})")
 
 
@@ -121,15 +143,21 @@ class TrackingChecks:
     def check(self, shop: str) -> Verdict:
         profile = load_profile(self.db, self.settings, shop)
         if profile.account is None:
-            return Verdict("warn", "tracking", f"{shop}: no tracking account — its orders wait (held) until its merchant "
-                           "connects one in the app" + ("" if self.settings["target.all_shops"] else
-                                                        ", or the operator assigns one under [shops.\"…\"]"))
+            return Verdict(
+                "warn",
+                "tracking",
+                f"{shop}: no tracking account — its orders wait (held) until its merchant "
+                "connects one in the app"
+                + ("" if self.settings["target.all_shops"] else ', or the operator assigns one under [shops."…"]'),
+            )
         level, message, refused = self._try(profile)
         paused = profile.blocked_reason(now_db()) == "syncing is paused"
         where = self._where(profile)
         text = f"{shop}: {LABELS.get(profile.account.kind, profile.account.kind)} account ({where}): {message}"
         if level == "fail":
-            text += " — " + (self._fix(profile, shop) if refused else "is its API address right, and reachable from here?")
+            text += " — " + (
+                self._fix(profile, shop) if refused else "is its API address right, and reachable from here?"
+            )
         if paused:
             return Verdict("warn" if level == "ok" else level, "tracking", text + "; syncing is paused by its merchant")
         return Verdict(level, "tracking", text)
@@ -137,8 +165,13 @@ class TrackingChecks:
     def _try(self, profile: ShopProfile) -> Tried:
         assert profile.account is not None
         account = profile.account.settings
-        key = (profile.account.kind, *(str(account.get(k) or "") for k in ("base_url", "username", "password", "eshop_id",
-                                                                             "token", "account", "auth_scheme")))
+        key = (
+            profile.account.kind,
+            *(
+                str(account.get(k) or "")
+                for k in ("base_url", "username", "password", "eshop_id", "token", "account", "auth_scheme")
+            ),
+        )
         if key not in self._tried:
             self._tried[key] = _try_account(profile.account.kind, account)
         return self._tried[key]
@@ -146,8 +179,11 @@ class TrackingChecks:
     @staticmethod
     def _where(profile: ShopProfile) -> str:
         assert profile.account is not None
-        return {"operator": "assigned in the configuration", "merchant": "connected by its merchant",
-                "default": "[target], target.all_shops"}[profile.account.source]
+        return {
+            "operator": "assigned in the configuration",
+            "merchant": "connected by its merchant",
+            "default": "[target], target.all_shops",
+        }[profile.account.source]
 
     @staticmethod
     def _fix(profile: ShopProfile, shop: str) -> str:
@@ -193,8 +229,13 @@ def run_checks(settings: Settings, only_shop: str | None = None) -> Iterator[Ver
     db = db_for(settings)
     shops = shops_to_check(db, settings, only_shop)
     if not shops:
-        yield Verdict("warn", "shopify", f"no shop {only_shop} is known" if only_shop else
-                      "no shop is known yet: install the app on one, or list it under [shops.\"…\"]")
+        yield Verdict(
+            "warn",
+            "shopify",
+            f"no shop {only_shop} is known"
+            if only_shop
+            else 'no shop is known yet: install the app on one, or list it under [shops."…"]',
+        )
     tracking = TrackingChecks(db, settings)
     for shop in shops:
         try:

@@ -34,9 +34,7 @@ class TokenCipher:
         try:
             self._fernet = MultiFernet([Fernet(k.encode("ascii")) for k in parts])
         except (ValueError, UnicodeEncodeError):
-            raise TokenEncryptionError(
-                f"{KEY_SETTING}: not a Fernet key (32 url-safe base64-encoded bytes)"
-            ) from None
+            raise TokenEncryptionError(f"{KEY_SETTING}: not a Fernet key (32 url-safe base64-encoded bytes)") from None
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

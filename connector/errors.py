@@ -41,9 +41,7 @@ class DeliveryError(ConnectorError):
 class TransientDeliveryError(DeliveryError):
     """A failure that may succeed later (timeouts, 429, 5xx): retried, then rescheduled."""
 
-    def __init__(
-        self, reason: str, *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(reason, status=status)
         self.retry_after = retry_after
 

@@ -102,8 +102,9 @@ class ConnectorWorker(GeventWorker):
             with gevent.Timeout(max(0.0, started + REQUEST_READ_TIMEOUT_S - time.monotonic()), _ReadTimeout):
                 self._buffer_body(req)
         except _ReadTimeout:
-            self.log.info("request from %s not received within %.0f s: closed", addr[0] if addr else "-",
-                          REQUEST_READ_TIMEOUT_S)
+            self.log.info(
+                "request from %s not received within %.0f s: closed", addr[0] if addr else "-", REQUEST_READ_TIMEOUT_S
+            )
             try:
                 sock.sendall(TIMEOUT_ANSWER)
             except OSError:

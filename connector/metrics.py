@@ -25,7 +25,8 @@ from connector.store.failures import count_open_failures
 from connector.store.orders import count_orders_by_status
 
 WEBHOOKS = Counter(
-    "connector_webhooks_total", "Webhooks received, by outcome (stored, duplicate, rejected) and reason",
+    "connector_webhooks_total",
+    "Webhooks received, by outcome (stored, duplicate, rejected) and reason",
     ["outcome", "reason"],
 )
 DELIVERY_ATTEMPTS = Counter(
@@ -35,18 +36,22 @@ DELIVERY_ATTEMPTS = Counter(
     ["outcome"],
 )
 DELIVERY_LATENCY = Histogram(
-    "connector_delivery_seconds", "Duration of one request to the target (attempts that sent something)",
+    "connector_delivery_seconds",
+    "Duration of one request to the target (attempts that sent something)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 SHOPIFY_THROTTLED = Counter(
     "connector_shopify_throttled_total", "THROTTLED answers from Shopify's Admin GraphQL API", ["shop"]
 )
 SHOPIFY_POINTS = Gauge(
-    "connector_shopify_points_available", "Query-cost points left in Shopify's bucket at the last answer", ["shop"],
+    "connector_shopify_points_available",
+    "Query-cost points left in Shopify's bucket at the last answer",
+    ["shop"],
     multiprocess_mode="mostrecent",  # under gunicorn: the last answer any worker saw, not one series per pid
 )
 SHOPIFY_REQUESTS = Counter(
-    "connector_shopify_requests_total", "Admin GraphQL API requests by outcome (ok, throttled, error)",
+    "connector_shopify_requests_total",
+    "Admin GraphQL API requests by outcome (ok, throttled, error)",
     ["shop", "outcome"],
 )
 TOKEN_RENEWALS = Counter(
@@ -56,14 +61,17 @@ TOKEN_RENEWALS = Counter(
     ["outcome"],
 )
 RESYNC_ORDERS = Counter(
-    "connector_resync_orders_total", "Orders fetched by re-sync/reconcile jobs, by what happened: queued, recovered, skipped",
+    "connector_resync_orders_total",
+    "Orders fetched by re-sync/reconcile jobs, by what happened: queued, recovered, skipped",
     ["kind", "result"],
 )
 
 # Worker on_attempt outcomes (connector.worker.deliver) → the counter's outcome label.
 _ATTEMPT_OUTCOMES: dict[str, str] = {
-    AttemptOutcome.DELIVERED: "succeeded", AttemptOutcome.TRANSIENT: "retried",
-    AttemptOutcome.FAILED: "failed", AttemptOutcome.UNCHANGED: "unchanged",
+    AttemptOutcome.DELIVERED: "succeeded",
+    AttemptOutcome.TRANSIENT: "retried",
+    AttemptOutcome.FAILED: "failed",
+    AttemptOutcome.UNCHANGED: "unchanged",
 }
 
 
@@ -106,15 +114,19 @@ class StoreCollector(Collector):
             orders.add_metric([status], count)
         yield orders
         yield GaugeMetricFamily(
-            "connector_queue_depth", "Events waiting for triage or delivery",
+            "connector_queue_depth",
+            "Events waiting for triage or delivery",
             value=counts.get(EventState.NEW, 0) + counts.get(EventState.QUEUED, 0),
         )
         yield GaugeMetricFamily(
-            "connector_oldest_pending_event_age_seconds", "Age of the oldest event not yet delivered",
+            "connector_oldest_pending_event_age_seconds",
+            "Age of the oldest event not yet delivered",
             value=oldest_open_event_age_s(db) or 0.0,
         )
         yield GaugeMetricFamily(
-            "connector_dead_letters", "Open entries in the dead-letter list", value=count_open_failures(db),
+            "connector_dead_letters",
+            "Open entries in the dead-letter list",
+            value=count_open_failures(db),
         )
 
 

@@ -43,8 +43,15 @@ class EventState(enum.StrEnum):
 OPEN_EVENT_STATES = (EventState.NEW, EventState.QUEUED, EventState.HELD, EventState.REDACTING)
 # Events nothing will happen to any more (dead ones wait for a replay, so they are not here).
 FINISHED_EVENT_STATES = (
-    EventState.DELIVERED, EventState.UNCHANGED, EventState.STALE, EventState.SUPERSEDED,
-    EventState.IGNORED, EventState.INVALID, EventState.SUSPECT, EventState.HANDLED, EventState.SKIPPED,
+    EventState.DELIVERED,
+    EventState.UNCHANGED,
+    EventState.STALE,
+    EventState.SUPERSEDED,
+    EventState.IGNORED,
+    EventState.INVALID,
+    EventState.SUSPECT,
+    EventState.HANDLED,
+    EventState.SKIPPED,
 )
 # What the retention prunes once old enough: the finished events, and events of a shop that
 # never installed the app (kept aside, released if it installs within the retention).

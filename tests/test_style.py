@@ -1,4 +1,4 @@
-"""The style holds: ruff's lint rules on the code, tests and benchmarks, mypy on ``connector/``.
+"""The style holds: ruff's lint rules on the code, tests and benchmarks, ruff's format and mypy on ``connector/``.
 
 Both run as the developer would (``ruff check connector tests bench``, ``mypy``), with the
 configuration in ``pyproject.toml``, so a lint or type error fails the quick run (``-m "not
@@ -21,6 +21,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_check_is_clean():
     result = run("ruff", "check", "--no-cache", "connector", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_connector_is_formatted():
+    result = run("ruff", "format", "--check", "--no-cache", "connector")  # fix: `ruff format connector`
     assert result.returncode == 0, result.stdout + result.stderr
 
 

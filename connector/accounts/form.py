@@ -26,7 +26,9 @@ class SettingsForm:
     options: ShopOptions | None  # None: the options stay as they are
 
 
-def parse_account(raw: Any, stored_kind: str | None, stored_secret_names: set[str], errors: dict[str, str]) -> AccountChange | None:
+def parse_account(
+    raw: Any, stored_kind: str | None, stored_secret_names: set[str], errors: dict[str, str]
+) -> AccountChange | None:
     """``{"kind", <fields>}`` → an AccountChange (kind None disconnects); problems into ``errors``."""
     if raw is None or (isinstance(raw, Mapping) and raw.get("kind") is None and set(raw) <= {"kind"}):
         return AccountChange(None, {}, {})
@@ -41,8 +43,11 @@ def parse_account(raw: Any, stored_kind: str | None, stored_secret_names: set[st
     secrets: dict[str, str] = {}
     allowed = {"kind"} | {f.name for f in spec.fields} | {f"{name}_set" for name in spec.secret_names}
     for key in sorted(set(raw) - allowed):
-        errors[f"target.{key}"] = ("the API address is set by the connector's operator, not here"
-                                   if key == "base_url" else f"not a {spec.label} setting")
+        errors[f"target.{key}"] = (
+            "the API address is set by the connector's operator, not here"
+            if key == "base_url"
+            else f"not a {spec.label} setting"
+        )
     for field in spec.fields:
         value = raw.get(field.name)
         if value is not None and not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -62,7 +67,9 @@ def parse_account(raw: Any, stored_kind: str | None, stored_secret_names: set[st
     return AccountChange(spec.kind, fields, secrets)
 
 
-def parse_settings(body: Any, stored_kind: str | None, stored_secret_names: set[str]) -> tuple[SettingsForm | None, dict[str, str]]:
+def parse_settings(
+    body: Any, stored_kind: str | None, stored_secret_names: set[str]
+) -> tuple[SettingsForm | None, dict[str, str]]:
     """The whole PUT body: ``{"target": …, "options": …}``; either may be left out (kept)."""
     errors: dict[str, str] = {}
     if not isinstance(body, Mapping):

@@ -33,8 +33,11 @@ class ShopOptions:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "paused": self.paused, "skip_tags": list(self.skip_tags), "skip_unpaid": self.skip_unpaid,
-            "skip_test_orders": self.skip_test_orders, "order_number": self.order_number,
+            "paused": self.paused,
+            "skip_tags": list(self.skip_tags),
+            "skip_unpaid": self.skip_unpaid,
+            "skip_test_orders": self.skip_test_orders,
+            "order_number": self.order_number,
             "carriers": dict(self.carriers),
         }
 

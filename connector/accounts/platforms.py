@@ -73,16 +73,26 @@ class Platform:
 
 
 PLATFORMS: dict[str, Platform] = {
-    "foxdeli": Platform("foxdeli", "Foxdeli", (
-        AccountField("username", "API username", False, True, _no_spaces(320, "the API username")),
-        AccountField("password", "API password", True, True, _plain(1024, "the API password")),
-        AccountField("eshop_id", "E-shop ID", False, True, _eshop_id),
-    ), identity="eshop_id"),
-    "parcellab": Platform("parcellab", "parcelLab", (
-        AccountField("account", "Account ID", False, True, _account_number),
-        AccountField("token", "API token", True, True, _no_spaces(4096, "the API token")),
-        AccountField("client_key", "Client key", False, False, _plain(512, "the client key")),
-    ), identity="account"),
+    "foxdeli": Platform(
+        "foxdeli",
+        "Foxdeli",
+        (
+            AccountField("username", "API username", False, True, _no_spaces(320, "the API username")),
+            AccountField("password", "API password", True, True, _plain(1024, "the API password")),
+            AccountField("eshop_id", "E-shop ID", False, True, _eshop_id),
+        ),
+        identity="eshop_id",
+    ),
+    "parcellab": Platform(
+        "parcellab",
+        "parcelLab",
+        (
+            AccountField("account", "Account ID", False, True, _account_number),
+            AccountField("token", "API token", True, True, _no_spaces(4096, "the API token")),
+            AccountField("client_key", "Client key", False, False, _plain(512, "the client key")),
+        ),
+        identity="account",
+    ),
 }
 
 

@@ -86,7 +86,11 @@ def operator_options(settings: Settings, shop: str) -> ShopOptions:
 
 
 def merchant_account_settings(
-    settings: Settings, shop: str, kind: str, fields: Mapping[str, Any], secrets: Mapping[str, str],
+    settings: Settings,
+    shop: str,
+    kind: str,
+    fields: Mapping[str, Any],
+    secrets: Mapping[str, str],
     options: ShopOptions,
 ) -> dict[str, Any]:
     """What a target reads for an account the merchant connected."""
@@ -102,7 +106,10 @@ def merchant_account_settings(
 
 
 def resolve_profile(
-    settings: Settings, shop: str, stored: Mapping[str, Any] | None, secrets: Mapping[str, str] | None,
+    settings: Settings,
+    shop: str,
+    stored: Mapping[str, Any] | None,
+    secrets: Mapping[str, str] | None,
 ) -> ShopProfile:
     """Apply the rule to the configuration and the shop's stored row (``secrets`` decrypted;
     None when they could not be, which leaves the merchant's account unusable)."""
@@ -129,5 +136,6 @@ def resolve_profile(
 def _check_of(stored: Mapping[str, Any] | None) -> AccountCheck | None:
     if not stored or stored.get("check_ok") is None:
         return None
-    return AccountCheck(bool(stored["check_ok"]), stored.get("check_message") or "", stored.get("checked_at"),
-                        stored.get("recheck_at"))
+    return AccountCheck(
+        bool(stored["check_ok"]), stored.get("check_message") or "", stored.get("checked_at"), stored.get("recheck_at")
+    )

@@ -44,9 +44,13 @@ def _missing(target: Mapping[str, Any], shop: str | None) -> list[str]:
         if str(target.get(key) or "").strip():
             continue
         if shop is None:
-            lines.append(f"target.{key} is empty, and the {label} account of [target] needs it: target.all_shops sends "
-                         f"every shop's orders there (set it in the config file or CONNECTOR_TARGET_{key.upper()})")
+            lines.append(
+                f"target.{key} is empty, and the {label} account of [target] needs it: target.all_shops sends "
+                f"every shop's orders there (set it in the config file or CONNECTOR_TARGET_{key.upper()})"
+            )
         else:
-            lines.append(f'target.{key} is empty, and the {label} account of [shops."{shop}"] needs it (set '
-                         f'{key} in that entry, or target.{key} / CONNECTOR_TARGET_{key.upper()})')
+            lines.append(
+                f'target.{key} is empty, and the {label} account of [shops."{shop}"] needs it (set '
+                f"{key} in that entry, or target.{key} / CONNECTOR_TARGET_{key.upper()})"
+            )
     return lines

@@ -62,7 +62,11 @@ def load_profile(db: Db, settings: Settings, shop: str) -> ShopProfile:
 
 
 def save_merchant_settings(
-    db: Db, settings: Settings, shop: str, change: AccountChange | None, options: ShopOptions,
+    db: Db,
+    settings: Settings,
+    shop: str,
+    change: AccountChange | None,
+    options: ShopOptions,
 ) -> None:
     """Store what the merchant set (``change`` None: the account stays as it is).
 
@@ -81,7 +85,9 @@ def save_merchant_settings(
         secrets = {name: change.secrets.get(name) or kept.get(name, "") for name in _secret_names(kind)}
     encrypted = cipher(settings).encrypt(json.dumps(secrets, sort_keys=True)) if kind else None
     new_credentials = (kind, fields, secrets) != (old_kind, old_fields, old_secrets)
-    settings_store.save_shop_settings(db, shop, kind, fields if kind else {}, encrypted, options.as_json(), new_credentials)
+    settings_store.save_shop_settings(
+        db, shop, kind, fields if kind else {}, encrypted, options.as_json(), new_credentials
+    )
     if _identity(kind, fields) != _identity(old_kind, old_fields):
         order_store.reset_remote_refs(db, shop)
     holds.release_held_orders(db, shop)
@@ -99,7 +105,11 @@ def _identity(kind: str | None, fields: Mapping[str, Any]) -> tuple[str | None, 
 
 
 def record_check(
-    db: Db, settings: Settings, shop: str, ok: bool, message: str,
+    db: Db,
+    settings: Settings,
+    shop: str,
+    ok: bool,
+    message: str,
 ) -> None:
     """Keep a verdict on the shop's credentials. A refusal holds the shop's deliveries for
     ``worker.account_recheck_s``; a success releases its held orders. Inside ``write_transaction``."""

@@ -35,9 +35,23 @@ def main() -> None:
 
 
 for command in (
-    run, serve, worker,
-    operate.simulate, operate.status, operate.failures, operate.replay, operate.resync,
-    operate.reconcile, operate.jobs, operate.payloads, operate.show_config,
-    shops, register_webhooks, privacy, db, sandbox, check,
+    run,
+    serve,
+    worker,
+    operate.simulate,
+    operate.status,
+    operate.failures,
+    operate.replay,
+    operate.resync,
+    operate.reconcile,
+    operate.jobs,
+    operate.payloads,
+    operate.show_config,
+    shops,
+    register_webhooks,
+    privacy,
+    db,
+    sandbox,
+    check,
 ):
     main.add_command(command)

@@ -12,8 +12,13 @@ from connector.errors import ConfigError
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
+)
 @click.option("--shop", default=None, help="Only this shop (name.myshopify.com).")
 def check(config_path: str | None, shop: str | None) -> None:
     """Check everything the connector needs, for real, and say what to fix.

@@ -23,7 +23,10 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """
 
     @click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
         help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
     )
     @wraps(func)

@@ -113,7 +113,11 @@ def migrate(settings: Settings, config_path: str | None, check: bool) -> None:
     if check:
         for name in pending:
             click.echo(f"pending: {name}")
-        click.echo(f"{path}: {len(pending)} pending migration(s)" if pending else f"{path}: up to date ({known_migrations()[-1]})")
+        click.echo(
+            f"{path}: {len(pending)} pending migration(s)"
+            if pending
+            else f"{path}: up to date ({known_migrations()[-1]})"
+        )
         sys.exit(1 if pending else 0)
     db_conn = connect(location_of(settings), settings["database.busy_timeout_s"])
     try:
@@ -127,10 +131,20 @@ def migrate(settings: Settings, config_path: str | None, check: bool) -> None:
 
 @db.command()
 @config_option
-@click.option("--to", "target_url", required=True, metavar="URL",
-              help="The new PostgreSQL store: postgresql://user:password@host:5432/db (an empty database).")
-@click.option("--from", "source_path", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="The SQLite file to copy (default: database.path).")
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    metavar="URL",
+    help="The new PostgreSQL store: postgresql://user:password@host:5432/db (an empty database).",
+)
+@click.option(
+    "--from",
+    "source_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The SQLite file to copy (default: database.path).",
+)
 def copy(settings: Settings, config_path: str | None, target_url: str, source_path: str | None) -> None:
     """Copy this SQLite store into an empty PostgreSQL database, to move to several hosts.
 

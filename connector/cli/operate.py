@@ -24,14 +24,21 @@ from connector.store.db import Db
 @click.command()
 @config_option
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("--topic", default=None,
-              help="X-Shopify-Topic to send (default: told by FILE's fields — an order, fulfillment, refund, "
-                   "privacy or scopes body; orders/create for the bundled order).")
+@click.option(
+    "--topic",
+    default=None,
+    help="X-Shopify-Topic to send (default: told by FILE's fields — an order, fulfillment, refund, "
+    "privacy or scopes body; orders/create for the bundled order).",
+)
 @click.option("--url", default=None, help="Webhook URL (default: http://<server.bind>/webhooks/shopify).")
-@click.option("--shop", default=None,
-              help=f"X-Shopify-Shop-Domain to send (default: the shop a privacy or app body names, else {DEMO_SHOP}).")
-def simulate(settings: Settings, config_path: str | None, file: str | None, topic: str | None, url: str | None,
-             shop: str | None) -> None:
+@click.option(
+    "--shop",
+    default=None,
+    help=f"X-Shopify-Shop-Domain to send (default: the shop a privacy or app body names, else {DEMO_SHOP}).",
+)
+def simulate(
+    settings: Settings, config_path: str | None, file: str | None, topic: str | None, url: str | None, shop: str | None
+) -> None:
     """Post a correctly signed webhook to a running connector, as Shopify would.
 
     Without FILE it posts a bundled real Shopify order (Shopify's documented sample). With FILE,
@@ -51,7 +58,9 @@ def simulate(settings: Settings, config_path: str | None, file: str | None, topi
     shop = shop or shop_of(body) or DEMO_SHOP
     secret = resolve_secret(settings)
     if not secret:
-        raise click.ClickException("no shopify.api_secret configured and no demo secret found: start `connector run` first")
+        raise click.ClickException(
+            "no shopify.api_secret configured and no demo secret found: start `connector run` first"
+        )
     target = url or f"http://{settings['server.bind']}/webhooks/shopify"
     status, answer = post_webhook(target, body, secret, topic, shop)
     click.echo(f"POST {target} topic={topic} shop={shop} → {status} {answer}")
@@ -62,11 +71,29 @@ def simulate(settings: Settings, config_path: str | None, file: str | None, topi
 @click.command()
 @config_option
 @click.option("--shop", default=None, help="Only this shop.")
-@click.option("--status", "status_filter", type=click.Choice([s.value for s in SyncStatus]), default=None,
-              help="Only orders in this sync state.")
+@click.option(
+    "--status",
+    "status_filter",
+    type=click.Choice([s.value for s in SyncStatus]),
+    default=None,
+    help="Only orders in this sync state.",
+)
 @click.option("--order", "order_id", default=None, help="Show one order in detail (needs --shop unless only one shop).")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many orders, newest first.")
-def status(settings: Settings, config_path: str | None, shop: str | None, status_filter: str | None, order_id: str | None, limit: int) -> None:
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=50,
+    show_default=True,
+    help="At most this many orders, newest first.",
+)
+def status(
+    settings: Settings,
+    config_path: str | None,
+    shop: str | None,
+    status_filter: str | None,
+    order_id: str | None,
+    limit: int,
+) -> None:
     """Sync state: orders by status, or one order with its events and attempts."""
     from connector.store import events as event_store
     from connector.store import failures as failure_store
@@ -80,13 +107,22 @@ def status(settings: Settings, config_path: str | None, shop: str | None, status
         for row in rows:
             click.echo(json.dumps(row, indent=2))
             click.echo("events:")
-            print_table(list(event_store.list_events(db, row["shop"], order_id)), ["id", "topic", "state", "reason", "received_at"])
+            print_table(
+                list(event_store.list_events(db, row["shop"], order_id)),
+                ["id", "topic", "state", "reason", "received_at"],
+            )
             click.echo("attempts:")
-            print_table(failure_store.list_attempts(db, row["shop"], order_id), ["started_at", "what", "outcome", "status_code", "error"])
+            print_table(
+                failure_store.list_attempts(db, row["shop"], order_id),
+                ["started_at", "what", "outcome", "status_code", "error"],
+            )
         return
     counts = order_store.count_orders_by_status(db)
     click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet"))
-    click.echo("events: " + (", ".join(f"{k} {v}" for k, v in sorted(event_store.count_events_by_state(db).items())) or "none yet"))
+    click.echo(
+        "events: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(event_store.count_events_by_state(db).items())) or "none yet")
+    )
     print_table(
         order_store.list_orders(db, shop, status_filter, limit),
         ["shop", "order_id", "status", "remote_id", "attempts", "shopify_updated_at", "last_synced_at", "last_error"],
@@ -96,12 +132,21 @@ def status(settings: Settings, config_path: str | None, shop: str | None, status
 @click.command()
 @config_option
 @click.option("--shop", default=None, help="Only this shop.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many entries, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=50,
+    show_default=True,
+    help="At most this many entries, newest first.",
+)
 def failures(settings: Settings, config_path: str | None, shop: str | None, limit: int) -> None:
     """The dead-letter list: deliveries that need a person, with their reasons."""
     from connector.store.failures import list_failures
 
-    print_table(list_failures(open_db(settings), shop, limit=limit), ["id", "shop", "order_id", "failed_at", "attempts", "status_code", "reason"])
+    print_table(
+        list_failures(open_db(settings), shop, limit=limit),
+        ["id", "shop", "order_id", "failed_at", "attempts", "status_code", "reason"],
+    )
 
 
 @click.command()
@@ -109,7 +154,9 @@ def failures(settings: Settings, config_path: str | None, shop: str | None, limi
 @click.option("--id", "failure_id", type=int, default=None, help="Replay one failure by id.")
 @click.option("--shop", default=None, help="Replay every open failure of this shop.")
 @click.option("--all", "replay_all", is_flag=True, help="Replay every open failure.")
-def replay(settings: Settings, config_path: str | None, failure_id: int | None, shop: str | None, replay_all: bool) -> None:
+def replay(
+    settings: Settings, config_path: str | None, failure_id: int | None, shop: str | None, replay_all: bool
+) -> None:
     """Queue dead-lettered deliveries again (the worker picks them up at once)."""
     from connector.store.db import write_transaction
     from connector.store.failures import replay_failure, replay_shop
@@ -139,8 +186,12 @@ def _run_job_in_foreground(settings: Settings, db: Db, job_id: str, owner: str) 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     job = get_job(db, job_id) or {}
-    with click.progressbar(length=job.get("total") or 0, label=f"{job.get('kind', 'job')} {job.get('shop', '')}",
-                           show_pos=True, file=sys.stderr) as bar:
+    with click.progressbar(
+        length=job.get("total") or 0,
+        label=f"{job.get('kind', 'job')} {job.get('shop', '')}",
+        show_pos=True,
+        file=sys.stderr,
+    ) as bar:
         seen = {"fetched": job.get("fetched", 0)}
 
         def progress(current: dict[str, Any]) -> None:
@@ -179,11 +230,28 @@ def _job_exit(job: dict[str, Any]) -> None:
 @click.option("--since", default=None, help="Re-sync orders updated since this ISO-8601 time.")
 @click.option("--until", default=None, help="…and until this ISO-8601 time (with --since).")
 @click.option("--order", "order_ids", multiple=True, help="A Shopify order id (repeatable) instead of --since.")
-@click.option("--silent", is_flag=True, help="Ask the target not to notify customers (source resync-silent); "
-              "what that really does at the shop's platform is printed before the re-sync starts.")
-@click.option("--resume", "resume_id", default=None, help="Continue a paused or orphaned job by id (as `connector jobs` lists it).")
-def resync(settings: Settings, config_path: str | None, shop: str | None, since: str | None, until: str | None,
-           order_ids: tuple[str, ...], silent: bool, resume_id: str | None) -> None:
+@click.option(
+    "--silent",
+    is_flag=True,
+    help="Ask the target not to notify customers (source resync-silent); "
+    "what that really does at the shop's platform is printed before the re-sync starts.",
+)
+@click.option(
+    "--resume",
+    "resume_id",
+    default=None,
+    help="Continue a paused or orphaned job by id (as `connector jobs` lists it).",
+)
+def resync(
+    settings: Settings,
+    config_path: str | None,
+    shop: str | None,
+    since: str | None,
+    until: str | None,
+    order_ids: tuple[str, ...],
+    silent: bool,
+    resume_id: str | None,
+) -> None:
     """Fetch orders from Shopify's Admin API and queue them like webhooks (never duplicates, never backwards).
 
     Runs here with a progress bar; the worker delivers what it queues. Ctrl-C pauses the job
@@ -242,15 +310,23 @@ def reconcile(settings: Settings, config_path: str | None, shop: str, window: st
         raise click.UsageError(str(exc)) from None
     job = _run_job_in_foreground(settings, db, job_id, owner)
     _job_exit(job)
-    click.echo(f"recovered {job.get('recovered', 0)} order(s) and {job.get('fulfillments', 0)} fulfillment(s) "
-               "whose webhooks were missed")
+    click.echo(
+        f"recovered {job.get('recovered', 0)} order(s) and {job.get('fulfillments', 0)} fulfillment(s) "
+        "whose webhooks were missed"
+    )
 
 
 @click.command()
 @config_option
 @click.argument("job_id", required=False)
 @click.option("--shop", default=None, help="Only this shop.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most this many jobs, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="At most this many jobs, newest first.",
+)
 def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: str | None, limit: int) -> None:
     """Re-sync and reconcile jobs: the newest first, or one job in detail.
 
@@ -266,7 +342,23 @@ def jobs(settings: Settings, config_path: str | None, job_id: str | None, shop: 
         _print_job(job)
         return
     rows = [{**j, "running": "yes" if j["lease_owner"] else ""} for j in list_jobs(db, shop, limit=limit)]
-    print_table(rows, ["id", "kind", "shop", "status", "running", "pages", "fetched", "queued", "fulfillments", "recovered", "created_at", "error"])
+    print_table(
+        rows,
+        [
+            "id",
+            "kind",
+            "shop",
+            "status",
+            "running",
+            "pages",
+            "fetched",
+            "queued",
+            "fulfillments",
+            "recovered",
+            "created_at",
+            "error",
+        ],
+    )
 
 
 def _job_id(db: Db, typed: str) -> str:
@@ -288,13 +380,21 @@ def _job_id(db: Db, typed: str) -> str:
 @click.command()
 @config_option
 @click.option("--order", "order_id", default=None, help="Only payloads of this Shopify order id.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=5, show_default=True, help="At most this many payloads, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=5,
+    show_default=True,
+    help="At most this many payloads, newest first.",
+)
 def payloads(settings: Settings, config_path: str | None, order_id: str | None, limit: int) -> None:
     """Show what the dry-run target recorded (the payloads it would have sent), newest first."""
     from connector.store.dry_run import list_dry_runs
 
     for row in list_dry_runs(open_db(settings), order_id=order_id, limit=limit):
-        click.echo(f"# {row['recorded_at']} {row['shop']} order {row['order_id']} {row['kind']} ({row['mapping']} mapping)")
+        click.echo(
+            f"# {row['recorded_at']} {row['shop']} order {row['order_id']} {row['kind']} ({row['mapping']} mapping)"
+        )
         click.echo(json.dumps(row["payload"], indent=2, ensure_ascii=False))
 
 
@@ -309,8 +409,11 @@ def show_config(settings: Settings, config_path: str | None) -> None:
     for name, value in settings.redacted().items():
         click.echo(f"{name} = {json.dumps(value)}")
     for shop, entry in settings.redacted_shops().items():
-        managed = "tracking account: set here" if shop in settings.operator_assigned_shops() else "tracking account: its merchant's (connected in the app), else [target] where target.all_shops"
+        managed = (
+            "tracking account: set here"
+            if shop in settings.operator_assigned_shops()
+            else "tracking account: its merchant's (connected in the app), else [target] where target.all_shops"
+        )
         click.echo(f'\n[shops."{shop}"]  # {managed}')
         for key, value in entry.items():
             click.echo(f"{key} = {json.dumps(value)}")
-

@@ -22,8 +22,10 @@ def privacy_requests(settings: Settings, config_path: str | None, shop: str | No
     """Data requests received, and whether they were exported."""
     from connector.store.privacy import list_data_requests
 
-    print_table(list_data_requests(open_db(settings), shop),
-                ["id", "shop", "data_request_id", "customer_id", "received_at", "exported_at", "redacted_at"])
+    print_table(
+        list_data_requests(open_db(settings), shop),
+        ["id", "shop", "data_request_id", "customer_id", "received_at", "exported_at", "redacted_at"],
+    )
 
 
 @privacy.command("export")

@@ -26,9 +26,13 @@ def check_bind(bind: str) -> None:
         return
     host, sep, port = bind.rpartition(":")
     if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise click.ClickException(f"cannot listen on {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8000 (--bind or server.bind)")
+        raise click.ClickException(
+            f"cannot listen on {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8000 (--bind or server.bind)"
+        )
     try:
-        family, _, _, _, address = socket.getaddrinfo(host.strip("[]") or "0.0.0.0", int(port), type=socket.SOCK_STREAM)[0]
+        family, _, _, _, address = socket.getaddrinfo(
+            host.strip("[]") or "0.0.0.0", int(port), type=socket.SOCK_STREAM
+        )[0]
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no obstacle
             probe.bind(address)
@@ -60,10 +64,15 @@ def serve(settings: Settings, config_path: str | None, bind: str | None, workers
     check_bind(bind)
     check_store(settings, create=True)
     argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", bind,
-        "--workers", str(workers or settings["server.workers"]),
-        "--config", "python:connector.gunicorn_conf",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers or settings["server.workers"]),
+        "--config",
+        "python:connector.gunicorn_conf",
         "connector.app:create_app()",
     ]
     if config_path:
@@ -74,7 +83,12 @@ def serve(settings: Settings, config_path: str | None, bind: str | None, workers
 @click.command()
 @config_option
 @click.option("--once", is_flag=True, help="Deliver everything that is due, then exit.")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=None, help="Orders delivered at once (default: worker.concurrency).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Orders delivered at once (default: worker.concurrency).",
+)
 def worker(settings: Settings, config_path: str | None, once: bool, concurrency: int | None) -> None:
     """Deliver queued events to the target until stopped (Ctrl-C or SIGTERM finish in-flight work).
 

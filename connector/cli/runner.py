@@ -41,7 +41,8 @@ def _child_env(settings: Settings, config_path: str | None, demo_shop: str) -> d
         log.warning(
             "demo mode: no shopify.api_secret configured, using a generated development secret "
             "(kept in %s) and the demo shop %s; `connector simulate` posts a signed sample order",
-            redact_url(location_of(settings)), demo_shop,
+            redact_url(location_of(settings)),
+            demo_shop,
         )
     return env
 

@@ -18,17 +18,43 @@ TARGETS = ("foxdeli", "parcellab")
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CONFIG,
-              show_default=True, help="The configuration to write, pointing the connector at the stand-ins (its "
-                                      "database and sample bodies go beside it).")
-@click.option("--target", type=click.Choice(TARGETS), default="foxdeli", show_default=True,
-              help="The tracking platform the connector delivers to.")
-@click.option("--orders", type=click.IntRange(0, 5000), default=40, show_default=True,
-              help="Orders the Shopify stand-in holds for `connector resync`.")
-@click.option("--flaky", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
-              help="Share of the platforms' answers that are 503 with Retry-After: watch the retries.")
-@click.option("--latency-ms", type=click.IntRange(0, 10_000), default=0, show_default=True,
-              help="Added to every answer of the platforms.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The configuration to write, pointing the connector at the stand-ins (its "
+    "database and sample bodies go beside it).",
+)
+@click.option(
+    "--target",
+    type=click.Choice(TARGETS),
+    default="foxdeli",
+    show_default=True,
+    help="The tracking platform the connector delivers to.",
+)
+@click.option(
+    "--orders",
+    type=click.IntRange(0, 5000),
+    default=40,
+    show_default=True,
+    help="Orders the Shopify stand-in holds for `connector resync`.",
+)
+@click.option(
+    "--flaky",
+    type=click.FloatRange(0, 0.9),
+    default=0.0,
+    show_default=True,
+    help="Share of the platforms' answers that are 503 with Retry-After: watch the retries.",
+)
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(0, 10_000),
+    default=0,
+    show_default=True,
+    help="Added to every answer of the platforms.",
+)
 def sandbox(config_path: Path, target: str, orders: int, flaky: float, latency_ms: int) -> None:
     """Start stand-ins for Shopify, Foxdeli and parcelLab on 127.0.0.1 and write a ready
     configuration, so the real delivery path can be watched without an account.

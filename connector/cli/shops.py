@@ -43,24 +43,54 @@ def shops_list(settings: Settings, config_path: str | None) -> None:
 @shops.command("add")
 @config_option
 @click.argument("shop")
-@click.option("--client-credentials", is_flag=True,
-              help="A Dev Dashboard custom app (the way since 2026): get its 24-hour Admin API token with the "
-                   "client credentials grant; the worker renews it. Uses shopify.api_key/api_secret unless "
-                   "--client-id is given.")
-@click.option("--client-id", default=None, help="With --client-credentials: the custom app's own client id "
-                                                "(its secret is prompted for, and stored encrypted).")
-@click.option("--client-secret", default=None, hidden=True, help="The custom app's client secret (better: let it be prompted).")
-@click.option("--token", default=None,
-              help="LEGACY: the Admin API token (shpat_...) of a custom app created in the store admin before 2026 "
-                   "(Shopify no longer lets anyone create those); prompted when neither this nor "
-                   "--client-credentials is given.")
-@click.option("--app-secret", "ask_app_secret", is_flag=True,
-              help="LEGACY, with --token: also keep the custom app's API secret key (prompted, stored encrypted), "
-                   "which signs its webhooks; needed unless shopify.api_secret is that app's.")
-@click.option("--register/--no-register", "register_hooks", default=True, show_default=True,
-              help="Also subscribe the shop's webhooks through the Admin API.")
-def shops_add(settings: Settings, config_path: str | None, shop: str, client_credentials: bool, client_id: str | None,
-              client_secret: str | None, token: str | None, ask_app_secret: bool, register_hooks: bool) -> None:
+@click.option(
+    "--client-credentials",
+    is_flag=True,
+    help="A Dev Dashboard custom app (the way since 2026): get its 24-hour Admin API token with the "
+    "client credentials grant; the worker renews it. Uses shopify.api_key/api_secret unless "
+    "--client-id is given.",
+)
+@click.option(
+    "--client-id",
+    default=None,
+    help="With --client-credentials: the custom app's own client id "
+    "(its secret is prompted for, and stored encrypted).",
+)
+@click.option(
+    "--client-secret", default=None, hidden=True, help="The custom app's client secret (better: let it be prompted)."
+)
+@click.option(
+    "--token",
+    default=None,
+    help="LEGACY: the Admin API token (shpat_...) of a custom app created in the store admin before 2026 "
+    "(Shopify no longer lets anyone create those); prompted when neither this nor "
+    "--client-credentials is given.",
+)
+@click.option(
+    "--app-secret",
+    "ask_app_secret",
+    is_flag=True,
+    help="LEGACY, with --token: also keep the custom app's API secret key (prompted, stored encrypted), "
+    "which signs its webhooks; needed unless shopify.api_secret is that app's.",
+)
+@click.option(
+    "--register/--no-register",
+    "register_hooks",
+    default=True,
+    show_default=True,
+    help="Also subscribe the shop's webhooks through the Admin API.",
+)
+def shops_add(
+    settings: Settings,
+    config_path: str | None,
+    shop: str,
+    client_credentials: bool,
+    client_id: str | None,
+    client_secret: str | None,
+    token: str | None,
+    ask_app_secret: bool,
+    register_hooks: bool,
+) -> None:
     """Add a shop whose Admin API access you hold: a Dev Dashboard custom app (--client-credentials)
     or, legacy, an admin-created custom app's token (--token). As an OAuth install would, the token
     is stored encrypted, the webhooks subscribed and held events released."""
@@ -69,7 +99,9 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, client_cre
     if client_id and not client_credentials:
         raise click.UsageError("--client-id goes with --client-credentials")
     if ask_app_secret and client_credentials:
-        raise click.UsageError("--app-secret goes with --token (a client credentials app's secret comes with --client-id)")
+        raise click.UsageError(
+            "--app-secret goes with --token (a client credentials app's secret comes with --client-id)"
+        )
     try:
         if client_credentials:
             result = _add_with_client_credentials(settings, shop.lower(), client_id, client_secret, register_hooks)
@@ -78,8 +110,9 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, client_cre
 
             token = token or click.prompt("Token", hide_input=True)
             app_secret = click.prompt("API secret key", hide_input=True).strip() if ask_app_secret else None
-            result = add_custom_app(open_db(settings, create=True), settings, shop.lower(), token.strip(),
-                                    register_hooks, app_secret)
+            result = add_custom_app(
+                open_db(settings, create=True), settings, shop.lower(), token.strip(), register_hooks, app_secret
+            )
     except ConnectorError as exc:
         raise failure(exc) from None
     click.echo(f"added {result.shop}; {result.released} held events released")
@@ -90,13 +123,19 @@ def shops_add(settings: Settings, config_path: str | None, shop: str, client_cre
 
 
 def _add_with_client_credentials(
-    settings: Settings, shop: str, client_id: str | None, client_secret: str | None, register: bool,
+    settings: Settings,
+    shop: str,
+    client_id: str | None,
+    client_secret: str | None,
+    register: bool,
 ) -> InstallResult:
     from connector.lifecycle.client_credentials import install_with_client_credentials
 
     if client_id and not client_secret:
         client_secret = click.prompt("Client secret", hide_input=True).strip()
-    return install_with_client_credentials(open_db(settings, create=True), settings, shop, client_id, client_secret, register)
+    return install_with_client_credentials(
+        open_db(settings, create=True), settings, shop, client_id, client_secret, register
+    )
 
 
 @shops.command("remove")
@@ -119,7 +158,9 @@ def shops_remove(settings: Settings, config_path: str | None, shop: str, purge: 
         db.dialect.after_redaction(db)
         click.echo("erased " + (", ".join(f"{n} {t}" for t, n in counts.items() if n) or "nothing"))
     if shop in settings.shops:
-        click.echo(f'note: {shop} is still listed under [shops."{shop}"] in the config and comes back at the next start')
+        click.echo(
+            f'note: {shop} is still listed under [shops."{shop}"] in the config and comes back at the next start'
+        )
     click.echo(f"removed {shop}")
 
 

@@ -37,8 +37,11 @@ def topic_of(raw: bytes) -> str:
         raise UnknownTopic("the file is not a JSON object: pass --topic to post it all the same")
     topic = _topic_by_fields(set(body), body)
     if topic is None:
-        hint = ("it looks like a shop (app/uninstalled or shop/update)" if "myshopify_domain" in body
-                else "its fields match no order, fulfillment, refund or privacy body")
+        hint = (
+            "it looks like a shop (app/uninstalled or shop/update)"
+            if "myshopify_domain" in body
+            else "its fields match no order, fulfillment, refund or privacy body"
+        )
         raise UnknownTopic(f"cannot tell the topic from the file: {hint}; pass --topic")
     return topic
 

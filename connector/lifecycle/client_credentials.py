@@ -45,8 +45,12 @@ def client_credentials(db: Db, settings: Settings, shop: str) -> tuple[str, str]
 
 
 def install_with_client_credentials(
-    db: Db, settings: Settings, shop: str, client_id: str | None = None,
-    client_secret: str | None = None, register: bool = True,
+    db: Db,
+    settings: Settings,
+    shop: str,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    register: bool = True,
 ) -> InstallResult:
     """Get a token with the client credentials grant, store it (and a shop's own client
     id/secret, encrypted), subscribe the webhooks, release held events."""
@@ -99,7 +103,9 @@ def _configured_without_token(db: Db, settings: Settings) -> list[str]:
     out = []
     for shop in sorted(s for s, entry in settings.shops.items() if entry.get("client_credentials")):
         row = shop_store.get_shop(db, shop)
-        installed = row is not None and row["source"] == SOURCE and bool(row["access_token"]) and not row["uninstalled_at"]
+        installed = (
+            row is not None and row["source"] == SOURCE and bool(row["access_token"]) and not row["uninstalled_at"]
+        )
         waiting = row is not None and bool(row["renew_after"]) and row["renew_after"] > db_time_in(0)
         if not installed and not waiting:
             out.append(shop)
@@ -114,7 +120,11 @@ def _attempt(db: Db, shop: str, call: Callable[[], object]) -> bool:
         shop_store.postpone_renewal(db, shop, db_time_in(RETRY_RENEWAL_S))
         TOKEN_RENEWALS.labels(outcome="failed").inc()
         row = shop_store.get_shop(db, shop) or {}
-        log.error("client credentials token not renewed (%s); the current token is used until %s, events wait",
-                  getattr(exc, "reason", exc), row.get("token_expires_at") or "one is granted", extra={"shop": shop})
+        log.error(
+            "client credentials token not renewed (%s); the current token is used until %s, events wait",
+            getattr(exc, "reason", exc),
+            row.get("token_expires_at") or "one is granted",
+            extra={"shop": shop},
+        )
         return False
     return True

@@ -32,7 +32,9 @@ def collect_customer_data(db: Db, request: dict[str, Any]) -> dict[str, Any]:
     order_ids, events = _match_events(_load(db, shop), ids, set(json.loads(request["orders_requested"])))
     held = privacy_store.rows_of_orders(db, shop, order_ids)
     return {
-        "request": {k: request[k] for k in ("id", "shop", "data_request_id", "customer_id", "email", "phone", "received_at")},
+        "request": {
+            k: request[k] for k in ("id", "shop", "data_request_id", "customer_id", "email", "phone", "received_at")
+        },
         "orders": held["orders"],
         "order_parts": held["order_parts"],
         "events": [

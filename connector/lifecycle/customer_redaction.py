@@ -79,8 +79,10 @@ class Progress:
         self.orders, self.removed = sorted(orders), sorted(removed)
 
     def summary(self) -> str:
-        return (f"redacted {self.events} events, {self.payloads} sent payloads and {self.texts} error texts "
-                f"of {len(self.orders)} orders")
+        return (
+            f"redacted {self.events} events, {self.payloads} sent payloads and {self.texts} error texts "
+            f"of {len(self.orders)} orders"
+        )
 
 
 @dataclass
@@ -94,14 +96,18 @@ class Job:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
-        return cls(row["event_id"], row["shop"], row["phase"], row["cursor"], row["until_id"],
-                   Progress(**json.loads(row["state"])))
+        return cls(
+            row["event_id"],
+            row["shop"],
+            row["phase"],
+            row["cursor"],
+            row["until_id"],
+            Progress(**json.loads(row["state"])),
+        )
 
 
 # -- triage: record the request ----------------------------------------------------------------
-def start_customer_redaction(
-    db: Db, shop: str, body: Any, event_id: int
-) -> tuple[EventState, str | None]:
+def start_customer_redaction(db: Db, shop: str, body: Any, event_id: int) -> tuple[EventState, str | None]:
     """The ``customers/redact`` handler: record the request. Inside the event's transaction."""
     if not isinstance(body, dict):
         return EventState.INVALID, "customers/redact body is not a JSON object"
@@ -169,7 +175,7 @@ def _step_enrich(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     carries only the order's email is found by it then)."""
     ids, orders = job.progress.ids(), job.progress.orders
     for start in range(0, len(orders), ORDERS_PER_QUERY):
-        for row in privacy_store.order_events(db, job.shop, orders[start:start + ORDERS_PER_QUERY], job.until_id):
+        for row in privacy_store.order_events(db, job.shop, orders[start : start + ORDERS_PER_QUERY], job.until_id):
             ids.add_from_order(parse_stored(row["body"]))
     job.progress.keep(ids, set(orders), set(job.progress.removed))
     job.phase, job.cursor = "events", 0
@@ -205,8 +211,14 @@ def _step_payloads(db: Db, job: Job, owner: str, lease_s: float) -> bool:
     return False
 
 
-def _rewrite(db: Db, job: Job, owner: str, lease_s: float, rewrites: list[tuple[int, Any]],
-             store_one: Callable[[Db, int, Any], None]) -> None:
+def _rewrite(
+    db: Db,
+    job: Job,
+    owner: str,
+    lease_s: float,
+    rewrites: list[tuple[int, Any]],
+    store_one: Callable[[Db, int, Any], None],
+) -> None:
     """One step's rewrites and the job's progress in one short transaction, freed space zeroed."""
     with privacy_store.secure_delete(db), write_transaction(db):
         for row_id, value in rewrites:
@@ -249,6 +261,9 @@ def _finish(db: Db, job: Job, owner: str) -> bool:
 
 
 STEPS: dict[str, Callable[[Db, Job, str, float], bool]] = {
-    "find": _step_find, "enrich": _step_enrich, "events": _step_events, "payloads": _step_payloads,
+    "find": _step_find,
+    "enrich": _step_enrich,
+    "events": _step_events,
+    "payloads": _step_payloads,
     "texts": _step_texts,
 }

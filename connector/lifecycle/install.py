@@ -73,7 +73,9 @@ def begin_install(db: Db, settings: Settings, params: Mapping[str, str]) -> str:
     state = secrets.token_urlsafe(32)
     create_oauth_state(db, state, shop, STATE_TTL_S)
     redirect_uri = settings["shopify.app_url"].rstrip("/") + CALLBACK_PATH
-    return authorize_url(shop_admin_base(settings, shop), settings["shopify.api_key"], settings["shopify.scopes"], redirect_uri, state)
+    return authorize_url(
+        shop_admin_base(settings, shop), settings["shopify.api_key"], settings["shopify.scopes"], redirect_uri, state
+    )
 
 
 def finish_install(db: Db, settings: Settings, params: Mapping[str, str]) -> InstallResult:
@@ -87,7 +89,10 @@ def finish_install(db: Db, settings: Settings, params: Mapping[str, str]) -> Ins
     if not code:
         raise OAuthError("missing code", status=400)
     grant = fetch_access_token(
-        shop_admin_base(settings, shop), settings["shopify.api_key"], settings["shopify.api_secret"], code,
+        shop_admin_base(settings, shop),
+        settings["shopify.api_key"],
+        settings["shopify.api_secret"],
+        code,
         expiring=settings["shopify.expiring_offline_tokens"],
     )
     _warn_missing_scopes(settings, shop, grant)
@@ -98,7 +103,7 @@ def _warn_missing_scopes(settings: Settings, shop: str, grant: TokenGrant) -> No
     wanted = {s.strip() for s in settings["shopify.scopes"].split(",") if s.strip()}
     granted = {s.strip() for s in grant.scope.split(",") if s.strip()}
     # write_x implies read_x (https://shopify.dev/docs/api/usage/access-scopes)
-    granted |= {"read_" + s[len("write_"):] for s in granted if s.startswith("write_")}
+    granted |= {"read_" + s[len("write_") :] for s in granted if s.startswith("write_")}
     if wanted - granted:
         log.warning("granted scopes lack %s", ",".join(sorted(wanted - granted)), extra={"shop": shop})
 
@@ -136,13 +141,17 @@ def register_webhooks(db: Db, settings: Settings, shop: str) -> SubscriptionRepo
         raise OAuthError("shopify.app_url is required: it is the webhook address", status=503)
     token = get_access_token(db, settings, shop)
     return ensure_subscriptions(
-        shop_admin_base(settings, shop), settings["shopify.api_version"], token,
-        webhook_address(settings["shopify.app_url"]), subscribed_topics(),
+        shop_admin_base(settings, shop),
+        settings["shopify.api_version"],
+        token,
+        webhook_address(settings["shopify.app_url"]),
+        subscribed_topics(),
     )
 
 
-def add_custom_app(db: Db, settings: Settings, shop: str, token: str, register: bool,
-                   app_secret: str | None = None) -> InstallResult:
+def add_custom_app(
+    db: Db, settings: Settings, shop: str, token: str, register: bool, app_secret: str | None = None
+) -> InstallResult:
     """A custom (merchant-created) app's Admin API token: the same result as an OAuth install.
     ``app_secret``, the app's API secret key, signs its webhooks: stored (encrypted) before they
     are subscribed (:mod:`connector.lifecycle.webhook_secrets`)."""

@@ -27,22 +27,22 @@ from connector.store.db import Db
 log = logging.getLogger(__name__)
 
 
-def handle_data_request(
-    db: Db, shop: str, body: Any, event_id: int
-) -> tuple[EventState, str | None]:
+def handle_data_request(db: Db, shop: str, body: Any, event_id: int) -> tuple[EventState, str | None]:
     if not isinstance(body, dict) or not isinstance(body.get("customer"), dict):
         return EventState.INVALID, "customers/data_request body has no customer"
     request_id = privacy_store.record_data_request(db, shop, body)
     if request_id is None:
         return EventState.HANDLED, "data request already recorded"
-    log.warning("privacy data request %s recorded: answer it with `connector privacy export --request %s`",
-                request_id, request_id, extra={"shop": shop})
+    log.warning(
+        "privacy data request %s recorded: answer it with `connector privacy export --request %s`",
+        request_id,
+        request_id,
+        extra={"shop": shop},
+    )
     return EventState.HANDLED, f"data request {request_id} recorded for an operator"
 
 
-def handle_shop_redact(
-    db: Db, shop: str, body: Any, event_id: int
-) -> tuple[EventState, str | None]:
+def handle_shop_redact(db: Db, shop: str, body: Any, event_id: int) -> tuple[EventState, str | None]:
     counts = privacy_store.erase_shop(db, shop)
     summary = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
     log.info("shop erased: %s", summary or "nothing held", extra={"shop": shop})

@@ -17,18 +17,44 @@ from typing import Any
 from connector.shopify.ids import shopify_id
 
 # Whole sub-objects that describe a person or their device: replaced by null.
-NULL_OBJECT_KEYS = frozenset({
-    "billing_address", "shipping_address", "default_address", "destination", "destination_location",
-    "client_details", "payment_details", "receipt", "customer_address",
-})
+NULL_OBJECT_KEYS = frozenset(
+    {
+        "billing_address",
+        "shipping_address",
+        "default_address",
+        "destination",
+        "destination_location",
+        "client_details",
+        "payment_details",
+        "receipt",
+        "customer_address",
+    }
+)
 # Lists of personal entries: emptied.
 EMPTY_LIST_KEYS = frozenset({"addresses", "note_attributes", "properties"})
 # Personal scalars wherever they appear (an address inside an unknown key, a shipping line...).
-NULL_SCALAR_KEYS = frozenset({
-    "email", "contact_email", "phone", "first_name", "last_name", "company", "address1", "address2",
-    "zip", "city", "latitude", "longitude", "browser_ip", "ip_address", "note", "landing_site",
-    "referring_site", "user_agent",
-})
+NULL_SCALAR_KEYS = frozenset(
+    {
+        "email",
+        "contact_email",
+        "phone",
+        "first_name",
+        "last_name",
+        "company",
+        "address1",
+        "address2",
+        "zip",
+        "city",
+        "latitude",
+        "longitude",
+        "browser_ip",
+        "ip_address",
+        "note",
+        "landing_site",
+        "referring_site",
+        "user_agent",
+    }
+)
 CUSTOMER_KEEP = ("id", "admin_graphql_api_id")
 MIN_VALUE_LEN = 3  # shorter removed values ("NY", "1") are not worth scrubbing from free text
 REDACTED = "[redacted]"
@@ -104,7 +130,12 @@ def mentions(doc: Any, ids: Identifiers) -> bool:
     or by one of their emails or phones anywhere."""
     if isinstance(doc, dict):
         for key, value in doc.items():
-            if ids.customer_id and key == "customer" and isinstance(value, dict) and shopify_id(value.get("id")) == ids.customer_id:
+            if (
+                ids.customer_id
+                and key == "customer"
+                and isinstance(value, dict)
+                and shopify_id(value.get("id")) == ids.customer_id
+            ):
                 return True
             if ids.customer_id and key == "customer_id" and shopify_id(value) == ids.customer_id:
                 return True
@@ -155,8 +186,12 @@ def redact_document(doc: Any, ids: Identifiers, known_values: set[str] | None = 
         if isinstance(value, list):
             return [walk(item, key) for item in value]
         if isinstance(value, str):
-            if key in NULL_SCALAR_KEYS or ids.matches_string(value) or value.strip() in (known_values or ()) \
-                    or any(n in value for n in needles):
+            if (
+                key in NULL_SCALAR_KEYS
+                or ids.matches_string(value)
+                or value.strip() in (known_values or ())
+                or any(n in value for n in needles)
+            ):
                 if len(value.strip()) >= MIN_VALUE_LEN:
                     removed.add(value.strip())
                 return None

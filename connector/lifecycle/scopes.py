@@ -15,9 +15,7 @@ log = logging.getLogger(__name__)
 REQUIRED_SCOPES = ("read_orders",)
 
 
-def handle_app_scopes_update(
-    db: Db, shop: str, body: Any, event_id: int
-) -> tuple[EventState, str | None]:
+def handle_app_scopes_update(db: Db, shop: str, body: Any, event_id: int) -> tuple[EventState, str | None]:
     """Keep the granted scopes; say plainly when re-sync and reconciliation lost what they need.
 
     Body: ``{"id", "shop_id", "previous": [...], "current": [...], "updated_at"}``
@@ -30,7 +28,10 @@ def handle_app_scopes_update(
         return EventState.HANDLED, "shop is not installed"
     missing = [scope for scope in REQUIRED_SCOPES if scope not in current]
     if missing:
-        log.warning("shop revoked %s: re-sync and reconciliation will fail until it is granted again",
-                    ", ".join(missing), extra={"shop": shop, "topic": APP_SCOPES_UPDATE})
+        log.warning(
+            "shop revoked %s: re-sync and reconciliation will fail until it is granted again",
+            ", ".join(missing),
+            extra={"shop": shop, "topic": APP_SCOPES_UPDATE},
+        )
         return EventState.HANDLED, f"scopes recorded; missing {', '.join(missing)}"
     return EventState.HANDLED, "scopes recorded"

@@ -94,7 +94,10 @@ def ensure_offline_access(db: Db, settings: Settings, session: SessionToken) -> 
         if not needs_offline_token(db, settings, shop):
             return None
         grant = exchange_id_token(
-            shop_admin_base(settings, shop), settings["shopify.api_key"], settings["shopify.api_secret"], session.token,
+            shop_admin_base(settings, shop),
+            settings["shopify.api_key"],
+            settings["shopify.api_secret"],
+            session.token,
             expiring=settings["shopify.expiring_offline_tokens"],
         )
         result = complete_install(db, settings, shop, grant, source="token_exchange")

@@ -32,16 +32,16 @@ def token_cipher(settings: Settings) -> TokenCipher:
 
 def shop_admin_base(settings: Settings, shop: str) -> str:
     """The shop's OAuth/Admin API base: ``shops."<shop>".admin_url`` or the template."""
-    return admin_base(
-        settings["shopify.admin_base_url_template"], shop, settings.shops.get(shop, {}).get("admin_url")
-    )
+    return admin_base(settings["shopify.admin_base_url_template"], shop, settings.shops.get(shop, {}).get("admin_url"))
 
 
 def store_grant(db: Db, settings: Settings, shop: str, grant: TokenGrant, source: str) -> None:
     """Keep a token grant (encrypted) and mark the shop installed."""
     cipher = token_cipher(settings)
     shop_store.save_shop_tokens(
-        db, shop, source,
+        db,
+        shop,
+        source,
         access_token=cipher.encrypt(grant.access_token),
         scopes=grant.scope or None,
         refresh_token=cipher.encrypt(grant.refresh_token) if grant.refresh_token else None,
@@ -76,18 +76,24 @@ def _renew(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict
         return renew_token(db, settings, shop)
     except ShopifyApiError as exc:
         if row["token_expires_at"] > now_db():
-            log.warning("token renewal refused (%s); using the current token until it expires", exc.reason,
-                        extra={"shop": shop})
+            log.warning(
+                "token renewal refused (%s); using the current token until it expires", exc.reason, extra={"shop": shop}
+            )
             return cipher.decrypt(row["access_token"])
-        raise ShopifyApiError(f"the Admin API token expired and Shopify refused a new one: {exc.reason}",
-                              status=exc.status, transient=True) from None
+        raise ShopifyApiError(
+            f"the Admin API token expired and Shopify refused a new one: {exc.reason}",
+            status=exc.status,
+            transient=True,
+        ) from None
 
 
 def _refresh(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: dict[str, Any]) -> str:
     """POST grant_type=refresh_token, then store the result unless another process won the race."""
     try:
         grant = fetch_refreshed_token(
-            shop_admin_base(settings, shop), settings["shopify.api_key"], settings["shopify.api_secret"],
+            shop_admin_base(settings, shop),
+            settings["shopify.api_key"],
+            settings["shopify.api_secret"],
             cipher.decrypt(row["refresh_token"]),
         )
     except ShopifyApiError:
@@ -99,7 +105,10 @@ def _refresh(db: Db, settings: Settings, cipher: TokenCipher, shop: str, row: di
             return cipher.decrypt(current["access_token"])
         raise
     stored = shop_store.replace_refreshed_tokens(
-        db, shop, row["refresh_token"], cipher.encrypt(grant.access_token),
+        db,
+        shop,
+        row["refresh_token"],
+        cipher.encrypt(grant.access_token),
         cipher.encrypt(grant.refresh_token) if grant.refresh_token else None,
         db_time_in(grant.expires_in) if grant.expires_in else None,
     )

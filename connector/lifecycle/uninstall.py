@@ -11,9 +11,7 @@ from connector.store.shops import get_shop, mark_uninstalled
 from connector.timeutil import normalize_iso
 
 
-def handle_app_uninstalled(
-    db: Db, shop: str, body: Any, event_id: int
-) -> tuple[EventState, str | None]:
+def handle_app_uninstalled(db: Db, shop: str, body: Any, event_id: int) -> tuple[EventState, str | None]:
     """Delete the token and stop deliveries; keep the shop's events until shop/redact.
 
     Idempotent, and blind to an uninstall that happened before the latest install: Shopify may

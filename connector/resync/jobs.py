@@ -35,7 +35,11 @@ def has_read_all_orders(db: Db, settings: Settings, shop: str) -> bool:
 
 
 def create_resync_job(
-    db: Db, settings: Settings, spec: ResyncSpec, owner: str, requested_by: str,
+    db: Db,
+    settings: Settings,
+    spec: ResyncSpec,
+    owner: str,
+    requested_by: str,
     extra_notes: tuple[str, ...] = (),
 ) -> str:
     check_shop_ready(db, settings, spec.shop)
@@ -55,7 +59,12 @@ def _delivering_kind(db: Db, settings: Settings, shop: str) -> str | None:
 
 
 def create_reconcile_job(
-    db: Db, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str,
+    db: Db,
+    settings: Settings,
+    shop: str,
+    window_s: float,
+    owner: str,
+    requested_by: str,
 ) -> str:
     """Orders updated in the last ``window_s`` seconds whose state the sync state lacks."""
     job_id = _create_reconcile_job(db, settings, shop, window_s, owner, requested_by, unless_open=False)
@@ -65,7 +74,12 @@ def create_reconcile_job(
 
 
 def schedule_reconcile_job(
-    db: Db, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str,
+    db: Db,
+    settings: Settings,
+    shop: str,
+    window_s: float,
+    owner: str,
+    requested_by: str,
 ) -> str | None:
     """The worker's schedule: as :func:`create_reconcile_job`, but None when the shop has an open
     reconcile job already: every worker process, on any host, runs the schedule, and one job is enough."""
@@ -73,7 +87,13 @@ def schedule_reconcile_job(
 
 
 def _create_reconcile_job(
-    db: Db, settings: Settings, shop: str, window_s: float, owner: str, requested_by: str, unless_open: bool,
+    db: Db,
+    settings: Settings,
+    shop: str,
+    window_s: float,
+    owner: str,
+    requested_by: str,
+    unless_open: bool,
 ) -> str | None:
     check_shop_ready(db, settings, shop)  # outside the transaction: it may refresh a token
     now = utc_now()
@@ -97,8 +117,13 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "status": job["status"],
         "request": {k: v for k, v in params.items() if v not in (None, [], False) or k == "silent"},
         "progress": {
-            "pages": job["pages"], "total": job["total"], "fetched": job["fetched"], "queued": job["queued"],
-            "already_queued": job["duplicates"], "skipped_known": job["skipped"], "recovered": job["recovered"],
+            "pages": job["pages"],
+            "total": job["total"],
+            "fetched": job["fetched"],
+            "queued": job["queued"],
+            "already_queued": job["duplicates"],
+            "skipped_known": job["skipped"],
+            "recovered": job["recovered"],
             "fulfillments": job["fulfillments"],
         },
         "notes": job["notes"],

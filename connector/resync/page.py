@@ -37,8 +37,9 @@ class Known:
     fulfillments: Mapping[str, str | None]
 
 
-def page_events(shop: str, orders: list[dict[str, Any]], source: str, api_version: str | None,
-                known: Known | None = None) -> PageEvents:
+def page_events(
+    shop: str, orders: list[dict[str, Any]], source: str, api_version: str | None, known: Known | None = None
+) -> PageEvents:
     """The events of one page; with ``known`` (reconcile) only the missed ones, counted as recovered."""
     out = PageEvents()
     for order in orders:
@@ -48,15 +49,37 @@ def page_events(shop: str, orders: list[dict[str, Any]], source: str, api_versio
         if known is not None and _has(known.orders, oid, updated):
             out.skipped += 1
         else:
-            _add(out, known, NewEvent(shop=shop, topic=ORDER_TOPIC, dedupe_key=f"resync:{oid}:{updated}",
-                                      body=_json(order), api_version=api_version, source=source))
+            _add(
+                out,
+                known,
+                NewEvent(
+                    shop=shop,
+                    topic=ORDER_TOPIC,
+                    dedupe_key=f"resync:{oid}:{updated}",
+                    body=_json(order),
+                    api_version=api_version,
+                    source=source,
+                ),
+            )
         for fulfillment in fulfillments_of(order):
             fid = str(fulfillment["id"])
-            f_updated = normalize_iso(fulfillment.get("updated_at")) or normalize_iso(fulfillment.get("created_at")) or updated
+            f_updated = (
+                normalize_iso(fulfillment.get("updated_at")) or normalize_iso(fulfillment.get("created_at")) or updated
+            )
             if known is not None and _has(known.fulfillments, fid, f_updated):
                 continue
-            _add(out, known, NewEvent(shop=shop, topic=FULFILLMENT_TOPIC, dedupe_key=f"resync:{fid}:{f_updated}",
-                                      body=_json(fulfillment), api_version=api_version, source=source))
+            _add(
+                out,
+                known,
+                NewEvent(
+                    shop=shop,
+                    topic=FULFILLMENT_TOPIC,
+                    dedupe_key=f"resync:{fid}:{f_updated}",
+                    body=_json(fulfillment),
+                    api_version=api_version,
+                    source=source,
+                ),
+            )
     return out
 
 
@@ -64,7 +87,8 @@ def fulfillments_of(order: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The order's fulfillments as their webhooks carry them (with the order's id)."""
     return [
         {**f, "order_id": f.get("order_id") or order.get("id")}
-        for f in order.get("fulfillments") or [] if isinstance(f, dict) and f.get("id")
+        for f in order.get("fulfillments") or []
+        if isinstance(f, dict) and f.get("id")
     ]
 
 

@@ -54,9 +54,15 @@ class JobRun:
     """One runner's pass over one job (it may be resumed later by another pass)."""
 
     def __init__(
-        self, db: Db, settings: Settings, job_id: str, owner: str,
-        client: ShopifyAdminClient | None = None, stop: threading.Event | None = None,
-        max_pages: int | None = None, on_progress: Progress | None = None,
+        self,
+        db: Db,
+        settings: Settings,
+        job_id: str,
+        owner: str,
+        client: ShopifyAdminClient | None = None,
+        stop: threading.Event | None = None,
+        max_pages: int | None = None,
+        on_progress: Progress | None = None,
     ) -> None:
         self.db, self.settings, self.job_id, self.owner = db, settings, job_id, owner
         self.client, self.stop, self.max_pages, self.on_progress = client, stop, max_pages, on_progress
@@ -85,35 +91,54 @@ class JobRun:
             log.error("job stopped: %s", exc, extra=extra)
         except Exception as exc:  # a bug: keep the job resumable, say why
             log.exception("job crashed", extra=extra)
-            job_store.release_job(self.db, self.job_id, self.owner, TRANSIENT_RETRY_S, scrub_secrets(f"internal error: {exc}"))
+            job_store.release_job(
+                self.db, self.job_id, self.owner, TRANSIENT_RETRY_S, scrub_secrets(f"internal error: {exc}")
+            )
         finally:
             if own_client and self.client is not None:
                 self.client.close()
         final = job_store.get_job(self.db, self.job_id)
         if final and final["status"] in (JobStatus.DONE, JobStatus.FAILED):
-            log.info("%s job %s: fetched %d, queued %d", final["kind"], final["status"], final["fetched"], final["queued"], extra=extra)
+            log.info(
+                "%s job %s: fetched %d, queued %d",
+                final["kind"],
+                final["status"],
+                final["fetched"],
+                final["queued"],
+                extra=extra,
+            )
         return final
 
     def _pages(self, job: dict[str, Any]) -> None:
         assert self.client is not None
         searches = search_queries(job["params"], self.page_size)
         if job["total"] is None and job["pages"] == 0:
-            total = len(job["params"]["order_ids"]) if job["params"].get("order_ids") else self.client.count_orders(searches[0])
+            total = (
+                len(job["params"]["order_ids"])
+                if job["params"].get("order_ids")
+                else self.client.count_orders(searches[0])
+            )
             job_store.set_job_total(self.db, self.job_id, total)
         chunk, cursor, run_pages = job["chunk"], job["cursor"], 0
         while chunk < len(searches):
-            if (self.stop is not None and self.stop.is_set()) or (self.max_pages is not None and run_pages >= self.max_pages):
+            if (self.stop is not None and self.stop.is_set()) or (
+                self.max_pages is not None and run_pages >= self.max_pages
+            ):
                 job_store.release_job(self.db, self.job_id, self.owner)
                 return
             if job["kind"] == "reconcile":
                 # Fold webhooks already stored but not yet triaged into the sync state first, so
                 # they are not mistaken for missed ones.
-                while triage_new_events(self.db, self.settings["worker.batch_size"], RoutingRules.from_settings(self.settings)):
+                while triage_new_events(
+                    self.db, self.settings["worker.batch_size"], RoutingRules.from_settings(self.settings)
+                ):
                     pass
             page = self.client.fetch_orders_page(searches[chunk], self.page_size, cursor)
             last_of_chunk = not (page.has_next and page.end_cursor)
             next_chunk, next_cursor = (chunk + 1, None) if last_of_chunk else (chunk, page.end_cursor)
-            self._record(job, page, searches[chunk] if last_of_chunk and cursor is None else None, next_cursor, next_chunk)
+            self._record(
+                job, page, searches[chunk] if last_of_chunk and cursor is None else None, next_cursor, next_chunk
+            )
             chunk, cursor, run_pages = next_chunk, next_cursor, run_pages + 1
             if self.on_progress:
                 self.on_progress(job_store.get_job(self.db, self.job_id) or job)
@@ -127,15 +152,26 @@ class JobRun:
         ids = [str(o["id"]) for o in page.orders if o.get("id")]
         known = None
         if kind == "reconcile":  # what the sync state has already: only the rest was missed
-            known = Known(newest_updated_at_by_order(self.db, shop, ids),
-                          newest_updated_at_by_part(self.db, shop, "fulfillment", fulfillment_ids(page.orders)))
+            known = Known(
+                newest_updated_at_by_order(self.db, shop, ids),
+                newest_updated_at_by_part(self.db, shop, "fulfillment", fulfillment_ids(page.orders)),
+            )
         found = page_events(shop, page.orders, source, self.settings["shopify.api_version"], known)
         events, recovered, skipped = found.events, found.recovered, found.skipped
         notes = _missing_ids_note(whole_chunk, ids) if params.get("order_ids") and whole_chunk else []
         with write_transaction(self.db):
             queued, dupes, recovered_n = job_store.record_page(
-                self.db, self.job_id, self.owner, self.lease_s, events, cursor, chunk, len(page.orders), skipped,
-                recovered, notes,
+                self.db,
+                self.job_id,
+                self.owner,
+                self.lease_s,
+                events,
+                cursor,
+                chunk,
+                len(page.orders),
+                skipped,
+                recovered,
+                notes,
             )
         RESYNC_ORDERS.labels(kind, "queued").inc(queued)
         RESYNC_ORDERS.labels(kind, "skipped").inc(skipped + dupes)
@@ -148,7 +184,9 @@ def _missing_ids_note(search: str, fetched: list[str]) -> list[str]:
     if not missing:
         return []
     shown = ", ".join(missing[:20]) + (" …" if len(missing) > 20 else "")
-    return [f"{len(missing)} order id(s) not found in Shopify (deleted, another shop, or older than 60 days without read_all_orders): {shown}"]
+    return [
+        f"{len(missing)} order id(s) not found in Shopify (deleted, another shop, or older than 60 days without read_all_orders): {shown}"
+    ]
 
 
 def run_job(db: Db, settings: Settings, job_id: str, owner: str, **kwargs: Any) -> dict[str, Any] | None:

@@ -31,7 +31,9 @@ TICK_EVERY_S = 5.0
 
 class JobScheduler:
     def __init__(
-        self, settings: Settings, start: Callable[..., threading.Thread] = start_job_thread,
+        self,
+        settings: Settings,
+        start: Callable[..., threading.Thread] = start_job_thread,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -69,7 +71,12 @@ class JobScheduler:
                 continue
             try:
                 job_id = schedule_reconcile_job(
-                    db, self.settings, shop, self.settings["worker.reconcile_window_s"], self.owner, "worker",
+                    db,
+                    self.settings,
+                    shop,
+                    self.settings["worker.reconcile_window_s"],
+                    self.owner,
+                    "worker",
                 )
             except BadRequestError as exc:  # e.g. uninstalled between the read and now
                 log.warning("reconcile not started: %s", exc, extra={"shop": shop})
@@ -86,7 +93,9 @@ class JobScheduler:
         takes the webhook road like any re-synced one. Shops without an Admin API token are
         left to the delivery, which settles the wait (``worker.missing_order_give_up_s``)."""
         created = []
-        for shop, order_ids in sorted(missing_orders.orders_to_fetch(db, self.settings["worker.missing_order_fetch_s"]).items()):
+        for shop, order_ids in sorted(
+            missing_orders.orders_to_fetch(db, self.settings["worker.missing_order_fetch_s"]).items()
+        ):
             if not has_admin_credentials(db, self.settings, shop):
                 continue
             with write_transaction(db):  # claimed and queued together: each order is asked for once
@@ -94,10 +103,18 @@ class JobScheduler:
                 if not claimed:  # another worker got there first
                     continue
                 note = f"fetching {len(claimed)} order(s) whose fulfillments or refunds arrived without their orders/* webhook"
-                created.append(job_store.create_job(
-                    db, RESYNC, shop, ResyncSpec(shop=shop, order_ids=tuple(claimed)).params(), self.owner,
-                    self.settings["worker.lease_s"], [note], "worker",
-                ))
+                created.append(
+                    job_store.create_job(
+                        db,
+                        RESYNC,
+                        shop,
+                        ResyncSpec(shop=shop, order_ids=tuple(claimed)).params(),
+                        self.owner,
+                        self.settings["worker.lease_s"],
+                        [note],
+                        "worker",
+                    )
+                )
             log.info("fetching %d order(s) that never arrived", len(claimed), extra={"shop": shop, "job": created[-1]})
         return created
 

@@ -69,7 +69,9 @@ def _order_ids(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
         raise BadRequestError('"order_ids" must be a non-empty list of Shopify order ids')
     if len(raw) > MAX_ORDER_IDS:
-        raise BadRequestError(f'"order_ids" holds {len(raw)} ids; at most {MAX_ORDER_IDS} per job (use "since" for more)')
+        raise BadRequestError(
+            f'"order_ids" holds {len(raw)} ids; at most {MAX_ORDER_IDS} per job (use "since" for more)'
+        )
     return tuple(dict.fromkeys(_order_id(v) for v in raw))
 
 
@@ -80,7 +82,9 @@ def _z(moment: datetime) -> str:
 def parse_resync_request(body: Any, now: datetime) -> ResyncSpec:
     """Validate ``{"shop", "order_ids" | "since" [, "until"], "silent"}``; BadRequestError says why."""
     if not isinstance(body, dict):
-        raise BadRequestError('expected a JSON object like {"shop": "name.myshopify.com", "since": "2026-11-01T00:00:00Z"}')
+        raise BadRequestError(
+            'expected a JSON object like {"shop": "name.myshopify.com", "since": "2026-11-01T00:00:00Z"}'
+        )
     unknown = sorted(set(body) - {"shop", "order_ids", "since", "until", "silent"})
     if unknown:
         raise BadRequestError(f"unknown field(s): {', '.join(unknown)}")
@@ -123,7 +127,7 @@ def search_queries(params: dict[str, Any], ids_per_query: int) -> list[str]:
     """Shopify search strings, one per chunk (all orders in ``since`` mode; ids in groups)."""
     ids = params.get("order_ids") or []
     if ids:
-        return [" OR ".join(f"id:{i}" for i in ids[n:n + ids_per_query]) for n in range(0, len(ids), ids_per_query)]
+        return [" OR ".join(f"id:{i}" for i in ids[n : n + ids_per_query]) for n in range(0, len(ids), ids_per_query)]
     search = f"updated_at:>='{params['since']}'"
     if params.get("until"):
         search += f" AND updated_at:<='{params['until']}'"
@@ -137,5 +141,7 @@ def parse_duration(text: str, maximum_s: float = MAX_WINDOW_S) -> float:
         raise BadRequestError(f"not a duration like 72h, 3d or 90m: {str(text)[:40]!r}")
     seconds = float(match.group(1)) * _UNIT_S[match.group(2).lower()]
     if seconds > maximum_s:
-        raise BadRequestError(f"duration {str(text)[:40]!r} is longer than {maximum_s / 86400:g} days; use a re-sync with since for more")
+        raise BadRequestError(
+            f"duration {str(text)[:40]!r} is longer than {maximum_s / 86400:g} days; use a re-sync with since for more"
+        )
     return seconds

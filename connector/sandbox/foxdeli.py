@@ -46,9 +46,16 @@ def _b64(data: dict[str, Any]) -> str:
 class FoxdeliStandIn(StandIn):
     """In-memory Foxdeli keyed by order id, with an index by (eshopId, externalIdentifier)."""
 
-    def __init__(self, *, username: str = "api-user@shop.example", password: str = "s3cret-Pa55word!",
-                 eshop_id: str = ESHOP_ID, token_lifetime_s: float = 600.0, jwt_exp: bool = True,
-                 latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        username: str = "api-user@shop.example",
+        password: str = "s3cret-Pa55word!",
+        eshop_id: str = ESHOP_ID,
+        token_lifetime_s: float = 600.0,
+        jwt_exp: bool = True,
+        latency_s: float = 0.0,
+    ) -> None:
         super().__init__(latency_s=latency_s)
         self.username, self.password, self.eshop_id = username, password, eshop_id
         # API users: username -> (password, the e-shop it may write). One Foxdeli serves several
@@ -69,8 +76,14 @@ class FoxdeliStandIn(StandIn):
     def reset(self) -> None:
         """Forget everything (orders, tokens, log, faults, flags): lets tests share one server."""
         with self.lock:
-            for collection in (self.tokens, self.orders, self.by_external, self.invalid_requests,
-                               self.requests, self.faults):
+            for collection in (
+                self.tokens,
+                self.orders,
+                self.by_external,
+                self.invalid_requests,
+                self.requests,
+                self.faults,
+            ):
                 collection.clear()
             self.auth_count, self.reject_all_tokens = 0, False
 
@@ -113,7 +126,9 @@ class FoxdeliStandIn(StandIn):
                     return self._find(request)
             match = _ORDER.match(request.path)
             if match:
-                return self._order_route(request, body, match.group("id"), match.group("rest") or "", match.group("parcel"))
+                return self._order_route(
+                    request, body, match.group("id"), match.group("rest") or "", match.group("parcel")
+                )
             return problem(404, "Not Found", request.path)
 
     def _order_route(self, request: Request, body: Any, order_id: str, rest: str, parcel_id: str | None) -> Response:
@@ -140,7 +155,11 @@ class FoxdeliStandIn(StandIn):
         except ValueError:
             return problem(400, "Bad Request", "Failed to read request")
         user = credentials.get("email") if isinstance(credentials, dict) else None
-        if not isinstance(user, str) or user not in self.accounts or credentials.get("password") != self.accounts[user][0]:
+        if (
+            not isinstance(user, str)
+            or user not in self.accounts
+            or credentials.get("password") != self.accounts[user][0]
+        ):
             return problem(401, "Unauthorized", "Bad credentials")
         self.auth_count += 1
         expires = time.time() + self.token_lifetime_s
@@ -160,7 +179,9 @@ class FoxdeliStandIn(StandIn):
             return problem(401, "Invalid API token provided.")
         self._eshop = self.accounts[user][1]
         if time.time() >= expires:
-            return problem(401, f"The Token has expired on {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires))}.")
+            return problem(
+                401, f"The Token has expired on {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires))}."
+            )
         return None
 
     def _body(self, request: Request) -> tuple[Any, Response | None]:
@@ -185,15 +206,30 @@ class FoxdeliStandIn(StandIn):
         if violations:
             return self._invalid(request, violations)
         if body["eshopId"] != self._eshop:
-            return problem(403, "Eshop was not found for this API key",
-                           f"Eshop with id {body['eshopId']} doesn't exist in this account.", eshopId=body["eshopId"])
+            return problem(
+                403,
+                "Eshop was not found for this API key",
+                f"Eshop with id {body['eshopId']} doesn't exist in this account.",
+                eshopId=body["eshopId"],
+            )
         external = body.get("externalIdentifier")
         if external and (self._eshop, external) in self.by_external:
-            return problem(409, "Order exists", f"Order with externalId {external} already exists",
-                           resourceType="Order", resourceId=external, resourceIdName="externalId")
+            return problem(
+                409,
+                "Order exists",
+                f"Order with externalId {external} already exists",
+                resourceType="Order",
+                resourceId=external,
+                resourceIdName="externalId",
+            )
         order_id = str(uuid.uuid4())
-        order = {**body, "id": order_id, "orderState": "CREATED", "parcels": [],
-                 "links": {"trackAndTrace": {"href": f"{self.url}/tt/order/{order_id}"}}}
+        order = {
+            **body,
+            "id": order_id,
+            "orderState": "CREATED",
+            "parcels": [],
+            "links": {"trackAndTrace": {"href": f"{self.url}/tt/order/{order_id}"}},
+        }
         self.orders[order_id] = order
         if external:
             self.by_external[(self._eshop, external)] = order_id
@@ -203,7 +239,9 @@ class FoxdeliStandIn(StandIn):
         external = (request.query.get("externalId") or [""])[0]
         eshop = (request.query.get("eshopId") or [""])[0]
         if eshop != self._eshop:
-            return problem(403, "Eshop was not found for this API key", f"Eshop with id {eshop} doesn't exist in this account.")
+            return problem(
+                403, "Eshop was not found for this API key", f"Eshop with id {eshop} doesn't exist in this account."
+            )
         order_id = self.by_external.get((eshop, external))
         if order_id is None:
             return problem(404, "Order was not found", f"Order with externalId {external} doesn't exist")

@@ -40,6 +40,7 @@ def number(value: Any) -> str | None:
 def enum(allowed: frozenset[str]) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if value in allowed else f"Invalid value: {value}. Value must be one of the documented values"
+
     return check
 
 
@@ -50,6 +51,7 @@ _COMPOSITE: set[Callable[..., Any]] = set()
 
 def obj(fields: dict[str, Field]) -> Callable[[Any, str, Violations], None]:
     """A validator for a JSON object with these fields; unknown keys are violations."""
+
     def check(value: Any, path: str, out: Violations) -> None:
         if not isinstance(value, dict):
             out[path or "body"] = "must be an object"
@@ -62,6 +64,7 @@ def obj(fields: dict[str, Field]) -> Callable[[Any, str, Violations], None]:
                     out[_join(path, key)] = "must not be null"
                 continue
             _apply(validator, value[key], _join(path, key), out)
+
     _COMPOSITE.add(check)
     return check
 
@@ -73,6 +76,7 @@ def array(item: Callable[..., Any]) -> Callable[[Any, str, Violations], None]:
             return
         for index, element in enumerate(value):
             _apply(item, element, f"{path}[{index}]", out)
+
     _COMPOSITE.add(check)
     return check
 
@@ -112,51 +116,113 @@ def _uuid(value: Any) -> str | None:
 
 
 MONEY = obj({"amount": (_money_amount, True), "currency": (_currency, True)})
-ADDRESS = obj({"line1": (_not_blank, True), "line2": (string, False), "city": (_not_blank, True),
-               "postalCode": (string, False), "countryCode": (enum(enums.COUNTRY_CODES), True),
-               "state": (string, False), "region": (string, False), "longitude": (number, False),
-               "latitude": (number, False)})
-PARCEL_SHOP = obj({"carrier": (enum(enums.CARRIERS), True), "countryCode": (enum(enums.COUNTRY_CODES), True),
-                   "parcelShopId": (_not_blank, True)})
-_DESTINATION = obj({"type": (enum(enums.DESTINATION_TYPES), True), "address": (ADDRESS, False),
-                    "parcelShop": (PARCEL_SHOP, False)})
+ADDRESS = obj(
+    {
+        "line1": (_not_blank, True),
+        "line2": (string, False),
+        "city": (_not_blank, True),
+        "postalCode": (string, False),
+        "countryCode": (enum(enums.COUNTRY_CODES), True),
+        "state": (string, False),
+        "region": (string, False),
+        "longitude": (number, False),
+        "latitude": (number, False),
+    }
+)
+PARCEL_SHOP = obj(
+    {
+        "carrier": (enum(enums.CARRIERS), True),
+        "countryCode": (enum(enums.COUNTRY_CODES), True),
+        "parcelShopId": (_not_blank, True),
+    }
+)
+_DESTINATION = obj(
+    {"type": (enum(enums.DESTINATION_TYPES), True), "address": (ADDRESS, False), "parcelShop": (PARCEL_SHOP, False)}
+)
 LINK = obj({"name": (string, False), "url": (_not_blank, True), "icon": (enum(enums.LINK_ICONS), False)})
-PRODUCT = obj({"type": (enum(enums.PRODUCT_TYPES), False), "sku": (string, False), "name": (string, False),
-               "description": (string, False), "url": (string, False), "image": (string, False),
-               "price": (MONEY, False), "vat": (number, False), "quantity": (_quantity, False),
-               "referencedSku": (string, False)})
+PRODUCT = obj(
+    {
+        "type": (enum(enums.PRODUCT_TYPES), False),
+        "sku": (string, False),
+        "name": (string, False),
+        "description": (string, False),
+        "url": (string, False),
+        "image": (string, False),
+        "price": (MONEY, False),
+        "vat": (number, False),
+        "quantity": (_quantity, False),
+        "referencedSku": (string, False),
+    }
+)
 _PAYMENT_FIELDS: dict[str, Field] = {
     "paid": (lambda v: None if isinstance(v, bool) else "must be a boolean", False),
-    "state": (enum(enums.PAYMENT_STATES), False), "method": (enum(enums.PAYMENT_METHODS), False),
-    "service": (enum(enums.PAYMENT_SERVICES), False), "link": (string, False), "occurred": (datetime_, False)}
+    "state": (enum(enums.PAYMENT_STATES), False),
+    "method": (enum(enums.PAYMENT_METHODS), False),
+    "service": (enum(enums.PAYMENT_SERVICES), False),
+    "link": (string, False),
+    "occurred": (datetime_, False),
+}
 CUSTOMER = obj({"name": (_not_blank, True), "email": (string, True), "phone": (string, True)})
 COST = obj({"type": (enum(enums.ADDITIONAL_COST_TYPES), True), "price": (MONEY, True), "name": (_not_blank, False)})
-BILLING = obj({"name": (string, False), "companyName": (string, False), "billingAddress": (ADDRESS, False),
-               "crn": (string, False), "vatId": (string, False), "email": (string, False), "phone": (string, False)})
+BILLING = obj(
+    {
+        "name": (string, False),
+        "companyName": (string, False),
+        "billingAddress": (ADDRESS, False),
+        "crn": (string, False),
+        "vatId": (string, False),
+        "email": (string, False),
+        "phone": (string, False),
+    }
+)
 COMMUNICATION = obj({"orderDetailUrl": (string, False), "externalLinks": (array(LINK), False)})
 
 _ORDER_FIELDS: dict[str, Field] = {
-    "eshopId": (_uuid, True), "marketId": (_uuid, False), "platform": (string, False),
-    "externalCreated": (datetime_, False), "orderNumber": (string, False),
-    "externalIdentifier": (_not_blank, False), "price": (MONEY, True), "cashOnDelivery": (MONEY, False),
-    "additionalCosts": (array(COST), False), "payment": (obj(_PAYMENT_FIELDS), False),
-    "customer": (CUSTOMER, True), "destination": (_DESTINATION, False), "products": (array(PRODUCT), False),
-    "recommendedProducts": (array(PRODUCT), False), "billingDetails": (BILLING, False),
-    "language": (enum(enums.LANGUAGES), False), "externalLinks": (array(LINK), False),
+    "eshopId": (_uuid, True),
+    "marketId": (_uuid, False),
+    "platform": (string, False),
+    "externalCreated": (datetime_, False),
+    "orderNumber": (string, False),
+    "externalIdentifier": (_not_blank, False),
+    "price": (MONEY, True),
+    "cashOnDelivery": (MONEY, False),
+    "additionalCosts": (array(COST), False),
+    "payment": (obj(_PAYMENT_FIELDS), False),
+    "customer": (CUSTOMER, True),
+    "destination": (_DESTINATION, False),
+    "products": (array(PRODUCT), False),
+    "recommendedProducts": (array(PRODUCT), False),
+    "billingDetails": (BILLING, False),
+    "language": (enum(enums.LANGUAGES), False),
+    "externalLinks": (array(LINK), False),
     "communication": (COMMUNICATION, False),
 }
 ORDER_REGISTRATION = obj(_ORDER_FIELDS)
 # OrderUpdate: the same minus eshopId/marketId/language, nothing required (Foxdeli's PATCH order).
-ORDER_UPDATE = obj({k: (v, False) for k, (v, _) in _ORDER_FIELDS.items() if k not in ("eshopId", "marketId", "language")})
+ORDER_UPDATE = obj(
+    {k: (v, False) for k, (v, _) in _ORDER_FIELDS.items() if k not in ("eshopId", "marketId", "language")}
+)
 
-TRACKING = obj({"carrier": (enum(enums.CARRIERS), False), "number": (string, False), "referenceId": (string, False),
-                "carrierConfigurationId": (_uuid, False),
-                "additionalParams": (lambda v: None if isinstance(v, dict) else "must be an object", False)})
-PARCEL = obj({"externalCreated": (datetime_, False), "products": (array(string), False),
-              "dimensions": (obj(dict.fromkeys(("weight", "height", "length", "width"), (number, False))), False),
-              "deliveryDetails": (lambda v: None if isinstance(v, dict) else "must be an object", False),
-              "pin": (string, False), "tracking": (array(TRACKING), False),
-              "tags": (array(enum(frozenset({"TRACKING_SUSPENDED"}))), False)})
+TRACKING = obj(
+    {
+        "carrier": (enum(enums.CARRIERS), False),
+        "number": (string, False),
+        "referenceId": (string, False),
+        "carrierConfigurationId": (_uuid, False),
+        "additionalParams": (lambda v: None if isinstance(v, dict) else "must be an object", False),
+    }
+)
+PARCEL = obj(
+    {
+        "externalCreated": (datetime_, False),
+        "products": (array(string), False),
+        "dimensions": (obj(dict.fromkeys(("weight", "height", "length", "width"), (number, False))), False),
+        "deliveryDetails": (lambda v: None if isinstance(v, dict) else "must be an object", False),
+        "pin": (string, False),
+        "tracking": (array(TRACKING), False),
+        "tags": (array(enum(frozenset({"TRACKING_SUSPENDED"}))), False),
+    }
+)
 
 
 def _destination_rules(body: dict[str, Any], out: Violations) -> None:

@@ -25,38 +25,101 @@ import pycountry
 from connector.sandbox.server import Request, Response, StandIn
 
 ORDER_FIELDS = {
-    "account", "order_number", "external_id", "external_reference", "client_key",
-    "destination_country_iso3", "language_iso2", "delivery_method", "recipient_email",
-    "recipient_name", "customer_number", "invoice_number", "payment_method",
-    "order_total_amount", "order_tax_amount", "order_net_amount", "order_discount_amount",
-    "order_currency", "payment_details", "order_date", "channel", "announced_delivery_date",
-    "announced_delivery_date_min", "announced_delivery_date_max", "timezone", "order_status",
-    "has_multiple_shipments", "cancelled_date", "cancelled_reason", "tags", "shipping_address",
-    "billing_address", "articles_order", "additional_attributes", "mutations",
+    "account",
+    "order_number",
+    "external_id",
+    "external_reference",
+    "client_key",
+    "destination_country_iso3",
+    "language_iso2",
+    "delivery_method",
+    "recipient_email",
+    "recipient_name",
+    "customer_number",
+    "invoice_number",
+    "payment_method",
+    "order_total_amount",
+    "order_tax_amount",
+    "order_net_amount",
+    "order_discount_amount",
+    "order_currency",
+    "payment_details",
+    "order_date",
+    "channel",
+    "announced_delivery_date",
+    "announced_delivery_date_min",
+    "announced_delivery_date_max",
+    "timezone",
+    "order_status",
+    "has_multiple_shipments",
+    "cancelled_date",
+    "cancelled_reason",
+    "tags",
+    "shipping_address",
+    "billing_address",
+    "articles_order",
+    "additional_attributes",
+    "mutations",
 }
 REQUIRED = ("account", "order_number", "destination_country_iso3", "recipient_email")
 AMOUNTS = ("order_total_amount", "order_tax_amount", "order_net_amount", "order_discount_amount")
 DATES = ("announced_delivery_date", "announced_delivery_date_min", "announced_delivery_date_max")
 ADDRESS_FIELDS = {"address_line", "postal_code", "city", "country_iso3", "first_name", "last_name"}
 ADDRESS_REQUIRED = ("address_line", "postal_code", "city", "country_iso3")
-ARTICLE_FIELDS = {"line_item_id", "sku", "article_name", "quantity", "unit_price", "article_category",
-                  "article_image_url", "article_store_url"}
-TRACKING_FIELDS = {"tracking_number", "courier", "recipient_postal_code", "destination_country_iso3",
-                   "language_iso2", "articles", "cancelled_date", "cancelled_reason",
-                   "notifications_inactive", "is_return", "announced_send_date"}
+ARTICLE_FIELDS = {
+    "line_item_id",
+    "sku",
+    "article_name",
+    "quantity",
+    "unit_price",
+    "article_category",
+    "article_image_url",
+    "article_store_url",
+}
+TRACKING_FIELDS = {
+    "tracking_number",
+    "courier",
+    "recipient_postal_code",
+    "destination_country_iso3",
+    "language_iso2",
+    "articles",
+    "cancelled_date",
+    "cancelled_reason",
+    "notifications_inactive",
+    "is_return",
+    "announced_send_date",
+}
 CANCEL_REASONS = {"customer", "inventory", "payment", "other"}
 AMOUNT_RE = re.compile(r"^-?\d{0,8}(?:\.\d{0,2})?$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-KNOWN_COURIERS = {"ups", "ups-mi", "fedex", "usps", "dhl-germany", "dhl-express", "dhl-gm", "dhl-benelux",
-                  "dpd", "dpd-de", "dpd-uk", "hermes-de", "gls", "royalmail", "colissimo", "mondial",
-                  "postnl", "chronopost"}
+KNOWN_COURIERS = {
+    "ups",
+    "ups-mi",
+    "fedex",
+    "usps",
+    "dhl-germany",
+    "dhl-express",
+    "dhl-gm",
+    "dhl-benelux",
+    "dpd",
+    "dpd-de",
+    "dpd-uk",
+    "hermes-de",
+    "gls",
+    "royalmail",
+    "colissimo",
+    "mondial",
+    "postnl",
+    "chronopost",
+}
 
 
 class ParcellabStandIn(StandIn):
     """Strict parcelLab v4 orders endpoint. ``token``/``scheme`` define the accepted header."""
 
-    def __init__(self, token: str = "pl-test-token", scheme: str = "Parcellab-API-Token",
-                 latency_s: float = 0.0) -> None:
+    def __init__(
+        self, token: str = "pl-test-token", scheme: str = "Parcellab-API-Token", latency_s: float = 0.0
+    ) -> None:
         super().__init__(latency_s)
         self.token = token
         self.scheme = scheme
@@ -132,8 +195,13 @@ class ParcellabStandIn(StandIn):
             tracking = mutation.get("tracking") or {}
             owner = self.trackings.get((tracking.get("courier"), tracking.get("tracking_number")))
             if mutation.get("type") == "add_tracking" and owner and owner["order"] != key:
-                errors.append(_err("invalid", f"tracking_number + courier already belongs to order {owner['order'][1]}",
-                                   f"mutations.{i}.tracking.tracking_number"))
+                errors.append(
+                    _err(
+                        "invalid",
+                        f"tracking_number + courier already belongs to order {owner['order'][1]}",
+                        f"mutations.{i}.tracking.tracking_number",
+                    )
+                )
         return errors
 
     def _upsert(self, body: dict[str, Any]) -> Response:
@@ -177,8 +245,11 @@ def validate_order(body: dict[str, Any]) -> list[dict[str, str]]:
     for name in AMOUNTS:
         if name in body and not (isinstance(body[name], str) and AMOUNT_RE.match(body[name])):
             errors.append(_err("invalid", "Amount must be a decimal string.", name))
-    errors += [_err("invalid", "Date has wrong format. Use YYYY-MM-DD.", d)
-               for d in DATES if d in body and not (isinstance(body[d], str) and DATE_RE.match(body[d]))]
+    errors += [
+        _err("invalid", "Date has wrong format. Use YYYY-MM-DD.", d)
+        for d in DATES
+        if d in body and not (isinstance(body[d], str) and DATE_RE.match(body[d]))
+    ]
     if "cancelled_reason" in body and body["cancelled_reason"] not in CANCEL_REASONS:
         errors.append(_err("invalid_choice", "Not a valid choice.", "cancelled_reason"))
     for tag in body.get("tags") or []:
@@ -204,8 +275,9 @@ def _check_address(address: Any, attr: str) -> list[dict[str, str]]:
     if not isinstance(address, dict):
         return [_err("invalid", "Expected an object.", attr)]
     errors = [_err("unknown_field", "Unknown field.", f"{attr}.{k}") for k in address if k not in ADDRESS_FIELDS]
-    errors += [_err("required", "This field may not be blank.", f"{attr}.{k}")
-               for k in ADDRESS_REQUIRED if not address.get(k)]
+    errors += [
+        _err("required", "This field may not be blank.", f"{attr}.{k}") for k in ADDRESS_REQUIRED if not address.get(k)
+    ]
     return errors + _check_country(address.get("country_iso3"), f"{attr}.country_iso3")
 
 
@@ -222,7 +294,9 @@ def _check_articles(articles: Any, attr: str, unique: bool) -> list[dict[str, st
         if not isinstance(line_id, str) or not line_id or (unique and line_id in seen):
             errors.append(_err("invalid", "line_item_id must be a unique string.", f"{here}.line_item_id"))
         seen.add(line_id)
-        if "unit_price" in article and not (isinstance(article["unit_price"], str) and AMOUNT_RE.match(article["unit_price"])):
+        if "unit_price" in article and not (
+            isinstance(article["unit_price"], str) and AMOUNT_RE.match(article["unit_price"])
+        ):
             errors.append(_err("invalid", "Amount must be a decimal string.", f"{here}.unit_price"))
     return errors
 
@@ -238,8 +312,11 @@ def _check_mutation(mutation: Any, attr: str) -> list[dict[str, str]]:
         return [_err("required", "This field is required.", f"{attr}.tracking")]
     here = f"{attr}.tracking"
     errors = [_err("unknown_field", "Unknown field.", f"{here}.{k}") for k in tracking if k not in TRACKING_FIELDS]
-    errors += [_err("required", "This field is required.", f"{here}.{k}")
-               for k in ("tracking_number", "courier") if not tracking.get(k)]
+    errors += [
+        _err("required", "This field is required.", f"{here}.{k}")
+        for k in ("tracking_number", "courier")
+        if not tracking.get(k)
+    ]
     errors += _check_country(tracking.get("destination_country_iso3"), f"{here}.destination_country_iso3")
     if "notifications_inactive" in tracking and not isinstance(tracking["notifications_inactive"], bool):
         errors.append(_err("invalid", "Must be a valid boolean.", f"{here}.notifications_inactive"))

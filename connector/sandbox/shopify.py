@@ -37,15 +37,30 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRAPHQL_PATH = re.compile(r"\A/admin/api/(\d{4}-\d{2}|unstable)/graphql\.json\Z")
 PREFIX = re.compile(r"\A/shops/([^/]+)(/.*)\Z")
 KNOWN_TOPICS = {
-    "APP_UNINSTALLED", "APP_SCOPES_UPDATE",  # (since API 2024-10)
-    "ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED", "ORDERS_FULFILLED",
-    "ORDERS_PARTIALLY_FULFILLED", "ORDERS_DELETE", "FULFILLMENTS_CREATE", "FULFILLMENTS_UPDATE", "REFUNDS_CREATE",
+    "APP_UNINSTALLED",
+    "APP_SCOPES_UPDATE",  # (since API 2024-10)
+    "ORDERS_CREATE",
+    "ORDERS_UPDATED",
+    "ORDERS_PAID",
+    "ORDERS_CANCELLED",
+    "ORDERS_FULFILLED",
+    "ORDERS_PARTIALLY_FULFILLED",
+    "ORDERS_DELETE",
+    "FULFILLMENTS_CREATE",
+    "FULFILLMENTS_UPDATE",
+    "REFUNDS_CREATE",
 }
 
 
 class ShopifyStandIn(StandIn):
-    def __init__(self, api_key: str, api_secret: str, scope: str = "read_orders,read_fulfillments",
-                 token_lifetime_s: float = 3600.0, page_size: int = 5) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        scope: str = "read_orders,read_fulfillments",
+        token_lifetime_s: float = 3600.0,
+        page_size: int = 5,
+    ) -> None:
         super().__init__()
         self.api_key, self.api_secret, self.scope = api_key, api_secret, scope
         self.token_lifetime_s = token_lifetime_s
@@ -134,7 +149,13 @@ class ShopifyStandIn(StandIn):
                 return Response(200, self._grant(shop, expiring=True))
             shop = self.codes.pop(form.get("code", ""), None)
             if shop is None or (prefixed_shop and prefixed_shop != shop):
-                return Response(400, {"error": "invalid_request", "error_description": "The authorization code was not found or was already used"})
+                return Response(
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": "The authorization code was not found or was already used",
+                    },
+                )
             return Response(200, self._grant(shop, expiring=form.get("expiring") == "1"))
 
     def _token_exchange(self, form: dict[str, str], shop: str | None) -> Response:
@@ -142,7 +163,9 @@ class ShopifyStandIn(StandIn):
         if form.get("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token" or shop is None:
             return refused
         try:
-            claims = jwt.decode(form.get("subject_token", ""), self.api_secret, algorithms=["HS256"], audience=self.api_key)
+            claims = jwt.decode(
+                form.get("subject_token", ""), self.api_secret, algorithms=["HS256"], audience=self.api_key
+            )
         except jwt.PyJWTError:
             return refused
         if claims.get("dest") != f"https://{shop}":
@@ -160,7 +183,9 @@ class ShopifyStandIn(StandIn):
         token = "shpat_" + secrets.token_hex(16)
         self.tokens[token] = (shop, time.time() + self.client_credentials_lifetime_s)
         self.grants.append(("client_credentials", shop))
-        return Response(200, {"access_token": token, "scope": self.scope, "expires_in": self.client_credentials_lifetime_s})
+        return Response(
+            200, {"access_token": token, "scope": self.scope, "expires_in": self.client_credentials_lifetime_s}
+        )
 
     def _grant(self, shop: str, expiring: bool) -> dict[str, Any]:
         token = "shpat_" + secrets.token_hex(16)
@@ -170,15 +195,22 @@ class ShopifyStandIn(StandIn):
         refresh = "shprt_" + secrets.token_hex(16)
         self.tokens[token] = (shop, time.time() + self.token_lifetime_s)
         self.refresh_tokens[refresh] = shop
-        return {"access_token": token, "scope": self.scope, "expires_in": int(self.token_lifetime_s),
-                "refresh_token": refresh, "refresh_token_expires_in": 7776000}
+        return {
+            "access_token": token,
+            "scope": self.scope,
+            "expires_in": int(self.token_lifetime_s),
+            "refresh_token": refresh,
+            "refresh_token_expires_in": 7776000,
+        }
 
     def _graphql(self, request: Request) -> Response:
         token = request.headers.get("X-Shopify-Access-Token", "")
         with self.lock:
             shop, expires = self.tokens.get(token, (None, None))
             if shop is None or (expires is not None and expires < time.time()):
-                return Response(401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
+                return Response(
+                    401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+                )
             body = request.json()
             query, variables = body.get("query", ""), body.get("variables") or {}
             if "webhookSubscriptionCreate" in query:
@@ -190,19 +222,38 @@ class ShopifyStandIn(StandIn):
     def _list(self, shop: str, after: str | None) -> dict[str, Any]:
         subs = self.subscriptions.get(shop, [])
         start = int(after) if after else 0
-        page = subs[start:start + self.page_size]
+        page = subs[start : start + self.page_size]
         end = start + len(page)
-        return {"nodes": [dict(s) for s in page], "pageInfo": {"hasNextPage": end < len(subs), "endCursor": str(end) if page else None}}
+        return {
+            "nodes": [dict(s) for s in page],
+            "pageInfo": {"hasNextPage": end < len(subs), "endCursor": str(end) if page else None},
+        }
 
     def _create(self, shop: str, variables: dict[str, Any]) -> dict[str, Any]:
         topic, uri = variables.get("topic"), variables.get("uri", "")
         if topic not in KNOWN_TOPICS:
-            return {"webhookSubscription": None, "userErrors": [{"field": ["topic"], "message": f"Invalid topic {topic}"}]}
+            return {
+                "webhookSubscription": None,
+                "userErrors": [{"field": ["topic"], "message": f"Invalid topic {topic}"}],
+            }
         if not uri.startswith("https://"):
-            return {"webhookSubscription": None, "userErrors": [{"field": ["webhookSubscription", "uri"], "message": "Address protocol is not supported"}]}
+            return {
+                "webhookSubscription": None,
+                "userErrors": [
+                    {"field": ["webhookSubscription", "uri"], "message": "Address protocol is not supported"}
+                ],
+            }
         subs = self.subscriptions.setdefault(shop, [])
         if any(s["topic"] == topic and s["uri"] == uri for s in subs):
-            return {"webhookSubscription": None, "userErrors": [{"field": ["webhookSubscription", "uri"], "message": "Address for this topic has already been taken"}]}
+            return {
+                "webhookSubscription": None,
+                "userErrors": [
+                    {
+                        "field": ["webhookSubscription", "uri"],
+                        "message": "Address for this topic has already been taken",
+                    }
+                ],
+            }
         sub = {"id": f"gid://shopify/WebhookSubscription/{len(subs) + 1}", "topic": topic, "uri": uri}
         subs.append(sub)
         return {"webhookSubscription": sub, "userErrors": []}

@@ -71,8 +71,14 @@ def free_port(preferred: int | None = None) -> int:
     raise SandboxError("no free port on 127.0.0.1")
 
 
-def start_sandbox(config_path: Path, target: str, orders: int = 40, flaky: float = 0.0, latency_s: float = 0.0,
-                  observe: Callable[[str, Request, Response], None] | None = None) -> Sandbox:
+def start_sandbox(
+    config_path: Path,
+    target: str,
+    orders: int = 40,
+    flaky: float = 0.0,
+    latency_s: float = 0.0,
+    observe: Callable[[str, Request, Response], None] | None = None,
+) -> Sandbox:
     """Start the stand-ins, write the configuration and the sample bodies beside it."""
     _claim(config_path)
     shopify = ShopifyAdminStandIn(orders=orders, token=SHOP_TOKEN, restore_rate=100.0)
@@ -84,8 +90,15 @@ def start_sandbox(config_path: Path, target: str, orders: int = 40, flaky: float
         if flaky and standin is not shopify:
             standin.flaky = (flaky, Fault(status=503, headers={"Retry-After": "1"}, body={"detail": "sandbox: flaky"}))
         standin.start()
-    sandbox = Sandbox(config_path, target, shopify, foxdeli, parcellab,
-                      bind=f"127.0.0.1:{free_port(8000)}", metrics_port=free_port(9101))
+    sandbox = Sandbox(
+        config_path,
+        target,
+        shopify,
+        foxdeli,
+        parcellab,
+        bind=f"127.0.0.1:{free_port(8000)}",
+        metrics_port=free_port(9101),
+    )
     config_path.write_text(sandbox_config(sandbox, secrets.token_urlsafe(24)), encoding="utf-8")
     sandbox.files = write_samples(config_path.parent)
     return sandbox
@@ -179,8 +192,10 @@ def summary(sandbox: Sandbox) -> list[str]:
     fox, pl = sandbox.foxdeli, sandbox.parcellab
     with fox.lock:
         parcels = sum(len(order.get("parcels") or []) for order in fox.orders.values())
-        fox_line = (f"foxdeli:   {len(fox.orders)} order(s), {parcels} parcel(s), {fox.auth_count} token call(s), "
-                    f"{len(fox.invalid_requests)} invalid request(s)")
+        fox_line = (
+            f"foxdeli:   {len(fox.orders)} order(s), {parcels} parcel(s), {fox.auth_count} token call(s), "
+            f"{len(fox.invalid_requests)} invalid request(s)"
+        )
     with pl.lock:
         pl_line = f"parcellab: {len(pl.orders)} order(s), {len(pl.trackings)} tracking(s), {len(pl.invalid_requests)} invalid request(s)"
     return [fox_line, pl_line, f"shopify:   {sandbox.shopify.served_pages} order page(s) served"]

@@ -26,7 +26,9 @@ from connector.errors import ShopifyApiError, ShopifyThrottledError
 from connector.shopify.order_shape import ORDERS_QUERY, map_graphql_order
 
 MAX_ATTEMPTS = 8
-COUNT_QUERY = "query ConnectorOrdersCount($query: String) { ordersCount(query: $query, limit: null) { count precision } }"
+COUNT_QUERY = (
+    "query ConnectorOrdersCount($query: String) { ordersCount(query: $query, limit: null) { count precision } }"
+)
 # The cheapest authenticated question (cost 1): which shop the token opens.
 SHOP_QUERY = "query ConnectorShop { shop { name myshopifyDomain } }"
 MIN_THROTTLE_WAIT_S = 0.05
@@ -144,7 +146,11 @@ class ShopifyAdminClient:
         raise ShopifyThrottledError("Shopify answered THROTTLED", status=response.status_code, wait_s=wait)
 
     def _post(self, query: str, variables: dict[str, Any]) -> requests.Response:
-        headers = {"X-Shopify-Access-Token": self.token, "Content-Type": "application/json", "Accept": "application/json"}
+        headers = {
+            "X-Shopify-Access-Token": self.token,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         try:
             return self.session.post(
                 self.endpoint, json={"query": query, "variables": variables}, headers=headers, timeout=self.timeout_s

@@ -24,7 +24,14 @@ from connector.shopify.ids import GID_PREFIX
 
 SHOP_DOMAIN_TOPICS = topics.PRIVACY_TOPICS
 # Fields only a fulfillment / a refund / a shop or privacy body has.
-FULFILLMENT_FIELDS = ("tracking_number", "tracking_numbers", "tracking_company", "tracking_urls", "shipment_status", "status")
+FULFILLMENT_FIELDS = (
+    "tracking_number",
+    "tracking_numbers",
+    "tracking_company",
+    "tracking_urls",
+    "shipment_status",
+    "status",
+)
 REFUND_FIELDS = ("refund_line_items", "transactions", "order_adjustments", "refund_shipping_lines")
 SHOP_FIELDS = ("shop_domain", "myshopify_domain")
 EXPECTED_GID_TYPE = {"order": "Order", "fulfillment": "Fulfillment", "refund": "Refund"}
@@ -34,7 +41,7 @@ def gid_type(body: dict[str, Any]) -> str | None:
     """``Order`` from ``gid://shopify/Order/123`` in ``admin_graphql_api_id``; None when absent."""
     gid = body.get("admin_graphql_api_id")
     if isinstance(gid, str) and gid.startswith(GID_PREFIX):
-        return gid[len(GID_PREFIX):].split("/", 1)[0] or None
+        return gid[len(GID_PREFIX) :].split("/", 1)[0] or None
     return None
 
 
@@ -63,7 +70,9 @@ def _kind_of(body: dict[str, Any]) -> str | None:
     """What the body looks like: order, fulfillment, refund, shop — or None when it cannot be told."""
     declared = gid_type(body)
     if declared:
-        return {"Order": "order", "Fulfillment": "fulfillment", "Refund": "refund", "Shop": "shop"}.get(declared, declared)
+        return {"Order": "order", "Fulfillment": "fulfillment", "Refund": "refund", "Shop": "shop"}.get(
+            declared, declared
+        )
     if any(key in body for key in SHOP_FIELDS):
         return "shop"
     if "order_id" in body:
@@ -81,7 +90,9 @@ def resource_problem(topic: str, body: dict[str, Any]) -> str | None:
         if extra or (declared and declared != "Order"):
             return f"orders/delete carries only the order's id, this body has {', '.join(extra) or declared}"
         return None
-    wanted = "order" if topic in topics.ORDER_TOPICS else "fulfillment" if topic in topics.FULFILLMENT_TOPICS else "refund"
+    wanted = (
+        "order" if topic in topics.ORDER_TOPICS else "fulfillment" if topic in topics.FULFILLMENT_TOPICS else "refund"
+    )
     kind = _kind_of(body)
     if kind == wanted:
         return None

@@ -23,8 +23,10 @@ def _environ_keys(name: str) -> tuple[str, str]:
     return f"HTTP_X_SHOPIFY_{suffix}", f"HTTP_SHOPIFY_{suffix}"
 
 
-_KEYS = {name: _environ_keys(name) for name in
-         ("Topic", "Shop-Domain", "Webhook-Id", "Event-Id", "API-Version", "Triggered-At", "Test", "Hmac-Sha256")}
+_KEYS = {
+    name: _environ_keys(name)
+    for name in ("Topic", "Shop-Domain", "Webhook-Id", "Event-Id", "API-Version", "Triggered-At", "Test", "Hmac-Sha256")
+}
 
 
 def header(environ: Mapping[str, str], name: str) -> str | None:

@@ -26,11 +26,20 @@ TIMEOUT_S = 15.0
 # OAuth 2.0 error codes (RFC 6749 §5.2): the only words of the token endpoint's error answer a
 # page may show. Its free text may echo the request (client_secret, code) and goes to logs only,
 # scrubbed.
-OAUTH_ERROR_CODES = frozenset({
-    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "invalid_scope", "access_denied", "server_error", "temporarily_unavailable",
-    "invalid_subject_token",  # token exchange: the ID token is stale or not this app's
-})
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_subject_token",  # token exchange: the ID token is stale or not this app's
+    }
+)
 # Token exchange (RFC 8693 as Shopify takes it; shopifyapp's exchange/token_exchange.py).
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
@@ -60,15 +69,15 @@ def admin_base(template: str, shop: str, admin_url: str | None = None) -> str:
 def authorize_url(base: str, api_key: str, scopes: str, redirect_uri: str, state: str) -> str:
     """Where the merchant grants the scopes. No ``grant_options[]=per-user``: we want an offline
     token, which survives the staff member who installed the app."""
-    query = urlencode(
-        {"client_id": api_key, "scope": scopes, "redirect_uri": redirect_uri, "state": state}
-    )
+    query = urlencode({"client_id": api_key, "scope": scopes, "redirect_uri": redirect_uri, "state": state})
     return f"{base}/admin/oauth/authorize?{query}"
 
 
 def _post_token_request(base: str, form: Mapping[str, Any]) -> TokenGrant:
     url = f"{base}/admin/oauth/access_token"
-    secrets = [str(v) for k, v in form.items() if k in ("client_secret", "code", "refresh_token", "subject_token") and v]
+    secrets = [
+        str(v) for k, v in form.items() if k in ("client_secret", "code", "refresh_token", "subject_token") and v
+    ]
     try:
         response = requests.post(url, json=dict(form), headers={"Accept": "application/json"}, timeout=TIMEOUT_S)
     except requests.RequestException as exc:
@@ -77,8 +86,10 @@ def _post_token_request(base: str, form: Mapping[str, Any]) -> TokenGrant:
         code = _error_code(response)
         raise TokenRequestError(
             f"token request refused: HTTP {response.status_code}" + (f" ({code})" if code else ""),
-            status=response.status_code, transient=response.status_code >= 500 or response.status_code == 429,
-            detail=scrub_secrets(response_text(response), secrets), code=code,
+            status=response.status_code,
+            transient=response.status_code >= 500 or response.status_code == 429,
+            detail=scrub_secrets(response_text(response), secrets),
+            code=code,
             retry_after=_retry_after(response.headers.get("Retry-After")),
         )
     try:
@@ -103,8 +114,11 @@ def parse_token_grant(data: Any) -> TokenGrant:
     if not isinstance(scope, str):
         raise ShopifyApiError("token response has a malformed scope")
     return TokenGrant(
-        access_token=token, scope=scope, refresh_token=refresh,
-        expires_in=_seconds(data, "expires_in"), refresh_token_expires_in=_seconds(data, "refresh_token_expires_in"),
+        access_token=token,
+        scope=scope,
+        refresh_token=refresh,
+        expires_in=_seconds(data, "expires_in"),
+        refresh_token_expires_in=_seconds(data, "refresh_token_expires_in"),
     )
 
 
@@ -133,9 +147,7 @@ def response_text(response: requests.Response) -> str:
     return (response.content or b"")[:4000].decode("utf-8", errors="replace")
 
 
-def fetch_access_token(
-    base: str, api_key: str, api_secret: str, code: str, expiring: bool
-) -> TokenGrant:
+def fetch_access_token(base: str, api_key: str, api_secret: str, code: str, expiring: bool) -> TokenGrant:
     """Exchange the callback's ``code`` for an offline token.
 
     ``expiring=1`` asks for an expiring offline token with a refresh token
@@ -152,8 +164,10 @@ def fetch_refreshed_token(base: str, api_key: str, api_secret: str, refresh_toke
     return _post_token_request(
         base,
         {
-            "client_id": api_key, "client_secret": api_secret,
-            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": api_key,
+            "client_secret": api_secret,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
         },
     )
 
@@ -183,7 +197,9 @@ def _with_retries(base: str, form: Mapping[str, Any]) -> TokenGrant:
 
     retrying = Retrying(
         retry=retry_if_exception(lambda exc: isinstance(exc, ShopifyApiError) and exc.transient),
-        wait=wait, stop=stop, reraise=True,
+        wait=wait,
+        stop=stop,
+        reraise=True,
     )
     return retrying(_post_token_request, base, form)
 
@@ -195,9 +211,13 @@ def exchange_id_token(base: str, api_key: str, api_secret: str, id_token: str, e
     https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/token-exchange
     """
     form = {
-        "client_id": api_key, "client_secret": api_secret, "grant_type": TOKEN_EXCHANGE_GRANT,
-        "subject_token": id_token, "subject_token_type": ID_TOKEN_TYPE,
-        "requested_token_type": OFFLINE_TOKEN_TYPE, "expiring": 1 if expiring else 0,
+        "client_id": api_key,
+        "client_secret": api_secret,
+        "grant_type": TOKEN_EXCHANGE_GRANT,
+        "subject_token": id_token,
+        "subject_token_type": ID_TOKEN_TYPE,
+        "requested_token_type": OFFLINE_TOKEN_TYPE,
+        "expiring": 1 if expiring else 0,
     }
     try:
         return _with_retries(base, form)
@@ -211,4 +231,6 @@ def fetch_client_credentials_token(base: str, client_id: str, client_secret: str
     """The client credentials grant of a Dev Dashboard custom app: a token valid for 24 hours.
     https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/client-credentials-grant
     """
-    return _with_retries(base, {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"})
+    return _with_retries(
+        base, {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"}
+    )

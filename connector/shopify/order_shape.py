@@ -75,7 +75,12 @@ ORDERS_QUERY = (
 
 # displayFulfillmentStatus → REST fulfillment_status where REST has its own word; any other
 # value is lower-cased (REST uses null for an unfulfilled order).
-_FULFILLMENT_STATUS: dict[Any, str | None] = {"UNFULFILLED": None, "PARTIALLY_FULFILLED": "partial", "FULFILLED": "fulfilled", "RESTOCKED": "restocked"}
+_FULFILLMENT_STATUS: dict[Any, str | None] = {
+    "UNFULFILLED": None,
+    "PARTIALLY_FULFILLED": "partial",
+    "FULFILLED": "fulfilled",
+    "RESTOCKED": "restocked",
+}
 
 
 def gid_to_id(gid: Any) -> int | None:
@@ -120,12 +125,18 @@ def _money_fields(node: dict[str, Any], fields: dict[str, str]) -> dict[str, Any
 
 # REST money field ← GraphQL MoneyBag field, on the order.
 _ORDER_MONEY = {
-    "total_price": "totalPriceSet", "subtotal_price": "subtotalPriceSet", "total_tax": "totalTaxSet",
-    "total_discounts": "totalDiscountsSet", "total_outstanding": "totalOutstandingSet",
+    "total_price": "totalPriceSet",
+    "subtotal_price": "subtotalPriceSet",
+    "total_tax": "totalTaxSet",
+    "total_discounts": "totalDiscountsSet",
+    "total_outstanding": "totalOutstandingSet",
     # After order edits and refunds: what the targets send as the order's value.
-    "current_total_price": "currentTotalPriceSet", "current_subtotal_price": "currentSubtotalPriceSet",
-    "current_total_tax": "currentTotalTaxSet", "current_total_discounts": "currentTotalDiscountsSet",
-    "current_total_duties": "currentTotalDutiesSet", "current_total_additional_fees": "currentTotalAdditionalFeesSet",
+    "current_total_price": "currentTotalPriceSet",
+    "current_subtotal_price": "currentSubtotalPriceSet",
+    "current_total_tax": "currentTotalTaxSet",
+    "current_total_discounts": "currentTotalDiscountsSet",
+    "current_total_duties": "currentTotalDutiesSet",
+    "current_total_additional_fees": "currentTotalAdditionalFeesSet",
     "total_tip_received": "totalTipReceivedSet",
 }
 

@@ -60,7 +60,11 @@ def verify_session_token(token: str, api_key: str, secrets: Iterable[str]) -> Se
     claims = _decode(token, api_key, [s for s in secrets if s])
     shop = _shop_of(claims)
     return SessionToken(
-        shop=shop, user_id=str(claims["sub"]), session_id=str(claims["sid"]), claims=claims, token=token,
+        shop=shop,
+        user_id=str(claims["sub"]),
+        session_id=str(claims["sid"]),
+        claims=claims,
+        token=token,
     )
 
 
@@ -70,7 +74,11 @@ def _decode(token: str, api_key: str, secrets: list[str]) -> dict[str, Any]:
     for secret in secrets:
         try:
             return jwt.decode(
-                token, secret, algorithms=ALGORITHMS, audience=api_key, leeway=LEEWAY_S,
+                token,
+                secret,
+                algorithms=ALGORITHMS,
+                audience=api_key,
+                leeway=LEEWAY_S,
                 # strict_aud: aud must be the api key itself, not a list that happens to hold it.
                 options={"require": REQUIRED_CLAIMS, "strict_aud": True},
             )

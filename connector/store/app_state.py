@@ -14,8 +14,7 @@ def get_value(db: Db, key: str) -> str | None:
 
 def set_value(db: Db, key: str, value: str) -> None:
     db.execute(
-        "INSERT INTO app_state (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO app_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [key, value],
     )
 

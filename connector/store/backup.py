@@ -40,7 +40,9 @@ class Snapshot:
     applied: list[str] = field(default_factory=list)  # migrations, in the order applied
 
     def describe(self) -> str:
-        return f"{self.path}: {self.bytes:,} bytes, {self.events:,} events, {self.orders:,} orders, schema {self.schema}"
+        return (
+            f"{self.path}: {self.bytes:,} bytes, {self.events:,} events, {self.orders:,} orders, schema {self.schema}"
+        )
 
     @property
     def schema(self) -> str:
@@ -155,8 +157,10 @@ def restore_database(backup: str, destination: str, force: bool = False) -> tupl
         raise BackupError(f"{backup} holds no connector data (no migrations applied)")
     newer = sorted(set(wanted.applied) - set(known_migrations()))
     if newer and not force:
-        raise BackupError(f"{backup} was made by a newer connector (migrations {', '.join(newer)}): "
-                          "restore it with that version, or pass --force")
+        raise BackupError(
+            f"{backup} was made by a newer connector (migrations {', '.join(newer)}): "
+            "restore it with that version, or pass --force"
+        )
     kept = _keep_current(destination, force)
     source = _reader(backup)
     live = connect_sqlite(destination)
@@ -177,10 +181,10 @@ def _keep_current(destination: str, force: bool) -> str | None:
         return None
     in_use = database_in_use(destination)
     if not force:
-        state = ("is in use: stop the web app and every worker first, then" if in_use
-                 else "exists:")
-        raise BackupError(f"the database at {destination} {state} pass --force to replace it "
-                          "(a copy of it is kept beside it)")
+        state = "is in use: stop the web app and every worker first, then" if in_use else "exists:"
+        raise BackupError(
+            f"the database at {destination} {state} pass --force to replace it (a copy of it is kept beside it)"
+        )
     kept = f"{destination}.before-restore-{time.strftime('%Y%m%dT%H%M%S')}"
     backup_database(destination, kept)
     return kept

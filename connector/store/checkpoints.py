@@ -51,7 +51,9 @@ def ensure_checkpointer(path: str) -> None:
         if key in _running:
             return
         stop = threading.Event()
-        thread = threading.Thread(target=_checkpoint_until_idle, args=(path, key, stop), name="wal-checkpoints", daemon=True)
+        thread = threading.Thread(
+            target=_checkpoint_until_idle, args=(path, key, stop), name="wal-checkpoints", daemon=True
+        )
         _running[key] = (thread, stop)
     thread.start()
 

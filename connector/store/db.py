@@ -329,7 +329,8 @@ def savepoint(db: Db, name: str = "step") -> Iterator[None]:
 # SQLite's OperationalError; psycopg's OperationalError (lock timeouts, serialization failures and
 # lost connections are subclasses) and InterfaceError (a closed connection).
 STORAGE_FAILURES: tuple[type[BaseException], ...] = (
-    sqlite3.OperationalError, *_psycopg_errors("OperationalError", "InterfaceError"),
+    sqlite3.OperationalError,
+    *_psycopg_errors("OperationalError", "InterfaceError"),
 )
 
 

@@ -28,7 +28,9 @@ def check_database_file(path: str, *, must_exist: bool, writable: bool) -> None:
     if file.is_dir():
         raise DatabaseFileError(f"database {path} is a folder, not a file: correct database.path")
     if not folder.is_dir():
-        raise DatabaseFileError(f"database {path}: the folder {folder} does not exist (create it, or correct database.path)")
+        raise DatabaseFileError(
+            f"database {path}: the folder {folder} does not exist (create it, or correct database.path)"
+        )
     if not file.exists():
         if must_exist:
             raise DatabaseFileError(
@@ -59,4 +61,6 @@ def _check_writable(path: str, folder: Path) -> None:
             f"database {path} is read-only: the connector writes to it (check the file's permissions and its filesystem)"
         )
     if not os.access(folder, os.W_OK):  # WAL mode keeps <name>-wal and <name>-shm beside the file
-        raise DatabaseFileError(f"database {path}: the folder {folder} is read-only, and SQLite writes its -wal file there")
+        raise DatabaseFileError(
+            f"database {path}: the folder {folder} is read-only, and SQLite writes its -wal file there"
+        )

@@ -65,7 +65,9 @@ class Dialect:
         return sql
 
     def table_exists(self, db: Db, table: str) -> bool:
-        return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone() is not None
+        return (
+            db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone() is not None
+        )
 
     @contextmanager
     def secure_delete(self, db: Db) -> Iterator[None]:

@@ -11,8 +11,13 @@ from connector.timeutil import now_db
 
 
 def record_dry_run(
-    db: Db, shop: str, order_id: str, kind: str, part_id: str | None,
-    mapping: str, payload: dict[str, Any],
+    db: Db,
+    shop: str,
+    order_id: str,
+    kind: str,
+    part_id: str | None,
+    mapping: str,
+    payload: dict[str, Any],
 ) -> int:
     rows = db.execute(
         "INSERT INTO dry_run_payloads (shop, order_id, kind, part_id, mapping, payload, recorded_at) "

@@ -46,8 +46,16 @@ def save_event(db: Db, event: NewEvent) -> tuple[int | None, bool]:
         RETURNING id
         """,
         [
-            event.shop, event.topic, event.dedupe_key, event.webhook_id, event.event_id,
-            event.api_version, event.triggered_at, now_db(), int(event.test), event.source,
+            event.shop,
+            event.topic,
+            event.dedupe_key,
+            event.webhook_id,
+            event.event_id,
+            event.api_version,
+            event.triggered_at,
+            now_db(),
+            int(event.test),
+            event.source,
             event.body,
         ],
     ).fetchall()  # all of it: SQLite finishes (and commits) the statement only then
@@ -88,9 +96,7 @@ def event_is_silent(db: Db, event_id: int) -> bool:
     return bool(row) and row[0] == SILENT_SOURCE
 
 
-def set_event_state(
-    db: Db, event_id: int, state: EventState, reason: str | None = None, **fields: Any
-) -> None:
+def set_event_state(db: Db, event_id: int, state: EventState, reason: str | None = None, **fields: Any) -> None:
     """Record the outcome of triage or delivery for one event."""
     columns = {"state": state, "reason": reason, "processed_at": now_db(), **fields}
     assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -164,9 +170,7 @@ def oldest_open_event_age_s(db: Db) -> float | None:
     return (utc_now() - oldest).total_seconds() if oldest else None
 
 
-def list_events(
-    db: Db, shop: str, order_id: str, limit: int = 50
-) -> Iterable[dict[str, Any]]:
+def list_events(db: Db, shop: str, order_id: str, limit: int = 50) -> Iterable[dict[str, Any]]:
     return query_rows(
         db,
         "SELECT id, topic, state, reason, received_at, resource_updated_at, source, part_kind, part_id "

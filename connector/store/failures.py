@@ -26,15 +26,20 @@ def record_attempt(db: Db, attempt: Attempt) -> None:
         "INSERT INTO attempts (shop, order_id, what, outcome, status_code, error, worker, started_at, duration_ms) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            attempt.shop, attempt.order_id, attempt.what, attempt.outcome, attempt.status_code, attempt.error,
-            attempt.worker, attempt.started_at, round(attempt.duration_ms, 2),
+            attempt.shop,
+            attempt.order_id,
+            attempt.what,
+            attempt.outcome,
+            attempt.status_code,
+            attempt.error,
+            attempt.worker,
+            attempt.started_at,
+            round(attempt.duration_ms, 2),
         ],
     )
 
 
-def dead_letter(
-    db: Db, shop: str, order_id: str, reason: str, status_code: int | None
-) -> int | None:
+def dead_letter(db: Db, shop: str, order_id: str, reason: str, status_code: int | None) -> int | None:
     """Park the order with its reason; its queued events become ``dead``. Inside ``write_transaction``.
     None when the order is gone (erased meanwhile): nothing is written then."""
     cursor = db.execute(
@@ -44,9 +49,7 @@ def dead_letter(
     )
     if cursor.rowcount == 0:
         return None
-    attempts = db.execute(
-        "SELECT attempts FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
-    ).fetchone()[0]
+    attempts = db.execute("SELECT attempts FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]).fetchone()[0]
     db.execute(
         f"UPDATE events SET state = '{DEAD}', reason = ?, processed_at = ? "
         f"WHERE shop = ? AND order_id = ? AND state = '{QUEUED}'",
@@ -103,7 +106,9 @@ def settle_delivered(db: Db, shop: str, order_id: str) -> int:
 def replay_failure(db: Db, failure_id: int) -> dict[str, Any] | None:
     """Queue a dead-lettered order again. None when there is no such open failure.
     Inside ``write_transaction``."""
-    rows = query_rows(db, f"SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL{db.dialect.lock()}", [failure_id])
+    rows = query_rows(
+        db, f"SELECT * FROM failures WHERE id = ? AND replayed_at IS NULL{db.dialect.lock()}", [failure_id]
+    )
     if not rows:
         return None
     failure = rows[0]

@@ -32,8 +32,14 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_job(
-    db: Db, kind: str, shop: str, params: dict[str, Any], owner: str,
-    lease_s: float, notes: Iterable[str] = (), requested_by: str | None = None,
+    db: Db,
+    kind: str,
+    shop: str,
+    params: dict[str, Any],
+    owner: str,
+    lease_s: float,
+    notes: Iterable[str] = (),
+    requested_by: str | None = None,
 ) -> str:
     """A new job, already leased by ``owner`` (so nobody else starts it before its runner)."""
     job_id = uuid.uuid4().hex
@@ -41,7 +47,18 @@ def create_job(
     db.execute(
         "INSERT INTO jobs (id, kind, shop, params, status, requested_by, notes, created_at, updated_at, "
         f"lease_owner, lease_until) VALUES (?, ?, ?, ?, '{QUEUED}', ?, ?, ?, ?, ?, ?)",
-        [job_id, kind, shop, json.dumps(params), requested_by, json.dumps(list(notes)), now, now, owner, db_time_in(lease_s)],
+        [
+            job_id,
+            kind,
+            shop,
+            json.dumps(params),
+            requested_by,
+            json.dumps(list(notes)),
+            now,
+            now,
+            owner,
+            db_time_in(lease_s),
+        ],
     )
     return job_id
 
@@ -53,13 +70,13 @@ def get_job(db: Db, job_id: str) -> dict[str, Any] | None:
 
 def job_ids_starting(db: Db, prefix: str, limit: int = 2) -> list[str]:
     """Ids of the jobs whose id starts with ``prefix`` (at most ``limit``), for short ids typed by hand."""
-    rows = query_rows(db, "SELECT id FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?", [len(prefix), prefix, limit])
+    rows = query_rows(
+        db, "SELECT id FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?", [len(prefix), prefix, limit]
+    )
     return [row["id"] for row in rows]
 
 
-def list_jobs(
-    db: Db, shop: str | None = None, kind: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
+def list_jobs(db: Db, shop: str | None = None, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     where, params = where_equal(shop=shop, kind=kind)
     rows = query_rows(db, f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
     return [_decode(r) for r in rows]
@@ -91,15 +108,25 @@ def orphaned_job_ids(db: Db, limit: int = 10) -> list[str]:
 
 def _check_lease(db: Db, job_id: str, owner: str) -> list[str]:
     """The job's notes, once we know ``owner`` still runs it (else :class:`LeaseLostError`)."""
-    row = db.execute(f"SELECT lease_owner, status, notes FROM jobs WHERE id = ?{db.dialect.lock()}", [job_id]).fetchone()
+    row = db.execute(
+        f"SELECT lease_owner, status, notes FROM jobs WHERE id = ?{db.dialect.lock()}", [job_id]
+    ).fetchone()
     if row is None or row[0] != owner or row[1] not in OPEN_JOB_STATUSES:
         raise LeaseLostError(job_id)
     return json.loads(row[2])
 
 
 def record_page(
-    db: Db, job_id: str, owner: str, lease_s: float, events: list[NewEvent],
-    cursor: str | None, chunk: int, fetched: int, skipped: int = 0, recovered_keys: AbstractSet[str] = frozenset(),
+    db: Db,
+    job_id: str,
+    owner: str,
+    lease_s: float,
+    events: list[NewEvent],
+    cursor: str | None,
+    chunk: int,
+    fetched: int,
+    skipped: int = 0,
+    recovered_keys: AbstractSet[str] = frozenset(),
     notes: Iterable[str] = (),
 ) -> tuple[int, int, int]:
     """Store a page's events and move the job's cursor. Returns (queued, duplicates, recovered).
@@ -128,8 +155,20 @@ def record_page(
         "UPDATE jobs SET cursor = ?, chunk = ?, pages = pages + 1, fetched = fetched + ?, queued = queued + ?, "
         "duplicates = duplicates + ?, skipped = skipped + ?, recovered = recovered + ?, fulfillments = fulfillments + ?, "
         "updated_at = ?, lease_until = ?, notes = ? WHERE id = ?",
-        [cursor, chunk, fetched, queued, duplicates, skipped, recovered, fulfillments, now_db(), db_time_in(lease_s),
-         json.dumps(job_notes), job_id],
+        [
+            cursor,
+            chunk,
+            fetched,
+            queued,
+            duplicates,
+            skipped,
+            recovered,
+            fulfillments,
+            now_db(),
+            db_time_in(lease_s),
+            json.dumps(job_notes),
+            job_id,
+        ],
     )
     return queued, duplicates, recovered
 
@@ -148,9 +187,7 @@ def finish_job(db: Db, job_id: str, owner: str, status: JobStatus, error: str | 
     )
 
 
-def release_job(
-    db: Db, job_id: str, owner: str, retry_in_s: float | None = None, error: str | None = None
-) -> None:
+def release_job(db: Db, job_id: str, owner: str, retry_in_s: float | None = None, error: str | None = None) -> None:
     """Stop running the job but leave it open: resumable at once, or after ``retry_in_s``."""
     db.execute(
         "UPDATE jobs SET lease_owner = NULL, lease_until = ?, error = ?, updated_at = ? "

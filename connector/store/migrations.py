@@ -63,7 +63,7 @@ def m001_core(db: Db) -> None:
             processed_at TEXT,
             UNIQUE (shop, topic, dedupe_key)
         )
-        """
+        """,
     )
     _ddl(db, "CREATE INDEX events_state ON events (state, id)")
     _ddl(db, "CREATE INDEX events_order ON events (shop, order_id)")
@@ -95,7 +95,7 @@ def m001_core(db: Db) -> None:
             created_at TEXT NOT NULL,
             PRIMARY KEY (shop, order_id)
         )
-        """
+        """,
     )
     _ddl(db, "CREATE INDEX orders_due ON orders (has_work, next_attempt_at)")
     _ddl(db, "CREATE INDEX orders_status ON orders (shop, status)")
@@ -116,7 +116,7 @@ def m001_core(db: Db) -> None:
             payload_hash TEXT,
             PRIMARY KEY (shop, kind, part_id)
         )
-        """
+        """,
     )
     _ddl(db, "CREATE INDEX order_parts_order ON order_parts (shop, order_id)")
     _ddl(
@@ -134,7 +134,7 @@ def m001_core(db: Db) -> None:
             started_at TEXT NOT NULL,
             duration_ms REAL
         )
-        """
+        """,
     )
     _ddl(db, "CREATE INDEX attempts_order ON attempts (shop, order_id, id)")
     # The dead-letter list: deliveries that cannot succeed without a person, with the reason.
@@ -151,7 +151,7 @@ def m001_core(db: Db) -> None:
             failed_at TEXT NOT NULL,
             replayed_at TEXT
         )
-        """
+        """,
     )
     _ddl(db, "CREATE INDEX failures_open ON failures (replayed_at, shop)")
     _ddl(
@@ -167,7 +167,7 @@ def m001_core(db: Db) -> None:
             refresh_token TEXT,
             token_expires_at TEXT
         )
-        """
+        """,
     )
     _ddl(
         db,
@@ -182,7 +182,7 @@ def m001_core(db: Db) -> None:
             payload TEXT NOT NULL,
             recorded_at TEXT NOT NULL
         )
-        """
+        """,
     )
     _ddl(db, "CREATE TABLE app_state (key TEXT PRIMARY KEY, value TEXT)")
 
@@ -200,7 +200,7 @@ def m002_lifecycle(db: Db) -> None:
             created_at TEXT NOT NULL,
             expires_at TEXT NOT NULL
         )
-        """
+        """,
     )
     # customers/data_request: what the store owner asked for, until an operator answers it.
     # email/phone are blanked when the same customer is later redacted.
@@ -220,7 +220,7 @@ def m002_lifecycle(db: Db) -> None:
             redacted_at TEXT,
             UNIQUE (shop, data_request_id)
         )
-        """
+        """,
     )
 
 
@@ -258,7 +258,7 @@ def m003_jobs(db: Db) -> None:
             lease_owner TEXT,
             lease_until TEXT
         )
-        """
+        """,
     )
     _ddl(db, "CREATE INDEX jobs_open ON jobs (status, lease_until)")
     _ddl(db, "CREATE INDEX jobs_shop ON jobs (shop, kind, created_at)")
@@ -295,7 +295,7 @@ def m005_tenancy(db: Db) -> None:
             recheck_at TEXT,
             updated_at TEXT NOT NULL
         )
-        """
+        """,
     )
     _ddl(db, "CREATE INDEX shop_settings_recheck ON shop_settings (check_ok, recheck_at)")
     # What the merchant sees of an order: its name as Shopify shows it (#1001), its number and
@@ -312,15 +312,9 @@ def m005_tenancy(db: Db) -> None:
     _ddl(db, "CREATE INDEX orders_synced ON orders (shop, last_synced_at)")
     # Held and skipped orders wait far in the future: claims scan only orders that can go now.
     _ddl(db, "DROP INDEX orders_due")
-    _ddl(
-        db,
-        "CREATE INDEX orders_due ON orders (has_work, next_attempt_at) WHERE status IN ('pending', 'retrying')"
-    )
+    _ddl(db, "CREATE INDEX orders_due ON orders (has_work, next_attempt_at) WHERE status IN ('pending', 'retrying')")
     # The oldest waiting event of one shop; partial, so a webhook's INSERT (state 'new') pays nothing.
-    _ddl(
-        db,
-        "CREATE INDEX events_waiting ON events (shop, received_at) WHERE state IN ('queued', 'held')"
-    )
+    _ddl(db, "CREATE INDEX events_waiting ON events (shop, received_at) WHERE state IN ('queued', 'held')")
     # One token exchange per shop at a time, across gunicorn workers (two tabs opening the app).
     _ddl(
         db,
@@ -332,7 +326,7 @@ def m005_tenancy(db: Db) -> None:
             until TEXT NOT NULL,
             PRIMARY KEY (shop, purpose)
         )
-        """
+        """,
     )
     # A Dev Dashboard app's own client id and secret (client credentials grant), when it is not
     # this app's shopify.api_key/api_secret; the secret encrypted like the tokens.
@@ -377,7 +371,7 @@ def m008_redactions(db: Db) -> None:
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )
-        """
+        """,
     )
 
 
@@ -484,5 +478,8 @@ def pending_migrations(location: str) -> list[str]:
 def _ensure_migrations_table(db: Db) -> None:
     # The columns of sqlite-utils' Migrations table, so files it migrated read the same.
     table = db.dialect.migrations_table
-    _ddl(db, f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, applied_at TEXT)")
+    _ddl(
+        db,
+        f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, applied_at TEXT)",
+    )
     db.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_name ON {table} (migration_set, name)")

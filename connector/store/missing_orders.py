@@ -17,9 +17,7 @@ from connector.store.db import Db
 from connector.timeutil import db_time_in, now_db
 
 # An order row without a body (newest_event_id NULL) whose parts wait to be delivered.
-_WAITING = (
-    f"newest_event_id IS NULL AND has_work = 1 AND status IN ('{SyncStatus.PENDING}', '{SyncStatus.RETRYING}')"
-)
+_WAITING = f"newest_event_id IS NULL AND has_work = 1 AND status IN ('{SyncStatus.PENDING}', '{SyncStatus.RETRYING}')"
 
 
 def mark_order_missing(db: Db, shop: str, order_id: str) -> None:

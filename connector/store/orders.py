@@ -78,9 +78,9 @@ def _ensure_order(db: Db, shop: str, order_id: str) -> dict[str, Any]:
         "ON CONFLICT (shop, order_id) DO NOTHING",
         [shop, order_id, now, now, now],
     )
-    return query_rows(
-        db, f"SELECT * FROM orders WHERE shop = ? AND order_id = ?{db.dialect.lock()}", [shop, order_id]
-    )[0]
+    return query_rows(db, f"SELECT * FROM orders WHERE shop = ? AND order_id = ?{db.dialect.lock()}", [shop, order_id])[
+        0
+    ]
 
 
 def lock_orders(db: Db, keys: list[tuple[str, str]]) -> None:
@@ -91,7 +91,8 @@ def lock_orders(db: Db, keys: list[tuple[str, str]]) -> None:
     now = now_db()
     db.execute(
         "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, placed_at) VALUES "
-        + ", ".join("(?, ?, ?, ?, ?)" for _ in keys) + " ON CONFLICT (shop, order_id) DO NOTHING",
+        + ", ".join("(?, ?, ?, ?, ?)" for _ in keys)
+        + " ON CONFLICT (shop, order_id) DO NOTHING",
         [value for shop, order_id in keys for value in (shop, order_id, now, now, now)],
     )
     db.execute(
@@ -108,7 +109,8 @@ def lock_parts(db: Db, keys: list[tuple[str, str, str, str]]) -> None:
         return
     db.execute(
         "INSERT INTO order_parts (shop, kind, part_id, order_id) VALUES "
-        + ", ".join("(?, ?, ?, ?)" for _ in keys) + " ON CONFLICT DO NOTHING",
+        + ", ".join("(?, ?, ?, ?)" for _ in keys)
+        + " ON CONFLICT DO NOTHING",
         [value for key in keys for value in key],
     )
     db.execute(
@@ -118,9 +120,7 @@ def lock_parts(db: Db, keys: list[tuple[str, str, str, str]]) -> None:
     )
 
 
-def _wake(
-    db: Db, shop: str, order_id: str, row: dict[str, Any], due_now: bool = False, **changes: Any
-) -> None:
+def _wake(db: Db, shop: str, order_id: str, row: dict[str, Any], due_now: bool = False, **changes: Any) -> None:
     """Apply ``changes`` and mark the order as having work, in one UPDATE.
 
     A dead-lettered or synced order becomes due now; a retrying one keeps its backoff (new
@@ -131,9 +131,7 @@ def _wake(
         changes.update(status=PENDING, attempts=0, first_failed_at=None, next_attempt_at=now_db())
     changes["has_work"] = 1
     assignments = ", ".join(f"{column} = ?" for column in changes)
-    db.execute(
-        f"UPDATE orders SET {assignments} WHERE shop = ? AND order_id = ?", [*changes.values(), shop, order_id]
-    )
+    db.execute(f"UPDATE orders SET {assignments} WHERE shop = ? AND order_id = ?", [*changes.values(), shop, order_id])
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,12 @@ class OrderLabel:
 
 
 def queue_order_snapshot(
-    db: Db, shop: str, order_id: str, event_id: int, updated_at: str, silent: bool = False,
+    db: Db,
+    shop: str,
+    order_id: str,
+    event_id: int,
+    updated_at: str,
+    silent: bool = False,
     label: OrderLabel | None = None,
 ) -> Folded:
     """Fold an order body into the sync state. Returns the event's new state and a reason.
@@ -169,8 +172,15 @@ def queue_order_snapshot(
     # The first body of an order whose parts came first: those parts were waiting for it
     # (WaitingError), so the order is due now rather than after their backoff.
     _wake(
-        db, shop, order_id, row, due_now=row["newest_event_id"] is None,
-        newest_event_id=event_id, newest_updated_at=updated_at, silent=int(silent), **(label or OrderLabel()).columns(),
+        db,
+        shop,
+        order_id,
+        row,
+        due_now=row["newest_event_id"] is None,
+        newest_event_id=event_id,
+        newest_updated_at=updated_at,
+        silent=int(silent),
+        **(label or OrderLabel()).columns(),
     )
     return EventState.QUEUED, None
 
@@ -185,18 +195,23 @@ def queue_order_delete(db: Db, shop: str, order_id: str) -> Folded:
 
 
 def queue_part(
-    db: Db, shop: str, order_id: str, kind: str, part_id: str, event_id: int,
+    db: Db,
+    shop: str,
+    order_id: str,
+    kind: str,
+    part_id: str,
+    event_id: int,
     updated_at: str,
 ) -> Folded:
     """Fold a fulfillment/refund body into its order's work. Inside ``write_transaction``."""
     order = _ensure_order(db, shop, order_id)
     db.execute(
-        "INSERT INTO order_parts (shop, kind, part_id, order_id) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
+        "INSERT INTO order_parts (shop, kind, part_id, order_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [shop, kind, part_id, order_id],
     )
     part = query_rows(
-        db, f"SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?{db.dialect.lock()}",
+        db,
+        f"SELECT * FROM order_parts WHERE shop = ? AND kind = ? AND part_id = ?{db.dialect.lock()}",
         [shop, kind, part_id],
     )[0]
     if part["delivered_updated_at"] and updated_at < part["delivered_updated_at"]:
@@ -204,8 +219,7 @@ def queue_part(
     if part["newest_updated_at"] and updated_at < part["newest_updated_at"]:
         return EventState.SUPERSEDED, f"a newer {kind} state is already queued"
     db.execute(
-        "UPDATE order_parts SET newest_event_id = ?, newest_updated_at = ? "
-        "WHERE shop = ? AND kind = ? AND part_id = ?",
+        "UPDATE order_parts SET newest_event_id = ?, newest_updated_at = ? WHERE shop = ? AND kind = ? AND part_id = ?",
         [event_id, updated_at, shop, kind, part_id],
     )
     _wake(db, shop, order_id, order)
@@ -213,8 +227,13 @@ def queue_part(
 
 
 def claim_due_orders(
-    db: Db, owner: str, limit: int, lease_s: float, exclude: AbstractSet[tuple[str, str]] = frozenset(),
-    *, scope: DeliveryScope,
+    db: Db,
+    owner: str,
+    limit: int,
+    lease_s: float,
+    exclude: AbstractSet[tuple[str, str]] = frozenset(),
+    *,
+    scope: DeliveryScope,
 ) -> list[tuple[str, str]]:
     """Lease up to ``limit`` orders that have due work, for shops that may deliver now (see
     :mod:`.holds`); the due orders of the others are held first.
@@ -289,8 +308,15 @@ def load_order_work(db: Db, shop: str, order_id: str) -> OrderWork | None:
         return None
     row = found[0]
     parts = tuple(
-        PartWork(p["kind"], p["part_id"], p["newest_event_id"], p["newest_updated_at"], p["remote_id"], p["payload_hash"],
-                 p["remote_items"])
+        PartWork(
+            p["kind"],
+            p["part_id"],
+            p["newest_event_id"],
+            p["newest_updated_at"],
+            p["remote_id"],
+            p["payload_hash"],
+            p["remote_items"],
+        )
         for p in query_rows(
             db,
             "SELECT * FROM order_parts WHERE shop = ? AND order_id = ? "
@@ -315,8 +341,13 @@ def load_order_work(db: Db, shop: str, order_id: str) -> OrderWork | None:
 
 
 def record_snapshot_delivered(
-    db: Db, shop: str, order_id: str, event_id: int, updated_at: str | None,
-    payload_hash: str, remote_id: str | None,
+    db: Db,
+    shop: str,
+    order_id: str,
+    event_id: int,
+    updated_at: str | None,
+    payload_hash: str,
+    remote_id: str | None,
 ) -> None:
     db.execute(
         "UPDATE orders SET delivered_event_id = ?, delivered_updated_at = CASE "
@@ -328,8 +359,15 @@ def record_snapshot_delivered(
 
 
 def record_part_delivered(
-    db: Db, shop: str, kind: str, part_id: str, event_id: int,
-    updated_at: str | None, payload_hash: str | None, remote_id: str | None, remote_items: str | None = None,
+    db: Db,
+    shop: str,
+    kind: str,
+    part_id: str,
+    event_id: int,
+    updated_at: str | None,
+    payload_hash: str | None,
+    remote_id: str | None,
+    remote_items: str | None = None,
 ) -> None:
     """The part's state is delivered. With ``remote_items`` (the part is several resources at the
     target) ``remote_id`` is their summary and replaces the stored one, none included."""
@@ -337,10 +375,17 @@ def record_part_delivered(
     db.execute(
         "UPDATE order_parts SET delivered_event_id = ?, delivered_updated_at = ?, "
         f"payload_hash = coalesce(?, payload_hash), {remote} WHERE shop = ? AND kind = ? AND part_id = ?",
-        [event_id, updated_at, payload_hash, remote_id, *([remote_items] if remote_items is not None else []),
-         shop, kind, part_id],
+        [
+            event_id,
+            updated_at,
+            payload_hash,
+            remote_id,
+            *([remote_items] if remote_items is not None else []),
+            shop,
+            kind,
+            part_id,
+        ],
     )
-
 
 
 def record_delete_delivered(db: Db, shop: str, order_id: str) -> None:
@@ -360,9 +405,7 @@ def finish_success(db: Db, shop: str, order_id: str) -> None:
     )
 
 
-def finish_transient(
-    db: Db, shop: str, order_id: str, reason: str, retry_in_s: float
-) -> None:
+def finish_transient(db: Db, shop: str, order_id: str, reason: str, retry_in_s: float) -> None:
     """Reschedule durably: the next attempt waits ``retry_in_s``; a restart resumes from here."""
     db.execute(
         f"UPDATE orders SET status = '{RETRYING}', attempts = attempts + 1, last_error = ?, "
@@ -393,9 +436,7 @@ def reset_remote_refs(db: Db, shop: str) -> None:
 
 
 def failing_since(db: Db, shop: str, order_id: str) -> str | None:
-    row = db.execute(
-        "SELECT first_failed_at FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]
-    ).fetchone()
+    row = db.execute("SELECT first_failed_at FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id]).fetchone()
     return row[0] if row else None
 
 
@@ -404,9 +445,7 @@ def get_order(db: Db, shop: str, order_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def list_orders(
-    db: Db, shop: str | None = None, status: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
+def list_orders(db: Db, shop: str | None = None, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     where, params = where_equal(shop=shop, status=status)
     return query_rows(
         db,
@@ -426,7 +465,7 @@ def newest_updated_at_by_order(db: Db, shop: str, order_ids: list[str]) -> dict[
     """``order id → newest_updated_at`` for the orders of ``shop`` that have sync state."""
     out: dict[str, str | None] = {}
     for start in range(0, len(order_ids), 500):  # stay under SQLite's variable limit
-        chunk = order_ids[start:start + 500]
+        chunk = order_ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         for oid, updated in db.execute(
             f"SELECT order_id, newest_updated_at FROM orders WHERE shop = ? AND order_id IN ({marks})", [shop, *chunk]

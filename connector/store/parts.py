@@ -9,9 +9,7 @@ from __future__ import annotations
 from connector.store.db import Db
 
 
-def record_part_items(
-    db: Db, shop: str, kind: str, part_id: str, remote_id: str | None, remote_items: str
-) -> None:
+def record_part_items(db: Db, shop: str, kind: str, part_id: str, remote_id: str | None, remote_items: str) -> None:
     """What a part's delivery did at the target before it failed half-way (each parcel it made,
     changed or deleted), so the retry repeats none of it. Its state stays undelivered."""
     db.execute(
@@ -20,13 +18,11 @@ def record_part_items(
     )
 
 
-def newest_updated_at_by_part(
-    db: Db, shop: str, kind: str, part_ids: list[str]
-) -> dict[str, str | None]:
+def newest_updated_at_by_part(db: Db, shop: str, kind: str, part_ids: list[str]) -> dict[str, str | None]:
     """``part id → newest_updated_at`` for the parts of ``shop`` that have sync state."""
     out: dict[str, str | None] = {}
     for start in range(0, len(part_ids), 500):  # stay under SQLite's variable limit
-        chunk = part_ids[start:start + 500]
+        chunk = part_ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         for part_id, updated in db.execute(
             f"SELECT part_id, newest_updated_at FROM order_parts WHERE shop = ? AND kind = ? AND part_id IN ({marks})",

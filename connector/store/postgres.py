@@ -107,10 +107,16 @@ class _Pool:
 
     def __init__(self, url: str, lock_timeout_ms: int, wait_s: float, max_size: int) -> None:
         self.pool = ConnectionPool(
-            url, min_size=1, max_size=max_size, timeout=wait_s, open=False, name="connector",
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=wait_s,
+            open=False,
+            name="connector",
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
             configure=lambda conn: _configure(conn, lock_timeout_ms),
-            check=ConnectionPool.check_connection, reconnect_timeout=RECONNECT_GIVE_UP_S,
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=RECONNECT_GIVE_UP_S,
         )
         self.pool.open(wait=False)  # a server that is down now is waited for per request
 
@@ -129,7 +135,9 @@ class PgDb:
     def __init__(self, url: str, busy_timeout_s: float = 10.0, pool_size: int = 0) -> None:
         self.location = url
         lock_timeout_ms = max(1, int(busy_timeout_s * 1000))
-        self._source = _Pool(url, lock_timeout_ms, busy_timeout_s, pool_size) if pool_size else _Single(url, lock_timeout_ms)
+        self._source = (
+            _Pool(url, lock_timeout_ms, busy_timeout_s, pool_size) if pool_size else _Single(url, lock_timeout_ms)
+        )
         self._local = threading.local()  # the connection of this thread's open transaction
         self._finalizer = weakref.finalize(self, self._source.close)
 

@@ -19,8 +19,16 @@ from connector.timeutil import now_db
 
 # Tables holding a shop's data, erased by shop/redact (events keep the shop/redact record).
 SHOP_TABLES = (
-    "order_parts", "orders", "attempts", "failures", "dry_run_payloads", "data_requests", "oauth_states",
-    "shop_settings", "shop_locks", "redactions",
+    "order_parts",
+    "orders",
+    "attempts",
+    "failures",
+    "dry_run_payloads",
+    "data_requests",
+    "oauth_states",
+    "shop_settings",
+    "shop_locks",
+    "redactions",
 )
 # Free-text columns that may quote personal data back (a target's error message): table, key
 # (unique within a shop), column.
@@ -47,8 +55,13 @@ def record_data_request(db: Db, shop: str, body: dict[str, Any]) -> int | None:
         "INSERT INTO data_requests (shop, data_request_id, customer_id, email, phone, orders_requested, received_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop, data_request_id) DO NOTHING RETURNING id",
         [
-            shop, _text(request.get("id")), _text(customer.get("id")), customer.get("email"),
-            customer.get("phone"), json.dumps([str(i) for i in body.get("orders_requested") or []]), now_db(),
+            shop,
+            _text(request.get("id")),
+            _text(customer.get("id")),
+            customer.get("email"),
+            customer.get("phone"),
+            json.dumps([str(i) for i in body.get("orders_requested") or []]),
+            now_db(),
         ],
     ).fetchall()
     return int(rows[0][0]) if rows else None
@@ -99,9 +112,7 @@ def shop_events(db: Db, shop: str) -> list[dict[str, Any]]:
     )
 
 
-def events_after(
-    db: Db, shop: str, after_id: int, until_id: int, limit: int
-) -> list[dict[str, Any]]:
+def events_after(db: Db, shop: str, after_id: int, until_id: int, limit: int) -> list[dict[str, Any]]:
     """The next ``limit`` events of ``shop`` with ``after_id < id <= until_id``, bodies included."""
     return query_rows(
         db,
@@ -123,14 +134,13 @@ def order_events(db: Db, shop: str, order_ids: list[str], until_id: int) -> list
 
 def payloads_after(db: Db, shop: str, after_id: int, limit: int) -> list[dict[str, Any]]:
     return query_rows(
-        db, "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ? AND id > ? ORDER BY id LIMIT ?",
+        db,
+        "SELECT id, order_id, payload FROM dry_run_payloads WHERE shop = ? AND id > ? ORDER BY id LIMIT ?",
         [shop, after_id, limit],
     )
 
 
-def error_texts_after(
-    db: Db, shop: str, table: str, after_key: Any, limit: int
-) -> list[tuple[Any, str]]:
+def error_texts_after(db: Db, shop: str, table: str, after_key: Any, limit: int) -> list[tuple[Any, str]]:
     """``(row key, text)`` of the next error texts of one table of :data:`ERROR_TEXT_COLUMNS`,
     after ``after_key`` (None: from the first). Keys are ids or order ids, compared as stored."""
     key, column = next((k, c) for t, k, c in ERROR_TEXT_COLUMNS if t == table)
@@ -173,9 +183,7 @@ def claim_redaction(db: Db, owner: str, lease_until: str) -> dict[str, Any] | No
     return rows[0] if rows else None
 
 
-def save_redaction(
-    db: Db, event_id: int, owner: str, phase: str, cursor: int, state: str, lease_until: str
-) -> bool:
+def save_redaction(db: Db, event_id: int, owner: str, phase: str, cursor: int, state: str, lease_until: str) -> bool:
     """Record progress while we still hold the lease; False when we lost it (or the row is gone)."""
     updated = db.execute(
         "UPDATE redactions SET phase = ?, cursor = ?, state = ?, lease_until = ?, updated_at = ? "
@@ -237,6 +245,7 @@ def delete_shop_events_batch(db: Db, shop: str, batch: int = ERASE_BATCH) -> int
     )
     return cursor.rowcount
 
+
 def erase_shop(db: Db, shop: str) -> dict[str, int]:
     """Delete everything held for ``shop``. The shop row goes too unless the shop is installed
     again (Shopify does not send shop/redact after a reinstall; if one arrives anyway, the new
@@ -247,7 +256,5 @@ def erase_shop(db: Db, shop: str) -> dict[str, int]:
         counts["events"] = cursor.rowcount
         for table in SHOP_TABLES:
             counts[table] = db.execute(f"DELETE FROM {table} WHERE shop = ?", [shop]).rowcount
-        counts["shops"] = db.execute(
-            "DELETE FROM shops WHERE shop = ? AND uninstalled_at IS NOT NULL", [shop]
-        ).rowcount
+        counts["shops"] = db.execute("DELETE FROM shops WHERE shop = ? AND uninstalled_at IS NOT NULL", [shop]).rowcount
     return counts

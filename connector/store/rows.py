@@ -27,7 +27,12 @@ def where_equal(*conditions: str, **filters: Any) -> tuple[str, list[Any]]:
 
 
 def update_in_key_order(
-    db: Db, table: str, key: str, assignments: str, where: str, set_params: Sequence[Any] = (),
+    db: Db,
+    table: str,
+    key: str,
+    assignments: str,
+    where: str,
+    set_params: Sequence[Any] = (),
     where_params: Sequence[Any] = (),
 ) -> int:
     """``UPDATE table SET assignments WHERE where``, with the rows locked in ``key`` order first;

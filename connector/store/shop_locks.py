@@ -26,4 +26,3 @@ def take_shop_lock(db: Db, shop: str, purpose: str, owner: str, ttl_s: float) ->
 
 def release_shop_lock(db: Db, shop: str, purpose: str, owner: str) -> None:
     db.execute("DELETE FROM shop_locks WHERE shop = ? AND purpose = ? AND owner = ?", [shop, purpose, owner])
-

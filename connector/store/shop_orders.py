@@ -21,7 +21,10 @@ LIST_COLUMNS = (
 
 
 def list_shop_orders(
-    db: Db, shop: str, statuses: Sequence[str] = (), after: tuple[str, str] | None = None,
+    db: Db,
+    shop: str,
+    statuses: Sequence[str] = (),
+    after: tuple[str, str] | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` orders of ``shop`` (of ``statuses``, when given), after the cursor."""
@@ -59,9 +62,9 @@ def count_shop_orders(db: Db, shop: str) -> dict[str, int]:
 
 def count_synced_since(db: Db, shop: str, since: str) -> int:
     """Orders of ``shop`` delivered (last) since ``since`` (store time form)."""
-    return int(db.execute(
-        "SELECT count(*) FROM orders WHERE shop = ? AND last_synced_at >= ?", [shop, since]
-    ).fetchone()[0])
+    return int(
+        db.execute("SELECT count(*) FROM orders WHERE shop = ? AND last_synced_at >= ?", [shop, since]).fetchone()[0]
+    )
 
 
 def last_delivered_order(db: Db, shop: str) -> dict[str, Any] | None:
@@ -82,16 +85,19 @@ def oldest_waiting_event(db: Db, shop: str) -> str | None:
             f"SELECT min(received_at) FROM events WHERE shop = ? AND state IN ('{EventState.QUEUED}', '{EventState.HELD}')",
             [shop],
         ).fetchone()[0],
-        db.execute(f"SELECT min(received_at) FROM events WHERE state = '{EventState.NEW}' AND shop = ?", [shop]).fetchone()[0],
+        db.execute(
+            f"SELECT min(received_at) FROM events WHERE state = '{EventState.NEW}' AND shop = ?", [shop]
+        ).fetchone()[0],
     ]
     found = [m for m in moments if m]
     return min(found) if found else None
 
 
 def has_synced_orders(db: Db, shop: str) -> bool:
-    return db.execute(
-        "SELECT 1 FROM orders WHERE shop = ? AND last_synced_at IS NOT NULL LIMIT 1", [shop]
-    ).fetchone() is not None
+    return (
+        db.execute("SELECT 1 FROM orders WHERE shop = ? AND last_synced_at IS NOT NULL LIMIT 1", [shop]).fetchone()
+        is not None
+    )
 
 
 def retry_now(db: Db, shop: str, order_id: str | None = None) -> int:

@@ -28,8 +28,13 @@ def get_shop_settings(db: Db, shop: str, for_update: bool = False) -> dict[str, 
 
 
 def save_shop_settings(
-    db: Db, shop: str, kind: str | None, fields: dict[str, Any], secrets: str | None,
-    options: dict[str, Any], reset_check: bool,
+    db: Db,
+    shop: str,
+    kind: str | None,
+    fields: dict[str, Any],
+    secrets: str | None,
+    options: dict[str, Any],
+    reset_check: bool,
 ) -> None:
     """Store the merchant's account (``kind`` None: none) and options. ``reset_check`` forgets
     the last credential verdict (new credentials have not been judged yet)."""
@@ -47,14 +52,19 @@ def save_shop_settings(
             checked_at = CASE WHEN {int(reset_check)} = 1 THEN NULL ELSE shop_settings.checked_at END,
             recheck_at = CASE WHEN {int(reset_check)} = 1 THEN NULL ELSE shop_settings.recheck_at END
         """,
-        [shop, kind, json.dumps(fields, sort_keys=True), secrets, json.dumps(options, sort_keys=True),
-         int(bool(options.get("paused"))), now],
+        [
+            shop,
+            kind,
+            json.dumps(fields, sort_keys=True),
+            secrets,
+            json.dumps(options, sort_keys=True),
+            int(bool(options.get("paused"))),
+            now,
+        ],
     )
 
 
-def record_account_check(
-    db: Db, shop: str, ok: bool, message: str, recheck_at: str | None = None
-) -> None:
+def record_account_check(db: Db, shop: str, ok: bool, message: str, recheck_at: str | None = None) -> None:
     """Keep the verdict on the shop's credentials. A failing one with ``recheck_at`` holds the
     shop's deliveries until then; a good one releases them (the caller releases held orders)."""
     now = now_db()

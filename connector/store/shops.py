@@ -11,7 +11,10 @@ from connector.timeutil import now_db
 
 
 def add_shop(
-    db: Db, shop: str, source: str, access_token: str | None = None,
+    db: Db,
+    shop: str,
+    source: str,
+    access_token: str | None = None,
     scopes: str | None = None,
 ) -> None:
     """Mark a shop installed (again); keeps an existing token unless a new one is given."""
@@ -52,9 +55,7 @@ def sync_config_shops(db: Db, shops: Iterable[str]) -> None:
 
 
 def is_known_shop(db: Db, shop: str) -> bool:
-    row = db.execute(
-        "SELECT 1 FROM shops WHERE shop = ? AND uninstalled_at IS NULL", [shop]
-    ).fetchone()
+    row = db.execute("SELECT 1 FROM shops WHERE shop = ? AND uninstalled_at IS NULL", [shop]).fetchone()
     return row is not None
 
 
@@ -79,8 +80,13 @@ def mark_uninstalled(db: Db, shop: str) -> None:
 
 
 def save_shop_tokens(
-    db: Db, shop: str, source: str, access_token: str, scopes: str | None,
-    refresh_token: str | None = None, expires_at: str | None = None,
+    db: Db,
+    shop: str,
+    source: str,
+    access_token: str,
+    scopes: str | None,
+    refresh_token: str | None = None,
+    expires_at: str | None = None,
 ) -> None:
     """Install (or re-authorize) a shop with its tokens, which the caller has encrypted.
 
@@ -102,8 +108,12 @@ def save_shop_tokens(
 
 
 def replace_refreshed_tokens(
-    db: Db, shop: str, used_refresh_token: str, access_token: str,
-    refresh_token: str | None, expires_at: str | None,
+    db: Db,
+    shop: str,
+    used_refresh_token: str,
+    access_token: str,
+    refresh_token: str | None,
+    expires_at: str | None,
 ) -> bool:
     """Store refreshed tokens unless another process already refreshed (compare-and-swap)."""
     cursor = db.execute(
@@ -121,7 +131,7 @@ def list_shops(db: Db) -> list[dict[str, Any]]:
         "SELECT shop, source, installed_at, uninstalled_at, scopes, "
         "CASE WHEN access_token IS NULL THEN 0 ELSE 1 END AS has_token, "
         "CASE WHEN refresh_token IS NULL THEN 0 ELSE 1 END AS expiring, "
-        "token_expires_at FROM shops ORDER BY shop"
+        "token_expires_at FROM shops ORDER BY shop",
     )
 
 

@@ -156,9 +156,7 @@ class Target(Protocol):
         """Create or update the order (idempotent upsert); return the target's order id."""
         ...
 
-    def send_part(
-        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[Any]
-    ) -> SendResult:
+    def send_part(self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[Any]) -> SendResult:
         """Create or update a fulfillment/refund of an order already at the target."""
         ...
 

@@ -54,11 +54,11 @@ class DryRunTarget:
         record_id = self._record(
             ctx.shop, payload["order_id"], "order", None, self.mapping_name, wire_payload(payload["payload"])
         )
-        return SendResult(remote_id=ref.order_remote_id or f"dry-run:{payload['order_id']}", detail=f"record {record_id}")
+        return SendResult(
+            remote_id=ref.order_remote_id or f"dry-run:{payload['order_id']}", detail=f"record {record_id}"
+        )
 
-    def send_part(
-        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[Any]
-    ) -> SendResult:
+    def send_part(self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[Any]) -> SendResult:
         record_id = self._record(
             ctx.shop, payload["order_id"], kind, payload["part_id"], self.mapping_name, wire_payload(payload["payload"])
         )

@@ -82,8 +82,15 @@ class HttpSession:
         self._lock = threading.Lock()
 
     def request(
-        self, method: str, url: str, *, timeout: float, data: bytes | None = None, json: Any = None,
-        params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float,
+        data: bytes | None = None,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         """Send one request (following redirects); urllib3's exceptions on network failures."""
         sent = dict(_DEFAULT_HEADERS)
@@ -96,8 +103,16 @@ class HttpSession:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
         for _ in range(MAX_REDIRECTS + 1):
             raw = self._pool_for(url).urlopen(
-                method, url, body=body, headers=sent, timeout=timeout, redirect=False, retries=False,
-                preload_content=True, decode_content=True, assert_same_host=False,
+                method,
+                url,
+                body=body,
+                headers=sent,
+                timeout=timeout,
+                redirect=False,
+                retries=False,
+                preload_content=True,
+                decode_content=True,
+                assert_same_host=False,
             )
             location = raw.headers.get("Location") if raw.status in _REDIRECTS else None
             if not location:
@@ -129,34 +144,51 @@ class HttpSession:
             manager.clear()
 
 
-
-
 def _proxy_manager(proxy: str) -> urllib3.PoolManager:
     """A pool manager through ``proxy``, sending its URL's credentials as requests does."""
     parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
     if parts.scheme.startswith("socks"):
         from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as requests did
 
-        return SOCKSProxyManager(proxy, username=unquote(parts.username or "") or None,
-                                 password=unquote(parts.password or "") or None, maxsize=POOL_MAXSIZE,
-                                 cert_reqs=CERT_REQS, ca_certs=DEFAULT_CA_BUNDLE_PATH)
+        return SOCKSProxyManager(
+            proxy,
+            username=unquote(parts.username or "") or None,
+            password=unquote(parts.password or "") or None,
+            maxsize=POOL_MAXSIZE,
+            cert_reqs=CERT_REQS,
+            ca_certs=DEFAULT_CA_BUNDLE_PATH,
+        )
     proxy_headers = None
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         proxy_headers = urllib3.make_headers(proxy_basic_auth=credentials)
-    return urllib3.ProxyManager(parts.geturl(), proxy_headers=proxy_headers, maxsize=POOL_MAXSIZE,
-                                cert_reqs=CERT_REQS, ca_certs=DEFAULT_CA_BUNDLE_PATH)
+    return urllib3.ProxyManager(
+        parts.geturl(),
+        proxy_headers=proxy_headers,
+        maxsize=POOL_MAXSIZE,
+        cert_reqs=CERT_REQS,
+        ca_certs=DEFAULT_CA_BUNDLE_PATH,
+    )
 
 
 def _redirected(
-    status: int, method: str, body: bytes | None, headers: dict[str, str], url: str, location: str,
+    status: int,
+    method: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    url: str,
+    location: str,
 ) -> tuple[str, bytes | None, dict[str, str], str]:
     """The next request of a redirect, by requests' rules (``Session.resolve_redirects``)."""
     if location.startswith("//"):
         location = f"{urlsplit(url).scheme}:{location}"
     target = urljoin(url, location)
     headers = dict(headers)
-    if (status == 303 and method != "HEAD") or (status == 302 and method != "HEAD") or (status == 301 and method == "POST"):
+    if (
+        (status == 303 and method != "HEAD")
+        or (status == 302 and method != "HEAD")
+        or (status == 301 and method == "POST")
+    ):
         method = "GET"
     if status not in (307, 308):
         body = None

@@ -139,9 +139,7 @@ def new_session() -> HttpSession:
     return HttpSession()
 
 
-def send_request(
-    session: HttpSession, method: str, url: str, *, timeout: float, **kwargs: Any
-) -> HttpResponse:
+def send_request(session: HttpSession, method: str, url: str, *, timeout: float, **kwargs: Any) -> HttpResponse:
     """``session.request`` with network failures turned into TransientDeliveryError.
 
     The reason names the method and path only: query strings and bodies may hold credentials.

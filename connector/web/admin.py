@@ -36,11 +36,13 @@ def require_token() -> tuple[Response, int] | None:
     expected = current_app.config["SETTINGS"]["admin.token"]
     given = request.headers.get("Authorization", "")
     scheme, _, token = given.partition(" ")
-    ok = bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode(), expected.encode()
+    ok = (
+        bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
     )
     if not ok:
-        response = jsonify(error="missing or invalid admin token" if expected else "admin API is closed: set admin.token")
+        response = jsonify(
+            error="missing or invalid admin token" if expected else "admin API is closed: set admin.token"
+        )
         response.headers["WWW-Authenticate"] = 'Bearer realm="connector-admin"'
         return response, 401
     return None
@@ -155,9 +157,15 @@ def order_detail(shop: str, order_id: str) -> tuple[Response, int]:
     if row is None:
         return jsonify(error=f"no sync state for order {order_id} of {shop}"), 404
     detail: dict[str, Any] = {
-        "shop": shop, "order_id": order_id, "status": row["status"], "remote_id": row["remote_id"],
-        "attempts": row["attempts"], "last_error": row["last_error"], "last_synced_at": row["last_synced_at"],
-        "shopify_updated_at": row["delivered_updated_at"], "newest_known_updated_at": row["newest_updated_at"],
+        "shop": shop,
+        "order_id": order_id,
+        "status": row["status"],
+        "remote_id": row["remote_id"],
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "last_synced_at": row["last_synced_at"],
+        "shopify_updated_at": row["delivered_updated_at"],
+        "newest_known_updated_at": row["newest_updated_at"],
         "next_attempt_at": row["next_attempt_at"] if row["has_work"] else None,
         "deleted_at": row["deleted_at"],
         "events": list(list_events(db, shop, order_id)),

@@ -32,7 +32,11 @@ from connector.shopify.ids import shopify_id
 from connector.web.app_session import ensure_offline_access, verified_session
 
 bp = Blueprint(
-    "app_home", __name__, template_folder="templates", static_folder="static", static_url_path="/app/static",
+    "app_home",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/app/static",
 )
 
 # page name → (path, title); the order is the order of <s-app-nav>
@@ -62,13 +66,19 @@ def _document(page: str, **context: str) -> BaseResponse:
     """Authenticate a page request as Shopify's libraries do, then render ``page``."""
     args = request.args
     if not _api_key():  # no token can verify: say so once instead of bouncing for ever
-        return _message_page(503, "The app is not set up yet",
-                             "The connector's operator has not set shopify.api_key (the app's client id).")
+        return _message_page(
+            503,
+            "The app is not set up yet",
+            "The connector's operator has not set shopify.api_key (the app's client id).",
+        )
     if args.get("embedded") != "1":
         target = embedded_app_url(_api_key(), args.get("host"), args.get("shop"))
         if target is None:
-            return _message_page(400, "Open the app from your Shopify admin",
-                                 "This page works inside the Shopify admin: open Apps → Tracking connector there.")
+            return _message_page(
+                400,
+                "Open the app from your Shopify admin",
+                "This page works inside the Shopify admin: open Apps → Tracking connector there.",
+            )
         return redirect(target, code=302)
     raw_query = _raw_query()
     if raw_query is None:
@@ -81,10 +91,18 @@ def _document(page: str, **context: str) -> BaseResponse:
     except SessionTokenError:
         return redirect(bounce_url(request.path, raw_query), code=302)
     except ShopifyApiError:
-        return _message_page(503, "Shopify did not answer", "Shopify did not answer in time; please reload in a moment.")
+        return _message_page(
+            503, "Shopify did not answer", "Shopify did not answer in time; please reload in a moment."
+        )
     html = render_template(
-        "app/shell.html", page=page, pages=PAGES, api_key=_api_key(), title=PAGES[page][1],
-        app_bridge_url=APP_BRIDGE_URL, polaris_url=POLARIS_URL, **context,
+        "app/shell.html",
+        page=page,
+        pages=PAGES,
+        api_key=_api_key(),
+        title=PAGES[page][1],
+        app_bridge_url=APP_BRIDGE_URL,
+        polaris_url=POLARIS_URL,
+        **context,
     )
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = content_security_policy(session.shop)

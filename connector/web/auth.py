@@ -57,7 +57,8 @@ def callback() -> tuple[Response, int]:
         return _page(503, "Install not possible", str(exc))
     if result.subscription_error:
         return _page(
-            502, "Installed, but webhooks are missing",
+            502,
+            "Installed, but webhooks are missing",
             f"The app is installed on {result.shop}, but webhook subscriptions failed: "
             f"{result.subscription_error}. The operator can retry with "
             f"`connector register-webhooks --shop {result.shop}`.",

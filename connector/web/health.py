@@ -30,7 +30,11 @@ def readyz() -> tuple[Response, int]:
     (``webhooks.max_body_bytes``), counts as not ready, since such webhooks would get 503.
     """
     settings = current_app.config["SETTINGS"]
-    problem = None if settings["database.url"] else _disk_problem(settings["database.path"], settings["webhooks.max_body_bytes"])
+    problem = (
+        None
+        if settings["database.url"]
+        else _disk_problem(settings["database.path"], settings["webhooks.max_body_bytes"])
+    )
     if problem:
         return jsonify(status="unavailable", error=f"database: {problem}"), 503
     try:
@@ -59,8 +63,10 @@ def _disk_problem(path: str, needed_bytes: int) -> str | None:
         stat = os.statvfs(folder)
     except OSError:
         return None
-    if stat.f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK) or (
-        os.path.exists(path) and not os.access(path, os.W_OK)
+    if (
+        stat.f_flag & os.ST_RDONLY
+        or not os.access(folder, os.W_OK)
+        or (os.path.exists(path) and not os.access(path, os.W_OK))
     ):
         return "the file system or database file is read-only"
     free = stat.f_bavail * stat.f_frsize

@@ -40,8 +40,11 @@ def _signed_by_shopify(shop: str) -> bool:
     settings = current_app.config["SETTINGS"]
     params = {key: request.args.get(key, "") for key in request.args}
     secrets = (settings["shopify.api_secret"], settings["shopify.previous_api_secret"])
-    return (is_valid_shop_domain(shop) and verify_oauth_hmac(params, secrets)
-            and is_fresh_timestamp(params.get("timestamp"), time.time()))
+    return (
+        is_valid_shop_domain(shop)
+        and verify_oauth_hmac(params, secrets)
+        and is_fresh_timestamp(params.get("timestamp"), time.time())
+    )
 
 
 def _installed(shop: str) -> bool:
@@ -65,5 +68,7 @@ def root() -> BaseResponse:
     if query and (shop or args.get("host")):
         return redirect(f"/app?{query}", code=302)
     response = Response(render_template("landing.html"), mimetype="text/html")
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    )
     return response

@@ -27,8 +27,10 @@ bp = Blueprint("jobs", __name__)
 log = logging.getLogger(__name__)
 MAX_DAYS_WITH_ALL_ORDERS = 3650
 REQUESTED_BY = "merchant"
-NO_ACCESS = ("The connector cannot read this store's orders yet. Open the app again from your Shopify admin; "
-             "if this stays, ask the connector's operator.")
+NO_ACCESS = (
+    "The connector cannot read this store's orders yet. Open the app again from your Shopify admin; "
+    "if this stays, ask the connector's operator."
+)
 
 
 def _started(job_id: str) -> tuple[Response, int]:
@@ -48,7 +50,9 @@ def start_import() -> tuple[Response, int]:
     limit = MAX_DAYS_WITH_ALL_ORDERS if has_read_all_orders(db, settings, g.shop) else ORDER_WINDOW_DAYS
     days = body.get("days") if isinstance(body, dict) else None
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= limit:
-        hint = "" if limit > ORDER_WINDOW_DAYS else " (Shopify shares older orders only with apps granted read_all_orders)"
+        hint = (
+            "" if limit > ORDER_WINDOW_DAYS else " (Shopify shares older orders only with apps granted read_all_orders)"
+        )
         return jsonify(errors={"days": f"a whole number of days from 1 to {limit}{hint}"}), 400
     running = job_store.open_job_for(db, g.shop, RESYNC, REQUESTED_BY)
     if running:  # a second click, or a second tab: the same import

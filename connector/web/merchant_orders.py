@@ -77,20 +77,24 @@ def overview() -> Response | tuple[Response, int]:
     last = shop_orders.last_delivered_order(db, g.shop)
     oldest = shop_orders.oldest_waiting_event(db, g.shop)
     check = profile.check
-    return jsonify({
-        "connected": profile.account is not None,
-        "managed_by": profile.managed_by,
-        "paused": profile.options.paused and profile.managed_by == "merchant",
-        "blocked": blocked,
-        "credentials_ok": check.ok if check else None,
-        "account_error": check.message if check and not check.ok else None,
-        "counts": counts,
-        "synced_today": shop_orders.count_synced_since(db, g.shop, to_db_time(today)),
-        "synced_week": shop_orders.count_synced_since(db, g.shop, to_db_time(week)),
-        "last_delivery": {"at": last["last_synced_at"], "order_id": last["order_id"], "name": last["name"]} if last else None,
-        "oldest_waiting": {"at": oldest} if oldest else None,
-        "deliveries_failing": bool(counts["failed"] or counts["retrying"]),
-    })
+    return jsonify(
+        {
+            "connected": profile.account is not None,
+            "managed_by": profile.managed_by,
+            "paused": profile.options.paused and profile.managed_by == "merchant",
+            "blocked": blocked,
+            "credentials_ok": check.ok if check else None,
+            "account_error": check.message if check and not check.ok else None,
+            "counts": counts,
+            "synced_today": shop_orders.count_synced_since(db, g.shop, to_db_time(today)),
+            "synced_week": shop_orders.count_synced_since(db, g.shop, to_db_time(week)),
+            "last_delivery": {"at": last["last_synced_at"], "order_id": last["order_id"], "name": last["name"]}
+            if last
+            else None,
+            "oldest_waiting": {"at": oldest} if oldest else None,
+            "deliveries_failing": bool(counts["failed"] or counts["retrying"]),
+        }
+    )
 
 
 def _zone() -> ZoneInfo | None:
@@ -138,10 +142,14 @@ def _number_in(q: str) -> str | None:
 
 def _row_view(row: dict[str, Any], blocked: bool) -> dict[str, Any]:
     return {
-        "order_id": row["order_id"], "name": row["name"] or f"#{row['order_number'] or row['order_id']}",
-        "status": shown_status(row["status"], blocked), "placed_at": row["placed_at"],
-        "updated_at": row["newest_updated_at"], "last_synced_at": row["last_synced_at"],
-        "last_error": row["last_error"], "attempts": row["attempts"],
+        "order_id": row["order_id"],
+        "name": row["name"] or f"#{row['order_number'] or row['order_id']}",
+        "status": shown_status(row["status"], blocked),
+        "placed_at": row["placed_at"],
+        "updated_at": row["newest_updated_at"],
+        "last_synced_at": row["last_synced_at"],
+        "last_error": row["last_error"],
+        "attempts": row["attempts"],
     }
 
 
@@ -171,14 +179,21 @@ def order_detail(order_id: str) -> tuple[Response, int]:
         return jsonify(error="There is no such order in this store."), 404
     blocked = bool(profile.blocked_reason(now_db()))
     detail = {
-        **_row_view(row, blocked), "number": row["order_number"], "remote_id": row["remote_id"],
+        **_row_view(row, blocked),
+        "number": row["order_number"],
+        "remote_id": row["remote_id"],
         "events": [
             {"topic": e["topic"], "status": e["state"], "reason": e["reason"], "received_at": e["received_at"]}
             for e in event_store.list_events(db, g.shop, order_id)
         ],
         "attempts": [
-            {"at": a["started_at"], "what": a["what"], "outcome": a["outcome"], "http_status": a["status_code"],
-             "error": a["error"]}
+            {
+                "at": a["started_at"],
+                "what": a["what"],
+                "outcome": a["outcome"],
+                "http_status": a["status_code"],
+                "error": a["error"],
+            }
             for a in failure_store.list_attempts(db, g.shop, order_id)
         ],
         "payload": _what_was_sent(db, profile, row),

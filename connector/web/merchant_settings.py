@@ -57,11 +57,15 @@ def settings_view(profile: ShopProfile, stored: dict[str, Any]) -> dict[str, Any
     kind: str | None
     if profile.managed_by == "operator" and profile.account is not None:
         kind, values = profile.account.kind, dict(profile.account.settings)
-        secrets_set = {name: bool(values.get(name)) for name in PLATFORMS[kind].secret_names} if kind in PLATFORMS else {}
+        secrets_set = (
+            {name: bool(values.get(name)) for name in PLATFORMS[kind].secret_names} if kind in PLATFORMS else {}
+        )
     else:
         kind, values = stored.get("kind"), dict(stored.get("fields") or {})
         secrets = stored_secrets(_settings(), stored) or {}
-        secrets_set = {name: bool(secrets.get(name)) for name in PLATFORMS[kind].secret_names} if kind in PLATFORMS else {}
+        secrets_set = (
+            {name: bool(secrets.get(name)) for name in PLATFORMS[kind].secret_names} if kind in PLATFORMS else {}
+        )
     target: dict[str, Any] = {"kind": kind}
     if kind in PLATFORMS:
         target.update({f.name: str(values.get(f.name) or "") for f in PLATFORMS[kind].fields if not f.secret})
@@ -107,8 +111,11 @@ def put_settings() -> tuple[Response, int]:
         log.error("settings not saved: shopify.token_encryption_key is missing or wrong", extra={"shop": g.shop})
         return jsonify(error=NO_KEY), 503
     saved = load_profile(db, settings, g.shop)
-    log.info("tracking settings saved (%s)", saved.account.kind if saved.account else "no account",
-             extra={"shop": g.shop, "user": g.session_token.user_id})  # who changed them, for an audit
+    log.info(
+        "tracking settings saved (%s)",
+        saved.account.kind if saved.account else "no account",
+        extra={"shop": g.shop, "user": g.session_token.user_id},
+    )  # who changed them, for an audit
     return jsonify(settings_view(saved, _stored())), 200
 
 
@@ -122,10 +129,19 @@ def _order_number_problem(form: Any, stored: dict[str, Any], profile: ShopProfil
     if form.options is None or form.options.order_number == profile.options.order_number:
         return {}
     kind = form.change.kind if form.change else stored.get("kind")
-    same_account = form.change is None or (form.change.fields.get("account") == (stored.get("fields") or {}).get("account"))
-    if kind == "parcellab" and stored.get("kind") == "parcellab" and same_account and has_synced_orders(request_db(), g.shop):
-        return {"options.order_number": "parcelLab identifies orders by their number: changing the format now would "
-                                        "create every order already sent a second time. Keep it, or ask parcelLab first."}
+    same_account = form.change is None or (
+        form.change.fields.get("account") == (stored.get("fields") or {}).get("account")
+    )
+    if (
+        kind == "parcellab"
+        and stored.get("kind") == "parcellab"
+        and same_account
+        and has_synced_orders(request_db(), g.shop)
+    ):
+        return {
+            "options.order_number": "parcelLab identifies orders by their number: changing the format now would "
+            "create every order already sent a second time. Keep it, or ask parcelLab first."
+        }
     return {}
 
 
@@ -152,10 +168,16 @@ def test_settings() -> tuple[Response, int]:
         secrets = {name: change.secrets.get(name) or kept.get(name, "") for name in PLATFORMS[change.kind].secret_names}
         values = merchant_account_settings(settings, g.shop, change.kind, change.fields, secrets, profile.options)
         kind = change.kind
-        own = profile.account is not None and profile.account.source == "merchant" and dict(values) == dict(profile.account.settings)
+        own = (
+            profile.account is not None
+            and profile.account.source == "merchant"
+            and dict(values) == dict(profile.account.settings)
+        )
     result = check_account(kind, values)
     if own and (result.ok or result.refused):  # a verdict on the shop's own account: remember it
         with write_transaction(db):
             record_check(db, settings, g.shop, result.ok, result.message)
-    log.info("connection test: %s", "ok" if result.ok else "refused" if result.refused else "failed", extra={"shop": g.shop})
+    log.info(
+        "connection test: %s", "ok" if result.ok else "refused" if result.refused else "failed", extra={"shop": g.shop}
+    )
     return jsonify(ok=result.ok, message=result.message, checked_at=now_db()), 200

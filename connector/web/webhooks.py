@@ -49,7 +49,8 @@ def _read_body(limit: int) -> bytes:
 def _stored(event_id: int | None, duplicate: bool) -> Response:
     """``{"stored": true, "duplicate": …, "event": …}``, built directly: jsonify cost ~50 µs of a ~0.5 ms webhook."""
     body = b'{"stored":true,"duplicate":%s,"event":%s}' % (
-        b"true" if duplicate else b"false", b"null" if event_id is None else b"%d" % event_id,
+        b"true" if duplicate else b"false",
+        b"null" if event_id is None else b"%d" % event_id,
     )
     return Response(body, content_type="application/json")
 
@@ -77,15 +78,22 @@ def receive_webhook() -> Response | tuple[Response, int]:
     if not body:
         return _refuse(400, "empty body", "empty")
     event = NewEvent(
-        shop=headers.shop, topic=headers.topic, dedupe_key=headers.dedupe_key, body=body,
-        webhook_id=headers.webhook_id, event_id=headers.event_id, api_version=headers.api_version,
-        triggered_at=headers.triggered_at, test=headers.test,
+        shop=headers.shop,
+        topic=headers.topic,
+        dedupe_key=headers.dedupe_key,
+        body=body,
+        webhook_id=headers.webhook_id,
+        event_id=headers.event_id,
+        api_version=headers.api_version,
+        triggered_at=headers.triggered_at,
+        test=headers.test,
     )
     try:
         event_id, duplicate = save_webhook_event(request_db(), location_of(config["SETTINGS"]), event)
     except STORE_ERRORS as exc:
         log.error(
-            "could not store webhook: %s", exc,
+            "could not store webhook: %s",
+            exc,
             extra={"shop": headers.shop, "topic": headers.topic, "webhook_id": headers.webhook_id},
         )
         WEBHOOKS.labels(outcome="rejected", reason="storage").inc()

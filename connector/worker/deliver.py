@@ -91,9 +91,16 @@ class OrderDelivery:
     """One delivery run for one leased order."""
 
     def __init__(
-        self, db: Db, target: Target, ctx: ShopContext[Any], policy: RetryPolicy,
-        worker_name: str, on_attempt: Callable[[str, float], None] | None = None, lease_s: float = 120.0,
-        options: ShopOptions = ShopOptions(), account_recheck_s: float = 900.0,
+        self,
+        db: Db,
+        target: Target,
+        ctx: ShopContext[Any],
+        policy: RetryPolicy,
+        worker_name: str,
+        on_attempt: Callable[[str, float], None] | None = None,
+        lease_s: float = 120.0,
+        options: ShopOptions = ShopOptions(),
+        account_recheck_s: float = 900.0,
         stop_event: threading.Event | None = None,
     ) -> None:
         self.db, self.target, self.ctx, self.policy = db, target, ctx, policy
@@ -129,13 +136,19 @@ class OrderDelivery:
                 steps -= 1
                 self._deliver_part(work, part, order, remote_id, last=steps == 0)
             if work.delete_pending:
-                self._send(work, "delete", lambda: self.target.send_order_deleted(work.order_id, RemoteRef(remote_id), self.ctx))
+                self._send(
+                    work,
+                    "delete",
+                    lambda: self.target.send_order_deleted(work.order_id, RemoteRef(remote_id), self.ctx),
+                )
 
                 def record_delete() -> None:
                     order_store.record_delete_delivered(self.db, work.shop, work.order_id)
                     # The orders/delete event itself (and nothing newer can be queued for a
                     # deleted order: triage marks later snapshots stale).
-                    event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, ALL_EVENTS)
+                    event_store.settle_queued_events(
+                        self.db, work.shop, work.order_id, EventState.DELIVERED, ALL_EVENTS
+                    )
 
                 self._step(work, True, record_delete)
             if not (work.snapshot_event_id is not None or work.parts or work.delete_pending):
@@ -219,7 +232,11 @@ class OrderDelivery:
                     self.db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, None
                 )
                 event_store.settle_queued_events(
-                    self.db, work.shop, work.order_id, EventState.UNCHANGED, event_id,
+                    self.db,
+                    work.shop,
+                    work.order_id,
+                    EventState.UNCHANGED,
+                    event_id,
                     reason="same payload as last delivered",
                 )
 
@@ -258,7 +275,10 @@ class OrderDelivery:
             # Without its order's body the part waits for a webhook or a fetch, minutes away:
             # retrying in-process would only hold a delivery thread (one attempt, then rescheduled).
             result = self._send(
-                work, what, lambda: self.target.send_part(part.kind, payload, ref, ctx), retry_in_process=parent is not None
+                work,
+                what,
+                lambda: self.target.send_part(part.kind, payload, ref, ctx),
+                retry_in_process=parent is not None,
             )
             state = EventState.DELIVERED
         else:
@@ -267,11 +287,24 @@ class OrderDelivery:
         def record_part() -> None:
             self._part_items.pop((part.kind, part.part_id), None)
             order_store.record_part_delivered(
-                self.db, work.shop, part.kind, part.part_id, part.newest_event_id, part.newest_updated_at,
-                digest, result.remote_id if result else None, items.encode() if items.changed else None,
+                self.db,
+                work.shop,
+                part.kind,
+                part.part_id,
+                part.newest_event_id,
+                part.newest_updated_at,
+                digest,
+                result.remote_id if result else None,
+                items.encode() if items.changed else None,
             )
             event_store.settle_queued_events(
-                self.db, work.shop, work.order_id, state, part.newest_event_id, part.kind, part.part_id,
+                self.db,
+                work.shop,
+                work.order_id,
+                state,
+                part.newest_event_id,
+                part.kind,
+                part.part_id,
                 reason=None if state == EventState.DELIVERED else "nothing new for the target",
             )
 
@@ -310,8 +343,15 @@ class OrderDelivery:
                 result = call()
             except Exception as exc:
                 outcome = AttemptOutcome.TRANSIENT if isinstance(exc, TransientDeliveryError) else AttemptOutcome.FAILED
-                self._record(work, what, outcome, started_at, started, getattr(exc, "status", None),
-                             self._clean(getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"))
+                self._record(
+                    work,
+                    what,
+                    outcome,
+                    started_at,
+                    started,
+                    getattr(exc, "status", None),
+                    self._clean(getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"),
+                )
                 raise
             self._record(work, what, AttemptOutcome.DELIVERED, started_at, started, None, None)
             self.sent += 1
@@ -320,8 +360,16 @@ class OrderDelivery:
         policy = self.policy if retry_in_process else dataclasses.replace(self.policy, attempts=1)
         return call_with_retries(attempt, policy, stop_event=self.stop_event)
 
-    def _record(self, work: order_store.OrderWork, what: str, outcome: AttemptOutcome, started_at: str,
-                started: float, status: int | None, error: str | None) -> None:
+    def _record(
+        self,
+        work: order_store.OrderWork,
+        what: str,
+        outcome: AttemptOutcome,
+        started_at: str,
+        started: float,
+        status: int | None,
+        error: str | None,
+    ) -> None:
         """Remember an attempt; it is written with the next step's (or failure's) transaction."""
         elapsed_ms = (time.monotonic() - started) * 1000
         self._attempts.append(
@@ -338,7 +386,9 @@ class OrderDelivery:
         for (kind, part_id), items in self._part_items.items():
             if items.changed:
                 shop = self.ctx.shop
-                part_store.record_part_items(self.db, shop, kind, part_id, ",".join(items.remote_ids()) or None, items.encode())
+                part_store.record_part_items(
+                    self.db, shop, kind, part_id, ",".join(items.remote_ids()) or None, items.encode()
+                )
 
     def _record_unchanged(self, work: order_store.OrderWork, what: str) -> None:
         self._record(work, what, AttemptOutcome.UNCHANGED, now_db(), time.monotonic(), None, None)
@@ -386,10 +436,19 @@ class OrderDelivery:
         def skip() -> None:
             order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
             self._flush_attempts()
-            event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, reason=reason)
+            event_store.settle_queued_events(
+                self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, reason=reason
+            )
             for part in work.parts:
                 event_store.settle_queued_events(
-                    self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, part.kind, part.part_id, reason=reason
+                    self.db,
+                    work.shop,
+                    work.order_id,
+                    EventState.SKIPPED,
+                    ALL_EVENTS,
+                    part.kind,
+                    part.part_id,
+                    reason=reason,
                 )
             order_store.finish_skipped(self.db, work.shop, work.order_id, reason)
 
@@ -409,8 +468,11 @@ class OrderDelivery:
             record_account_check(self.db, work.shop, False, reason, db_time_in(self.account_recheck_s))
 
         self._durably(work, hold)
-        log.error("tracking account refused: %s; the shop's deliveries wait until it is fixed", reason,
-                  extra=self._log_extra(work))
+        log.error(
+            "tracking account refused: %s; the shop's deliveries wait until it is fixed",
+            reason,
+            extra=self._log_extra(work),
+        )
         return DeliveryOutcome(work.shop, work.order_id, DeliveryResult.HELD, self.sent, reason)
 
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
@@ -437,6 +499,7 @@ class OrderDelivery:
         # The event carrying the state being delivered (or the newest known one), so a log line
         # can be joined with /admin/orders/<shop>/<id> and the events table.
         return {
-            "shop": work.shop, "order_id": work.order_id,
+            "shop": work.shop,
+            "order_id": work.order_id,
             "event": work.snapshot_event_id or work.latest_snapshot_event_id,
         }

@@ -46,8 +46,10 @@ def raw_problem(raw: bytes, limits: BodyLimits) -> str | None:
     """A reason when the body has more JSON objects and arrays than any real order (before parsing)."""
     containers = raw.count(b"{") + raw.count(b"[")
     if containers > limits.max_containers:
-        return (f"body holds {containers:,} JSON objects/arrays, more than any order of at most "
-                f"{limits.max_line_items:,} line items (worker.max_line_items)")
+        return (
+            f"body holds {containers:,} JSON objects/arrays, more than any order of at most "
+            f"{limits.max_line_items:,} line items (worker.max_line_items)"
+        )
     return None
 
 
@@ -60,6 +62,8 @@ def document_problem(topic: str, doc: Any, limits: BodyLimits) -> str | None:
         for key in LINE_ITEM_KEYS:
             items = doc.get(key)
             if isinstance(items, list) and len(items) > limits.max_line_items:
-                return (f"{key} holds {len(items):,} entries; the connector takes at most "
-                        f"{limits.max_line_items:,} (worker.max_line_items)")
+                return (
+                    f"{key} holds {len(items):,} entries; the connector takes at most "
+                    f"{limits.max_line_items:,} (worker.max_line_items)"
+                )
     return None

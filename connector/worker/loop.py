@@ -92,8 +92,11 @@ class Worker:
     _metrics_started: ClassVar[bool] = False  # one metrics server per process, however many workers
 
     def __init__(
-        self, settings: Settings, name: str | None = None,
-        on_attempt: Callable[[str, float], None] | None = None, watcher: SettingsWatcher | None = None,
+        self,
+        settings: Settings,
+        name: str | None = None,
+        on_attempt: Callable[[str, float], None] | None = None,
+        watcher: SettingsWatcher | None = None,
     ) -> None:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
@@ -166,8 +169,14 @@ class Worker:
             with self._targets_lock:
                 target = self._targets.get(kind)
                 if target is None:
+
                     def recorder(
-                        shop: str, order_id: str, what: str, part_id: str | None, mapping: str, payload: dict[str, Any],
+                        shop: str,
+                        order_id: str,
+                        what: str,
+                        part_id: str | None,
+                        mapping: str,
+                        payload: dict[str, Any],
                     ) -> int:
                         return record_dry_run(self._db(), shop, order_id, what, part_id, mapping, payload)
 
@@ -187,18 +196,26 @@ class Worker:
             if is_storage_failure(exc):
                 raise
             log.exception("cannot start the delivery", extra={"shop": shop, "order_id": order_id})
-            return dead_letter_order(db, shop, order_id, self.name, f"cannot start the delivery: {type(exc).__name__}: {exc}")
+            return dead_letter_order(
+                db, shop, order_id, self.name, f"cannot start the delivery: {type(exc).__name__}: {exc}"
+            )
         if isinstance(started, DeliveryOutcome):
             return started
         delivery, work, profile = started
         outcome = delivery.run(work)
         if outcome.result == DeliveryResult.HELD:
             self.profiles.forget(shop)
-        elif outcome.result in (DeliveryResult.DELIVERED, DeliveryResult.UNCHANGED) and profile.check and not profile.check.ok:
+        elif (
+            outcome.result in (DeliveryResult.DELIVERED, DeliveryResult.UNCHANGED)
+            and profile.check
+            and not profile.check.ok
+        ):
             self.profiles.account_works_again(shop)
         return outcome
 
-    def _start_delivery(self, db: Any, shop: str, order_id: str) -> DeliveryOutcome | tuple[OrderDelivery, Any, ShopProfile]:
+    def _start_delivery(
+        self, db: Any, shop: str, order_id: str
+    ) -> DeliveryOutcome | tuple[OrderDelivery, Any, ShopProfile]:
         """The delivery of a claimed order, or the outcome when there is none to make."""
         profile = self.profiles.get(shop)
         if profile.blocked_reason(now_db()):  # the claim read the store: ours may be out of date
@@ -213,8 +230,15 @@ class Worker:
             return DeliveryOutcome(shop, order_id, DeliveryResult.UNCHANGED)
         ctx = ShopContext(shop=shop, settings=self._typed_settings(shop, profile), silent=work.silent)
         delivery = OrderDelivery(
-            db, self._target(profile.account.kind), ctx, self.policy, self.name, self.on_attempt,
-            self.settings["worker.lease_s"], profile.options, self.settings["worker.account_recheck_s"],
+            db,
+            self._target(profile.account.kind),
+            ctx,
+            self.policy,
+            self.name,
+            self.on_attempt,
+            self.settings["worker.lease_s"],
+            profile.options,
+            self.settings["worker.account_recheck_s"],
             self.stop_event,
         )
         return delivery, work, profile
@@ -253,8 +277,12 @@ class Worker:
             with write_transaction(db):
                 order_store.release_leases(db, list(ahead), self.name)
         except STORE_ERRORS as exc:  # nothing lost: the leases expire after worker.lease_s
-            log.warning("could not give back %d leases (%s); they expire on their own", len(ahead), exc,
-                        extra={"worker": self.name})
+            log.warning(
+                "could not give back %d leases (%s); they expire on their own",
+                len(ahead),
+                exc,
+                extra={"worker": self.name},
+            )
         ahead.clear()
 
     def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
@@ -340,7 +368,11 @@ class Worker:
                 if once and not triaged and not claimed and not in_flight:
                     break
                 if in_flight:
-                    done, _ = wait(list(in_flight), timeout=0 if (triaged or claimed) else self.settings["worker.poll_interval_s"], return_when=FIRST_COMPLETED)
+                    done, _ = wait(
+                        list(in_flight),
+                        timeout=0 if (triaged or claimed) else self.settings["worker.poll_interval_s"],
+                        return_when=FIRST_COMPLETED,
+                    )
                     for future in done:
                         in_flight.pop(future)
                         self._collect(future)
@@ -401,8 +433,14 @@ class Worker:
         try:
             metrics.start_metrics_server(port, self._db, host)
         except OSError as exc:
-            log.error("worker metrics cannot listen on %s:%d (%s): delivering without them; give each worker its "
-                      "own worker.metrics_port", host, port, exc.strerror or exc, extra={"worker": self.name})
+            log.error(
+                "worker metrics cannot listen on %s:%d (%s): delivering without them; give each worker its "
+                "own worker.metrics_port",
+                host,
+                port,
+                exc.strerror or exc,
+                extra={"worker": self.name},
+            )
             return
         Worker._metrics_started = True
         log.info("worker metrics on http://%s:%d/metrics", host, port, extra={"worker": self.name})

@@ -22,8 +22,12 @@ def missing_order_reason(order_id: str, waited_s: float, fetched_at: str | None)
     """Why the wait ended, and what an operator can do about it."""
     waited = f"its order {order_id} never arrived (no orders/* webhook in {waited_s:.0f} s)"
     if fetched_at:
-        return (f"{waited}, and fetching it from Shopify at {fetched_at} did not bring it (`connector jobs` says "
-                "why: deleted, another shop's, older than 60 days without read_all_orders, a refused token): "
-                "replay it once the order exists")
-    return (f"{waited}, and the shop has no Admin API token to fetch it: check the shop's orders/* webhook "
-            f"subscriptions, then `connector resync --order {order_id}` with a token, or replay it once the order arrived")
+        return (
+            f"{waited}, and fetching it from Shopify at {fetched_at} did not bring it (`connector jobs` says "
+            "why: deleted, another shop's, older than 60 days without read_all_orders, a refused token): "
+            "replay it once the order exists"
+        )
+    return (
+        f"{waited}, and the shop has no Admin API token to fetch it: check the shop's orders/* webhook "
+        f"subscriptions, then `connector resync --order {order_id}` with a token, or replay it once the order arrived"
+    )

@@ -23,8 +23,13 @@ from connector.errors import ConfigError
 log = logging.getLogger(__name__)
 # Where the store is, how many threads deliver, where the metrics listen: fixed for a process.
 RESTART_KEYS = (
-    "database.path", "database.url", "database.busy_timeout_s", "database.pool_size",
-    "worker.concurrency", "worker.metrics_port", "worker.metrics_host",
+    "database.path",
+    "database.url",
+    "database.busy_timeout_s",
+    "database.pool_size",
+    "worker.concurrency",
+    "worker.metrics_port",
+    "worker.metrics_host",
 )
 Stamp = tuple[int, int, int] | None
 
@@ -40,8 +45,9 @@ def _stamp(path: Path) -> Stamp:
 class SettingsWatcher:
     """Hands out new :class:`Settings` when the config file changed and still loads."""
 
-    def __init__(self, current: Settings, path: str | None, env: Mapping[str, str] | None = None,
-                 interval_s: float = 1.0) -> None:
+    def __init__(
+        self, current: Settings, path: str | None, env: Mapping[str, str] | None = None, interval_s: float = 1.0
+    ) -> None:
         self.env = os.environ if env is None else env
         self.path, _ = config_file_path(path, self.env)
         self.current, self.interval_s = current, interval_s
@@ -60,7 +66,9 @@ class SettingsWatcher:
         try:
             loaded = load_settings(self.path if self.path.exists() else None, env=self.env)
         except ConfigError as exc:
-            log.error("configuration %s changed but does not load (%s): the worker keeps the settings it has", self.path, exc)
+            log.error(
+                "configuration %s changed but does not load (%s): the worker keeps the settings it has", self.path, exc
+            )
             return None
         fixed = [name for name in RESTART_KEYS if loaded[name] != self.current[name]]
         if fixed:

@@ -20,7 +20,9 @@ EVERY_S = 60.0
 
 
 class TokenRenewals:
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic, every_s: float = EVERY_S) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.monotonic, every_s: float = EVERY_S
+    ) -> None:
         self.settings, self._clock, self.every_s = settings, clock, every_s
         self._next = 0.0
         self._thread: threading.Thread | None = None

@@ -51,7 +51,9 @@ def _retry_after(state: RetryCallState) -> float:
 
 
 def call_with_retries(
-    fn: Callable[[], T], policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep,
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
     stop_event: threading.Event | None = None,
 ) -> T:
     """Call ``fn``, retrying TransientDeliveryError with jittered exponential backoff.
@@ -86,7 +88,10 @@ def _replaying(first: BaseException, fn: Callable[[], T]) -> Callable[[], T]:
 
 
 def _retrying(
-    fn: Callable[[], T], policy: RetryPolicy, started: float, sleep: Callable[[float], None],
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    started: float,
+    sleep: Callable[[float], None],
     stop_event: threading.Event | None,
 ) -> T:
     jitter = wait_random_exponential(multiplier=policy.first_delay_s, max=IN_PROCESS_MAX_WAIT_S)

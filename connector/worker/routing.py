@@ -90,12 +90,17 @@ def delivery_age_problem(delivery: Delivery, received_at: str, max_age_s: float)
     age_s = (received - triggered).total_seconds()
     if age_s <= max_age_s:
         return None
-    return (f"received {age_s / 3600:.1f} h after X-Shopify-Triggered-At {(delivery.triggered_at or '')[:40]}, past "
-            f"Shopify's retries (webhooks.max_delivery_age_s = {max_age_s:g} s): a replay?")
+    return (
+        f"received {age_s / 3600:.1f} h after X-Shopify-Triggered-At {(delivery.triggered_at or '')[:40]}, past "
+        f"Shopify's retries (webhooks.max_delivery_age_s = {max_age_s:g} s): a replay?"
+    )
 
 
 def route_event(
-    topic: str, raw: bytes, fallback_time: str, rules: RoutingRules = RoutingRules(),
+    topic: str,
+    raw: bytes,
+    fallback_time: str,
+    rules: RoutingRules = RoutingRules(),
     delivery: Delivery = Delivery(),
 ) -> Route:
     """Decide what the worker does with one event. ``fallback_time`` (its ``received_at``, store
@@ -139,8 +144,12 @@ def _route_resource(topic: str, body: dict[str, Any], fallback_time: str) -> Rou
     updated = normalize_iso(body.get("updated_at")) or normalize_iso(body.get("created_at")) or fallback_time
     if is_order:
         return Route(
-            "snapshot", order_id=order_id, updated_at=updated, name=_label_text(body.get("name")),
-            number=shopify_id(body.get("order_number")), placed_at=normalize_iso(body.get("created_at")),
+            "snapshot",
+            order_id=order_id,
+            updated_at=updated,
+            name=_label_text(body.get("name")),
+            number=shopify_id(body.get("order_number")),
+            placed_at=normalize_iso(body.get("created_at")),
         )
     kind = "fulfillment" if topic in topics.FULFILLMENT_TOPICS else "refund"
     return Route("part", order_id=order_id, updated_at=updated, part_kind=kind, part_id=part_id)

@@ -78,7 +78,9 @@ def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules) -> Route:
     if raw is None:  # erased meanwhile (shop/redact)
         return Route("ignore", reason="event no longer stored")
     try:
-        delivery = Delivery(shop=row["shop"], triggered_at=row.get("triggered_at"), source=row.get("source") or "webhook")
+        delivery = Delivery(
+            shop=row["shop"], triggered_at=row.get("triggered_at"), source=row.get("source") or "webhook"
+        )
         return route_event(row["topic"], raw, row["received_at"], rules, delivery)
     except Exception as exc:  # noqa: BLE001 - one event's body must never stop triage
         return Route("invalid", reason=_internal_error("routing", exc))
@@ -146,16 +148,24 @@ def _lock_in_key_order(db: Db, run: list[Routed]) -> None:
     if not db.dialect.lock():
         return
     orders = sorted({(row["shop"], route.order_id) for row, route in run if route.order_id and route.action in FOLDING})
-    parts = sorted({
-        (row["shop"], route.part_kind, route.part_id, route.order_id) for row, route in run
-        if route.action == "part" and route.part_kind and route.part_id and route.order_id  # a part route has all three
-    })
+    parts = sorted(
+        {
+            (row["shop"], route.part_kind, route.part_id, route.order_id)
+            for row, route in run
+            if route.action == "part"
+            and route.part_kind
+            and route.part_id
+            and route.order_id  # a part route has all three
+        }
+    )
     order_store.lock_orders(db, orders)
     order_store.lock_parts(db, parts)
 
 
 def _settle(
-    db: Db, row: dict[str, Any], route: Route,
+    db: Db,
+    row: dict[str, Any],
+    route: Route,
     apply: Callable[[], tuple[EventState, str | None, dict[str, Any]]],
 ) -> None:
     """Run ``apply`` in a savepoint and record the event's new state; a poison event is
@@ -173,15 +183,15 @@ def _settle(
         log.warning("event kept aside (%s): %s", state, reason, extra=_extra(row, route))
 
 
-def _apply(
-    db: Db, row: dict[str, Any], route: Route, shops: set[str]
-) -> tuple[EventState, str | None, dict[str, Any]]:
+def _apply(db: Db, row: dict[str, Any], route: Route, shops: set[str]) -> tuple[EventState, str | None, dict[str, Any]]:
     shop, event_id = row["shop"], row["id"]
     fields: dict[str, Any] = {"order_id": route.order_id, "resource_updated_at": route.updated_at}
     if route.action == "lifecycle":
         return EventState.IGNORED, f"no handler for {row['topic']}", fields
     if route.action in ("ignore", "invalid", "suspect"):
-        state = {"ignore": EventState.IGNORED, "invalid": EventState.INVALID, "suspect": EventState.SUSPECT}[route.action]
+        state = {"ignore": EventState.IGNORED, "invalid": EventState.INVALID, "suspect": EventState.SUSPECT}[
+            route.action
+        ]
         return state, route.reason, fields
     if shop not in shops:
         # Verified but from a shop that has not installed the app: keep, never deliver.
@@ -192,7 +202,12 @@ def _apply(
         state, reason = order_store.queue_order_delete(db, shop, route.order_id)
     elif route.action == "snapshot":
         state, reason = order_store.queue_order_snapshot(
-            db, shop, route.order_id, event_id, route.updated_at or "", silent=row.get("source") == event_store.SILENT_SOURCE,
+            db,
+            shop,
+            route.order_id,
+            event_id,
+            route.updated_at or "",
+            silent=row.get("source") == event_store.SILENT_SOURCE,
             label=order_store.OrderLabel(route.name, route.number, route.placed_at),
         )
     else:

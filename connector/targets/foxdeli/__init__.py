@@ -60,8 +60,13 @@ class FoxdeliTarget:
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
-                    client = FoxdeliClient(settings.base_url, settings.username, settings.password,
-                                           session=self._session, timeout_s=settings.timeout_s)
+                    client = FoxdeliClient(
+                        settings.base_url,
+                        settings.username,
+                        settings.password,
+                        session=self._session,
+                        timeout_s=settings.timeout_s,
+                    )
                     self._clients[key] = client
         return client
 
@@ -70,8 +75,9 @@ class FoxdeliTarget:
         """Foxdeli ``OrderRegistration`` for the order (plus ``_cancelled`` when cancelled)."""
         return map_order(order, ctx.settings)
 
-    def map_part(self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None,
-                 ctx: ShopContext[FoxdeliSettings]) -> dict[str, Any] | None:
+    def map_part(
+        self, kind: PartKind, part: dict[str, Any], order: dict[str, Any] | None, ctx: ShopContext[FoxdeliSettings]
+    ) -> dict[str, Any] | None:
         """A parcel for a fulfillment; None for refunds (the order update carries them)."""
         if kind == "fulfillment":
             return map_fulfillment(part, ctx.settings)
@@ -87,7 +93,9 @@ class FoxdeliTarget:
             return SendResult(order_id, "upserted and cancelled")
         return SendResult(order_id, "upserted")
 
-    def send_part(self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]) -> SendResult:
+    def send_part(
+        self, kind: PartKind, payload: dict[str, Any], ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]
+    ) -> SendResult:
         """Bring the fulfillment's parcels at Foxdeli in line with its tracking numbers.
 
         ``ref.items`` holds the parcel of each number sent so far, updated as each request
@@ -99,13 +107,18 @@ class FoxdeliTarget:
             return SendResult(ref.part_remote_id, f"{kind}: nothing to send to Foxdeli")
         client = self.client(ctx)
         order_id = ref.order_remote_id or client.find_order_id(
-            str(payload.get("_orderExternalId")), self._eshop_id(ctx))
+            str(payload.get("_orderExternalId")), self._eshop_id(ctx)
+        )
         if not order_id:
             raise WaitingError("parcel waits for its order to reach Foxdeli")
         items = ref.items if ref.items is not None else RemoteItems.decode(None, ref.part_remote_id)
         wanted = [] if payload.get("_cancelled") else list(payload.get("parcels") or [])
         sync_parcels(client, order_id, wanted, items)
-        detail = "fulfillment cancelled: parcels deleted" if payload.get("_cancelled") else f"{len(wanted)} parcel(s) of order {order_id}"
+        detail = (
+            "fulfillment cancelled: parcels deleted"
+            if payload.get("_cancelled")
+            else f"{len(wanted)} parcel(s) of order {order_id}"
+        )
         return SendResult(",".join(items.remote_ids()) or None, detail)
 
     def send_order_deleted(self, order_id: str, ref: RemoteRef, ctx: ShopContext[FoxdeliSettings]) -> SendResult:

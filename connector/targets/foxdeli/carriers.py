@@ -25,8 +25,18 @@ FALLBACK = "UNKNOWN"
 _ALIASES: dict[str, tuple[str, ...]] = {
     "BUDBEE": ("budbee ab",),
     "CZECH_POST": ("česká pošta", "ceska posta", "cpost", "czech post ems", "balikovna", "balíkovna"),
-    "DHL": ("dhl express", "dhl ecommerce", "dhl ecommerce asia", "dhl parcel", "dhl paket",
-            "dhl freight", "dhl parcel uk", "dhl germany", "deutsche post dhl", "dhl global mail"),
+    "DHL": (
+        "dhl express",
+        "dhl ecommerce",
+        "dhl ecommerce asia",
+        "dhl parcel",
+        "dhl paket",
+        "dhl freight",
+        "dhl parcel uk",
+        "dhl germany",
+        "deutsche post dhl",
+        "dhl global mail",
+    ),
     "DIY": ("do it yourself",),
     "DPD": ("dpd local", "dpd uk", "dpd germany", "dpd de", "dpd at", "dpd classic"),
     "DPD_CZ": ("dpd czech republic", "dpd česko", "dpd cesko"),
@@ -71,8 +81,17 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "UNKNOWN": ("other", "others", "unknown", "custom"),
     "UPS": ("united parcel service", "ups mail innovations", "ups express", "ups standard"),
     "WEDO": ("we do", "wedo cz"),
-    "PERSONAL_PICKUP": ("pickup", "local pickup", "pick up in store", "store pickup", "in store pickup",
-                        "osobní odběr", "osobni odber", "click and collect", "click & collect"),
+    "PERSONAL_PICKUP": (
+        "pickup",
+        "local pickup",
+        "pick up in store",
+        "store pickup",
+        "in store pickup",
+        "osobní odběr",
+        "osobni odber",
+        "click and collect",
+        "click & collect",
+    ),
 }
 
 
@@ -124,11 +143,24 @@ def map_carrier(tracking_company: Any, table: Mapping[str, str] | None = None) -
 # Tracking-page hosts, for fulfillments whose tracking_company is blank or "Other" but whose
 # tracking_url names the carrier (Shopify's own 2014 sample: company null, URL on ups.com).
 _URL_HOSTS: tuple[tuple[str, str], ...] = (
-    ("ups.com", "UPS"), ("fedex.com", "FEDEX"), ("dhl.", "DHL"), ("gls-group.", "GLS"),
-    ("gls-online.", "GLS"), ("dpd.", "DPD"), ("packeta.", "PACKETA"), ("zasilkovna.", "PACKETA"),
-    ("ppl.cz", "PPL"), ("postaonline.cz", "CZECH_POST"), ("ceskaposta.cz", "CZECH_POST"),
-    ("inpost.", "INPOST"), ("posta.sk", "SLOVAKIA_POST"), ("post.ch", "SWISS_POST"),
-    ("post.at", "POST_AG"), ("budbee.", "BUDBEE"), ("sameday.", "SAMEDAY"), ("pocztex.pl", "POCZTA_POLSKA"),
+    ("ups.com", "UPS"),
+    ("fedex.com", "FEDEX"),
+    ("dhl.", "DHL"),
+    ("gls-group.", "GLS"),
+    ("gls-online.", "GLS"),
+    ("dpd.", "DPD"),
+    ("packeta.", "PACKETA"),
+    ("zasilkovna.", "PACKETA"),
+    ("ppl.cz", "PPL"),
+    ("postaonline.cz", "CZECH_POST"),
+    ("ceskaposta.cz", "CZECH_POST"),
+    ("inpost.", "INPOST"),
+    ("posta.sk", "SLOVAKIA_POST"),
+    ("post.ch", "SWISS_POST"),
+    ("post.at", "POST_AG"),
+    ("budbee.", "BUDBEE"),
+    ("sameday.", "SAMEDAY"),
+    ("pocztex.pl", "POCZTA_POLSKA"),
 )
 
 

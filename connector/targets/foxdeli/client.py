@@ -86,9 +86,16 @@ class FoxdeliClient:
     """One authenticated API user against one Foxdeli base URL. Thread-safe: every delivery
     thread shares its token (one login at a time, :mod:`.tokens`)."""
 
-    def __init__(self, base_url: str, username: str, password: str, *,
-                 timeout_s: float = TARGET_DEFAULTS["timeout_s"], session: HttpSession | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout_s: float = TARGET_DEFAULTS["timeout_s"],
+        session: HttpSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.username, self._password = username, password
         self.timeout_s = float(timeout_s)
@@ -118,8 +125,13 @@ class FoxdeliClient:
         """One login: ``(token, expires at)``. Called by :class:`TokenSlot`, one thread at a time."""
         if not self.username or not self._password:
             raise AccountError("Foxdeli settings username/password are empty")
-        response = send_request(self.session, "POST", self.base_url + AUTH_PATH, timeout=self.timeout_s,
-                                json={"email": self.username, "password": self._password})
+        response = send_request(
+            self.session,
+            "POST",
+            self.base_url + AUTH_PATH,
+            timeout=self.timeout_s,
+            json={"email": self.username, "password": self._password},
+        )
         self.check(response, "authorize")
         try:
             token = response.json()["token"]
@@ -139,16 +151,18 @@ class FoxdeliClient:
         return self._tokens.get(self._authorize, stale)
 
     # -- requests -----------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, body: Any = None,
-                params: Mapping[str, str] | None = None) -> HttpResponse:
+    def request(
+        self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None
+    ) -> HttpResponse:
         """Send with ``X-API-Key``; on 401 renew the token once and resend. Errors are not raised here."""
         url = self.base_url + path
         refused: str | None = None
         for _ in (1, 2):
             token = self.token(stale=refused)
             headers = {"X-API-Key": token, "Accept": "application/json"}
-            response = send_request(self.session, method, url, timeout=self.timeout_s,
-                                    json=body, params=params, headers=headers)
+            response = send_request(
+                self.session, method, url, timeout=self.timeout_s, json=body, params=params, headers=headers
+            )
             log.debug("foxdeli: %s %s -> %s", method, path, response.status_code)
             if response.status_code != 401:
                 break

@@ -30,8 +30,17 @@ from connector.targets.foxdeli.carriers import map_carrier
 from connector.targets.foxdeli.enums import COUNTRY_CODES
 
 UNDEFINED_COUNTRY = "UNDEFINED"
-_POINT_ID_KEYS = ("pickup_point_id", "parcel_shop_id", "parcelshop_id", "pickup_place_id",
-                  "packeta_point_id", "zasilkovna_id", "branch_id", "locker_id", "paczkomat")
+_POINT_ID_KEYS = (
+    "pickup_point_id",
+    "parcel_shop_id",
+    "parcelshop_id",
+    "pickup_place_id",
+    "packeta_point_id",
+    "zasilkovna_id",
+    "branch_id",
+    "locker_id",
+    "paczkomat",
+)
 _POINT_CARRIER_KEYS = ("pickup_point_carrier", "parcel_shop_carrier", "carrier")
 _POINT_TYPE_KEYS = ("pickup_point_type", "parcel_shop_type")
 _BOX_WORDS = re.compile(r"\b(box|z[ -]?box|alzabox|locker|paczkomat\w*|packstation|automat)\b", re.I)
@@ -55,8 +64,11 @@ def map_address(address: Any) -> dict[str, Any] | None:
     if not line1 or not city:
         return None
     out: dict[str, Any] = {"line1": line1, "city": city, "countryCode": country_code(address)}
-    optional = {"line2": text(address.get("address2")), "postalCode": text(address.get("zip")),
-                "state": text(address.get("province"))}
+    optional = {
+        "line2": text(address.get("address2")),
+        "postalCode": text(address.get("zip")),
+        "state": text(address.get("province")),
+    }
     out.update({key: value for key, value in optional.items() if value})
     latitude, longitude = _coordinate(address.get("latitude"), 90), _coordinate(address.get("longitude"), 180)
     if latitude is not None and longitude is not None:
@@ -101,8 +113,12 @@ def map_pickup_point(order: Mapping[str, Any], carriers: Mapping[str, str]) -> d
         return None
     shipping = _shipping_line(order)
     carrier = "UNKNOWN"
-    for candidate in (_first(attributes, _POINT_CARRIER_KEYS), shipping.get("source"),
-                      shipping.get("title"), shipping.get("code")):
+    for candidate in (
+        _first(attributes, _POINT_CARRIER_KEYS),
+        shipping.get("source"),
+        shipping.get("title"),
+        shipping.get("code"),
+    ):
         carrier = map_carrier(candidate, carriers)
         if carrier != "UNKNOWN":
             break

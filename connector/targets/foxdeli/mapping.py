@@ -102,8 +102,10 @@ def _additional_costs(order: Mapping[str, Any]) -> list[dict[str, Any]]:
             # The seed requires a non-blank name (^(?!\s*$).+).
             name = text(line.get("title")) or text(line.get("code")) or "Shipping"
             costs.append({"type": "SHIPPING", "price": price, "name": name})
-    for field, kind, name in (("current_total_duties", "DUTY", "Duties"),
-                              ("current_total_additional_fees", "OTHER", "Additional fees")):
+    for field, kind, name in (
+        ("current_total_duties", "DUTY", "Duties"),
+        ("current_total_additional_fees", "OTHER", "Additional fees"),
+    ):
         price = money_field(order, field, None)
         if price is not None and price["amount"] > 0:
             costs.append({"type": kind, "price": price, "name": name})
@@ -161,9 +163,13 @@ def map_product(line: Mapping[str, Any], order: Mapping[str, Any]) -> dict[str, 
     if quantity < 1:  # the seed: quantity >= 1
         return None
     product: dict[str, Any] = {"type": product_type(line), "quantity": quantity}
-    optional = {"sku": line_sku(line), "name": text(line.get("name")) or text(line.get("title")),
-                "price": money_field(line, "price", order.get("currency")), "vat": vat_rate(line),
-                "image": _image(line)}
+    optional = {
+        "sku": line_sku(line),
+        "name": text(line.get("name")) or text(line.get("title")),
+        "price": money_field(line, "price", order.get("currency")),
+        "vat": vat_rate(line),
+        "image": _image(line),
+    }
     product.update({key: value for key, value in optional.items() if value is not None})
     return product
 
@@ -195,11 +201,21 @@ def map_customer(order: Mapping[str, Any]) -> dict[str, str]:
     customer = json_object(order.get("customer"))
     shipping, billing = order.get("shipping_address") or {}, order.get("billing_address") or {}
     default = customer.get("default_address") or {}
-    name = (_full_name(customer) or _full_name(billing) or _full_name(shipping)
-            or _first_text(order.get("email"), customer.get("email")) or FALLBACK_CUSTOMER_NAME)
+    name = (
+        _full_name(customer)
+        or _full_name(billing)
+        or _full_name(shipping)
+        or _first_text(order.get("email"), customer.get("email"))
+        or FALLBACK_CUSTOMER_NAME
+    )
     email = _first_text(order.get("email"), order.get("contact_email"), customer.get("email"))
-    phone = _first_text(order.get("phone"), customer.get("phone"), shipping.get("phone"),
-                        billing.get("phone"), default.get("phone") if isinstance(default, dict) else None)
+    phone = _first_text(
+        order.get("phone"),
+        customer.get("phone"),
+        shipping.get("phone"),
+        billing.get("phone"),
+        default.get("phone") if isinstance(default, dict) else None,
+    )
     return {"name": name, "email": email or "", "phone": phone or ""}
 
 
@@ -208,10 +224,13 @@ def map_billing(order: Mapping[str, Any]) -> dict[str, Any] | None:
     billing = order.get("billing_address")
     if not isinstance(billing, dict):
         return None
-    details = {"name": _full_name(billing), "companyName": text(billing.get("company")),
-               "billingAddress": map_address(billing),
-               "email": _first_text(order.get("email"), order.get("contact_email")),
-               "phone": text(billing.get("phone"))}
+    details = {
+        "name": _full_name(billing),
+        "companyName": text(billing.get("company")),
+        "billingAddress": map_address(billing),
+        "email": _first_text(order.get("email"), order.get("contact_email")),
+        "phone": text(billing.get("phone")),
+    }
     details = {key: value for key, value in details.items() if value}
     return details or None
 

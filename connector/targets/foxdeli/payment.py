@@ -33,14 +33,58 @@ PAYMENT_STATES: Mapping[str, str] = {
 _METHODS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (method, re.compile(r"\b(" + "|".join(words) + r")\b", re.I))
     for method, words in (
-        ("CASH_ON_DELIVERY", ("cash on delivery", "cod", "dob[ií]rka", "na dobierku", "nachnahme",
-                              "pobranie", "contra ?reembolso", "ramburs", "ut[aá]nv[eé]t", "collect on delivery")),
-        ("BANK_TRANSFER", ("bank", "wire", "transfer", "p[řr]evod", "przelew", "[uü]berweisung",
-                           "vorkasse", "sepa", "invoice", "faktura", "prevodom")),
+        (
+            "CASH_ON_DELIVERY",
+            (
+                "cash on delivery",
+                "cod",
+                "dob[ií]rka",
+                "na dobierku",
+                "nachnahme",
+                "pobranie",
+                "contra ?reembolso",
+                "ramburs",
+                "ut[aá]nv[eé]t",
+                "collect on delivery",
+            ),
+        ),
+        (
+            "BANK_TRANSFER",
+            (
+                "bank",
+                "wire",
+                "transfer",
+                "p[řr]evod",
+                "przelew",
+                "[uü]berweisung",
+                "vorkasse",
+                "sepa",
+                "invoice",
+                "faktura",
+                "prevodom",
+            ),
+        ),
         ("CRYPTO", ("crypto", "cryptocurrency", "bitcoin", "btc", "bitpay", "coinbase")),
-        ("CARD", ("shopify payments", "card", "visa", "mastercard", "amex",
-                  "american express", "stripe", "braintree", "adyen", "bogus", "gopay", "comgate",
-                  "apple pay", "google pay", "klarna")),
+        (
+            "CARD",
+            (
+                "shopify payments",
+                "card",
+                "visa",
+                "mastercard",
+                "amex",
+                "american express",
+                "stripe",
+                "braintree",
+                "adyen",
+                "bogus",
+                "gopay",
+                "comgate",
+                "apple pay",
+                "google pay",
+                "klarna",
+            ),
+        ),
     )
 )
 _SERVICES: tuple[tuple[str, re.Pattern[str]], ...] = (

@@ -50,7 +50,12 @@ class HttpJsonTarget:
         if ctx.settings.token:
             headers["Authorization"] = f"Bearer {ctx.settings.token}"
         response = send_request(
-            self._lent or self._sessions.get(), method, url, timeout=ctx.settings.timeout_s, json=payload, headers=headers,
+            self._lent or self._sessions.get(),
+            method,
+            url,
+            timeout=ctx.settings.timeout_s,
+            json=payload,
+            headers=headers,
         )
         raise_for_response(response)
         return response

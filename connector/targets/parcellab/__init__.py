@@ -59,7 +59,8 @@ class ParcellabTarget:
         result = client.put_order(self._sessions.get(), ctx.settings, payload)
         keys = [
             f"{m['tracking']['courier']}:{m['tracking']['tracking_number']}"
-            for m in payload.get("mutations", []) if m.get("type") == "add_tracking"
+            for m in payload.get("mutations", [])
+            if m.get("type") == "add_tracking"
         ]
         return SendResult(remote_id=",".join(keys) or result.remote_id, detail=result.detail)
 

@@ -54,7 +54,10 @@ def put_order(session: HttpSession, settings: ParcellabSettings, payload: dict[s
     if not token:
         raise AccountError("target.token is not set: parcelLab needs an API token")
     response = send_request(
-        session, "PUT", orders_url(settings), timeout=settings.timeout_s,
+        session,
+        "PUT",
+        orders_url(settings),
+        timeout=settings.timeout_s,
         data=json_bytes.dumps(payload),
         headers={
             "Authorization": f"{settings.auth_scheme} {token}",
@@ -77,7 +80,10 @@ def check_credentials(session: HttpSession, settings: ParcellabSettings) -> None
     if not settings.token:
         raise AccountError("no API token: parcelLab needs one")
     response = send_request(
-        session, "GET", orders_url(settings), timeout=settings.timeout_s,
+        session,
+        "GET",
+        orders_url(settings),
+        timeout=settings.timeout_s,
         headers={"Authorization": f"{settings.auth_scheme} {settings.token}", "Accept": "application/json"},
     )
     if response.status_code >= 400:

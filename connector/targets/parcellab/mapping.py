@@ -338,20 +338,23 @@ def _article(item: dict[str, Any]) -> dict[str, Any]:
     if line_item_id is None:
         raise MappingError("line item without a usable id: parcelLab needs a stable line_item_id")
     quantity = item.get("quantity")
-    return _compact({
-        "line_item_id": line_item_id,
-        "sku": text(item.get("sku"), 255),
-        "article_name": text(item.get("name"), 255) or text(item.get("title"), 255),
-        "quantity": quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None,
-        "unit_price": amount(item.get("price")),
-    })
+    return _compact(
+        {
+            "line_item_id": line_item_id,
+            "sku": text(item.get("sku"), 255),
+            "article_name": text(item.get("name"), 255) or text(item.get("title"), 255),
+            "quantity": quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None,
+            "unit_price": amount(item.get("price")),
+        }
+    )
 
 
 # -- trackings -----------------------------------------------------------------------------------
 def _fulfillments(order: dict[str, Any], skip: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     skip_id = resource_id(skip) if skip else None
     return [
-        f for f in order.get("fulfillments") or []
+        f
+        for f in order.get("fulfillments") or []
         if isinstance(f, dict) and (skip_id is None or resource_id(f) != skip_id)
     ]
 
@@ -368,8 +371,11 @@ def _shipment_count(fulfillments: list[dict[str, Any]]) -> int:
 
 
 def _tracking_mutations(
-    fulfillment: dict[str, Any], core: dict[str, Any], order: dict[str, Any] | None,
-    settings: ParcellabSettings, silent: bool,
+    fulfillment: dict[str, Any],
+    core: dict[str, Any],
+    order: dict[str, Any] | None,
+    settings: ParcellabSettings,
+    silent: bool,
 ) -> list[dict[str, Any]]:
     """One ``add_tracking`` per tracking number (a parcel = courier + number, spec §1.5)."""
     numbers = _tracking_numbers(fulfillment)
