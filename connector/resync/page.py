@@ -42,6 +42,17 @@ def page_events(
 ) -> PageEvents:
     """The events of one page; with ``known`` (reconcile) only the missed ones, counted as recovered."""
     out = PageEvents()
+
+    def event(topic: str, resource_id: str, updated_at: str, resource: dict[str, Any]) -> NewEvent:
+        return NewEvent(
+            shop=shop,
+            topic=topic,
+            dedupe_key=f"resync:{resource_id}:{updated_at}",
+            body=_json(resource),
+            api_version=api_version,
+            source=source,
+        )
+
     for order in orders:
         if not order.get("id"):
             continue
@@ -49,18 +60,7 @@ def page_events(
         if known is not None and _has(known.orders, oid, updated):
             out.skipped += 1
         else:
-            _add(
-                out,
-                known,
-                NewEvent(
-                    shop=shop,
-                    topic=ORDER_TOPIC,
-                    dedupe_key=f"resync:{oid}:{updated}",
-                    body=_json(order),
-                    api_version=api_version,
-                    source=source,
-                ),
-            )
+            _add(out, known, event(ORDER_TOPIC, oid, updated, order))
         for fulfillment in fulfillments_of(order):
             fid = str(fulfillment["id"])
             f_updated = (
@@ -68,18 +68,7 @@ def page_events(
             )
             if known is not None and _has(known.fulfillments, fid, f_updated):
                 continue
-            _add(
-                out,
-                known,
-                NewEvent(
-                    shop=shop,
-                    topic=FULFILLMENT_TOPIC,
-                    dedupe_key=f"resync:{fid}:{f_updated}",
-                    body=_json(fulfillment),
-                    api_version=api_version,
-                    source=source,
-                ),
-            )
+            _add(out, known, event(FULFILLMENT_TOPIC, fid, f_updated, fulfillment))
     return out
 
 
