@@ -1,4 +1,4 @@
-"""orjson encodes, the standard library parses: same bytes as before, ids exact."""
+"""orjson encodes and parses, with the standard library's results: same bytes as before, ids exact."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from connector import json_bytes
 from connector.targets.foxdeli.mapping import map_order as foxdeli_order
@@ -66,3 +69,65 @@ def test_exact_ids_survive_the_round_trip_through_the_store_form() -> None:
     big = dict(order, id=2**64 + 7)
     assert json.loads(json_bytes.dumps(big))["id"] == 2**64 + 7
     assert json.loads(json_bytes.dumps(order)) == order
+
+
+def test_every_fixture_parses_as_the_standard_library_parses_it() -> None:
+    from tests.golden import FIXTURES_DIR
+
+    bodies = sorted(FIXTURES_DIR.rglob("*.json"))
+    assert len(bodies) > 15
+    for path in bodies:
+        raw = path.read_bytes()
+        assert json_bytes.loads(raw) == json.loads(raw.decode("utf-8")), path.name
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": 18446744073709551616}',  # 2**64: orjson would answer a float
+        b'{"id": 18446744073709551615, "n": 1}',  # the largest 64-bit one
+        b'[-9223372036854775809]',  # below -2**63: a float from orjson too
+        b'{"id": 123456789012345678901234567890}',
+        b'{"phone": "12345678901234567890"}',  # digits in a string: the slower path, same answer
+    ],
+)
+def test_long_integers_stay_exact(raw: bytes) -> None:
+    parsed = json_bytes.loads(raw)
+    assert parsed == json.loads(raw)
+    assert repr(parsed) == repr(json.loads(raw))  # ints, not floats equal to them
+
+
+@pytest.mark.parametrize("raw", [b"NaN", b'["\\ud800"]', b"1e400", b'{"a": Infinity}'])
+def test_what_orjson_refuses_the_standard_library_decides(raw: bytes) -> None:
+    assert repr(json_bytes.loads(raw)) == repr(json.loads(raw))
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"\xef\xbb\xbf{}", ValueError),  # a byte-order mark, refused as before
+        (b'{"a": "\xff"}', UnicodeDecodeError),  # not UTF-8
+        (b'{"a": 1,}', ValueError),
+        (b"", ValueError),
+    ],
+)
+def test_bad_bodies_raise_what_the_standard_library_raises(raw: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        json.loads(raw.decode("utf-8"))
+    with pytest.raises(error):
+        json_bytes.loads(raw)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_any_document_parses_as_the_standard_library_parses_it(value: object) -> None:
+    raw = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    assert repr(json_bytes.loads(raw)) == repr(json.loads(raw.decode("utf-8")))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -330,7 +329,7 @@ class OrderDelivery:
         if raw is None:
             return None
         try:
-            return json.loads(raw)
+            return json_bytes.loads(raw)
         except Exception as exc:  # RecursionError, MemoryError…: it would fail the same on every retry
             raise MappingError(f"stored event {event_id} cannot be read: {type(exc).__name__}") from exc
 

@@ -1,7 +1,8 @@
 """Where a stored event goes (pure): which order it touches, and with what timestamp.
 
-Python's ``json`` keeps Shopify's 64-bit ids exact; ids are carried as decimal strings from here
-on and never pass through a float.
+Bodies are parsed by :func:`connector.json_bytes.loads` (orjson, the standard library's results:
+Shopify's 64-bit ids and longer stay exact); ids are carried as decimal strings from here on and
+never pass through a float.
 
 Before anything is acted on, an event must fit its headers (:mod:`connector.shopify.bodies`:
 a body replayed under another topic or shop is ``suspect``), must have arrived within
@@ -13,10 +14,10 @@ reason and never acted on.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from connector import json_bytes
 from connector.shopify import topics
 from connector.shopify.bodies import lifecycle_problem, resource_problem
 from connector.shopify.ids import shopify_id
@@ -73,7 +74,7 @@ class Delivery:
 def parse_body(raw: bytes) -> tuple[Any, str | None]:
     """(parsed JSON, None) or (None, reason)."""
     try:
-        return json.loads(raw.decode("utf-8")), None
+        return json_bytes.loads(raw), None
     except UnicodeDecodeError:
         return None, "body is not UTF-8"
     except (ValueError, RecursionError) as exc:
