@@ -234,17 +234,22 @@ def claim_due_orders(
     exclude: AbstractSet[tuple[str, str]] = frozenset(),
     *,
     scope: DeliveryScope,
+    park: bool = True,
 ) -> list[tuple[str, str]]:
     """Lease up to ``limit`` orders that have due work, for shops that may deliver now (see
-    :mod:`.holds`); the due orders of the others are held first.
+    :mod:`.holds`); the due orders of the others are held (parked) after the claim, when
+    ``park`` or when fewer than ``limit`` came back (the blocked orders may be all that is due).
 
     An expired lease (a crashed worker) is taken over. One statement (select the due orders,
     lease them, return them), so no two workers can claim one order, in or outside a
     transaction; on PostgreSQL the selection skips rows another claim has locked
-    (``FOR UPDATE SKIP LOCKED``) instead of waiting for them.
+    (``FOR UPDATE SKIP LOCKED``) instead of waiting for them. Parking looks at every due order
+    (the claim's own check keeps a blocked one from being delivered meanwhile): run after every
+    claim of a 2,000-order backlog it was ~4% of the worker's CPU per order, growing with the
+    backlog, hence ``park`` (the worker asks for it at most once a second while claims come back
+    full).
     """
     now = now_db()
-    hold_undeliverable(db, scope, now)
     condition, params = deliverable_sql("o", scope, now)
     keep_out, excluded = "", []
     if exclude:  # our own deliveries in flight, whose lease may have lapsed meanwhile
@@ -264,6 +269,8 @@ def claim_due_orders(
         """,
         [now, now, *params, *excluded, limit, owner, db_time_in(lease_s)],
     ).fetchall()
+    if park or len(rows) < limit:
+        hold_undeliverable(db, scope, now)  # what we just leased is not due any more: left alone
     return [(shop, order_id) for shop, order_id in rows]
 
 

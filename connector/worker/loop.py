@@ -62,6 +62,7 @@ PRUNE_EVERY_S = 600.0
 REDACTION_SLICE_S = 0.25  # of redaction steps per pass (each step commits in a few milliseconds)
 ONCE_STORE_TRIES = 3  # `worker --once` against a failing store: a few tries, then one line and exit
 RECENT_OUTCOMES = 1000
+PARK_EVERY_S = 1.0  # blocked shops' due orders parked at least this often while claims come back full
 OrderKey = tuple[str, str]
 
 
@@ -105,6 +106,7 @@ class Worker:
         self._targets_lock = threading.Lock()
         self.jobs: JobScheduler | None = None  # when running continuously
         self.watcher = watcher  # the config file, re-read when it changes (`connector worker`)
+        self._next_park = 0.0  # see _claim
         self._apply(settings)
 
     def _apply(self, settings: Settings) -> None:
@@ -287,10 +289,14 @@ class Worker:
 
     def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
         db = self._db()
+        park = time.monotonic() >= self._next_park
         with write_transaction(db):
-            return order_store.claim_due_orders(
-                db, self.name, free, self.settings["worker.lease_s"], busy, scope=self.scope
+            claimed = order_store.claim_due_orders(
+                db, self.name, free, self.settings["worker.lease_s"], busy, scope=self.scope, park=park
             )
+        if park:
+            self._next_park = time.monotonic() + PARK_EVERY_S
+        return claimed
 
     def _prepare(self, once: bool) -> bool:
         """Migrate and register configured shops; wait out a locked or failing store (a ``once``
