@@ -104,7 +104,9 @@ def queue_orders(location: str, count: int) -> None:
     add_shop(db, SHOP, "config")
     with write_transaction(db):
         for n in range(count):
-            order = dict(SAMPLE, id=SAMPLE["id"] + n, name=f"#B{n}", order_number=10000 + n,
+            # The gid too: it is the order's exact id (Foxdeli's externalIdentifier), and wins over "id".
+            order = dict(SAMPLE, id=SAMPLE["id"] + n, admin_graphql_api_id=f"gid://shopify/Order/{SAMPLE['id'] + n}",
+                         name=f"#B{n}", order_number=10000 + n,
                          updated_at="2026-11-25T10:00:00-00:00", cancelled_at=None, cancel_reason=None,
                          financial_status="paid", test=False)
             save_event(db, NewEvent(shop=SHOP, topic="orders/create", dedupe_key=str(uuid.uuid4()),

@@ -1,15 +1,21 @@
 """Run one of the test stand-ins as its own process (so benchmarks don't share its GIL).
 
     python bench/standin_server.py parcellab --latency 0.05   # prints the URL, serves until killed
+
+``GET /__bench/requests`` answers the requests served so far, counted by method and path (ids in
+the path shown as ``{id}``), so a benchmark can say which requests a delivered order cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,6 +49,31 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
     raise AttributeError(name)
 
 
+COUNT_PATH = "/__bench/requests"
+_ID_SEGMENT = re.compile(r"/[^/]*[0-9][^/]*")  # a path segment holding a digit: an id
+
+
+def request_kind(method: str, path: str) -> str:
+    """``PATCH /tracking/api/v1/order/{id}``: what a request was, without its ids."""
+    return f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
+
+
+def count_requests(standin: Any) -> None:
+    """Make ``standin`` answer COUNT_PATH with the requests it served, by kind (not counting these)."""
+    from connector.sandbox.server import Response
+
+    handle = standin.handle
+
+    def counted(request: Any) -> Any:
+        if request.path != COUNT_PATH:
+            return handle(request)
+        with standin.lock:
+            seen = Counter(request_kind(r.method, r.path) for r in standin.requests if r.path != COUNT_PATH)
+        return Response(200, dict(seen))
+
+    standin.handle = counted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=sorted(STANDINS))
@@ -50,7 +81,9 @@ def main() -> None:
     args = parser.parse_args()
     module_name, class_name, kwargs = STANDINS[args.kind]
     module = __import__(module_name, fromlist=[class_name])
-    standin = getattr(module, class_name)(latency_s=args.latency, **kwargs).start()
+    standin = getattr(module, class_name)(latency_s=args.latency, **kwargs)
+    count_requests(standin)
+    standin.start()
     print(standin.url, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
