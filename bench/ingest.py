@@ -259,7 +259,11 @@ class Server:
 
     def cpu_s(self) -> float:
         """CPU used so far by the master and its live workers."""
-        return proc_cpu_s(self.proc.pid) + sum(proc_cpu_s(p) for p in child_pids(self.proc.pid))
+        return proc_cpu_s(self.proc.pid) + sum(self.worker_cpu_s().values())
+
+    def worker_cpu_s(self) -> dict[int, float]:
+        """CPU used so far by each live worker process."""
+        return {pid: proc_cpu_s(pid) for pid in child_pids(self.proc.pid)}
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -302,6 +306,7 @@ class Phase:
     client_cpu_s: float = 0.0
     server_cpu_s: float = 0.0
     elapsed_s: float = 0.0
+    busiest_worker_share: float = float("nan")  # of the workers' CPU in the phase (1/workers = even)
 
     @property
     def rate(self) -> float:
@@ -450,12 +455,16 @@ def open_loop(server: Server, payloads: Payloads, clients: int, rate: float, war
 
 def _measure(phase: Phase, server: Server, run: Callable[[], tuple[list[_Tally], float]]) -> None:
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    srv0 = server.cpu_s()
+    srv0, workers0 = server.cpu_s(), server.worker_cpu_s()
     t0 = perf()
     tallies, _ = run()
     phase.elapsed_s = perf() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     phase.server_cpu_s = server.cpu_s() - srv0
+    # How evenly the kernel's accept() spread the kept-alive client connections over the workers.
+    used = [cpu - workers0[pid] for pid, cpu in server.worker_cpu_s().items() if pid in workers0]
+    if sum(used) > 0:
+        phase.busiest_worker_share = max(used) / sum(used)
     phase.client_cpu_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     _merge(phase, tallies)
 
@@ -493,7 +502,8 @@ def _summary_row(phases: list[Phase], kind: str) -> list[str]:
     if kind == "open":
         row += [" ".join(_fmt(p.pct_ms(0.99), 1) for p in phases),
                 _fmt(median(p.pct_ms(0.99, p.send_lags) for p in phases), 2)]
-    row += [_fmt(cpu_per_req, 3), _fmt(srv_cores, 2), _fmt(cli_cores, 2)]
+    row += [_fmt(cpu_per_req, 3), _fmt(srv_cores, 2), _fmt(cli_cores, 2),
+            " ".join(_fmt(p.busiest_worker_share, 2) for p in phases)]
     return row
 
 
@@ -523,7 +533,7 @@ def report(phases: list[Phase], args: argparse.Namespace, stored_rows: dict[str,
     print(f"Phase 1 — closed loop: {args.clients} clients back to back, {args.seconds:g}s measured "
           f"(+{args.warmup:g}s warm-up) × {args.rounds} rounds; medians over rounds")
     print(_table(
-        ["server", "webhooks/s", "per round", "p50 ms", "p99 ms", "srv CPU ms/req", "srv cores", "client cores"],
+        ["server", "webhooks/s", "per round", "p50 ms", "p99 ms", "srv CPU ms/req", "srv cores", "client cores", "busiest worker"],
         [_summary_row(by(s, "closed"), "closed") for s in names],
     ))
     for setup in args.setups:
@@ -542,7 +552,7 @@ def report(phases: list[Phase], args: argparse.Namespace, stored_rows: dict[str,
           f"threads, {args.seconds:g}s measured × {args.rounds} rounds; latency from the scheduled send time")
     print(_table(
         ["server", "offered/s", "answered/s", "p50 ms", "p99 ms", "p99 per round", "send lag p99 ms",
-         "srv CPU ms/req", "srv cores", "client cores"],
+         "srv CPU ms/req", "srv cores", "client cores", "busiest worker"],
         [_summary_row(by(s, "open"), "open") for s in names],
     ))
     for name in stores:

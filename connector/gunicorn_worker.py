@@ -25,11 +25,15 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import gevent
 from gevent import socket as gsocket
+from gevent.pool import Pool
+from gevent.server import StreamServer
 from gevent.threadpool import ThreadPool
+from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
 # The loop thread reads and writes every connection of the process, in short bursts that each need
@@ -49,6 +53,17 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
+# The worker processes share one listening socket, and the kernel wakes every one of them for a
+# new connection: whichever gets there first wins the accept(), so kept-alive clients (Shopify
+# keeps its connections open) often all landed on one process while the others idled (8 clients
+# of bench/ingest.py were on one of the 2 workers in most runs). So a worker that already holds
+# connections waits a moment, growing with how many, before it takes a new one: a less busy worker
+# takes it first, as in least-connections balancing. A worker holding none accepts at once, and
+# the wait is capped, so a lone or hung other worker costs a new connection at most the cap.
+ACCEPT_DEFER_PER_CONNECTION_S = 0.00025
+ACCEPT_DEFER_MAX_S = 0.0025
+
+
 class _ReadTimeout(Exception):
     """The client did not send its whole request within the read deadline."""
 
@@ -62,6 +77,30 @@ def _run_app(app: WSGIApp, environ: dict[str, Any], start_response: StartRespons
         close = getattr(result, "close", None)
         if close is not None:
             close()
+
+
+class _FairShareServer(StreamServer):
+    """A StreamServer that leaves a new connection to a less busy worker process first (see
+    ACCEPT_DEFER_PER_CONNECTION_S). gevent calls ``_do_read`` when the listener is readable."""
+
+    max_accept = 1
+
+    def _do_read(self) -> None:
+        held = len(self.pool)  # connections this process is serving
+        if not held:
+            super()._do_read()
+            return
+        self.stop_accepting()
+        # gevent's own retry-after-error timer: stop_accepting() and stop() cancel it.
+        self._timer = self.loop.timer(min(held * ACCEPT_DEFER_PER_CONNECTION_S, ACCEPT_DEFER_MAX_S))
+        self._timer.start(self._accept_after_deferring)
+
+    def _accept_after_deferring(self) -> None:
+        if not self.started:
+            return
+        super()._do_read()  # the connection, unless another worker took it meanwhile
+        if not self.full():  # full: gevent starts accepting again once a connection ends
+            self.start_accepting()
 
 
 class ConnectorWorker(GeventWorker):
@@ -90,6 +129,37 @@ class ConnectorWorker(GeventWorker):
         self.max_body_bytes: int | None = config.get("MAX_CONTENT_LENGTH")
         self.app_threads = ThreadPool(max(1, self.cfg.threads))
         self.wsgi = lambda environ, start_response: self.app_threads.apply(_run_app, (app, environ, start_response))
+
+    def run(self) -> None:
+        """gunicorn's GeventWorker.run (gunicorn 23–25), with the fair-share server when there are
+        several worker processes to share the listener with."""
+        server_class = _FairShareServer if self.cfg.workers > 1 else StreamServer
+        ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+        servers = []
+        for listener in self.sockets:
+            listener.setblocking(1)
+            server = server_class(
+                listener, handle=partial(self.handle, listener), spawn=Pool(self.worker_connections), **ssl_args
+            )
+            server.start()
+            servers.append(server)
+        while self.alive:
+            self.notify()
+            gevent.sleep(1.0)
+        try:
+            for server in servers:  # stop accepting; let the requests in hand finish
+                server.close()
+            started = time.time()
+            while time.time() - started <= self.cfg.graceful_timeout:
+                if all(server.pool.free_count() == server.pool.size for server in servers):
+                    return
+                self.notify()
+                gevent.sleep(1.0)
+            self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+            for server in servers:
+                server.stop(timeout=1)
+        except Exception:  # noqa: BLE001 - shutting down anyway, as gunicorn does
+            pass
 
     def timeout_ctx(self) -> gevent.Timeout:
         """The wait for a request line and headers (gunicorn times each request's with this)."""

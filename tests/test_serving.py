@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from connector.store.db import connect
@@ -28,6 +29,7 @@ class Served:
     port: int
     db_path: Path
     log: Path
+    pid: int  # gunicorn's master (`connector serve` execs gunicorn)
 
     @property
     def url(self) -> str:
@@ -52,7 +54,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     process = start_connector(["serve", "--bind", f"127.0.0.1:{port}"], env, tmp, tmp / "serve.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
-        yield Served(port, tmp / "c.db", tmp / "serve.log")
+        yield Served(port, tmp / "c.db", tmp / "serve.log", process.pid)
     finally:
         assert stop(process) == 0
 
@@ -172,6 +174,29 @@ def test_keep_alive_off_still_bounds_the_wait_for_headers(tmp_path):
     finally:
         assert stop(process) == 0
     assert "keepalive 0 is raised to 1 s" in (tmp_path / "serve.log").read_text()
+
+
+def test_kept_alive_connections_are_spread_over_the_workers(served: Served):
+    """The workers share one listener and the busy one used to win every accept(): 8 kept-alive
+    clients ended up on one of the 2 processes (the other idle) in most runs of bench/ingest.py."""
+    body = fixture_bytes(DOCS_ORDER)
+    socks = [socket.create_connection(("127.0.0.1", served.port), timeout=10) for _ in range(8)]
+    try:
+        for n, sock in enumerate(socks):
+            headers = webhook_headers(body, webhook_id=f"spread-{n}")
+            head = "POST /webhooks/shopify HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            sock.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        for sock in socks:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")  # answered, and still open
+        ours = {sock.getsockname()[1] for sock in socks}
+        held = [
+            sum(1 for c in worker.net_connections("tcp") if c.raddr and c.raddr.port in ours)
+            for worker in psutil.Process(served.pid).children()
+        ]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert sorted(held) == [4, 4] or min(held) >= 2, held  # least-connections, give or take a race
 
 
 def test_no_control_socket_is_opened(served: Served):
