@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from connector.store.db import close_thread_dbs, connect, get_db, intake_turn
-from connector.store.events import NewEvent
+from connector.store.db import close_thread_dbs, connect, get_db
+from connector.store.events import NewEvent, save_events_at_once
 from connector.store.intake import save_webhook_event
 from connector.store.migrations import migrate
 from tests.support import scalar, tuples
@@ -33,8 +34,8 @@ def event(key: str, shop: str | None = SHOP) -> NewEvent:
 
 
 def save_all(path: str, events: list[NewEvent], threads: int = 8) -> list[object]:
-    """Store ``events`` from ``threads`` threads that start while the intake turn is held, so that
-    they queue and are written in groups; returns each result or exception."""
+    """Store ``events`` from ``threads`` threads that start while another connection holds the
+    write lock, so that they queue and are written in groups; returns each result or exception."""
 
     def one(item: NewEvent) -> object:
         try:
@@ -45,8 +46,14 @@ def save_all(path: str, events: list[NewEvent], threads: int = 8) -> list[object
             close_thread_dbs()
 
     with ThreadPoolExecutor(threads) as pool:
-        with intake_turn(path):  # the first writer waits here while the others queue behind it
+        blocker = connect(path)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")  # the first writer waits for it; the others queue behind
             futures = [pool.submit(one, item) for item in events]
+            time.sleep(0.2)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
         return [f.result(timeout=30) for f in futures]
 
 
@@ -94,3 +101,19 @@ def test_a_store_that_cannot_write_fails_every_waiting_webhook_and_then_recovers
     finally:
         db.close()
     assert tuples(path, "SELECT webhook_id FROM events") == [("after",)]
+
+
+def test_one_statement_stores_a_group_and_tells_new_rows_from_duplicates(path):
+    db = connect(path)
+    try:
+        assert save_events_at_once(db, [event("before")]) == [(1, False)]
+        results = save_events_at_once(db, [event("a"), event("before"), event("a"), event("c")])
+        assert [duplicate for _, duplicate in results] == [False, True, True, False]
+        assert results[1][0] is None and results[2][0] is None  # as save_event answers a duplicate
+        stored = dict(tuples(path, "SELECT webhook_id, id FROM events"))
+        assert results[0][0] == stored["a"] and results[3][0] == stored["c"] and len(stored) == 3
+        fresh = save_events_at_once(db, [event(f"n{k}") for k in range(5)])  # no duplicate: ids from the count
+        assert [id_ for id_, _ in fresh] == [dict(tuples(path, "SELECT webhook_id, id FROM events"))[f"n{k}"] for k in range(5)]
+        assert save_events_at_once(db, [event("a"), event("c")]) == [(None, True), (None, True)]
+    finally:
+        db.close()

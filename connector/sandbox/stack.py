@@ -31,7 +31,7 @@ PARCELLAB_ACCOUNT = "1612345"
 MARKER = "# Written by `connector sandbox`"
 TARGETS = ("foxdeli", "parcellab")
 # The files of a sandbox's database: removed at each start, since the stand-ins start empty.
-DATABASE_FILES = ("connector.db", "connector.db-wal", "connector.db-shm", "connector.db-intake.lock")
+DATABASE_FILES = ("connector.db", "connector.db-wal", "connector.db-shm")
 
 
 class SandboxError(Exception):

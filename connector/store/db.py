@@ -19,7 +19,6 @@ import importlib.util
 import os
 import re
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -32,11 +31,6 @@ from connector.store.dialect import SQLITE, Dialect
 
 if TYPE_CHECKING:
     from connector.store.postgres import PgDb
-
-if sys.platform == "win32":  # no flock: no intake queue, SQLite's busy handler alone
-    fcntl = None
-else:
-    import fcntl
 
 # The postgres extra (psycopg) is optional: without it the store is SQLite only.
 HAVE_POSTGRES = importlib.util.find_spec("psycopg") is not None
@@ -339,55 +333,3 @@ def is_storage_failure(exc: BaseException) -> bool:
     exception while handling an event (an unbindable value, a constraint, a bug) is that
     event's fault: the same on every retry."""
     return isinstance(exc, STORAGE_FAILURES)
-
-
-_intake_locks: dict[tuple[int, str], tuple[threading.Lock, int] | None] = {}
-_intake_locks_guard = threading.Lock()
-
-
-def _intake_lock(path: str) -> tuple[threading.Lock, int] | None:
-    """This process's (thread lock, lock-file fd) for ``path``; None when there can't be one."""
-    key = (os.getpid(), path)  # a forked child must open its own file description
-    try:
-        return _intake_locks[key]
-    except KeyError:
-        pass
-    with _intake_locks_guard:
-        if key not in _intake_locks:
-            entry = None
-            if fcntl is not None and path != ":memory:" and not is_postgres(path):
-                try:
-                    # Read-only is enough for flock, and keeps the file system free to be remounted read-only.
-                    fd = os.open(path + "-intake.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                    entry = (threading.Lock(), fd)
-                except OSError:
-                    entry = None
-            _intake_locks[key] = entry
-        return _intake_locks[key]
-
-
-@contextmanager
-def intake_turn(location: str) -> Iterator[None]:
-    """Queue webhook intake writes to a SQLite file on an OS file lock, across threads and processes.
-
-    Every webhook is one short INSERT, and two gunicorn workers often want SQLite's write lock at
-    the same moment. SQLite's busy handler then *sleeps* 1, 2, 5, 10… ms before retrying, while
-    the holder needs ~0.1 ms: under ``bench/ingest.py`` ~8% of webhooks slept ≥ 1 ms inside
-    ``save_event`` (mean 0.34 ms wall for 0.15 ms CPU); queued here, 1% (mean 0.18 ms). A blocking
-    ``flock`` wakes the waiter the moment the holder is done. SQLite's lock stays the authority:
-    other writers (worker, CLI) don't take this one, and against them the busy timeout applies as
-    before, per statement (so behind a long foreign transaction a queued webhook can wait longer
-    than one busy timeout). Without ``fcntl`` or a writable lock file, this is a no-op; so it is
-    on PostgreSQL, whose row-level concurrency needs no queue.
-    """
-    entry = _intake_lock(location)
-    if entry is None:
-        yield
-        return
-    lock, fd = entry
-    with lock:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from connector.models import PRUNABLE_EVENT_STATES, EventState, SyncStatus
-from connector.store.db import Db
+from connector.store.db import Db, SqliteDb
 from connector.store.rows import query_rows
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 
@@ -62,6 +62,73 @@ def save_event(db: Db, event: NewEvent) -> tuple[int | None, bool]:
     if rows:
         return int(rows[0][0]), False
     return None, True
+
+
+_EVENT_COLUMNS = (
+    "(shop, topic, dedupe_key, webhook_id, event_id, api_version, triggered_at, received_at, test, source, body)"
+)
+_EVENT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# One statement's rows: 11 parameters each, far below SQLite's 32,766; a few statement texts to cache.
+MAX_EVENTS_PER_INSERT = 32
+
+
+def save_events_at_once(db: SqliteDb, events: Sequence[NewEvent]) -> list[tuple[int | None, bool]]:
+    """Store up to ``MAX_EVENTS_PER_INSERT`` events in one autocommit INSERT (SQLite only).
+
+    Returns ``(event id, duplicate)`` per event, in order, as :func:`save_event` does. One
+    statement is one call into SQLite that runs without the GIL: it takes the write lock, writes
+    every row, commits and lets go of the lock, with no Python (no wait for the GIL) in between.
+    The ids come from the statement's own count and last rowid: rows inserted by one statement
+    get consecutive rowids in VALUES order. Only when some rows were already there (duplicates)
+    are the new rows looked up afterwards, by id.
+    """
+    if not 1 <= len(events) <= MAX_EVENTS_PER_INSERT:
+        raise ValueError(f"between 1 and {MAX_EVENTS_PER_INSERT} events per statement, not {len(events)}")
+    received_at = now_db()
+    params: list[Any] = []
+    for event in events:
+        params += (
+            event.shop,
+            event.topic,
+            event.dedupe_key,
+            event.webhook_id,
+            event.event_id,
+            event.api_version,
+            event.triggered_at,
+            received_at,
+            int(event.test),
+            event.source,
+            event.body,
+        )
+    cursor = db.conn.execute(
+        f"INSERT INTO events {_EVENT_COLUMNS} VALUES {', '.join([_EVENT_ROW] * len(events))} "
+        "ON CONFLICT (shop, topic, dedupe_key) DO NOTHING",
+        params,
+    )
+    inserted, last_id = cursor.rowcount, cursor.lastrowid or 0  # lastrowid: set by an INSERT
+    if inserted == len(events):
+        first_id = last_id - inserted + 1
+        return [(first_id + n, False) for n in range(inserted)]
+    return _sort_out_duplicates(db, events, inserted, last_id)
+
+
+def _sort_out_duplicates(
+    db: SqliteDb, events: Sequence[NewEvent], inserted: int, last_id: int
+) -> list[tuple[int | None, bool]]:
+    """Which of ``events`` the INSERT added (the rows ``last_id - inserted + 1`` … ``last_id``);
+    the others were there already: ``(None, True)``, as :func:`save_event` answers a duplicate."""
+    added: dict[tuple[str, str, str], int] = {}
+    if inserted:
+        rows = db.execute(
+            "SELECT id, shop, topic, dedupe_key FROM events WHERE id BETWEEN ? AND ?",
+            [last_id - inserted + 1, last_id],
+        )
+        added = {(shop, topic, key): id_ for id_, shop, topic, key in rows}
+    results: list[tuple[int | None, bool]] = []
+    for event in events:
+        id_ = added.pop((event.shop, event.topic, event.dedupe_key), None)  # a key twice: the first is new
+        results.append((id_, id_ is None))
+    return results
 
 
 def fetch_new_events(db: Db, limit: int) -> list[dict[str, Any]]:
