@@ -271,6 +271,29 @@ def get_db(location: str, busy_timeout_s: float = 10.0, pool_size: int = 10) -> 
     return db
 
 
+def get_intake_db(location: str) -> SqliteDb:
+    """This thread's second SQLite connection to ``location``, for storing webhooks only: it never
+    waits in SQLite's busy handler (busy timeout 0: :mod:`connector.store.intake` retries in
+    steps of well under a millisecond) and never checkpoints inline (a thread does,
+    :mod:`connector.store.checkpoints`). Closed with the thread's others (:func:`close_thread_dbs`)."""
+    key = (os.getpid(), location + "\0intake")
+    cache: _ThreadDbs | None = getattr(_local, "dbs", None)
+    if cache is None:
+        cache = _local.dbs = _ThreadDbs()
+    db = cache.get(key)
+    if db is None:
+        db = connect_sqlite(location)  # opening it may wait for a lock like any other
+        try:
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            db.execute("PRAGMA busy_timeout = 0")
+        except BaseException:
+            db.close()
+            raise
+        db.checkpoints_elsewhere = True
+        cache[key] = db
+    return db
+
+
 def db_for(settings: Settings) -> Db:
     """This process's (and thread's) handle on the configured store."""
     pool_size = max(settings["database.pool_size"], settings["worker.concurrency"] + 4)
