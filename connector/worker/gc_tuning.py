@@ -1,4 +1,5 @@
-"""The worker process's garbage collector: few collections, and none over start-up objects.
+"""The garbage collector of the worker process and of each web worker process
+(``connector/gunicorn_worker.py``): few collections, and none over start-up objects.
 
 Every delivery allocates thousands of short-lived containers (the parsed order, the mapped
 payload, the HTTP exchange); at CPython's default gen-0 threshold of 700 they set off a
@@ -20,7 +21,7 @@ GEN2_THRESHOLD = 100
 
 
 def tune_gc_for_worker() -> None:
-    """Call once, when the worker process has started (not in a process that runs tests)."""
+    """Call once, when the process has started (not in a process that runs tests)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, GEN1_THRESHOLD, GEN2_THRESHOLD)
