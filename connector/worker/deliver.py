@@ -36,6 +36,7 @@ from connector.store import holds, missing_orders
 from connector.store import orders as order_store
 from connector.store import parts as part_store
 from connector.store.db import STORE_ERRORS, Db, write_transaction
+from connector.store.group_commit import commit_write
 from connector.store.shop_settings import record_account_check
 from connector.targets.base import RemoteItems, RemoteRef, SendResult, ShopContext, Target
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
@@ -141,13 +142,11 @@ class OrderDelivery:
                     lambda: self.target.send_order_deleted(work.order_id, RemoteRef(remote_id), self.ctx),
                 )
 
-                def record_delete() -> None:
-                    order_store.record_delete_delivered(self.db, work.shop, work.order_id)
+                def record_delete(db: Db) -> None:
+                    order_store.record_delete_delivered(db, work.shop, work.order_id)
                     # The orders/delete event itself (and nothing newer can be queued for a
                     # deleted order: triage marks later snapshots stale).
-                    event_store.settle_queued_events(
-                        self.db, work.shop, work.order_id, EventState.DELIVERED, ALL_EVENTS
-                    )
+                    event_store.settle_queued_events(db, work.shop, work.order_id, EventState.DELIVERED, ALL_EVENTS)
 
                 self._step(work, True, record_delete)
             if not (work.snapshot_event_id is not None or work.parts or work.delete_pending):
@@ -176,26 +175,26 @@ class OrderDelivery:
         """An error text as it may be stored and logged: credentials out, bounded."""
         return scrub_secrets(text, self._secrets)
 
-    def _step(self, work: order_store.OrderWork, last: bool, record: Callable[[], None] = lambda: None) -> None:
+    def _step(self, work: order_store.OrderWork, last: bool, record: Callable[[Db], None] = lambda db: None) -> None:
         """One step's writes (``record``), the attempts made since the last step, and — after
         the last step — the end of the claim, all in one transaction (one commit per step), and
         only while we still hold the lease (fencing: ``orders.hold_lease``)."""
 
-        def write() -> None:
-            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
-            record()
-            self._flush_attempts()
+        def write(db: Db) -> None:
+            order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
+            record(db)
+            self._flush_attempts(db)
             if last:
-                order_store.finish_success(self.db, work.shop, work.order_id)
+                order_store.finish_success(db, work.shop, work.order_id)
                 # Revived after a dead letter and now delivered: that entry no longer needs a person.
-                failure_store.settle_delivered(self.db, work.shop, work.order_id)
+                failure_store.settle_delivered(db, work.shop, work.order_id)
             else:
                 # A long delivery (many parts, slow target) must not lose its order to another worker.
-                order_store.extend_lease(self.db, work.shop, work.order_id, self.worker_name, self.lease_s)
+                order_store.extend_lease(db, work.shop, work.order_id, self.worker_name, self.lease_s)
 
         self._durably(work, write)
 
-    def _durably(self, work: order_store.OrderWork, write: Callable[[], None]) -> None:
+    def _durably(self, work: order_store.OrderWork, write: Callable[[Db], None]) -> None:
         """Run ``write`` in one transaction. When the store fails meanwhile (a restarting server,
         a connection cut mid-transaction, a lock held too long), the transaction rolled back
         whole: wait and run it again, up to STORE_RETRY_S, so what the target already has is
@@ -204,8 +203,7 @@ class OrderDelivery:
         while True:
             attempts = list(self._attempts)
             try:
-                with write_transaction(self.db):
-                    write()
+                commit_write(self.db, write)  # on SQLite, with other threads' steps (group commit)
                 return
             except STORE_ERRORS as exc:
                 self._attempts = attempts  # their INSERTs were rolled back too
@@ -226,12 +224,12 @@ class OrderDelivery:
         if digest == work.payload_hash:
             self._record_unchanged(work, "order")
 
-            def record_unchanged() -> None:
+            def record_unchanged(db: Db) -> None:
                 order_store.record_snapshot_delivered(
-                    self.db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, None
+                    db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, None
                 )
                 event_store.settle_queued_events(
-                    self.db,
+                    db,
                     work.shop,
                     work.order_id,
                     EventState.UNCHANGED,
@@ -244,11 +242,11 @@ class OrderDelivery:
         ref = RemoteRef(order_remote_id=work.remote_id)
         result = self._send(work, "order", lambda: self.target.send_order(payload, ref, self.ctx))
 
-        def record_sent() -> None:
+        def record_sent(db: Db) -> None:
             order_store.record_snapshot_delivered(
-                self.db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, result.remote_id
+                db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, result.remote_id
             )
-            event_store.settle_queued_events(self.db, work.shop, work.order_id, EventState.DELIVERED, event_id)
+            event_store.settle_queued_events(db, work.shop, work.order_id, EventState.DELIVERED, event_id)
 
         self._step(work, last, record_sent)
         return result.remote_id
@@ -283,10 +281,10 @@ class OrderDelivery:
         else:
             self._record_unchanged(work, what)
 
-        def record_part() -> None:
+        def record_part(db: Db) -> None:
             self._part_items.pop((part.kind, part.part_id), None)
             order_store.record_part_delivered(
-                self.db,
+                db,
                 work.shop,
                 part.kind,
                 part.part_id,
@@ -297,7 +295,7 @@ class OrderDelivery:
                 items.encode() if items.changed else None,
             )
             event_store.settle_queued_events(
-                self.db,
+                db,
                 work.shop,
                 work.order_id,
                 state,
@@ -377,16 +375,16 @@ class OrderDelivery:
         if self.on_attempt:
             self.on_attempt(outcome, elapsed_ms / 1000)
 
-    def _flush_attempts(self) -> None:
+    def _flush_attempts(self, db: Db) -> None:
         """Write the attempts made so far, and what parts that failed half-way did at the target."""
         for attempt in self._attempts:
-            failure_store.record_attempt(self.db, attempt)
+            failure_store.record_attempt(db, attempt)
         self._attempts.clear()
         for (kind, part_id), items in self._part_items.items():
             if items.changed:
                 shop = self.ctx.shop
                 part_store.record_part_items(
-                    self.db, shop, kind, part_id, ",".join(items.remote_ids()) or None, items.encode()
+                    db, shop, kind, part_id, ",".join(items.remote_ids()) or None, items.encode()
                 )
 
     def _record_unchanged(self, work: order_store.OrderWork, what: str) -> None:
@@ -400,10 +398,10 @@ class OrderDelivery:
             return self._dead(work, f"gave up after {failing_for:.0f}s of failures: {reason}", None)
         delay = durable_delay_s(work.attempts + 1, retry_after, self.policy)
 
-        def reschedule() -> None:
-            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
-            self._flush_attempts()
-            order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
+        def reschedule(db: Db) -> None:
+            order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
+            self._flush_attempts(db)
+            order_store.finish_transient(db, work.shop, work.order_id, reason, delay)
 
         self._durably(work, reschedule)
         log.warning("delivery failed, retrying in %.1fs: %s", delay, reason, extra=self._log_extra(work))
@@ -419,11 +417,11 @@ class OrderDelivery:
             return self._dead(work, missing_order_reason(work.order_id, waited_s, fetched_at), None)
         delay = wait_delay_s(work.attempts + 1, waited_s, self.policy)
 
-        def wait() -> None:
-            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
-            self._flush_attempts()
-            missing_orders.mark_order_missing(self.db, work.shop, work.order_id)
-            order_store.finish_transient(self.db, work.shop, work.order_id, reason, delay)
+        def wait(db: Db) -> None:
+            order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
+            self._flush_attempts(db)
+            missing_orders.mark_order_missing(db, work.shop, work.order_id)
+            order_store.finish_transient(db, work.shop, work.order_id, reason, delay)
 
         self._durably(work, wait)
         log.info("waiting for the order's body, next look in %.1fs: %s", delay, reason, extra=self._log_extra(work))
@@ -432,15 +430,15 @@ class OrderDelivery:
     def _skip(self, work: order_store.OrderWork, reason: str) -> DeliveryOutcome:
         """The merchant's options leave this order state out: close its events, send nothing."""
 
-        def skip() -> None:
-            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
-            self._flush_attempts()
+        def skip(db: Db) -> None:
+            order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
+            self._flush_attempts(db)
             event_store.settle_queued_events(
-                self.db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, reason=reason
+                db, work.shop, work.order_id, EventState.SKIPPED, ALL_EVENTS, reason=reason
             )
             for part in work.parts:
                 event_store.settle_queued_events(
-                    self.db,
+                    db,
                     work.shop,
                     work.order_id,
                     EventState.SKIPPED,
@@ -449,7 +447,7 @@ class OrderDelivery:
                     part.part_id,
                     reason=reason,
                 )
-            order_store.finish_skipped(self.db, work.shop, work.order_id, reason)
+            order_store.finish_skipped(db, work.shop, work.order_id, reason)
 
         self._durably(work, skip)
         log.info("order skipped: %s", reason, extra=self._log_extra(work))
@@ -460,11 +458,11 @@ class OrderDelivery:
         (not dead-lettered); the account shows the platform's reason until it is fixed."""
         reason = self._clean(reason)
 
-        def hold() -> None:
-            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
-            self._flush_attempts()
-            holds.hold_order(self.db, work.shop, work.order_id, reason)
-            record_account_check(self.db, work.shop, False, reason, db_time_in(self.account_recheck_s))
+        def hold(db: Db) -> None:
+            order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
+            self._flush_attempts(db)
+            holds.hold_order(db, work.shop, work.order_id, reason)
+            record_account_check(db, work.shop, False, reason, db_time_in(self.account_recheck_s))
 
         self._durably(work, hold)
         log.error(
@@ -477,10 +475,10 @@ class OrderDelivery:
     def _dead(self, work: order_store.OrderWork, reason: str, status: int | None) -> DeliveryOutcome:
         reason = self._clean(reason)
 
-        def dead_letter() -> None:
-            order_store.hold_lease(self.db, work.shop, work.order_id, self.worker_name)
-            self._flush_attempts()
-            failure_store.dead_letter(self.db, work.shop, work.order_id, reason, status)
+        def dead_letter(db: Db) -> None:
+            order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
+            self._flush_attempts(db)
+            failure_store.dead_letter(db, work.shop, work.order_id, reason, status)
 
         self._durably(work, dead_letter)
         log.error("delivery dead-lettered: %s", reason, extra=self._log_extra(work))
