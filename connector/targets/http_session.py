@@ -43,6 +43,7 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
 _DEFAULT_HEADERS = dict(default_headers())
 CERT_REQS = "CERT_REQUIRED"
+_NO_RETRIES = urllib3.Retry(total=False, redirect=False)  # what retries=False becomes, built once
 
 
 class TooManyRedirects(Exception):
@@ -79,6 +80,11 @@ class HttpSession:
         self._direct = urllib3.PoolManager(maxsize=POOL_MAXSIZE, cert_reqs=CERT_REQS, ca_certs=DEFAULT_CA_BUNDLE_PATH)
         self._proxied: dict[str, urllib3.PoolManager] = {}
         self._proxies: dict[str, dict[str, str]] = {}
+        # Each origin reached without a proxy: its pool, found once. The manager's own look-up
+        # (parsing the URL again, building the pool key under a lock) and requests' proxy
+        # selection (parsing it once more) were ~20% of a request's CPU (bench/deliver.py).
+        self._origin_pools: dict[str, urllib3.HTTPConnectionPool] = {}
+        self._timeouts: dict[float, urllib3.Timeout] = {}
         self._lock = threading.Lock()
 
     def request(
@@ -101,15 +107,19 @@ class HttpSession:
             sent.setdefault("Content-Type", "application/json")
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
+        limits = self._timeouts.get(timeout) or self._timeouts.setdefault(
+            timeout, urllib3.Timeout(connect=timeout, read=timeout)
+        )
         for _ in range(MAX_REDIRECTS + 1):
-            raw = self._pool_for(url).urlopen(
+            sender, target = self._sender_for(url)
+            raw = sender.urlopen(
                 method,
-                url,
+                target,
                 body=body,
                 headers=sent,
-                timeout=timeout,
+                timeout=limits,
                 redirect=False,
-                retries=False,
+                retries=_NO_RETRIES,
                 preload_content=True,
                 decode_content=True,
                 assert_same_host=False,
@@ -120,9 +130,21 @@ class HttpSession:
             method, body, sent, url = _redirected(raw.status, method, body, sent, url, location)
         raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
-    def _pool_for(self, url: str) -> urllib3.PoolManager:
+    def _sender_for(self, url: str) -> tuple[urllib3.PoolManager | urllib3.HTTPConnectionPool, str]:
+        """Who sends a request to ``url``, and what to give it: the origin's own pool and the
+        path (no proxy), or a pool manager and the whole URL."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
+        pool = self._origin_pools.get(origin)
+        if pool is not None and pool.pool is not None:  # (a pool the manager closed is None)
+            return pool, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        manager = self._pool_for(url, origin)
+        if manager is self._direct:
+            with self._lock:
+                self._origin_pools[origin] = manager.connection_from_url(origin)
+        return manager, url
+
+    def _pool_for(self, url: str, origin: str) -> urllib3.PoolManager:
         proxies = self._proxies.get(origin)
         if proxies is None:
             # get_environ_proxies honours NO_PROXY for this origin, as requests itself did.
@@ -140,6 +162,7 @@ class HttpSession:
     def close(self) -> None:
         with self._lock:
             managers, self._proxied = [self._direct, *self._proxied.values()], {}
+            self._origin_pools = {}
         for manager in managers:
             manager.clear()
 
