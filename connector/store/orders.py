@@ -71,13 +71,18 @@ def _ensure_order(db: Db, shop: str, order_id: str) -> dict[str, Any]:
     """The order's sync row, created when this is the first we hear of the order, and locked
     until the transaction ends (newest-state-wins compares against it).
 
-    Insert-if-missing, then read: two triagers of one new order never collide on the key."""
+    Insert-if-missing, then read: two triagers of one new order never collide on the key. A new
+    order comes back from the insert itself (``RETURNING``; locked already, as ours): one
+    statement instead of two for the common case, an order's first event."""
     now = now_db()
-    db.execute(
+    inserted = query_rows(
+        db,
         "INSERT INTO orders (shop, order_id, next_attempt_at, created_at, placed_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (shop, order_id) DO NOTHING",
+        "ON CONFLICT (shop, order_id) DO NOTHING RETURNING *",
         [shop, order_id, now, now, now],
     )
+    if inserted:
+        return inserted[0]
     return query_rows(db, f"SELECT * FROM orders WHERE shop = ? AND order_id = ?{db.dialect.lock()}", [shop, order_id])[
         0
     ]
