@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from connector.store.db import close_thread_dbs, connect, get_db
+from connector.store.db import close_shared_dbs, close_thread_dbs, connect, get_db
 from connector.store.events import NewEvent, save_events_at_once
 from connector.store.intake import save_webhook_event
 from connector.store.migrations import migrate
@@ -19,14 +20,15 @@ SHOP = "group-shop.myshopify.com"
 
 
 @pytest.fixture
-def path(tmp_path) -> str:
+def path(tmp_path) -> Iterator[str]:
     path = str(tmp_path / "intake.db")
     db = connect(path)
     try:
         migrate(db)
     finally:
         db.close()
-    return path
+    yield path
+    close_shared_dbs()  # this process's intake connection
 
 
 def event(key: str, shop: str | None = SHOP) -> NewEvent:

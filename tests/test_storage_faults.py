@@ -25,7 +25,7 @@ import pytest
 
 from connector.config import Settings
 from connector.store.checkpoints import stop_checkpointers
-from connector.store.db import close_thread_dbs, connect
+from connector.store.db import close_shared_dbs, close_thread_dbs, connect
 from connector.worker.loop import Worker
 from tests.support import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
 
@@ -50,6 +50,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         yield mountpoint
     finally:
         close_thread_dbs()
+        close_shared_dbs()
         _mount(["mount", "-o", "remount,rw", str(mountpoint)])
         _mount(["umount", "-l", str(mountpoint)])
 
@@ -126,6 +127,7 @@ def test_read_only_database_gives_503_and_not_ready_then_recovers_by_itself(clie
     assert post(fixture_bytes(DOCS_ORDER)).status_code == 200
     assert client.get("/readyz").status_code == 200
     close_thread_dbs()
+    close_shared_dbs()  # the process's intake connection
     stop_checkpointers()  # the web process's WAL checkpointer holds a connection too
     remount(small_fs, "ro")
     try:

@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from connector.store.db import Db, SqliteDb, get_intake_db, is_postgres
+from connector.store.db import STORAGE_FAILURES, Db, SqliteDb, drop_intake_db, intake_db, is_postgres
 from connector.store.events import MAX_EVENTS_PER_INSERT, NewEvent, save_event, save_events_at_once
 
 # Errors of one row, not of the store: the rest of its group is written without it.
@@ -89,12 +89,14 @@ class _IntakeQueue:
 
     def _write_group(self, group: list[_Waiting], busy_timeout_s: float) -> None:
         try:
-            db = get_intake_db(self.path)
+            db = intake_db(self.path)
         except BaseException as exc:  # noqa: BLE001 - a store that can't be opened: each request is told
             for waiting in group:
                 waiting.result, waiting.error = None, exc
             return
         self._write(db, group, busy_timeout_s)
+        if any(isinstance(waiting.error, STORAGE_FAILURES) for waiting in group):
+            drop_intake_db(self.path)  # a full disk, a file swapped underneath: the next turn starts afresh
 
     def _write(self, db: SqliteDb, group: list[_Waiting], busy_timeout_s: float) -> None:
         for start in range(0, len(group), MAX_EVENTS_PER_INSERT):
