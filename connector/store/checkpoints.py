@@ -12,7 +12,7 @@ copies the few frames written meanwhile, and the next commit starts the WAL from
 It never waits for readers, as SQLite's RESTART mode would with every writer held off meanwhile.
 The worker process keeps SQLite's default (it checkpoints inline; nobody queues behind it).
 Interleaved A/B under ``bench/ingest.py``'s closed loop: connector / bare 0.66 vs 0.54 and 0.65 vs
-0.60 with the thread, higher in 7 of 8 rounds, the WAL file bounded at ~18 MB.
+0.60 with the thread, higher in 7 of 8 rounds, the WAL file bounded at ~18 MB (at 2,000 frames).
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from connector.store.db import Db, SqliteDb, connect_sqlite
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 0.25
-CATCH_UP_FRAMES = 2000  # 8 MB of WAL with 4 KB pages
+# 40 MB of WAL with 4 KB pages (~1,500 webhooks of 7 KB). Each catch-up holds writers off for the
+# checkpoint's two fsyncs, ~25 ms measured here; at 2,000 frames that came every ~0.5 s at peak
+# and set the p99 (bench/ingest.py's open loop at half peak, same run: p99 20.0 vs 23.5 ms).
+CATCH_UP_FRAMES = 10_000
 CATCH_UP_LOCK_WAIT_S = 1.0  # for the write lock; past it, the next pass tries again
 IDLE_PASSES = 40  # a thread with nothing to copy for 10 s exits; the next webhook starts another
 
