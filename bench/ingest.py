@@ -38,7 +38,8 @@ raw socket (keep-alive when the server allows it; the ``sync`` worker answers
     python bench/ingest.py --setups shipped --engines sqlite,postgres   # PostgreSQL beside SQLite
     python bench/ingest.py --slow-clients 50       # ~7 min: the README's figures
 
-Before/after a change, on a noisy machine: ``--also NAME=module:create_app()`` runs another
+Before/after a change: ``--baseline-root DIR`` (a checkout of the base commit) also serves that
+checkout's connector app, as ``before``, under this checkout's server setup. ``--also NAME=module:create_app()`` runs another
 connector build in the same interleave (first setup, same database); ``--connector-app`` swaps
 the connector's gunicorn app spec (e.g. an instrumented wrapper on ``PYTHONPATH``).
 """
@@ -541,6 +542,8 @@ def report(phases: list[Phase], args: argparse.Namespace, stored_rows: dict[str,
             if name.endswith(f":{setup}"):
                 print(_ratio_line(phases, name, f"bare:{setup}", GOAL_RATIO))
     first = args.setups[0]
+    if f"before:{first}" in stores:
+        print(_ratio_line(phases, f"connector:{first}", f"before:{first}", None) + "  (this checkout's app beside --baseline-root's)")
     if f"connector-pg:{first}" in stores:
         print(_ratio_line(phases, f"connector-pg:{first}", f"connector:{first}", None) + "  (PostgreSQL beside SQLite)")
     for other in args.setups[1:]:
@@ -653,6 +656,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--also", action="append", default=[], metavar="NAME=APP",
                     help="another connector build (gunicorn app spec) measured in the same interleave, "
                          "under the first setup, same database; for before/after comparisons on a noisy machine")
+    ap.add_argument("--baseline-root", metavar="DIR",
+                    help="a checkout of another commit (git worktree add DIR <commit>): its connector app is also "
+                         "measured, as 'before', under this checkout's server setup (first setup), same database")
     ap.add_argument("--engines", default="sqlite",
                     help="sqlite, or sqlite,postgres: also the connector on PostgreSQL (first setup), in the same interleave")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, gunicorn logs)")
@@ -684,6 +690,10 @@ def start_servers(args: argparse.Namespace, workdir: Path, env: dict[str, str], 
             servers[f"connector-pg:{setup}"] = Server(f"connector-pg:{setup}", args.connector_app, workdir,
                                                       {**env, "CONNECTOR_DATABASE_URL": pg_url}, gunicorn_args, "postgres")
         if setup == args.setups[0]:
+            if args.baseline_root:
+                servers[f"before:{setup}"] = Server(f"before:{setup}", "bench.checkout_app:create_app()", workdir,
+                                                    {**env, "BENCH_BASELINE_ROOT": str(Path(args.baseline_root).resolve())},
+                                                    gunicorn_args, "sqlite")
             for spec in args.also:
                 name, _, app = spec.partition("=")
                 if not name or not app or name in servers:
