@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from connector.store import checkpoints
-from connector.store.db import connect
+from connector.store.db import Db, connect
 from tests.conftest import DOCS_ORDER, fixture_bytes, webhook_headers
 from tests.support import scalar
 
@@ -60,48 +63,47 @@ def test_under_steady_intake_the_wal_starts_over_instead_of_growing(client, db_p
     assert scalar(db_path, "SELECT count(*) FROM events") == 1200
 
 
-def test_catching_up_holds_writers_off_while_it_copies(db_path, monkeypatch):
+@pytest.fixture
+def wal_with_frames(db_path, monkeypatch) -> Iterator[tuple[Db, Db]]:
+    """(writer, checkpointer) on a database whose WAL holds a few frames; every pass catches up."""
     monkeypatch.setattr(checkpoints, "CATCH_UP_FRAMES", 1)
     writer, checkpointer = connect(db_path), connect(db_path)
     try:
         writer.execute("PRAGMA wal_autocheckpoint = 0")
         writer.execute("CREATE TABLE IF NOT EXISTS t (x BLOB)")
         writer.execute("INSERT INTO t VALUES (zeroblob(20000))")
-        conn = checkpointer.conn
-        done = threading.Event()
-        writer.execute("BEGIN IMMEDIATE")  # a webhook's statement holding the write lock
-        try:
-            thread = threading.Thread(target=lambda: (checkpoints.checkpoint_once(conn, db_path), done.set()))
-            thread.start()
-            assert not done.wait(0.5)  # the catch-up pass waits for the write lock
-            writer.execute("INSERT INTO t VALUES (zeroblob(20000))")
-        finally:
-            writer.execute("COMMIT")
-        assert done.wait(5)
-        frames, copied = wal_frames(db_path)
-        assert frames == copied > 0  # everything copied, the last commit's frames too
-        writer.execute("INSERT INTO t VALUES (1)")
-        assert wal_frames(db_path)[0] < frames  # and the next commit started the WAL over
+        yield writer, checkpointer
     finally:
         checkpointer.close()
         writer.close()
 
 
-def test_a_catch_up_that_cannot_get_the_write_lock_gives_up_until_the_next_pass(db_path, monkeypatch):
-    monkeypatch.setattr(checkpoints, "CATCH_UP_FRAMES", 1)
+def test_catching_up_holds_writers_off_while_it_copies(db_path, wal_with_frames):
+    writer, checkpointer = wal_with_frames
+    conn = checkpointer.conn
+    done = threading.Event()
+    writer.execute("BEGIN IMMEDIATE")  # a webhook's statement holding the write lock
+    try:
+        thread = threading.Thread(target=lambda: (checkpoints.checkpoint_once(conn, db_path), done.set()))
+        thread.start()
+        assert not done.wait(0.5)  # the catch-up pass waits for the write lock
+        writer.execute("INSERT INTO t VALUES (zeroblob(20000))")
+    finally:
+        writer.execute("COMMIT")
+    assert done.wait(5)
+    frames, copied = wal_frames(db_path)
+    assert frames == copied > 0  # everything copied, the last commit's frames too
+    writer.execute("INSERT INTO t VALUES (1)")
+    assert wal_frames(db_path)[0] < frames  # and the next commit started the WAL over
+
+
+def test_a_catch_up_that_cannot_get_the_write_lock_gives_up_until_the_next_pass(db_path, wal_with_frames, monkeypatch):
+    writer, checkpointer = wal_with_frames
     monkeypatch.setattr(checkpoints, "CATCH_UP_LOCK_WAIT_S", 0.2)
-    writer, checkpointer = connect(db_path), connect(db_path)
+    writer.execute("BEGIN IMMEDIATE")  # a long write transaction elsewhere (the worker's, say)
     try:
-        writer.execute("PRAGMA wal_autocheckpoint = 0")
-        writer.execute("CREATE TABLE IF NOT EXISTS t (x BLOB)")
-        writer.execute("INSERT INTO t VALUES (zeroblob(20000))")
-        writer.execute("BEGIN IMMEDIATE")  # a long write transaction elsewhere (the worker's, say)
-        try:
-            started = time.monotonic()
-            frames, copied = checkpoints.checkpoint_once(checkpointer.conn, db_path)
-            assert time.monotonic() - started < 2 and frames == copied > 0  # the passive pass still copied
-        finally:
-            writer.execute("ROLLBACK")
+        started = time.monotonic()
+        frames, copied = checkpoints.checkpoint_once(checkpointer.conn, db_path)
+        assert time.monotonic() - started < 2 and frames == copied > 0  # the passive pass still copied
     finally:
-        checkpointer.close()
-        writer.close()
+        writer.execute("ROLLBACK")

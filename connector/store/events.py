@@ -32,44 +32,44 @@ class NewEvent:
     source: str = "webhook"
 
 
-def save_event(db: Db, event: NewEvent) -> tuple[int | None, bool]:
-    """Store an event unless (shop, topic, dedupe key) is already there.
-
-    Returns ``(event id, duplicate)``. One INSERT in autocommit: durable once this returns.
-    """
-    rows = db.execute(
-        """
-        INSERT INTO events (shop, topic, dedupe_key, webhook_id, event_id, api_version,
-                            triggered_at, received_at, test, source, body)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (shop, topic, dedupe_key) DO NOTHING
-        RETURNING id
-        """,
-        [
-            event.shop,
-            event.topic,
-            event.dedupe_key,
-            event.webhook_id,
-            event.event_id,
-            event.api_version,
-            event.triggered_at,
-            now_db(),
-            int(event.test),
-            event.source,
-            event.body,
-        ],
-    ).fetchall()  # all of it: SQLite finishes (and commits) the statement only then
-    if rows:
-        return int(rows[0][0]), False
-    return None, True
-
-
 _EVENT_COLUMNS = (
     "(shop, topic, dedupe_key, webhook_id, event_id, api_version, triggered_at, received_at, test, source, body)"
 )
 _EVENT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # One statement's rows: 11 parameters each, far below SQLite's 32,766; a few statement texts to cache.
 MAX_EVENTS_PER_INSERT = 32
+
+
+def _event_values(event: NewEvent, received_at: str) -> tuple[Any, ...]:
+    """An event's values in ``_EVENT_COLUMNS`` order."""
+    return (
+        event.shop,
+        event.topic,
+        event.dedupe_key,
+        event.webhook_id,
+        event.event_id,
+        event.api_version,
+        event.triggered_at,
+        received_at,
+        int(event.test),
+        event.source,
+        event.body,
+    )
+
+
+def save_event(db: Db, event: NewEvent) -> tuple[int | None, bool]:
+    """Store an event unless (shop, topic, dedupe key) is already there.
+
+    Returns ``(event id, duplicate)``. One INSERT in autocommit: durable once this returns.
+    """
+    rows = db.execute(
+        f"INSERT INTO events {_EVENT_COLUMNS} VALUES {_EVENT_ROW} ON CONFLICT (shop, topic, dedupe_key) DO NOTHING "
+        "RETURNING id",
+        list(_event_values(event, now_db())),
+    ).fetchall()  # all of it: SQLite finishes (and commits) the statement only then
+    if rows:
+        return int(rows[0][0]), False
+    return None, True
 
 
 def save_events_at_once(db: SqliteDb, events: Sequence[NewEvent]) -> list[tuple[int | None, bool]]:
@@ -85,21 +85,7 @@ def save_events_at_once(db: SqliteDb, events: Sequence[NewEvent]) -> list[tuple[
     if not 1 <= len(events) <= MAX_EVENTS_PER_INSERT:
         raise ValueError(f"between 1 and {MAX_EVENTS_PER_INSERT} events per statement, not {len(events)}")
     received_at = now_db()
-    params: list[Any] = []
-    for event in events:
-        params += (
-            event.shop,
-            event.topic,
-            event.dedupe_key,
-            event.webhook_id,
-            event.event_id,
-            event.api_version,
-            event.triggered_at,
-            received_at,
-            int(event.test),
-            event.source,
-            event.body,
-        )
+    params = [value for event in events for value in _event_values(event, received_at)]
     cursor = db.conn.execute(
         f"INSERT INTO events {_EVENT_COLUMNS} VALUES {', '.join([_EVENT_ROW] * len(events))} "
         "ON CONFLICT (shop, topic, dedupe_key) DO NOTHING",
