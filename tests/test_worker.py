@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -389,7 +390,7 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     assert order_row(db_path)["lease_owner"] is None  # released at the end
 
 
-def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, target, db_path, settings, db):
+def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, target, db_path, settings, db, caplog):
     """Fencing: the stalled owner sent, but the order's sync state is the new owner's alone."""
     from connector.store.db import write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
@@ -414,8 +415,13 @@ def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, targe
     policy = RetryPolicy.from_settings(settings)
     fresh = OrderDelivery(db, HttpJsonTarget(), ctx, policy, "new-owner").run(load_order_work(db, SHOP, ORDER_ID))
     assert fresh.result == "delivered"
-    stalled = OrderDelivery(db, HttpJsonTarget(), ctx, policy, "stalled").run(stale_work)
+    with caplog.at_level(logging.INFO, logger="connector"):
+        stalled = OrderDelivery(db, HttpJsonTarget(), ctx, policy, "stalled").run(stale_work)
     assert stalled.result == "lost"
+    # A lapsed lease is fencing at work, not a bug: one warning, no "unexpected error" traceback.
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "lease lost, result not recorded"
+    ]
     row = order_row(db_path)
     assert row["delivered_updated_at"].startswith("2026-11-25T11:00:00")  # not moved back to 10:00
     assert row["status"] == "synced" and row["lease_owner"] is None

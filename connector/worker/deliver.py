@@ -167,6 +167,8 @@ class OrderDelivery:
             return self._reschedule(work, exc.reason, exc.retry_after)
         except TransientDeliveryError as exc:
             return self._reschedule(work, exc.reason, exc.retry_after)
+        except order_store.LeaseLostError:
+            raise  # fencing, not a bug: run() records it as lost
         except Exception as exc:  # a bug or an unexpected library error: retry, then dead-letter
             log.exception("unexpected error delivering order", extra=self._log_extra(work))
             return self._reschedule(work, f"internal error: {type(exc).__name__}: {exc}", None)
