@@ -129,12 +129,12 @@ def test_a_failing_store_undoes_the_whole_transaction_and_tells_every_writer(sto
 
     leader = threading.Thread(target=queued, args=(blocking,))
     leader.start()
-    while not group._leading:  # until the first write leads
+    while not group._turns._leading:  # until the first write leads
         time.sleep(0.001)
     others = [threading.Thread(target=queued, args=(w,)) for w in (broken, insert(7, 1), insert(8, 1))]
     for t in others:
         t.start()
-    while len(group._queued) < 3:  # until all three queued behind the leader
+    while len(group._turns._queued) < 3:  # until all three queued behind the leader
         time.sleep(0.001)
     release.set()
     for t in [leader, *others]:

@@ -24,50 +24,52 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from connector.store.db import Db, is_storage_failure, savepoint, write_transaction
 
 Write = Callable[[Db], None]
 
 
-@dataclass
-class _Queued:
-    write: Write
+@dataclass(eq=False, kw_only=True)
+class Queued:
+    """A thread's item in a :class:`TurnQueue` (subclasses add what it carries and its result)."""
+
     done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-    lead: bool = False  # woken to commit what is queued, not because its write is done
+    lead: bool = False  # woken to commit what is queued, not because its item is done
 
 
-class GroupCommit:
-    """The queue of writes waiting for one SQLite file's write lock, in this process."""
+Item = TypeVar("Item", bound=Queued)
+
+
+class TurnQueue(Generic[Item]):
+    """Threads that each want something committed to one SQLite file, in this process: the one
+    that finds nobody committing becomes the *leader* and commits every item queued meanwhile (its
+    own among them) in one go; the others wait for that, and the first of those who came
+    meanwhile leads next. Used by webhook intake (:mod:`connector.store.intake`) and by delivery
+    steps (:class:`GroupCommit`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queued: list[_Queued] = []
+        self._queued: list[Item] = []
         self._leading = False
-        self.transactions = 0  # committed or not: what a test or a profile counts
-        self.writes = 0
 
-    def run(self, db: Db, write: Write) -> None:
-        """Run ``write(db)`` in a transaction, perhaps shared with other threads' writes; return
-        once it is committed, or raise what ``write`` or the store raised."""
-        queued = _Queued(write)
+    def take_turn(self, item: Item, commit: Callable[[list[Item]], None]) -> None:
+        """Return once ``item`` was committed, by this thread (with ``commit``) or by another's;
+        ``commit`` records each item's outcome on it and never raises."""
         with self._lock:
-            self._queued.append(queued)
+            self._queued.append(item)
             follower, self._leading = self._leading, True
         if follower:
-            queued.done.wait()
-        if not follower or queued.lead:
-            self._lead(db)
-        if queued.error is not None:
-            raise queued.error
+            item.done.wait()
+        if not follower or item.lead:
+            self._lead(commit)
 
-    def _lead(self, db: Db) -> None:
-        """Commit what is queued (our own write among it), then hand over to the next in line."""
+    def _lead(self, commit: Callable[[list[Item]], None]) -> None:
         with self._lock:
             batch, self._queued = self._queued, []
         try:
-            self._commit(db, batch)
+            commit(batch)
         finally:
             with self._lock:
                 if self._queued:  # came while we committed: the first of them leads next
@@ -75,8 +77,34 @@ class GroupCommit:
                     self._queued[0].done.set()
                 else:
                     self._leading = False
+            for queued in batch:
+                queued.lead = False
+                queued.done.set()
 
-    def _commit(self, db: Db, batch: list[_Queued]) -> None:
+
+@dataclass(eq=False)
+class _QueuedWrite(Queued):
+    write: Write
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """The queue of delivery writes waiting for one SQLite file's write lock, in this process."""
+
+    def __init__(self) -> None:
+        self._turns: TurnQueue[_QueuedWrite] = TurnQueue()
+        self.transactions = 0  # committed or not: what a test or a profile counts
+        self.writes = 0
+
+    def run(self, db: Db, write: Write) -> None:
+        """Run ``write(db)`` in a transaction, perhaps shared with other threads' writes; return
+        once it is committed, or raise what ``write`` or the store raised."""
+        queued = _QueuedWrite(write)
+        self._turns.take_turn(queued, lambda batch: self._commit(db, batch))
+        if queued.error is not None:
+            raise queued.error
+
+    def _commit(self, db: Db, batch: list[_QueuedWrite]) -> None:
         self.transactions += 1
         self.writes += len(batch)
         try:
@@ -89,13 +117,9 @@ class GroupCommit:
         except BaseException as exc:  # noqa: BLE001 - rolled back: each write gets the error, raised in its thread
             for queued in batch:
                 queued.error = (queued.error or exc) if len(batch) == 1 else exc
-        finally:
-            for queued in batch:
-                queued.lead = False
-                queued.done.set()
 
 
-def _run_alone(db: Db, queued: _Queued) -> None:
+def _run_alone(db: Db, queued: _QueuedWrite) -> None:
     try:
         queued.write(db)
     except BaseException as exc:
@@ -103,7 +127,7 @@ def _run_alone(db: Db, queued: _Queued) -> None:
         raise
 
 
-def _run_in_savepoint(db: Db, queued: _Queued) -> None:
+def _run_in_savepoint(db: Db, queued: _QueuedWrite) -> None:
     """One write of several: its own failure undoes it alone; the store's, the transaction."""
     try:
         with savepoint(db, "grouped_write"):

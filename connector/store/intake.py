@@ -24,10 +24,11 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from connector.store.db import STORAGE_FAILURES, Db, SqliteDb, drop_intake_db, intake_db, is_postgres
 from connector.store.events import MAX_EVENTS_PER_INSERT, NewEvent, save_event, save_events_at_once
+from connector.store.group_commit import Queued, TurnQueue
 
 # Errors of one row, not of the store: the rest of its group is written without it.
 ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError)
@@ -39,10 +40,8 @@ RETRY_MAX_S = 0.001
 
 
 @dataclass(eq=False)
-class _Waiting:
+class _Waiting(Queued):
     event: NewEvent
-    ready: threading.Event = field(default_factory=threading.Event)
-    leads: bool = False  # woken to write the next group, not with a result
     result: tuple[int | None, bool] | None = None
     error: BaseException | None = None
 
@@ -58,33 +57,11 @@ class _IntakeQueue:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.lock = threading.Lock()
-        self.waiting: list[_Waiting] = []
-        self.writing = False
+        self.turns: TurnQueue[_Waiting] = TurnQueue()
 
     def save(self, db: SqliteDb, event: NewEvent) -> tuple[int | None, bool]:
         mine = _Waiting(event)
-        with self.lock:
-            self.waiting.append(mine)
-            leads = not self.writing
-            self.writing = True
-        if not leads:
-            mine.ready.wait()
-            if not mine.leads:
-                return mine.outcome()
-        with self.lock:
-            group, self.waiting = self.waiting, []
-        try:
-            self._write_group(group, db.busy_timeout_s)
-        finally:
-            with self.lock:
-                if self.waiting:  # the next group is written by its first thread, not by this one
-                    self.waiting[0].leads = True
-                    self.waiting[0].ready.set()
-                else:
-                    self.writing = False
-            for waiting in group:
-                waiting.ready.set()
+        self.turns.take_turn(mine, lambda group: self._write_group(group, db.busy_timeout_s))
         return mine.outcome()
 
     def _write_group(self, group: list[_Waiting], busy_timeout_s: float) -> None:
