@@ -36,7 +36,9 @@ def test_a_page_opened_with_a_stale_token_recovers_through_the_bounce_page(page,
     admin.stale_tokens_to_issue = 1  # the admin frames the app with a token that expired an hour ago
     page.goto(admin.admin_url("/app/settings"))
     frame = app_frame(page, admin)
-    frame.wait_for_function("document.body && document.body.dataset.page === 'settings'")
+    # A selector, not wait_for_function: its string predicate is eval'd in the page, which the
+    # app's CSP (no 'unsafe-eval') refuses when the poll lands in the reloaded document.
+    frame.wait_for_selector("body[data-page='settings']", state="attached")
     assert any("/auth/patch-id-token?" in url for url in visited)
     assert frame.url.startswith(f"{admin.app_url}/app/settings?") and "shopify-reload" not in frame.url
     frame.wait_for_selector("main:not([aria-busy])", state="attached")
@@ -48,7 +50,7 @@ def test_links_navigate_through_the_admin_with_a_fresh_token(page, admin):
     frame.click("s-app-nav s-link[href='/app/orders']")
     frame.wait_for_url(f"{admin.app_url}/app/orders?**")
     frame = app_frame(page, admin)
-    frame.wait_for_function("document.body && document.body.dataset.page === 'orders'")
+    frame.wait_for_selector("body[data-page='orders']", state="attached")
     assert "id_token=" in frame.url and "embedded=1" in frame.url
 
 
