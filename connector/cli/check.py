@@ -7,18 +7,13 @@ import sys
 
 import click
 
+from connector.cli.common import config_path_option
 from connector.config import load_settings
 from connector.errors import ConfigError
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
-)
+@config_path_option
 @click.option("--shop", default=None, help="Only this shop (name.myshopify.com).")
 def check(config_path: str | None, shop: str | None) -> None:
     """Check everything the connector needs, for real, and say what to fix.

@@ -16,19 +16,23 @@ from connector.store.db import Db
 DEMO_SHOP = "demo-shop.myshopify.com"
 
 
+# The bare option (the command gets ``config_path`` and loads it itself, as `connector check` does).
+config_path_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
+)
+
+
 def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--config PATH``; the command receives the loaded ``settings`` and ``config_path``.
 
     A wrong configuration stops the command with one clear line.
     """
 
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="TOML config file (default: $CONNECTOR_CONFIG, then ./config.toml, then built-in defaults).",
-    )
+    @config_path_option
     @wraps(func)
     def wrapper(config_path: str | None, **kwargs: Any) -> Any:
         try:
