@@ -486,7 +486,7 @@ def test_a_stopping_worker_does_not_wait_out_its_retries_and_loses_nothing(post,
 
 
 def test_orders_leased_ahead_are_given_back_when_the_worker_stops(post, settings, db_path, target):
-    """The worker leases orders a quarter of its threads ahead; those it never started are not
+    """The worker leases orders half its threads ahead; those it never started are not
     left leased when it stops (the next worker takes them at once, not after worker.lease_s)."""
     import threading
     import time
@@ -508,7 +508,7 @@ def test_orders_leased_ahead_are_given_back_when_the_worker_stops(post, settings
     db = connect(db_path)
     try:
         leased = db.execute("SELECT count(*) FROM orders WHERE lease_owner = 'ahead'").fetchone()[0]
-        assert leased == 5, "4 delivering and one (a quarter of 4) leased ahead"
+        assert leased == 6, "4 delivering and two (half of 4) leased ahead"
         worker.stop()
         runner.join(10)
         assert not runner.is_alive()

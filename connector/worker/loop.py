@@ -16,7 +16,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +28,7 @@ from connector.models import DeliveryResult
 from connector.scrub import remember_secrets
 from connector.store import holds
 from connector.store import orders as order_store
+from connector.store.checkpoints import leave_checkpoints_to_a_thread
 from connector.store.db import (
     STORE_ERRORS,
     Db,
@@ -52,6 +52,7 @@ from connector.worker.reload import SettingsWatcher
 from connector.worker.renewals import TokenRenewals
 from connector.worker.retrying import RetryPolicy
 from connector.worker.routing import RoutingRules
+from connector.worker.slots import DeliverySlots
 from connector.worker.triage import triage_new_events
 
 if TYPE_CHECKING:  # the scheduler (and Shopify's Admin API client) load only for continuous runs
@@ -62,6 +63,11 @@ PRUNE_EVERY_S = 600.0
 REDACTION_SLICE_S = 0.25  # of redaction steps per pass (each step commits in a few milliseconds)
 ONCE_STORE_TRIES = 3  # `worker --once` against a failing store: a few tries, then one line and exit
 RECENT_OUTCOMES = 1000
+# While deliveries run, a triage pass routes new events for at most this long: the loop starts
+# the orders of freed delivery threads only between passes, and a pass over a backlog (500
+# bodies parsed) left all of them idle for ~0.3 s at a time (bench/deliver.py).
+TRIAGE_SLICE_S = 0.01
+TRIAGE_SLICE_EVENTS = 64  # read per such pass (~0.3 ms to route each): not the whole batch again
 PARK_EVERY_S = 1.0  # blocked shops' due orders parked at least this often while claims come back full
 OrderKey = tuple[str, str]
 
@@ -160,7 +166,11 @@ class Worker:
         return on_attempt
 
     def _db(self) -> Db:
-        return db_for(self.settings)
+        db = db_for(self.settings)
+        # Inline, the commit that fills the WAL copies it back and fsyncs: the delivery threads
+        # queued behind that group commit waited (3.3 vs 2.0 ms per step, bench/deliver.py).
+        leave_checkpoints_to_a_thread(db)
+        return db
 
     def _target(self, kind: str) -> Target:
         """One target per kind for the whole process, shared by the delivery threads: so they
@@ -254,22 +264,24 @@ class Worker:
             self._shop_targets[shop] = cached
         return cached[1]
 
-    def _claim_ahead(self, free: int, in_flight: dict[Any, OrderKey], ahead: deque[OrderKey]) -> list[OrderKey]:
-        """Lease orders for the free delivery threads, and a quarter of the threads' worth ahead.
+    def _claim_ahead(self, slots: DeliverySlots[OrderKey, DeliveryOutcome]) -> list[OrderKey]:
+        """Lease orders for the idle delivery threads, and half the threads' worth ahead.
 
         A claim (its hold check, the leasing statement, a write transaction) after every delivered
-        order was ~9% of the worker's CPU per order (py-spy under ``bench/deliver.py``); with
-        orders leased ahead, a thread that frees up starts the next one at once and a claim runs
-        once per quarter of the threads. Returns what this pass claimed (appended to ``ahead``).
+        order was ~9% of the worker's CPU per order (py-spy under ``bench/deliver.py``). Leased
+        ahead, the orders wait for a thread that finishes: it starts the next at once, even while
+        this loop is busy with a triage pass (connector/worker/slots.py), and a claim runs once
+        per quarter of the threads or so. Returns what this pass claimed (handed to ``slots``).
         """
-        if free <= 0 or len(ahead) >= free:
+        idle, waiting = slots.counts()
+        ahead = max(2, self.settings["worker.concurrency"] // 2)
+        if waiting >= idle + ahead // 2:
             return []
-        want = free + max(1, self.settings["worker.concurrency"] // 4) - len(ahead)
-        claimed = self._claim(want, set(in_flight.values()) | set(ahead))
-        ahead.extend(claimed)
+        claimed = self._claim(idle + ahead - waiting, slots.busy())
+        slots.offer(claimed)
         return claimed
 
-    def _release(self, ahead: deque[OrderKey]) -> None:
+    def _release(self, ahead: list[OrderKey]) -> None:
         """Give back the leases of orders claimed ahead and never started (the worker stops):
         another worker, or this one restarted, takes them at once instead of after the lease."""
         if not ahead:
@@ -277,7 +289,7 @@ class Worker:
         try:
             db = self._db()
             with write_transaction(db):
-                order_store.release_leases(db, list(ahead), self.name)
+                order_store.release_leases(db, ahead, self.name)
         except STORE_ERRORS as exc:  # nothing lost: the leases expire after worker.lease_s
             log.warning(
                 "could not give back %d leases (%s); they expire on their own",
@@ -285,7 +297,6 @@ class Worker:
                 exc,
                 extra={"worker": self.name},
             )
-        ahead.clear()
 
     def _claim(self, free: int, busy: set[OrderKey]) -> list[OrderKey]:
         db = self._db()
@@ -332,18 +343,18 @@ class Worker:
         listener = None if once else db.listener()
         if not once:
             self._start_background(db)
-        in_flight: dict[Future[DeliveryOutcome], OrderKey] = {}
-        claimed_ahead: deque[OrderKey] = deque()  # leased, waiting for a free delivery thread
+        slots: DeliverySlots[OrderKey, DeliveryOutcome] = DeliverySlots(concurrency, self.deliver_one, self.stop_event)
         next_prune = 0.0
         restarted = False
         store_failures = 0
         log.info("worker started", extra={"worker": self.name})
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool:
+        try:
             while not self.stop_event.is_set():
                 # Nothing here may end the process: a storage failure (database locked past the
                 # busy timeout, disk full, a read-only file) loses nothing, since every step below
                 # is one transaction, and neither does a bug (poison events end in their own
                 # state, see triage); wait and try the pass again.
+                delivering = slots.active()
                 try:
                     self._reload()
                     if time.monotonic() >= next_prune:
@@ -355,11 +366,18 @@ class Worker:
                     self.profiles.sweep_rechecks()
                     # Another process triaging now (PostgreSQL): deliver meanwhile, don't queue
                     # behind it; a run that must end when nothing is left waits for it.
-                    triaged = triage_new_events(db, self.settings["worker.batch_size"], self.rules, wait=once)
+                    batch = self.settings["worker.batch_size"]
+                    triaged = triage_new_events(
+                        db,
+                        min(batch, TRIAGE_SLICE_EVENTS) if delivering else batch,
+                        self.rules,
+                        wait=once,
+                        budget_s=TRIAGE_SLICE_S if delivering else None,
+                    )
                     self.stats.triaged += triaged
                     # A customers/redact runs a slice per pass: triage and claims go on meanwhile.
                     triaged += run_redaction_steps(db, self.name, self.settings["worker.lease_s"], REDACTION_SLICE_S)
-                    claimed = self._claim_ahead(concurrency - len(in_flight), in_flight, claimed_ahead)
+                    claimed = self._claim_ahead(slots)
                     store_failures = 0
                 except Exception as exc:  # noqa: BLE001 - see above
                     if isinstance(exc, STORE_ERRORS):
@@ -368,25 +386,17 @@ class Worker:
                     self._pause_after(exc)
                     continue
                 self._tick_jobs(db)
-                while claimed_ahead and len(in_flight) < concurrency:
-                    key = claimed_ahead.popleft()
-                    in_flight[pool.submit(self.deliver_one, key)] = key
-                if once and not triaged and not claimed and not in_flight:
+                if slots.active():
+                    slots.wait(0 if (triaged or claimed) else self.settings["worker.poll_interval_s"])
+                    self._collect(slots)
+                elif once and not triaged and not claimed:
                     break
-                if in_flight:
-                    done, _ = wait(
-                        list(in_flight),
-                        timeout=0 if (triaged or claimed) else self.settings["worker.poll_interval_s"],
-                        return_when=FIRST_COMPLETED,
-                    )
-                    for future in done:
-                        in_flight.pop(future)
-                        self._collect(future)
                 elif not triaged and not claimed:
                     self._idle(listener)
-            for future in list(in_flight):
-                self._collect(future)
-            self._release(claimed_ahead)
+        finally:
+            self._release(slots.take_back())
+            slots.close()
+            self._collect(slots)
         if self.jobs is not None:
             self.jobs.stop()
         if listener is not None:
@@ -460,11 +470,16 @@ class Worker:
         except Exception:  # never let job bookkeeping stop deliveries
             log.exception("job scheduler failed; retrying next tick", extra={"worker": self.name})
 
-    def _collect(self, future: Future[DeliveryOutcome]) -> None:
-        try:
-            self.stats.add(future.result())
-        except Exception:  # deliver_one handles delivery errors; this is a store failure
-            log.exception("delivery crashed; the lease will expire and the order be retried")
+    def _collect(self, slots: DeliverySlots[OrderKey, DeliveryOutcome]) -> None:
+        for finished in slots.collect():
+            if finished.outcome is not None:
+                self.stats.add(finished.outcome)
+            else:  # deliver_one handles delivery errors; this is a store failure
+                log.error(
+                    "delivery crashed; the lease will expire and the order be retried",
+                    exc_info=finished.error,
+                    extra={"shop": finished.key[0], "order_id": finished.key[1]},
+                )
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -14,6 +14,7 @@ to the worker loop, which waits and tries again: nothing is lost either way.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -36,10 +37,14 @@ MAX_REASON = 500
 FOLDING = ("snapshot", "delete", "part")  # the routes that fold into an order's sync state
 
 
-def triage_new_events(db: Db, batch_size: int, rules: RoutingRules | None = None, *, wait: bool = True) -> int:
+def triage_new_events(
+    db: Db, batch_size: int, rules: RoutingRules | None = None, *, wait: bool = True, budget_s: float | None = None
+) -> int:
     """Route up to ``batch_size`` new events; returns how many were looked at. With ``wait``
     false, a pass that finds another worker process triaging (PostgreSQL) ends at once instead of
-    waiting for it: those events are the other's, and this worker can deliver meanwhile."""
+    waiting for it: those events are the other's, and this worker can deliver meanwhile. With
+    ``budget_s``, a SQLite pass stops routing once that long has passed (at least one event is
+    routed) and folds what it routed: the rest waits for the next pass."""
     rules = rules or RoutingRules()
     if not wait and db.dialect.busy(db, event_store.TRIAGE_LOCK):
         return 0  # (checked first: reading the batch again on every pass meanwhile costs more)
@@ -52,7 +57,11 @@ def triage_new_events(db: Db, batch_size: int, rules: RoutingRules | None = None
     # new event, and N worker processes would do N times the work.
     early = db.dialect.global_write_lock
     run: list[Pending] = []
+    deadline = None if budget_s is None or not early else time.monotonic() + budget_s
     for looked_at, row in enumerate(rows):
+        if deadline is not None and looked_at and time.monotonic() >= deadline:
+            rows = rows[:looked_at]
+            break
         # A lifecycle topic is routed now: only a body that passed its checks (action
         # "lifecycle") is acted on; a suspect one (another shop's, an order's) folds as any other.
         route = _route_safely(db, row, rules) if early or row["topic"] in LIFECYCLE_TOPICS else None
