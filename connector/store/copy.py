@@ -32,13 +32,23 @@ class CopyReport:
 
 
 def data_tables(db: Db) -> list[str]:
-    """The connector's tables in a SQLite store (not SQLite's own, not the migration record)."""
+    """The connector's tables in a SQLite store (not SQLite's own, not the migration record),
+    each after the tables its foreign keys refer to: the target checks every row's reference
+    as it is inserted."""
     rows = db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "AND name != ? ORDER BY name",
         [db.dialect.migrations_table],
     )
-    return [row[0] for row in rows]
+    names = [row[0] for row in rows]
+    refers_to = {name: {row[2] for row in db.execute(f"PRAGMA foreign_key_list({name})")} - {name} for name in names}
+    ordered: list[str] = []
+    while len(ordered) < len(names):
+        ready = [name for name in names if name not in ordered and refers_to[name] <= set(ordered)]
+        if not ready:
+            raise CopyError(f"foreign keys refer in a circle among {sorted(set(names) - set(ordered))}")
+        ordered += ready
+    return ordered
 
 
 def copy_store(source: Db, target: Db) -> CopyReport:
