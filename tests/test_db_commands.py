@@ -210,7 +210,7 @@ def test_backup_during_intake_load_restores_every_acknowledged_event(tmp_path):
 
     during = tmp_path / "during.db"
     with closing(sqlite3.connect(during)) as conn, conn:
-        stored = {webhook_id: bytes(body) for webhook_id, body in conn.execute("SELECT webhook_id, body FROM events")}
+        stored = {webhook_id: bytes(body) for webhook_id, body in conn.execute("SELECT webhook_id, b.body FROM events e JOIN event_bodies b ON b.event_id = e.id")}
     before = {wid: body for wid, (body, at) in load.acked.items() if at < began}
     missing = [wid for wid in before if stored.get(wid) != before[wid]]
     assert missing == [], f"{len(missing)} of {len(before)} events acknowledged before the backup are not in it"

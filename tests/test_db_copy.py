@@ -46,14 +46,14 @@ def test_a_sqlite_store_is_copied_whole_and_delivery_goes_on_without_duplicates(
                                 env={"CONNECTOR_DATABASE_PATH": sqlite_path})
     assert result.exit_code == 0, result.output
     with closing(connect(sqlite_path)) as source, closing(connect(url)) as copied:
-        for table in ("events", "orders", "order_parts", "attempts", "shops", "app_state", "dry_run_payloads"):
+        for table in ("events", "event_bodies", "orders", "order_parts", "attempts", "shops", "app_state", "dry_run_payloads"):
             expected = source.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             assert copied.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == expected, table
             assert f"{table} " in result.output
         assert copied.query_rows("SELECT id, state FROM events ORDER BY id") == source.query_rows(
             "SELECT id, state FROM events ORDER BY id")
-        assert bytes(copied.execute("SELECT body FROM events WHERE id = 1").fetchone()[0]) == bytes(
-            source.execute("SELECT body FROM events WHERE id = 1").fetchone()[0])  # raw bytes, exact
+        assert bytes(copied.execute("SELECT body FROM event_bodies WHERE event_id = 1").fetchone()[0]) == bytes(
+            source.execute("SELECT body FROM event_bodies WHERE event_id = 1").fetchone()[0])  # raw bytes, exact
         last_copied_id = source.execute("SELECT max(id) FROM events").fetchone()[0]
 
     # The install goes on on PostgreSQL: the duplicate is still a duplicate, new ids follow the

@@ -71,7 +71,7 @@ class Stack:
 
     def rows(self) -> dict[str, bytes]:
         with closing(sqlite3.connect(self.db_path)) as db, db:
-            return {webhook_id: bytes(body) for webhook_id, body in db.execute("SELECT webhook_id, body FROM events")}
+            return {webhook_id: bytes(body) for webhook_id, body in db.execute("SELECT webhook_id, b.body FROM events e JOIN event_bodies b ON b.event_id = e.id")}
 
     def close(self) -> None:
         stop_nginx(self.nginx)

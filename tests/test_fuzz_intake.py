@@ -123,7 +123,7 @@ def headers_for(body: bytes, topic: str = "orders/create", shop: str = SHOP, web
 
 
 def stored_body(db: Any, shop: str, topic: str, webhook_id: str) -> bytes | None:
-    row = db.execute("SELECT body FROM events WHERE shop = ? AND topic = ? AND dedupe_key = ?",
+    row = db.execute("SELECT b.body FROM events e JOIN event_bodies b ON b.event_id = e.id WHERE shop = ? AND topic = ? AND dedupe_key = ?",
                      [shop.lower(), topic.strip(), f"webhook:{webhook_id.strip()}"]).fetchone()
     return bytes(row[0]) if row else None
 

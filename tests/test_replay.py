@@ -68,7 +68,7 @@ def test_another_shops_privacy_or_app_body_under_this_shops_header_changes_nothi
     db = connect(db_path)
     assert db.execute("SELECT status FROM orders").fetchone()[0] == "synced"
     assert db.execute("SELECT uninstalled_at FROM shops WHERE shop = ?", [SHOP]).fetchone()[0] is None
-    order_body = db.execute("SELECT body FROM events WHERE id = 1").fetchone()[0]
+    order_body = db.execute("SELECT body FROM event_bodies WHERE event_id = 1").fetchone()[0]
     assert b"115310627314723954" in bytes(order_body) and b"jon@example.com" in bytes(order_body)  # not redacted
     db.close()
 

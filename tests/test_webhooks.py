@@ -10,13 +10,25 @@ import time
 import pytest
 
 from connector.shopify.verify import sign_body
-from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, query, webhook_headers, writes_blocked
+from tests.support import (
+    DOCS_ORDER,
+    ORDER_ID,
+    SECRET,
+    SHOP,
+    fixture_bytes,
+    query,
+    tuples,
+    webhook_headers,
+    writes_blocked,
+)
 
 pytestmark = pytest.mark.both_engines
 
 
 def stored(db_path: str) -> list[dict]:
-    return query(db_path, "SELECT * FROM events ORDER BY id")
+    """The stored events, each with its raw body (a row of its own in event_bodies)."""
+    bodies = {event_id: bytes(body) for event_id, body in tuples(db_path, "SELECT event_id, body FROM event_bodies")}
+    return [{**row, "body": bodies[row["id"]]} for row in query(db_path, "SELECT * FROM events ORDER BY id")]
 
 
 def test_signed_order_is_stored_before_200(client, db_path):

@@ -1,10 +1,12 @@
 """Moving an install: copy a SQLite store into an empty PostgreSQL store, whole and checked.
 
-Every table of the connector (events with their raw bodies, sync state, parts, attempts, dead
+Every table of the connector (events and their raw bodies, sync state, parts, attempts, dead
 letters, shops with their encrypted tokens, jobs, data requests, app state, and whatever tables
 later migrations add) is copied in one PostgreSQL transaction: the target holds all of it or
 nothing. Ids are kept (so event ids in the sync state still point at their events) and the
-target's id sequences continue after them. The source is read in one snapshot.
+target's id sequences continue after them. The source is read in one snapshot. Event rows
+arrive with their empty ``body`` and ``event_bodies`` rows as they are: PostgreSQL has no
+trigger that would move a body (see ``Dialect.body_trigger``).
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class CopyReport:
 
 def data_tables(db: Db) -> list[str]:
     """The connector's tables in a SQLite store (not SQLite's own, not the migration record),
-    each after the tables its foreign keys refer to: the target checks every row's reference
-    as it is inserted."""
+    each after the tables its foreign keys refer to (``events`` before ``event_bodies``): the
+    target checks every row's reference as it is inserted."""
     rows = db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "AND name != ? ORDER BY name",

@@ -58,22 +58,31 @@ def _event_values(event: NewEvent, received_at: str) -> tuple[Any, ...]:
 
 
 def save_event(db: Db, event: NewEvent) -> tuple[int | None, bool]:
-    """Store an event unless (shop, topic, dedupe key) is already there.
+    """Store an event (its body in ``event_bodies``) unless (shop, topic, dedupe key) is already there.
 
-    Returns ``(event id, duplicate)``. One INSERT in autocommit: durable once this returns.
+    Returns ``(event id, duplicate)``. One statement in autocommit: durable once this returns.
+    On SQLite the body goes into the event's row and a trigger moves it (dialect.body_trigger);
+    elsewhere the statement inserts the body row itself.
     """
-    rows = db.execute(
-        f"INSERT INTO events {_EVENT_COLUMNS} VALUES {_EVENT_ROW} ON CONFLICT (shop, topic, dedupe_key) DO NOTHING "
-        "RETURNING id",
-        list(_event_values(event, now_db())),
-    ).fetchall()  # all of it: SQLite finishes (and commits) the statement only then
+    values = _event_values(event, now_db())
+    insert = f"INSERT INTO events {_EVENT_COLUMNS} VALUES {_EVENT_ROW} ON CONFLICT (shop, topic, dedupe_key) DO NOTHING"
+    if db.dialect.bodies_by_trigger:
+        sql, params = f"{insert} RETURNING id", list(values)
+    else:
+        sql = (
+            f"WITH new AS ({insert} RETURNING id) "
+            "INSERT INTO event_bodies (event_id, body) SELECT id, ? FROM new RETURNING event_id"
+        )
+        params = [*values[:-1], b"", event.body]  # the event row's body (last of _EVENT_COLUMNS) stays empty
+    rows = db.execute(sql, params).fetchall()  # all of it: SQLite finishes (and commits) the statement only then
     if rows:
         return int(rows[0][0]), False
     return None, True
 
 
 def save_events_at_once(db: SqliteDb, events: Sequence[NewEvent]) -> list[tuple[int | None, bool]]:
-    """Store up to ``MAX_EVENTS_PER_INSERT`` events in one autocommit INSERT (SQLite only).
+    """Store up to ``MAX_EVENTS_PER_INSERT`` events in one autocommit INSERT (SQLite only: its
+    trigger moves each body into ``event_bodies`` within the statement).
 
     Returns ``(event id, duplicate)`` per event, in order, as :func:`save_event` does. One
     statement is one call into SQLite that runs without the GIL: it takes the write lock, writes
@@ -138,8 +147,14 @@ def still_new_event_ids(db: Db, event_ids: list[int]) -> set[int]:
 
 def fetch_event_body(db: Db, event_id: int, shop: str | None = None) -> bytes | None:
     """An event's raw body; with ``shop``, only when the event is that shop's."""
-    where, params = ("AND shop = ?", [shop]) if shop else ("", [])
-    row = db.execute(f"SELECT body FROM events WHERE id = ? {where}", [event_id, *params]).fetchone()
+    if shop:
+        sql, params = (
+            "SELECT b.body FROM event_bodies b JOIN events e ON e.id = b.event_id WHERE b.event_id = ? AND e.shop = ?",
+            [event_id, shop],
+        )
+    else:
+        sql, params = "SELECT body FROM event_bodies WHERE event_id = ?", [event_id]
+    row = db.execute(sql, params).fetchone()
     return bytes(row[0]) if row else None
 
 

@@ -1,7 +1,7 @@
 """Storing webhooks as they arrive: the ones that arrive together share one statement.
 
-A webhook's row is cheap; its commit is not (the WAL frames of the row, its body's overflow pages
-and two index pages). Here the thread whose turn it is writes every webhook queued in this
+A webhook's row is cheap; its commit is not (the WAL frames of the row, its body's row in
+``event_bodies`` and overflow pages, and two index pages). Here the thread whose turn it is writes every webhook queued in this
 process meanwhile, then hands the turn to the next waiting thread: a webhook is still answered
 only once its row is committed.
 

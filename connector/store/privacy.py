@@ -17,7 +17,8 @@ from connector.store.db import Db
 from connector.store.rows import query_rows
 from connector.timeutil import now_db
 
-# Tables holding a shop's data, erased by shop/redact (events keep the shop/redact record).
+# Tables holding a shop's data, erased by shop/redact (events keep the shop/redact record; their
+# bodies go with them: event_bodies rows are deleted with their event, ON DELETE CASCADE).
 SHOP_TABLES = (
     "order_parts",
     "orders",
@@ -105,10 +106,16 @@ def _text(value: Any) -> str | None:
 
 
 # -- customers/redact: the rows that may hold personal data ----------------------------------
+# Events with their raw bodies (a row of their own since m012_event_bodies).
+_WITH_BODIES = "FROM events e JOIN event_bodies b ON b.event_id = e.id"
+
+
 def shop_events(db: Db, shop: str) -> list[dict[str, Any]]:
     """Every stored event of ``shop`` with its raw body, oldest first."""
     return query_rows(
-        db, "SELECT id, topic, order_id, state, received_at, body FROM events WHERE shop = ? ORDER BY id", [shop]
+        db,
+        f"SELECT e.id, e.topic, e.order_id, e.state, e.received_at, b.body {_WITH_BODIES} WHERE e.shop = ? ORDER BY e.id",
+        [shop],
     )
 
 
@@ -116,7 +123,8 @@ def events_after(db: Db, shop: str, after_id: int, until_id: int, limit: int) ->
     """The next ``limit`` events of ``shop`` with ``after_id < id <= until_id``, bodies included."""
     return query_rows(
         db,
-        "SELECT id, topic, order_id, body FROM events WHERE shop = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+        f"SELECT e.id, e.topic, e.order_id, b.body {_WITH_BODIES} "
+        "WHERE e.shop = ? AND e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?",
         [shop, after_id, until_id, limit],
     )
 
@@ -126,8 +134,8 @@ def order_events(db: Db, shop: str, order_ids: list[str], until_id: int) -> list
     marks = ", ".join("?" for _ in order_ids)
     return query_rows(
         db,
-        f"SELECT id, topic, order_id, body FROM events WHERE shop = ? AND order_id IN ({marks}) "
-        "AND id <= ? AND topic LIKE 'orders/%' ORDER BY id",
+        f"SELECT e.id, e.topic, e.order_id, b.body {_WITH_BODIES} WHERE e.shop = ? AND e.order_id IN ({marks}) "
+        "AND e.id <= ? AND e.topic LIKE 'orders/%' ORDER BY e.id",
         [shop, *order_ids, until_id],
     )
 
@@ -204,7 +212,7 @@ def delete_redaction(db: Db, event_id: int, owner: str) -> bool:
 
 
 def set_event_body(db: Db, event_id: int, body: bytes) -> None:
-    db.execute("UPDATE events SET body = ? WHERE id = ?", [body, event_id])
+    db.execute("UPDATE event_bodies SET body = ? WHERE event_id = ?", [body, event_id])
 
 
 def shop_payloads(db: Db, shop: str) -> list[dict[str, Any]]:
