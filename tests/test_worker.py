@@ -161,6 +161,38 @@ def test_permanent_error_goes_to_dead_letter_with_reason_and_replays(post, run_w
     assert scalar(db_path, "SELECT resolution FROM failures") == failure_store.REPLAYED
     assert client.get("/admin/failures", headers=auth).json["failures"] == []
     assert client.post(f"/admin/failures/{failure['id']}/replay", headers=auth).status_code == 404
+    # The closed entry is still listed on request, with when and why it closed.
+    [closed] = client.get("/admin/failures?all=1", headers=auth).json["failures"]
+    assert closed["id"] == failure["id"] and closed["resolution"] == failure_store.REPLAYED and closed["replayed_at"]
+    assert client.get("/admin/failures?all=yes", headers=auth).status_code == 400
+
+
+def test_connector_failures_all_lists_closed_entries_with_their_resolution(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from connector.store.db import connect
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[shopify]\napi_secret = "s"\n[database]\npath = "{tmp_path / "c.db"}"\n')
+    runner = CliRunner()
+    assert runner.invoke(main, ["worker", "--once", "--config", str(config)]).exit_code == 0  # creates it
+    db = connect(str(tmp_path / "c.db"))
+    try:
+        for order_id, replayed_at, resolution in [("1", None, None), ("2", "2026-11-26T10:00:00.000000Z", "replayed")]:
+            db.execute(
+                "INSERT INTO failures (shop, order_id, reason, attempts, failed_at, replayed_at, resolution) "
+                "VALUES (?, ?, 'HTTP 422', 1, '2026-11-25T10:00:00.000000Z', ?, ?)",
+                [SHOP, order_id, replayed_at, resolution],
+            )
+    finally:
+        db.close()
+    open_only = runner.invoke(main, ["failures", "--config", str(config)]).output
+    assert "HTTP 422" in open_only and "replayed" not in open_only and len(open_only.strip().splitlines()) == 3
+    every = runner.invoke(main, ["failures", "--all", "--config", str(config)]).output.strip().splitlines()
+    assert every[0].split()[-2:] == ["closed_at", "resolution"] and len(every) == 4
+    assert every[2].split()[-1] == "replayed" and "2026-11-26T10:00:00" in every[2]  # newest first
+    assert every[3].split()[-1] == "open"
 
 
 GIVE_UP = {"retry.give_up_after_s": 60, "retry.in_process_attempts": 1}

@@ -139,14 +139,23 @@ def status(
     show_default=True,
     help="At most this many entries, newest first.",
 )
-def failures(settings: Settings, config_path: str | None, shop: str | None, limit: int) -> None:
+@click.option(
+    "--all",
+    "include_closed",
+    is_flag=True,
+    help="Closed entries too, with when (closed_at) and why (resolution): replayed, or settled by "
+    "a later delivery of the order.",
+)
+def failures(settings: Settings, config_path: str | None, shop: str | None, limit: int, include_closed: bool) -> None:
     """The dead-letter list: deliveries that need a person, with their reasons."""
     from connector.store.failures import list_failures
 
-    print_table(
-        list_failures(open_db(settings), shop, limit=limit),
-        ["id", "shop", "order_id", "failed_at", "attempts", "status_code", "reason"],
-    )
+    rows = list_failures(open_db(settings), shop, include_replayed=include_closed, limit=limit)
+    columns = ["id", "shop", "order_id", "failed_at", "attempts", "status_code", "reason"]
+    if include_closed:
+        rows = [{**row, "closed_at": row["replayed_at"] or "open"} for row in rows]
+        columns += ["closed_at", "resolution"]
+    print_table(rows, columns)
 
 
 @click.command()

@@ -177,7 +177,10 @@ def order_detail(shop: str, order_id: str) -> tuple[Response, int]:
 @bp.get("/failures")
 def failures() -> tuple[Response, int]:
     limit = _int_arg("limit", 100)
-    rows = failure_store.list_failures(request_db(), _shop_arg(), limit=limit)
+    closed = request.args.get("all", "0")
+    if closed not in ("0", "1"):
+        raise BadRequestError("all must be 0 or 1")
+    rows = failure_store.list_failures(request_db(), _shop_arg(), include_replayed=closed == "1", limit=limit)
     return jsonify(failures=rows), 200
 
 
