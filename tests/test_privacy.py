@@ -193,3 +193,34 @@ def test_privacy_webhooks_with_bad_hmac_get_401_and_are_not_stored(client, setti
     response = post_webhook(client, topic, redact_body(), secret="wrong")
     assert response.status_code == 401
     assert rows(settings, "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_paging_a_shops_events_for_a_redaction_sorts_ids_and_reads_only_the_batchs_bodies(tmp_path):
+    """With the bodies joined before the sort, every batch of a redaction read the body of every
+    remaining event of the shop (through the shop's index), growing with the square of its size."""
+    from connector.store.db import connect
+    from connector.store.migrations import migrate
+    from connector.store.privacy import events_after
+
+    db = connect(str(tmp_path / "plan.db"))
+    try:
+        migrate(db)
+        issued: list[str] = []
+        db.conn.set_trace_callback(issued.append)
+        assert events_after(db, SHOP, 0, 10**9, 200) == []
+        db.conn.set_trace_callback(None)
+        [sql] = [s for s in issued if "event_bodies" in s]
+        plan = {row[0]: (row[1], row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")}
+    finally:
+        db.close()
+
+    def under_a_subquery(node: int) -> bool:
+        while node in plan:
+            node, detail = plan[node]
+            if "SUBQUERY" in detail:
+                return True
+        return False
+
+    sorts = [node for node, (_, detail) in plan.items() if "TEMP B-TREE" in detail]
+    assert sorts and all(under_a_subquery(node) for node in sorts), plan
+    assert any("SEARCH b USING INTEGER PRIMARY KEY" in detail for _, detail in plan.values()), plan
