@@ -118,3 +118,23 @@ def test_the_workers_commits_leave_wal_checkpoints_to_a_thread(post, settings, d
         assert any(thread.name == "wal-checkpoints" for thread in threading.enumerate())
     finally:
         checkpoints.stop_checkpointers()
+
+
+def test_a_running_worker_counts_every_delivery_it_made(post, settings, target) -> None:
+    """The outcomes come back from the delivery threads; a delivery that ended while the loop
+    had nothing else in flight must be counted too, not only at the end of the run."""
+    worker = Worker(settings, name="counting")
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    try:
+        for n in range(20):
+            assert post(order_body(id=7200 + n), "orders/updated").status_code == 200
+        deadline = time.monotonic() + 10
+        while len(target.requests) < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(settings["worker.poll_interval_s"] * 5)  # a few passes of the idle loop
+        assert len(target.requests) == 20 and worker.stats.delivered == 20
+    finally:
+        worker.stop()
+        runner.join(10)
+        checkpoints.stop_checkpointers()

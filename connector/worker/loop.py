@@ -388,11 +388,11 @@ class Worker:
                 self._tick_jobs(db)
                 if slots.active():
                     slots.wait(0 if (triaged or claimed) else self.settings["worker.poll_interval_s"])
-                    self._collect(slots)
                 elif once and not triaged and not claimed:
                     break
                 elif not triaged and not claimed:
                     self._idle(listener)
+                self._collect(slots)  # every pass: a delivery may have ended since the last
         finally:
             self._release(slots.take_back())
             slots.close()
