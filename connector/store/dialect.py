@@ -89,9 +89,11 @@ class Dialect:
     def wakeup_trigger(self) -> tuple[str, ...]:
         return ()
 
-    # Whether an INSERT INTO events with the body in its row is enough (a trigger moves the body
-    # to ``event_bodies``); else the INSERT writes the body row itself (events.save_event).
-    bodies_by_trigger = True
+    @property
+    def bodies_by_trigger(self) -> bool:
+        """Whether an INSERT INTO events with the body in its row is enough (a trigger moves the
+        body to ``event_bodies``); else the INSERT writes the body row itself (events.save_event)."""
+        return bool(self.body_trigger())
 
     def body_trigger(self) -> tuple[str, ...]:
         # The body goes to a row of its own, so the event's two later state changes rewrite a
@@ -184,11 +186,8 @@ class PostgresDialect(Dialect):
             "FOR EACH STATEMENT EXECUTE FUNCTION connector_wake_workers()",
         )
 
-    # Each webhook commits on its own here: one statement inserts the event and its body row.
-    bodies_by_trigger = False
-
     def body_trigger(self) -> tuple[str, ...]:
-        return ()
+        return ()  # each webhook commits on its own here: one statement inserts the event and its body row
 
 
 SQLITE = Dialect()
