@@ -16,7 +16,7 @@ from flask.json.provider import DefaultJSONProvider
 from connector.config import Settings, load_settings
 from connector.logs import setup_logging
 from connector.metrics import label_shops
-from connector.store.db import STORE_ERRORS, connect_for
+from connector.store.db import STORE_ERRORS, connect_for, is_postgres, location_of
 from connector.store.migrations import migrate
 from connector.store.shops import sync_config_shops
 
@@ -43,6 +43,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
         s for s in (settings["shopify.api_secret"], settings["shopify.previous_api_secret"]) if s
     )
     app.config["MAX_CONTENT_LENGTH"] = settings["webhooks.max_body_bytes"]
+    # PostgreSQL serves several hosts: a journal on one web host's disk would be out of the others' reach.
+    app.config["INTAKE_JOURNAL"] = settings["webhooks.journal"] and not is_postgres(location_of(settings))
     app.json = KeepOrderJSON(app)
 
     from connector.web import admin, app_home, auth, health, landing, merchant_api, webhooks

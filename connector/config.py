@@ -133,6 +133,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("webhooks", "max_body_bytes", int, 5 * 1024 * 1024, "Largest accepted webhook body; larger ones get 413."),
     _s(
         "webhooks",
+        "journal",
+        bool,
+        True,
+        "On SQLite, answer a webhook once it is appended to the intake journal (a folder beside the database file, as durable as a commit there); the worker files it into the database within its poll. false = answer only once the webhook's own row is committed (slower; its row is visible at once). PostgreSQL always commits each webhook.",
+    ),
+    _s(
+        "webhooks",
         "max_delivery_age_s",
         float,
         48 * 3600.0,

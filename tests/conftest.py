@@ -29,6 +29,7 @@ from connector.app import create_app
 from connector.config import Settings
 from connector.sandbox.http_target import HttpTargetStandIn
 from connector.store.db import close_shared_dbs, close_thread_dbs, connect
+from connector.store.journal import close_journals
 from connector.worker.loop import Worker, WorkerStats
 from tests.external_tools import missing
 from tests.pg_server import INSTALL_HINT, PgServer, find_bindir
@@ -191,6 +192,7 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
     yield app
     close_thread_dbs()
     close_shared_dbs()
+    close_journals()
 
 
 @pytest.fixture

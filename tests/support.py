@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 from connector.config import Settings, load_settings
 from connector.crypto import generate_key
 from connector.shopify.verify import sign_body, sign_oauth_params
-from connector.store.db import connect, is_postgres, location_of
+from connector.store.db import connect, connect_sqlite, is_postgres, location_of
+from connector.store.journal import file_journals
 from tests.golden import FIXTURES_DIR
 
 SHOP = "demo-shop.myshopify.com"  # the one test shop
@@ -138,9 +139,25 @@ def post_webhook(client: Any, topic: str, body: bytes | Mapping[str, Any], trigg
     """POST a correctly signed webhook to a Flask test client. ``body`` is bytes, or JSON to encode.
 
     No ``X-Shopify-Triggered-At`` unless given: lifecycle handlers compare it with the install time.
+    A webhook answered from the intake journal is then filed, as the worker would file it, so
+    the test can read its event at once.
     """
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client.post("/webhooks/shopify", data=raw, headers=webhook_headers(raw, topic, triggered_at=triggered_at, **headers))
+    response = client.post("/webhooks/shopify", data=raw, headers=webhook_headers(raw, topic, triggered_at=triggered_at, **headers))
+    file_journaled(client.application)
+    return response
+
+
+def file_journaled(app: Any) -> int:
+    """File what ``app`` (a Flask app on SQLite) has answered from its intake journal."""
+    if not app.config.get("INTAKE_JOURNAL"):
+        return 0
+    location = location_of(app.config["SETTINGS"])
+    db = connect_sqlite(location)
+    try:
+        return file_journals(db, location, wait=True)
+    finally:
+        db.close()
 
 
 def signed_query(params: Mapping[str, str], secret: str = SECRET) -> str:

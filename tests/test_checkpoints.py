@@ -15,6 +15,13 @@ from tests.conftest import DOCS_ORDER, fixture_bytes, webhook_headers
 from tests.support import scalar
 
 
+@pytest.fixture
+def overrides(overrides):  # type: ignore[no-untyped-def]
+    """The web process's own commits and their WAL (webhooks.journal = false): with the journal
+    on, the worker writes what webhooks bring, and its checkpointer copies the WAL back."""
+    return {**overrides, "webhooks.journal": False}
+
+
 def checkpointers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "wal-checkpoints"]
 

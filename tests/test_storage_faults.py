@@ -56,6 +56,13 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
+def overrides(overrides):  # type: ignore[no-untyped-def]
+    """The database's faults met by webhooks stored by their own commits (webhooks.journal =
+    false); a journal that cannot be written: tests/test_intake_journal.py."""
+    return {**overrides, "webhooks.journal": False}
+
+
+@pytest.fixture
 def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Overrides conftest's: tests that ask for ``small_fs`` keep the database there."""
     if "small_fs" in request.fixturenames:

@@ -25,6 +25,13 @@ from tests.support import (
 pytestmark = pytest.mark.both_engines
 
 
+@pytest.fixture
+def overrides(overrides):  # type: ignore[no-untyped-def]
+    """A webhook stored by its own commit, as on PostgreSQL (webhooks.journal = false): its row,
+    its duplicate answer. The journal's answers and filing: tests/test_intake_journal.py."""
+    return {**overrides, "webhooks.journal": False}
+
+
 def stored(db_path: str) -> list[dict]:
     """The stored events, each with its raw body (a row of its own in event_bodies)."""
     bodies = {event_id: bytes(body) for event_id, body in tuples(db_path, "SELECT event_id, body FROM event_bodies")}

@@ -157,7 +157,8 @@ def copy(settings: Settings, config_path: str | None, target_url: str, source_pa
     store and start them again; keep shopify.token_encryption_key, which the tokens need.
     """
     from connector.store.copy import CopyError, copy_store
-    from connector.store.db import connect, is_postgres, redact_url
+    from connector.store.db import SqliteDb, connect, is_postgres, redact_url
+    from connector.store.journal import file_journals
 
     source_location = source_path or settings["database.path"]
     if not is_postgres(target_url):
@@ -165,6 +166,8 @@ def copy(settings: Settings, config_path: str | None, target_url: str, source_pa
     started = time.monotonic()
     source, target = connect(source_location, settings["database.busy_timeout_s"]), connect(target_url)
     try:
+        if isinstance(source, SqliteDb):  # webhooks the stopped web app left in its intake journal
+            file_journals(source, source_location, wait=True)
         report = copy_store(source, target)
     except CopyError as exc:
         raise click.ClickException(str(exc)) from None

@@ -98,6 +98,8 @@ def status(
     from connector.store import events as event_store
     from connector.store import failures as failure_store
     from connector.store import orders as order_store
+    from connector.store.db import location_of
+    from connector.store.journal import pending_journal_files
 
     db = open_db(settings)
     if order_id:
@@ -117,6 +119,11 @@ def status(
                 ["started_at", "what", "outcome", "status_code", "error"],
             )
         return
+    waiting = pending_journal_files(location_of(settings))
+    if waiting:
+        click.echo(
+            f"intake journal: {waiting} file(s) of webhooks answered but not filed yet (`connector worker` files them)"
+        )
     counts = order_store.count_orders_by_status(db)
     click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet"))
     click.echo(

@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlite_utils
 
 from connector.store.db import connect_sqlite
+from connector.store.journal import file_journals
 from connector.store.migrations import known_migrations, migrations
 
 
@@ -72,6 +73,7 @@ def _copy(source: str, destination: str, busy_timeout_s: float) -> None:
     live = connect_sqlite(source, busy_timeout_s)
     copy = sqlite3.connect(destination, isolation_level=None)
     try:
+        file_journals(live, source, wait=True)  # webhooks already answered belong in the backup
         live.conn.backup(copy)  # pages=-1: every page in one step, one consistent snapshot
         copy.execute("PRAGMA journal_mode = DELETE")  # one file, no -wal beside it
         _check_integrity(copy, destination)

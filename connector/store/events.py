@@ -30,6 +30,7 @@ class NewEvent:
     triggered_at: str | None = None
     test: bool = False
     source: str = "webhook"
+    received_at: str | None = None  # set when filed from the intake journal; otherwise now
 
 
 _EVENT_COLUMNS = (
@@ -50,7 +51,7 @@ def _event_values(event: NewEvent, received_at: str) -> tuple[Any, ...]:
         event.event_id,
         event.api_version,
         event.triggered_at,
-        received_at,
+        event.received_at or received_at,
         int(event.test),
         event.source,
         event.body,

@@ -19,6 +19,7 @@ from connector.shopify.verify import verify_webhook_hmac
 from connector.store.db import STORE_ERRORS, location_of
 from connector.store.events import NewEvent
 from connector.store.intake import save_webhook_event
+from connector.store.journal import journal_for
 from connector.web.dbconn import request_db
 from connector.web.metrics import WEBHOOKS
 
@@ -27,6 +28,8 @@ bp = Blueprint("webhooks", __name__)
 STORED = WEBHOOKS.labels(outcome="stored", reason="")
 DUPLICATE = WEBHOOKS.labels(outcome="duplicate", reason="")
 log = logging.getLogger(__name__)
+# The store's, and the journal file's (a full disk, a folder that cannot be written).
+INTAKE_ERRORS: tuple[type[BaseException], ...] = (*STORE_ERRORS, OSError)
 
 
 def _refuse(status: int, reason: str, metric: str) -> tuple[Response, int]:
@@ -44,6 +47,10 @@ def _read_body(limit: int) -> bytes:
     if len(body) >= limit and request.content_length is None and request.environ["wsgi.input"].read(1):
         raise RequestEntityTooLarge()
     return body
+
+
+# A journaled webhook has no event id yet, and whether it repeats one is known once it is filed.
+JOURNALED = b'{"stored":true,"journaled":true}'
 
 
 def _stored(event_id: int | None, duplicate: bool) -> Response:
@@ -89,8 +96,12 @@ def receive_webhook() -> Response | tuple[Response, int]:
         test=headers.test,
     )
     try:
+        if config["INTAKE_JOURNAL"]:
+            journal_for(location_of(config["SETTINGS"])).append(event)
+            STORED.inc()
+            return Response(JOURNALED, content_type="application/json")
         event_id, duplicate = save_webhook_event(request_db(), location_of(config["SETTINGS"]), event)
-    except STORE_ERRORS as exc:
+    except INTAKE_ERRORS as exc:
         log.error(
             "could not store webhook: %s",
             exc,
