@@ -148,16 +148,23 @@ def post_webhook(client: Any, topic: str, body: bytes | Mapping[str, Any], trigg
     return response
 
 
-def file_journaled(app: Any) -> int:
-    """File what ``app`` (a Flask app on SQLite) has answered from its intake journal."""
-    if not app.config.get("INTAKE_JOURNAL"):
+def file_journal(location: str) -> int:
+    """File the intake journal of the SQLite store ``location``, as ``connector worker`` would:
+    what a served web process answered is in the events table once this returns."""
+    if is_postgres(location):
         return 0
-    location = location_of(app.config["SETTINGS"])
     db = connect_sqlite(location)
     try:
         return file_journals(db, location, wait=True)
     finally:
         db.close()
+
+
+def file_journaled(app: Any) -> int:
+    """File what ``app`` (a Flask app on SQLite) has answered from its intake journal."""
+    if not app.config.get("INTAKE_JOURNAL"):
+        return 0
+    return file_journal(location_of(app.config["SETTINGS"]))
 
 
 def signed_query(params: Mapping[str, str], secret: str = SECRET) -> str:

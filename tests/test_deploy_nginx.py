@@ -28,7 +28,7 @@ from tests.nginx_support import start as start_nginx
 from tests.nginx_support import stop as stop_nginx
 from tests.processes import connector_env, free_port, start_connector, stop, wait_http
 from tests.slow_clients import Tricklers, probe
-from tests.support import DOCS_ORDER, SECRET, SHOP, fixture_bytes, webhook_headers
+from tests.support import DOCS_ORDER, SECRET, SHOP, file_journal, fixture_bytes, webhook_headers
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +70,8 @@ class Stack:
         return ssl.create_default_context(cafile=str(self.nginx.cert))
 
     def rows(self) -> dict[str, bytes]:
+        """Every stored webhook's body, once the journal is filed (as the worker would)."""
+        file_journal(str(self.db_path))
         with closing(sqlite3.connect(self.db_path)) as db, db:
             return {webhook_id: bytes(body) for webhook_id, body in db.execute("SELECT webhook_id, b.body FROM events e JOIN event_bodies b ON b.event_id = e.id")}
 

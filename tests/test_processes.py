@@ -11,7 +11,17 @@ import pytest
 import requests
 
 from tests.processes import connector_env, free_port, start_connector, stop, wait_for, wait_http
-from tests.support import DOCS_ORDER, ORDER_ID, SECRET, SHOP, fixture_bytes, query, scalar, webhook_headers
+from tests.support import (
+    DOCS_ORDER,
+    ORDER_ID,
+    SECRET,
+    SHOP,
+    file_journal,
+    fixture_bytes,
+    query,
+    scalar,
+    webhook_headers,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +39,7 @@ def test_serve_under_gunicorn_stores_signed_webhooks(tmp_path):
             answers = [http.post(url, data=body, headers=webhook_headers(body, webhook_id=f"w{n}")).status_code for n in range(20)]
             forged = http.post(url, data=body, headers={**webhook_headers(body), "X-Shopify-Hmac-Sha256": "AAAA"})
         assert answers == [200] * 20 and forged.status_code == 401
+        assert file_journal(str(db_path)) == 20  # answered from the journal; a worker files them
         assert scalar(str(db_path), "SELECT count(*) FROM events") == 20
         assert requests.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         requests.get(f"http://127.0.0.1:{port}/auth/callback?code=one-time-code&hmac=x")  # refused: not configured

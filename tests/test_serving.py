@@ -19,6 +19,7 @@ from connector.store.db import connect
 from tests.conftest import DOCS_ORDER, SECRET, fixture_bytes, webhook_headers
 from tests.processes import connector_env, free_port, start_connector, stop, wait_http
 from tests.slow_clients import Tricklers, probe
+from tests.support import file_journal
 
 pytestmark = pytest.mark.slow
 MAX_BODY = 5 * 1024 * 1024  # webhooks.max_body_bytes, set explicitly: the body tricklers stay under it
@@ -36,6 +37,8 @@ class Served:
         return f"http://127.0.0.1:{self.port}/webhooks/shopify"
 
     def stored_ids(self) -> set[str]:
+        """Webhook ids stored, once the intake journal is filed (as the worker would)."""
+        file_journal(str(self.db_path))
         db = connect(str(self.db_path))
         try:
             return {row[0] for row in db.execute("SELECT webhook_id FROM events")}
