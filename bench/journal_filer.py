@@ -2,7 +2,7 @@
 
 ``bench/ingest.py`` runs one beside the servers on SQLite, as ``connector worker`` would run
 beside ``connector serve``, and counts its CPU in the connector's server CPU: a webhook answered
-from the journal is done only once it is filed. Polls every ``POLL_S`` while there is nothing to file.
+from the journal is done only once it is filed. Files every ``FILE_EVERY_S``, as the worker does.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import sys
 import time
 
 from connector.store.db import connect_sqlite
-from connector.store.journal import file_journals
-
-POLL_S = 0.05
+from connector.store.journal import FILE_EVERY_S, file_journals
 
 
 def main(location: str) -> None:
@@ -28,12 +26,13 @@ def main(location: str) -> None:
     db = connect_sqlite(location)
     try:
         while not stop:
+            started = time.monotonic()
             try:
-                if file_journals(db, location) == 0:
-                    time.sleep(POLL_S)
+                file_journals(db, location)
+                time.sleep(max(0.0, FILE_EVERY_S - (time.monotonic() - started)))
             except Exception as exc:  # noqa: BLE001 - a locked store: file again on the next poll
                 print(f"journal filer: {exc}", file=sys.stderr, flush=True)
-                time.sleep(POLL_S)
+                time.sleep(FILE_EVERY_S)
         file_journals(db, location, wait=True)  # what the servers left when they stopped
     finally:
         db.close()

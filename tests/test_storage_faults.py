@@ -26,8 +26,18 @@ import pytest
 from connector.config import Settings
 from connector.store.checkpoints import stop_checkpointers
 from connector.store.db import close_shared_dbs, close_thread_dbs, connect
+from connector.store.journal import close_journals
 from connector.worker.loop import Worker
-from tests.support import DOCS_ORDER, ORDER_ID, SHOP, fixture_bytes, order_body
+from tests.support import (
+    DOCS_ORDER,
+    ORDER_ID,
+    SHOP,
+    fixture_bytes,
+    order_body,
+    post_webhook,
+    webhook_headers,
+    with_values,
+)
 
 ORDER_PATH = f"/orders/{SHOP}/{ORDER_ID}"
 
@@ -125,6 +135,29 @@ def test_full_disk_gives_503_and_not_ready_then_recovers_by_itself(client, post,
     assert post_big(post, 99).status_code == 200
     assert client.get("/readyz").status_code == 200
     assert events(db_path) == stored_before + 1  # nothing half-stored meanwhile
+
+
+def test_full_disk_under_the_journal_gives_503_and_leaves_no_partial_record(settings, small_fs, db_path, caplog):
+    """The intake journal's folder sits beside the database, on the same full disk: the append
+    that cannot be written whole is cut back, answered 503, and Shopify's retry is stored once."""
+    from connector.app import create_app
+
+    client = create_app(settings=with_values(settings, **{"webhooks.journal": True})).test_client()
+    try:
+        assert post_webhook(client, "orders/create", fixture_bytes(DOCS_ORDER), triggered_at="now").status_code == 200
+        stored_before = events(db_path)
+        filler = fill(small_fs)
+        big = order_body(note="x" * 100_000, updated_at="2026-11-25T10:00:00Z")
+        answers = [client.post("/webhooks/shopify", data=big, headers=webhook_headers(big, "orders/updated", webhook_id="big"))
+                   for _ in range(3)]
+        assert {a.status_code for a in answers} == {503}, [a.status_code for a in answers]
+        assert all(a.headers.get("Retry-After") for a in answers)
+        filler.unlink()  # the operator frees space; no restart
+        assert post_webhook(client, "orders/updated", big, webhook_id="big").status_code == 200
+        assert events(db_path) == stored_before + 1
+        assert "not a whole record" not in caplog.text  # each failed append was cut back whole
+    finally:
+        close_journals()
 
 
 def test_read_only_database_gives_503_and_not_ready_then_recovers_by_itself(client, post, small_fs, db_path):

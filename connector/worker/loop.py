@@ -42,7 +42,7 @@ from connector.store.db import (
 )
 from connector.store.dry_run import record_dry_run
 from connector.store.events import prune_events, release_held_events, shops_with_held_events
-from connector.store.journal import file_journals
+from connector.store.journal import FILE_EVERY_S, file_journals
 from connector.store.migrations import migrate
 from connector.store.shops import sync_config_shops
 from connector.targets.base import ShopContext, Target
@@ -118,6 +118,7 @@ class Worker:
         self.jobs: JobScheduler | None = None  # when running continuously
         self.watcher = watcher  # the config file, re-read when it changes (`connector worker`)
         self._next_park = 0.0  # see _claim
+        self._next_filing = 0.0  # see _file_journals
         self._apply(settings)
 
     def _apply(self, settings: Settings) -> None:
@@ -411,10 +412,12 @@ class Worker:
         return self.stats
 
     def _file_journals(self, once: bool, delivering: bool) -> int:
-        """Webhooks answered from the intake journal (SQLite) become events, before triage."""
+        """Webhooks answered from the intake journal (SQLite) become events, before triage;
+        every ``FILE_EVERY_S`` (on every pass of a ``once`` run)."""
         db = self._db()
-        if not isinstance(db, SqliteDb):
+        if not isinstance(db, SqliteDb) or (not once and time.monotonic() < self._next_filing):
             return 0
+        self._next_filing = time.monotonic() + FILE_EVERY_S
         return file_journals(db, db.location, budget_s=JOURNAL_SLICE_S if delivering else None, wait=once)
 
     def _idle(self, listener: Listener | None) -> None:
