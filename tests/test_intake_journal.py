@@ -253,3 +253,21 @@ def test_postgres_stores_have_no_journal(settings, tmp_path):
     on_postgres = Settings({**settings.values, "webhooks.journal": True, "database.url": unreachable}, settings.shops)
     assert create_app(settings=on_postgres).config["INTAKE_JOURNAL"] is False
     assert create_app(settings=with_values(settings, **{"webhooks.journal": True})).config["INTAKE_JOURNAL"] is True
+
+
+def test_webhooks_waiting_in_the_journal_count_as_pending_for_the_alert(settings, db_path, app):
+    """With the worker down, webhooks wait in the journal, not in the events table: the
+    oldest-pending gauge (ConnectorOldestPendingEventTooOld) must see them."""
+    from connector.metrics import StoreCollector
+    from connector.store.db import db_for
+
+    directory = journal_dir(db_path)
+    directory.mkdir()
+    opened = time.time_ns() - 1200 * 10**9  # 20 minutes ago
+    (directory / f"{opened:020d}-1.jnl").write_bytes(encode_record(_event(1), "2026-12-01T10:00:00.000000Z"))
+    gauges = {m.name: m.samples[0].value for m in StoreCollector(lambda: db_for(settings)).collect() if len(m.samples) == 1}
+    assert gauges["connector_oldest_pending_event_age_seconds"] >= 1200
+    assert gauges["connector_intake_journal_files"] == 1
+    assert _file(db_path) == 1
+    gauges = {m.name: m.samples[0].value for m in StoreCollector(lambda: db_for(settings)).collect() if len(m.samples) == 1}
+    assert gauges["connector_intake_journal_files"] == 0

@@ -261,6 +261,15 @@ def _opened_s_ago(path: Path) -> float:
         return float("inf")
 
 
+def oldest_unfiled_age_s(location: str) -> float | None:
+    """Seconds since the oldest journal file waiting to be filed was opened (None: none waits)."""
+    directory = journal_dir(location)
+    if not directory.is_dir():
+        return None
+    ages = [_opened_s_ago(path) for path in directory.iterdir() if path.suffix == CLOSED_SUFFIX]
+    return max(ages) if ages else None
+
+
 def pending_journal_files(location: str) -> int:
     """How many journal files wait to be filed (or are being written): for ``status``."""
     directory = journal_dir(location)
