@@ -247,3 +247,24 @@ def test_every_store_connection_enforces_foreign_keys(db, db_path):
     assert _foreign_keys_on(db.conn) and _foreign_keys_on(intake_db(db_path).conn)
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO event_bodies (event_id, body) VALUES (999, X'00')")
+
+
+@pytest.mark.sqlite_only
+def test_events_filed_with_their_bodies_write_each_body_once_and_the_upgrade_keeps_intake_moving_them(db_path):
+    """m013: the trigger leaves events inserted with an empty body to bring their body row
+    themselves (the intake journal's filing); an ordinary intake INSERT is still moved."""
+    with closing(connect(_unmigrated(db_path))) as db:
+        migrations.apply(db, stop_before="m013_body_trigger_skips_empty_bodies")
+        migrate(db)
+        trigger = db.execute("SELECT sql FROM sqlite_master WHERE name = 'events_move_body'").fetchone()[0]
+        assert "WHEN length(NEW.body) > 0" in trigger
+        with write_transaction(db):
+            new = event_store.save_events_with_bodies(db, [event("f-1"), event("f-2", b'{"id": 2}'), event("f-1")])
+        assert new == 2  # the key given twice is one event, with the first body
+        moved_id, _ = save_event(db, event("ordinary", b'{"id": 3}'))
+        by_key = {key: id_ for id_, key in db.execute("SELECT id, dedupe_key FROM events")}
+        assert bodies(db) == {by_key["f-1"]: BODY, by_key["f-2"]: b'{"id": 2}', moved_id: b'{"id": 3}'}
+        assert event_row_bodies(db) == {b""}
+        with write_transaction(db):  # filed again (a filer that died before removing its file)
+            assert event_store.save_events_with_bodies(db, [event("f-1"), event("f-2")]) == 0
+        assert len(bodies(db)) == 3

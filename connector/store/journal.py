@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from connector.store.db import SqliteDb, write_transaction
-from connector.store.events import MAX_EVENTS_PER_INSERT, NewEvent, save_events_at_once
+from connector.store.events import MAX_EVENTS_PER_INSERT, NewEvent, save_events_with_bodies
 from connector.timeutil import now_db
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def _file_batch(db: SqliteDb, paths: list[Path]) -> tuple[int, list[Path], list[
         events = sorted((event for _, file_events in taken for event in file_events), key=_received_at)
         with write_transaction(db):
             for start in range(0, len(events), MAX_EVENTS_PER_INSERT):
-                save_events_at_once(db, events[start : start + MAX_EVENTS_PER_INSERT])
+                save_events_with_bodies(db, events[start : start + MAX_EVENTS_PER_INSERT])
         for path, _ in taken:
             path.unlink()  # still under our lock: nobody else reads it meanwhile
     return len(events), rest, busy
