@@ -1,12 +1,12 @@
 """The intake journal: webhooks appended to a file before the 200, filed into SQLite in batches.
 
 Measured under ``bench/ingest.py``, storing a webhook in SQLite within its request was what the
-connector added to a bare HMAC endpoint (the app with its storing step taken out served 0.95-1.04
-of the bare endpoint's peak, with it 0.59-0.68): the INSERT of a 4-12 KB body, its commit, and
-the two web processes taking turns at one write lock, each turn invalidating the other's page
-cache. Appending the same bytes to a file costs ~50 µs; filing them later, 32 to a statement,
-costs a third of what a webhook's own commit did, and is done by the delivery worker, not on
-the request path.
+connector added to a bare HMAC endpoint (the app with its storing step taken out served 0.95
+of the bare endpoint's peak, with it 0.59, in one run): the INSERT of a 4-12 KB body, its
+commit, and the two web processes taking turns at one write lock, each turn invalidating the
+other's page cache. Appending the same bytes to a file costs ~40 µs; the worker files them
+later, a few hundred to a transaction with each body written once (~0.1 ms a webhook), off the
+request path.
 
 Durability is the database's: the 200 is sent once ``os.write`` has handed the record to the
 kernel, which is what a SQLite commit under ``synchronous=NORMAL`` (the store's setting) gives
@@ -52,7 +52,7 @@ ROTATE_AFTER_S = 0.2
 ROTATE_AT_BYTES = 8 * 1024 * 1024
 # The worker files the journal this often while it runs (and on every pass of a ``--once`` run):
 # filing in fewer, larger transactions costs less per webhook, and leaves the cores to the web
-# processes for longer stretches (bench/ingest.py: 0.81 of the bare endpoint's peak filing every
+# processes for longer stretches (bench/ingest.py: 0.80 of the bare endpoint's peak filing every
 # 0.25 s, 0.73 every 0.05 s, the filing counted).
 FILE_EVERY_S = 0.25
 BATCH_BYTES = 16 * 1024 * 1024  # filed in one transaction: memory for the records, not more
@@ -74,7 +74,6 @@ class IntakeJournal:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
-        self._opened_at = 0.0
         self._rotator: threading.Timer | None = None
 
     def append(self, event: NewEvent) -> None:
@@ -115,7 +114,7 @@ class IntakeJournal:
             with contextlib.suppress(OSError):
                 fresh.unlink()
             raise
-        self._fd, self._size, self._opened_at = fd, 0, time.monotonic()
+        self._fd, self._size = fd, 0
         self._rotator = threading.Timer(ROTATE_AFTER_S, self._rotate_if_old, args=(fd,))
         self._rotator.daemon = True
         self._rotator.start()
