@@ -271,3 +271,19 @@ def test_webhooks_waiting_in_the_journal_count_as_pending_for_the_alert(settings
     assert _file(db_path) == 1
     gauges = {m.name: m.samples[0].value for m in StoreCollector(lambda: db_for(settings)).collect() if len(m.samples) == 1}
     assert gauges["connector_intake_journal_files"] == 0
+
+
+def test_a_delivering_worker_files_a_slice_at_a_time_and_the_rest_on_later_passes(db_path, app):
+    journal = IntakeJournal(db_path)
+    for n in range(5):  # five closed files of two webhooks each
+        journal.append(_event(2 * n))
+        journal.append(_event(2 * n + 1))
+        journal.close()
+    db = connect_sqlite(db_path)
+    try:
+        assert file_journals(db, db_path, budget_s=0, batch_bytes=1) == 2  # one file, then out of time
+        assert pending_journal_files(db_path) == 4
+        assert file_journals(db, db_path, batch_bytes=1) == 8  # batch after batch, one file each
+    finally:
+        db.close()
+    assert [e["dedupe_key"] for e in _events(db_path)] == [f"key-{n}" for n in range(10)]

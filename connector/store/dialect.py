@@ -102,7 +102,7 @@ class Dialect:
         # the body once. A trigger's changes and inserted rowids are not reported by the INSERT
         # (changes(), last_insert_rowid()): save_events_at_once still reads its ids from them.
         # An event inserted with an empty body brings its body row itself (the intake journal's
-        # filing, connector.store.events.file_events: ~30% less to write than moving it).
+        # filing, connector.store.events.save_events_with_bodies: ~30% less to write than moving it).
         return (
             "CREATE TRIGGER events_move_body AFTER INSERT ON events WHEN length(NEW.body) > 0 BEGIN "
             "UPDATE events SET body = X'' WHERE id = NEW.id; "

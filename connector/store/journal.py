@@ -174,12 +174,14 @@ def decode_records(data: bytes) -> tuple[list[NewEvent], int]:
     return events, len(data) - offset
 
 
-def file_journals(db: SqliteDb, location: str, budget_s: float | None = None, wait: bool = False) -> int:
+def file_journals(
+    db: SqliteDb, location: str, budget_s: float | None = None, wait: bool = False, batch_bytes: int = BATCH_BYTES
+) -> int:
     """File the journal records of ``location`` that no web process is writing any more into
     ``db``'s events; return how many records were filed (duplicates included).
 
-    The files found closed are filed in one transaction (up to ``BATCH_BYTES`` of them, then
-    another): one commit, and each index page written to the WAL once, for all of them.
+    The files found closed are filed in one transaction (up to ``batch_bytes`` of them, at least
+    one file, then another): one commit, and each index page written to the WAL once, for all.
     ``budget_s``: take no further batch after that long (the worker delivers meanwhile).
     ``wait``: also wait for the files web processes are still writing, for as long as a file is
     kept open (``ROTATE_AFTER_S``): what a ``worker --once`` run must see of a webhook already
@@ -200,17 +202,19 @@ def file_journals(db: SqliteDb, location: str, budget_s: float | None = None, wa
                 _drop_if_stale(path)
         waiting = [path for path in paths if path.suffix == CLOSED_SUFFIX]
         still_open: list[Path] = []
-        while waiting and (budget_s is None or time.monotonic() - started <= budget_s):
-            count, waiting, busy = _file_batch(db, waiting)
+        while waiting:
+            count, waiting, busy = _file_batch(db, waiting, batch_bytes)
             filed += count
             still_open += busy
+            if budget_s is not None and time.monotonic() - started > budget_s:
+                return filed
         if not wait or not any(_opened_s_ago(path) < ROTATE_AFTER_S + 1.0 for path in still_open):
             return filed
         time.sleep(ROTATE_AFTER_S / 4)
 
 
-def _file_batch(db: SqliteDb, paths: list[Path]) -> tuple[int, list[Path], list[Path]]:
-    """File the first of ``paths`` that are closed, up to ``BATCH_BYTES``, in one transaction, and
+def _file_batch(db: SqliteDb, paths: list[Path], batch_bytes: int) -> tuple[int, list[Path], list[Path]]:
+    """File the first of ``paths`` that are closed, up to ``batch_bytes``, in one transaction, and
     remove them. Returns (records filed, paths not looked at yet, paths still being written).
     A store failure leaves every file in place, to be filed again."""
     with contextlib.ExitStack() as locks:
@@ -218,7 +222,7 @@ def _file_batch(db: SqliteDb, paths: list[Path]) -> tuple[int, list[Path], list[
         busy: list[Path] = []
         size = 0
         rest = list(paths)
-        while rest and size < BATCH_BYTES:
+        while rest and size < batch_bytes:
             path = rest.pop(0)
             data = locks.enter_context(_locked(path))
             if data is None:
