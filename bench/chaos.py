@@ -57,7 +57,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connector.shopify.verify import sign_body
-from connector.store.journal import pending_journal_files
+from connector.store.journal import journal_backlog
 from tests.processes import connector_env, free_port, start_connector, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -587,7 +587,7 @@ def drain(cluster: Cluster, cfg: ChaosConfig) -> float:
             open_events = conn.execute("SELECT count(*) FROM events WHERE state IN ('new', 'queued', 'held')").fetchone()[0]
             busy = conn.execute("SELECT count(*) FROM orders WHERE has_work = 1 AND status != 'dead'").fetchone()[0]
         # Webhooks answered from the intake journal (SQLite) and not filed yet are open too.
-        unfiled = pending_journal_files(str(cluster.db_path)) if cluster.pg is None else 0
+        unfiled = journal_backlog(str(cluster.db_path)).files if cluster.pg is None else 0
         if open_events == 0 and busy == 0 and unfiled == 0:
             return time.monotonic() - started
         time.sleep(0.5)

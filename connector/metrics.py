@@ -22,7 +22,7 @@ from connector.models import AttemptOutcome, EventState
 from connector.store.db import Db, SqliteDb
 from connector.store.events import count_events_by_state, oldest_open_event_age_s
 from connector.store.failures import count_open_failures
-from connector.store.journal import oldest_unfiled_age_s, pending_journal_files
+from connector.store.journal import journal_backlog
 from connector.store.orders import count_orders_by_status
 
 WEBHOOKS = Counter(
@@ -121,17 +121,17 @@ class StoreCollector(Collector):
         )
         # A webhook still in the intake journal (SQLite) is pending too: with the worker down it
         # waits there, not in the events table.
-        unfiled = oldest_unfiled_age_s(db.location) if isinstance(db, SqliteDb) else None
+        unfiled = journal_backlog(db.location) if isinstance(db, SqliteDb) else None
         yield GaugeMetricFamily(
             "connector_oldest_pending_event_age_seconds",
             "Age of the oldest event not yet delivered (webhooks not yet filed from the intake journal included)",
-            value=max(oldest_open_event_age_s(db) or 0.0, unfiled or 0.0),
+            value=max(oldest_open_event_age_s(db) or 0.0, (unfiled and unfiled.oldest_age_s) or 0.0),
         )
-        if isinstance(db, SqliteDb):
+        if unfiled is not None:
             yield GaugeMetricFamily(
                 "connector_intake_journal_files",
                 "Intake journal files of answered webhooks not filed into the database yet",
-                value=pending_journal_files(db.location),
+                value=unfiled.files,
             )
         yield GaugeMetricFamily(
             "connector_dead_letters",

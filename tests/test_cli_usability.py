@@ -20,9 +20,9 @@ from connector.app import create_app
 from connector.cli import main
 from connector.config import load_settings
 from connector.store.db import close_thread_dbs, connect
-from connector.store.journal import file_journals
 from tests.conftest import SECRET, SHOP
 from tests.golden import FIXTURES_DIR
+from tests.support import file_journal
 
 
 @pytest.fixture
@@ -55,9 +55,9 @@ def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-un
 def stored_topics(config: str) -> list[tuple[str, str]]:
     """The events stored, once the worker has filed what the app answered from its journal."""
     location = load_settings(config, env={})["database.path"]
+    file_journal(location)
     db = connect(location)
     try:
-        file_journals(db, location, wait=True)
         return [tuple(r) for r in db.execute("SELECT topic, shop FROM events ORDER BY id").fetchall()]
     finally:
         db.close()

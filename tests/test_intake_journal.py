@@ -21,14 +21,15 @@ from connector.store.events import NewEvent
 from connector.store.journal import (
     ROTATE_AFTER_S,
     IntakeJournal,
+    close_journals,
     decode_records,
     encode_record,
     file_journals,
+    journal_backlog,
     journal_dir,
-    pending_journal_files,
 )
 from connector.timeutil import parse_iso
-from tests.support import DOCS_ORDER, SHOP, fixture_bytes, query, webhook_headers, with_values
+from tests.support import DOCS_ORDER, SHOP, file_journal, fixture_bytes, query, webhook_headers, with_values
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # a SQLite-only feature
 
@@ -40,14 +41,6 @@ def overrides(overrides):  # type: ignore[no-untyped-def]
 
 def _event(n: int, body: bytes = b'{"id": 1}') -> NewEvent:
     return NewEvent(shop=SHOP, topic="orders/create", dedupe_key=f"key-{n}", body=body, webhook_id=f"w-{n}")
-
-
-def _file(db_path: str) -> int:
-    db = connect_sqlite(db_path)
-    try:
-        return file_journals(db, db_path, wait=True)
-    finally:
-        db.close()
 
 
 def _events(db_path: str) -> list[dict]:
@@ -63,10 +56,10 @@ def test_a_journaled_webhook_is_answered_then_filed_with_everything_it_carried(c
     response = client.post("/webhooks/shopify", data=body, headers=headers)
     assert response.status_code == 200 and response.json == {"stored": True, "journaled": True}
     assert query(db_path, "SELECT id FROM events") == []  # not in the table yet: in the journal
-    assert pending_journal_files(db_path) == 1
+    assert journal_backlog(db_path).files == 1
     time.sleep(1.2)  # filed later than it came
     filed_at = datetime.now(UTC)
-    assert _file(db_path) == 1
+    assert file_journal(db_path) == 1
     [event] = _events(db_path)
     assert bytes(event["stored_body"]) == body  # the raw bytes, as signed
     assert (event["shop"], event["topic"], event["webhook_id"], event["event_id"]) == (
@@ -79,7 +72,7 @@ def test_a_journaled_webhook_is_answered_then_filed_with_everything_it_carried(c
     assert event["dedupe_key"] == "event:e-1" and event["state"] == "new"
     # received_at is when the webhook came, not when it was filed.
     assert (filed_at - parse_iso(event["received_at"])).total_seconds() > 1
-    assert pending_journal_files(db_path) == 0 and list(journal_dir(db_path).iterdir()) == []
+    assert journal_backlog(db_path).files == 0 and list(journal_dir(db_path).iterdir()) == []
 
 
 def test_a_repeated_delivery_is_filed_once(client, db_path):
@@ -87,7 +80,7 @@ def test_a_repeated_delivery_is_filed_once(client, db_path):
     headers = webhook_headers(body, webhook_id="same")
     for _ in range(3):
         assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
-    assert _file(db_path) == 3
+    assert file_journal(db_path) == 3
     assert len(_events(db_path)) == 1
 
 
@@ -104,7 +97,7 @@ def test_the_worker_files_and_delivers_what_the_journal_holds(client, db_path, r
     stats = run_worker()
     assert stats.filed == 1 and stats.delivered == 1
     assert [request.path for request in target.requests if request.method != "GET"]  # it reached the target
-    assert pending_journal_files(db_path) == 0
+    assert journal_backlog(db_path).files == 0
 
 
 def test_a_file_still_being_written_is_left_alone(db_path, app):
@@ -135,7 +128,7 @@ def test_a_file_is_closed_for_filing_soon_after_its_first_record(db_path, app):
     finally:
         db.close()
     journal.append(_event(2))  # and the next webhook opens a new file
-    assert _file(db_path) == 1
+    assert file_journal(db_path) == 1
     journal.close()
 
 
@@ -144,7 +137,7 @@ def test_a_record_cut_short_by_a_crash_loses_only_itself(db_path, app, caplog):
     directory = journal_dir(db_path)
     directory.mkdir()
     (directory / f"{time.time_ns():020d}-1.jnl").write_bytes(records[0] + records[1] + records[2][:-7])
-    assert _file(db_path) == 2
+    assert file_journal(db_path) == 2
     assert [e["dedupe_key"] for e in _events(db_path)] == ["key-0", "key-1"]
     assert "not a whole record" in caplog.text
     assert list(directory.iterdir()) == []
@@ -172,13 +165,13 @@ def test_a_store_that_fails_while_filing_keeps_the_file_to_file_again(db_path, a
         db.execute("PRAGMA busy_timeout = 0")
         with pytest.raises(sqlite3.OperationalError):
             file_journals(db, db_path)
-        assert pending_journal_files(db_path) == 1
+        assert journal_backlog(db_path).files == 1
         blocker.execute("ROLLBACK")
         assert file_journals(db, db_path) == 40
     finally:
         blocker.close()
         db.close()
-    assert len(_events(db_path)) == 40 and pending_journal_files(db_path) == 0
+    assert len(_events(db_path)) == 40 and journal_backlog(db_path).files == 0
 
 
 def test_filing_the_same_file_twice_adds_nothing(db_path, app):
@@ -189,7 +182,7 @@ def test_filing_the_same_file_twice_adds_nothing(db_path, app):
     [path] = journal_dir(db_path).iterdir()
     copy = path.with_name(f"{time.time_ns():020d}-2.jnl")
     copy.write_bytes(path.read_bytes())
-    assert _file(db_path) == 2
+    assert file_journal(db_path) == 2
     assert len(_events(db_path)) == 1
 
 
@@ -203,7 +196,7 @@ def test_a_journal_that_cannot_be_written_answers_503_and_keeps_nothing(settings
     assert response.status_code == 503 and response.headers["Retry-After"]
     Path(f"{db_path}.intake").unlink()  # fixed: Shopify's retry is stored
     assert client.post("/webhooks/shopify", data=body, headers=webhook_headers(body)).status_code == 200
-    assert _file(db_path) == 1
+    assert file_journal(db_path) == 1
 
 
 def test_an_empty_leftover_from_a_crash_while_opening_is_removed(db_path, app):
@@ -213,7 +206,7 @@ def test_an_empty_leftover_from_a_crash_while_opening_is_removed(db_path, app):
     leftover.write_bytes(b"")
     old = time.time() - 3600
     os.utime(leftover, (old, old))
-    _file(db_path)
+    file_journal(db_path)
     assert not leftover.exists()
 
 
@@ -245,7 +238,7 @@ def test_a_web_process_killed_mid_file_leaves_its_webhooks_to_be_filed(db_path, 
         writer.wait()
         if writer.stdout:
             writer.stdout.close()
-    assert _file(db_path) == 5
+    assert file_journal(db_path) == 5
     assert sorted(json.loads(json.dumps(e["dedupe_key"])) for e in _events(db_path)) == [f"k{n}" for n in range(5)]
 
 
@@ -273,7 +266,7 @@ def test_webhooks_waiting_in_the_journal_count_as_pending_for_the_alert(settings
     gauges = {m.name: m.samples[0].value for m in StoreCollector(lambda: db_for(settings)).collect() if len(m.samples) == 1}
     assert gauges["connector_oldest_pending_event_age_seconds"] >= 1200
     assert gauges["connector_intake_journal_files"] == 1
-    assert _file(db_path) == 1
+    assert file_journal(db_path) == 1
     gauges = {m.name: m.samples[0].value for m in StoreCollector(lambda: db_for(settings)).collect() if len(m.samples) == 1}
     assert gauges["connector_intake_journal_files"] == 0
 
@@ -287,8 +280,23 @@ def test_a_delivering_worker_files_a_slice_at_a_time_and_the_rest_on_later_passe
     db = connect_sqlite(db_path)
     try:
         assert file_journals(db, db_path, budget_s=0, batch_bytes=1) == 2  # one file, then out of time
-        assert pending_journal_files(db_path) == 4
+        assert journal_backlog(db_path).files == 4
         assert file_journals(db, db_path, batch_bytes=1) == 8  # batch after batch, one file each
     finally:
         db.close()
     assert [e["dedupe_key"] for e in _events(db_path)] == [f"key-{n}" for n in range(10)]
+
+
+def test_status_names_webhooks_answered_but_not_filed(settings, client, db_path):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    body = fixture_bytes(DOCS_ORDER)
+    assert client.post("/webhooks/shopify", data=body, headers=webhook_headers(body)).status_code == 200
+    close_journals()  # the web process moved on to its next file
+    result = CliRunner().invoke(main, ["status", "--config", str(settings.source)], env={})
+    assert result.exit_code == 0, result.output
+    assert "intake journal: 1 file(s) of webhooks answered but not filed yet" in result.output
+    file_journal(db_path)
+    assert "intake journal" not in CliRunner().invoke(main, ["status", "--config", str(settings.source)], env={}).output

@@ -99,7 +99,7 @@ def status(
     from connector.store import failures as failure_store
     from connector.store import orders as order_store
     from connector.store.db import location_of
-    from connector.store.journal import pending_journal_files
+    from connector.store.journal import journal_backlog
 
     db = open_db(settings)
     if order_id:
@@ -119,7 +119,7 @@ def status(
                 ["started_at", "what", "outcome", "status_code", "error"],
             )
         return
-    waiting = pending_journal_files(location_of(settings))
+    waiting = journal_backlog(location_of(settings)).files
     if waiting:
         click.echo(
             f"intake journal: {waiting} file(s) of webhooks answered but not filed yet (`connector worker` files them)"

@@ -37,6 +37,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from connector.store.db import SqliteDb, write_transaction
 from connector.store.events import MAX_EVENTS_PER_INSERT, NewEvent, save_events_with_bodies
@@ -115,11 +116,11 @@ class IntakeJournal:
                 fresh.unlink()
             raise
         self._fd, self._size = fd, 0
-        self._rotator = threading.Timer(ROTATE_AFTER_S, self._rotate_if_old, args=(fd,))
+        self._rotator = threading.Timer(ROTATE_AFTER_S, self._close_if_still, args=(fd,))
         self._rotator.daemon = True
         self._rotator.start()
 
-    def _rotate_if_old(self, fd: int) -> None:
+    def _close_if_still(self, fd: int) -> None:
         with self._lock:
             if self._fd == fd:
                 self._close()
@@ -264,21 +265,22 @@ def _opened_s_ago(path: Path) -> float:
         return float("inf")
 
 
-def oldest_unfiled_age_s(location: str) -> float | None:
-    """Seconds since the oldest journal file waiting to be filed was opened (None: none waits)."""
-    directory = journal_dir(location)
-    if not directory.is_dir():
-        return None
-    ages = [_opened_s_ago(path) for path in directory.iterdir() if path.suffix == CLOSED_SUFFIX]
-    return max(ages) if ages else None
+class Backlog(NamedTuple):
+    """The journal files of answered webhooks not filed yet (some may still be being written)."""
+
+    files: int
+    oldest_age_s: float | None  # since the oldest of them was opened
 
 
-def pending_journal_files(location: str) -> int:
-    """How many journal files wait to be filed (or are being written): for ``status``."""
+def journal_backlog(location: str) -> Backlog:
+    """What waits in ``location``'s journal: for ``connector status`` and the metrics."""
     directory = journal_dir(location)
-    if not directory.is_dir():
-        return 0
-    return sum(1 for path in directory.iterdir() if path.suffix == CLOSED_SUFFIX)
+    ages = (
+        [_opened_s_ago(path) for path in directory.iterdir() if path.suffix == CLOSED_SUFFIX]
+        if directory.is_dir()
+        else []
+    )
+    return Backlog(len(ages), max(ages) if ages else None)
 
 
 @contextlib.contextmanager
