@@ -233,9 +233,10 @@ def _file_batch(db: SqliteDb, paths: list[Path], batch_bytes: int) -> tuple[int,
             size += len(data)
         # In the order they came: each web process has its own files, open at the same time.
         events = sorted((event for _, file_events in taken for event in file_events), key=_received_at)
-        with write_transaction(db):
-            for start in range(0, len(events), MAX_EVENTS_PER_INSERT):
-                save_events_with_bodies(db, events[start : start + MAX_EVENTS_PER_INSERT])
+        if events:  # only files still being written (every pass, mostly): no write lock for nothing
+            with write_transaction(db):
+                for start in range(0, len(events), MAX_EVENTS_PER_INSERT):
+                    save_events_with_bodies(db, events[start : start + MAX_EVENTS_PER_INSERT])
         for path, _ in taken:
             path.unlink()  # still under our lock: nobody else reads it meanwhile
     return len(events), rest, busy
