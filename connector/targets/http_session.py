@@ -1,8 +1,10 @@
-"""The target clients' HTTP session: urllib3's pools directly, with requests' policy kept.
+"""The target clients' HTTP session: requests' policy, without requests.
 
 requests' own Python (building a PreparedRequest, merging settings, hooks, cookie jars, the
 adapter) was 15% of the worker's CPU per delivered order, on top of urllib3 which does the
-actual work. This session speaks urllib3 and keeps what requests did for the targets:
+actual work. This session sends through ``http.client`` directly to an origin without a proxy
+(``connector.targets.direct_http``: half urllib3's CPU per request) and through urllib3's proxy
+managers otherwise, and keeps what requests did for the targets:
 
 - TLS: certificates verified against the CA bundle requests uses (certifi's), hostnames checked;
 - proxies from ``HTTP(S)_PROXY``/``ALL_PROXY`` honouring ``NO_PROXY``, resolved once per origin,
@@ -21,9 +23,10 @@ connections beyond the pool are closed after each request).
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import urllib3
@@ -36,6 +39,7 @@ from requests.utils import (
 )
 
 from connector import json_bytes
+from connector.targets.direct_http import DirectPool, tls_context
 
 POOL_MAXSIZE = 256  # the largest worker.concurrency allowed (connector.config)
 MAX_REDIRECTS = 30  # requests' default
@@ -50,20 +54,27 @@ class TooManyRedirects(Exception):
     """More than :data:`MAX_REDIRECTS` redirects (requests raised its own TooManyRedirects)."""
 
 
+class Headers(Protocol):
+    """An answer's headers, looked up without regard to case (``http.client``'s message on the
+    direct path, urllib3's ``HTTPHeaderDict`` through a proxy)."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
 class HttpResponse:
     """What the target clients read of an answer (the names requests' Response gives them)."""
 
     __slots__ = ("status_code", "headers", "content", "url")
 
-    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes, url: str) -> None:
+    def __init__(self, status_code: int, headers: Headers, content: bytes, url: str) -> None:
         self.status_code = status_code
-        self.headers = headers  # case-insensitive (urllib3's HTTPHeaderDict)
+        self.headers = headers
         self.content = content
         self.url = url
 
     @property
     def encoding(self) -> str | None:
-        return get_encoding_from_headers(self.headers)
+        return get_encoding_from_headers(self.headers)  # type: ignore[arg-type]  # (it only calls get)
 
     @property
     def text(self) -> str:
@@ -77,13 +88,13 @@ class HttpResponse:
 
 class HttpSession:
     def __init__(self) -> None:
-        self._direct = urllib3.PoolManager(maxsize=POOL_MAXSIZE, cert_reqs=CERT_REQS, ca_certs=DEFAULT_CA_BUNDLE_PATH)
         self._proxied: dict[str, urllib3.PoolManager] = {}
         self._proxies: dict[str, dict[str, str]] = {}
-        # Each origin reached without a proxy: its pool, found once. The manager's own look-up
-        # (parsing the URL again, building the pool key under a lock) and requests' proxy
-        # selection (parsing it once more) were ~20% of a request's CPU (bench/deliver.py).
-        self._origin_pools: dict[str, urllib3.HTTPConnectionPool] = {}
+        # Each origin reached without a proxy: its pool of http.client connections, found once
+        # (connector.targets.direct_http says why not urllib3's). A look-up per request
+        # (parsing the URL again, requests' proxy selection) was ~20% of a request's CPU.
+        self._origin_pools: dict[str, DirectPool] = {}
+        self._tls: ssl.SSLContext | None = None
         self._timeouts: dict[float, urllib3.Timeout] = {}
         self._lock = threading.Lock()
 
@@ -107,51 +118,66 @@ class HttpSession:
             sent.setdefault("Content-Type", "application/json")
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
-        limits = self._timeouts.get(timeout) or self._timeouts.setdefault(
-            timeout, urllib3.Timeout(connect=timeout, read=timeout)
-        )
         for _ in range(MAX_REDIRECTS + 1):
             sender, target = self._sender_for(url)
-            raw = sender.urlopen(
-                method,
-                target,
-                body=body,
-                headers=sent,
-                timeout=limits,
-                redirect=False,
-                retries=_NO_RETRIES,
-                preload_content=True,
-                decode_content=True,
-                assert_same_host=False,
-            )
-            location = raw.headers.get("Location") if raw.status in _REDIRECTS else None
+            answer_headers: Headers
+            if isinstance(sender, DirectPool):
+                status, answer_headers, content = sender.request(method, target, body, sent, timeout)
+            else:
+                raw = sender.urlopen(
+                    method,
+                    target,
+                    body=body,
+                    headers=sent,
+                    timeout=self._timeout(timeout),
+                    redirect=False,
+                    retries=_NO_RETRIES,
+                    preload_content=True,
+                    decode_content=True,
+                    assert_same_host=False,
+                )
+                status, answer_headers, content = raw.status, raw.headers, raw.data
+            location = answer_headers.get("Location") if status in _REDIRECTS else None
             if not location:
-                return HttpResponse(raw.status, raw.headers, raw.data, url)
-            method, body, sent, url = _redirected(raw.status, method, body, sent, url, location)
+                return HttpResponse(status, answer_headers, content, url)
+            method, body, sent, url = _redirected(status, method, body, sent, url, location)
         raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
-    def _sender_for(self, url: str) -> tuple[urllib3.PoolManager | urllib3.HTTPConnectionPool, str]:
+    def _timeout(self, seconds: float) -> urllib3.Timeout:
+        return self._timeouts.get(seconds) or self._timeouts.setdefault(
+            seconds, urllib3.Timeout(connect=seconds, read=seconds)
+        )
+
+    def _sender_for(self, url: str) -> tuple[DirectPool | urllib3.PoolManager, str]:
         """Who sends a request to ``url``, and what to give it: the origin's own pool and the
-        path (no proxy), or a pool manager and the whole URL."""
+        path (no proxy), or a proxy's pool manager and the whole URL."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         pool = self._origin_pools.get(origin)
-        if pool is not None and pool.pool is not None:  # (a pool the manager closed is None)
-            return pool, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        manager = self._pool_for(url, origin)
-        if manager is self._direct:
-            with self._lock:
-                self._origin_pools[origin] = manager.connection_from_url(origin)
-        return manager, url
+        if pool is not None:
+            return pool, target
+        manager = self._proxy_for(url, origin)
+        if manager is not None:
+            return manager, url
+        with self._lock:
+            pool = self._origin_pools.get(origin)
+            if pool is None:
+                if parts.scheme == "https" and self._tls is None:
+                    self._tls = tls_context(DEFAULT_CA_BUNDLE_PATH)
+                pool = DirectPool(parts.scheme, parts.hostname or "", parts.port, self._tls)
+                self._origin_pools[origin] = pool
+        return pool, target
 
-    def _pool_for(self, url: str, origin: str) -> urllib3.PoolManager:
+    def _proxy_for(self, url: str, origin: str) -> urllib3.PoolManager | None:
+        """The pool manager of the proxy ``url`` goes through, None when it goes direct."""
         proxies = self._proxies.get(origin)
         if proxies is None:
             # get_environ_proxies honours NO_PROXY for this origin, as requests itself did.
             proxies = self._proxies[origin] = dict(get_environ_proxies(origin))
         proxy = select_proxy(url, proxies)
         if not proxy:
-            return self._direct
+            return None
         manager = self._proxied.get(proxy)
         if manager is None:
             with self._lock:
@@ -161,8 +187,10 @@ class HttpSession:
 
     def close(self) -> None:
         with self._lock:
-            managers, self._proxied = [self._direct, *self._proxied.values()], {}
-            self._origin_pools = {}
+            managers, self._proxied = list(self._proxied.values()), {}
+            pools, self._origin_pools = list(self._origin_pools.values()), {}
+        for pool in pools:
+            pool.close()
         for manager in managers:
             manager.clear()
 

@@ -6,6 +6,7 @@ their own overrides for codes the vendor uses differently (e.g. Foxdeli's 409 "o
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from collections.abc import Mapping
@@ -148,9 +149,9 @@ def send_request(session: HttpSession, method: str, url: str, *, timeout: float,
         return session.request(method, url, timeout=timeout, **kwargs)
     except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError, but refused
         raise TransientDeliveryError(f"connection failed ({_failure_kind(exc)}): {method} {_path(url)}") from None
-    except urllib3.exceptions.TimeoutError:
+    except (urllib3.exceptions.TimeoutError, TimeoutError):  # (through a proxy, and direct)
         raise TransientDeliveryError(f"timeout after {timeout:g}s: {method} {_path(url)}") from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
         kind = _failure_kind(exc)
         raise TransientDeliveryError(f"connection failed ({kind}): {method} {_path(url)}") from None
     except TooManyRedirects:
