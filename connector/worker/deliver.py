@@ -41,6 +41,7 @@ from connector.store.shop_settings import record_account_check
 from connector.targets.base import RemoteItems, RemoteRef, SendResult, ShopContext, Target
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 from connector.worker.missing_order import missing_order_reason, wait_delay_s
+from connector.worker.parsed_bodies import MISSING, ParsedBodies
 from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,10 @@ class OrderDelivery:
         options: ShopOptions = ShopOptions(),
         account_recheck_s: float = 900.0,
         stop_event: threading.Event | None = None,
+        parsed_bodies: ParsedBodies | None = None,
     ) -> None:
         self.db, self.target, self.ctx, self.policy = db, target, ctx, policy
+        self.parsed_bodies = parsed_bodies  # what triage parsed (each body parsed once)
         self.stop_event = stop_event  # the worker is stopping: no more in-process retry waits
         self.worker_name = worker_name
         self.lease_s = lease_s
@@ -328,6 +331,10 @@ class OrderDelivery:
         raw = event_store.fetch_event_body(self.db, event_id)
         if raw is None:
             return None
+        if self.parsed_bodies is not None:
+            kept = self.parsed_bodies.take(event_id, raw)
+            if kept is not MISSING:
+                return kept
         try:
             return json_bytes.loads(raw)
         except Exception as exc:  # RecursionError, MemoryError…: it would fail the same on every retry

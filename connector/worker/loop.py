@@ -49,6 +49,7 @@ from connector.targets.base import ShopContext, Target
 from connector.targets.registry import build_target
 from connector.timeutil import now_db
 from connector.worker.deliver import DeliveryOutcome, OrderDelivery, dead_letter_order
+from connector.worker.parsed_bodies import ParsedBodies
 from connector.worker.profiles import ProfileCache
 from connector.worker.reload import SettingsWatcher
 from connector.worker.renewals import TokenRenewals
@@ -113,6 +114,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
         self.stats = WorkerStats()
+        self.parsed_bodies = ParsedBodies()  # triage's parses, for the deliveries that follow
         self.on_attempt = self._with_metrics(on_attempt)
         self._targets_lock = threading.Lock()
         self.jobs: JobScheduler | None = None  # when running continuously
@@ -258,6 +260,7 @@ class Worker:
             profile.options,
             self.settings["worker.account_recheck_s"],
             self.stop_event,
+            self.parsed_bodies,
         )
         return delivery, work, profile
 
@@ -380,6 +383,7 @@ class Worker:
                         self.rules,
                         wait=once,
                         budget_s=TRIAGE_SLICE_S if delivering else None,
+                        parsed=self.parsed_bodies,
                     )
                     self.stats.triaged += triaged
                     # A customers/redact runs a slice per pass: triage and claims go on meanwhile.

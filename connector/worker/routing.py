@@ -43,6 +43,9 @@ class Route:
     name: str | None = None
     number: str | None = None
     placed_at: str | None = None
+    # The parsed body of a snapshot or part, for the delivery that follows
+    # (connector.worker.parsed_bodies); not part of what the route says.
+    parsed: Any = field(default=None, compare=False, repr=False)
 
 
 def _label_text(value: Any) -> str | None:
@@ -151,6 +154,7 @@ def _route_resource(topic: str, body: dict[str, Any], fallback_time: str) -> Rou
             name=_label_text(body.get("name")),
             number=shopify_id(body.get("order_number")),
             placed_at=normalize_iso(body.get("created_at")),
+            parsed=body,
         )
     kind = "fulfillment" if topic in topics.FULFILLMENT_TOPICS else "refund"
-    return Route("part", order_id=order_id, updated_at=updated, part_kind=kind, part_id=part_id)
+    return Route("part", order_id=order_id, updated_at=updated, part_kind=kind, part_id=part_id, parsed=body)

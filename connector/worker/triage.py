@@ -27,6 +27,7 @@ from connector.store import events as event_store
 from connector.store import orders as order_store
 from connector.store.db import Db, is_storage_failure, savepoint, write_transaction
 from connector.store.shops import known_shops
+from connector.worker.parsed_bodies import ParsedBodies
 from connector.worker.routing import Delivery, Route, RoutingRules, route_event
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,22 @@ FOLDING = ("snapshot", "delete", "part")  # the routes that fold into an order's
 
 
 def triage_new_events(
-    db: Db, batch_size: int, rules: RoutingRules | None = None, *, wait: bool = True, budget_s: float | None = None
+    db: Db,
+    batch_size: int,
+    rules: RoutingRules | None = None,
+    *,
+    wait: bool = True,
+    budget_s: float | None = None,
+    parsed: ParsedBodies | None = None,
 ) -> int:
     """Route up to ``batch_size`` new events; returns how many were looked at. With ``wait``
     false, a pass that finds another worker process triaging (PostgreSQL) ends at once instead of
     waiting for it: those events are the other's, and this worker can deliver meanwhile. With
     ``budget_s``, a SQLite pass stops routing once that long has passed (at least one event is
-    routed) and folds what it routed: the rest waits for the next pass."""
+    routed) and folds what it routed: the rest waits for the next pass. With ``parsed``, the
+    bodies of the snapshots and parts routed are kept there for their deliveries."""
     rules = rules or RoutingRules()
+    route_safely = partial(_route_safely, parsed=parsed)
     if not wait and db.dialect.busy(db, event_store.TRIAGE_LOCK):
         return 0  # (checked first: reading the batch again on every pass meanwhile costs more)
     rows = event_store.fetch_new_events(db, batch_size)
@@ -64,15 +73,15 @@ def triage_new_events(
             break
         # A lifecycle topic is routed now: only a body that passed its checks (action
         # "lifecycle") is acted on; a suspect one (another shop's, an order's) folds as any other.
-        route = _route_safely(db, row, rules) if early or row["topic"] in LIFECYCLE_TOPICS else None
+        route = route_safely(db, row, rules) if early or row["topic"] in LIFECYCLE_TOPICS else None
         if route is None or route.action != "lifecycle":
             run.append((row, route))
             continue
-        if not _fold(db, run, rules, wait):
+        if not _fold(db, run, rules, wait, route_safely):
             return looked_at - len(run)
         run = []
         _act(db, row, route)
-    if not _fold(db, run, rules, wait):
+    if not _fold(db, run, rules, wait, route_safely):
         return len(rows) - len(run)
     if any(row["topic"] in PRIVACY_TOPICS for row in rows):
         # shop/redact deleted rows: SQLite moves the pages out of its WAL so old page images do
@@ -81,7 +90,7 @@ def triage_new_events(
     return len(rows)
 
 
-def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules) -> Route:
+def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules, parsed: ParsedBodies | None = None) -> Route:
     """The event's route; a body that breaks routing is ``invalid`` with the reason."""
     raw = event_store.fetch_event_body(db, row["id"])
     if raw is None:  # erased meanwhile (shop/redact)
@@ -90,12 +99,17 @@ def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules) -> Route:
         delivery = Delivery(
             shop=row["shop"], triggered_at=row.get("triggered_at"), source=row.get("source") or "webhook"
         )
-        return route_event(row["topic"], raw, row["received_at"], rules, delivery)
+        route = route_event(row["topic"], raw, row["received_at"], rules, delivery)
     except Exception as exc:  # noqa: BLE001 - one event's body must never stop triage
         return Route("invalid", reason=_internal_error("routing", exc))
+    if parsed is not None and route.parsed is not None:
+        parsed.keep(row["id"], raw, route.parsed)
+    return route
 
 
-def _fold(db: Db, run: list[Pending], rules: RoutingRules, wait: bool) -> bool:
+def _fold(
+    db: Db, run: list[Pending], rules: RoutingRules, wait: bool, route_safely: Callable[..., Route] = _route_safely
+) -> bool:
     """Order events in one transaction, each in a savepoint of its own (routed here when not
     yet). False: another triager holds the lock and ``wait`` is false; nothing was done."""
     if not run:
@@ -107,7 +121,7 @@ def _fold(db: Db, run: list[Pending], rules: RoutingRules, wait: bool) -> bool:
         # delivered) some of them since. Re-triaging one would set a delivered event back to
         # ``queued`` for good, so only events still ``new`` under the lock are routed here.
         still_new = event_store.still_new_event_ids(db, [row["id"] for row, _ in run])
-        routed = [(row, route or _route_safely(db, row, rules)) for row, route in run if row["id"] in still_new]
+        routed = [(row, route or route_safely(db, row, rules)) for row, route in run if row["id"] in still_new]
         shops = known_shops(db)
         _lock_in_key_order(db, [(row, route) for row, route in routed if row["shop"] in shops])
         for row, route in routed:
