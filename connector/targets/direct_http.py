@@ -30,7 +30,9 @@ import zlib
 from collections import deque
 from email.message import Message
 
-POOL_MAXSIZE = 256  # idle connections kept per origin: the largest worker.concurrency allowed
+# Idle connections kept per origin (and per proxy): the largest worker.concurrency allowed
+# (connector.config), so every delivery thread's connection is kept.
+POOL_MAXSIZE = 256
 
 
 class DecodeError(http.client.HTTPException):

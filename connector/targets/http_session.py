@@ -39,9 +39,8 @@ from requests.utils import (
 )
 
 from connector import json_bytes
-from connector.targets.direct_http import DirectPool, tls_context
+from connector.targets.direct_http import POOL_MAXSIZE, DirectPool, tls_context
 
-POOL_MAXSIZE = 256  # the largest worker.concurrency allowed (connector.config)
 MAX_REDIRECTS = 30  # requests' default
 _REDIRECTS = (301, 302, 303, 307, 308)
 _BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")

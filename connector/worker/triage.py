@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -102,8 +103,11 @@ def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules, parsed: Pars
         route = route_event(row["topic"], raw, row["received_at"], rules, delivery)
     except Exception as exc:  # noqa: BLE001 - one event's body must never stop triage
         return Route("invalid", reason=_internal_error("routing", exc))
-    if parsed is not None and route.parsed is not None:
-        parsed.keep(row["id"], raw, route.parsed)
+    if route.parsed is not None:
+        if parsed is not None:
+            parsed.keep(row["id"], raw, route.parsed)
+        # A batch holds its routes until folded: not their documents (up to 500 bodies of 5 MB).
+        route = replace(route, parsed=None)
     return route
 
 
