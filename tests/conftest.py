@@ -30,6 +30,7 @@ from connector.config import Settings
 from connector.sandbox.http_target import HttpTargetStandIn
 from connector.store.db import close_shared_dbs, close_thread_dbs, connect
 from connector.store.journal import close_journals
+from connector.targets.http_session import HttpSession
 from connector.worker.loop import Worker, WorkerStats
 from tests.external_tools import missing
 from tests.pg_server import INSTALL_HINT, PgServer, find_bindir
@@ -208,6 +209,16 @@ def post(client) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
         return post_webhook(client, topic, body, **{"triggered_at": "now", **kwargs})
 
     return _post
+
+
+@pytest.fixture
+def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpSession]:
+    """The target clients' HTTP session, with no proxy taken from the environment."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    session = HttpSession()
+    yield session
+    session.close()
 
 
 @pytest.fixture

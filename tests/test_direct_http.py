@@ -112,15 +112,6 @@ def server() -> Iterator[Server]:
         running.shutdown()
 
 
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpSession]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    session = HttpSession()
-    yield session
-    session.close()
-
-
 def test_one_connection_carries_every_request_in_turn(session: HttpSession, server: Server) -> None:
     for _ in range(5):
         assert session.request("PUT", f"{server.url}/plain", data=b"{}", timeout=2).content == BODY

@@ -38,15 +38,6 @@ def server() -> Iterator[Redirecting]:
         yield running  # type: ignore[misc]
 
 
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpSession]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    session = HttpSession()
-    yield session
-    session.close()
-
-
 def echo(answer: Any) -> dict[str, Any]:
     assert answer.status_code == 200
     return answer.json()
