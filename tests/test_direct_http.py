@@ -169,6 +169,11 @@ def test_tls_is_verified(tmp_path: Path, session: HttpSession) -> None:
                 assert (status, content, headers.get("content-length")) == (200, BODY, str(len(BODY)))
             assert running.connections == 2  # the refused one, then one for both requests
             pool.close()
+            # Trusted, but not for this host name (the certificate names 127.0.0.1 and another).
+            elsewhere = DirectPool("https", "localhost", running.server_address[1], tls_context(str(cert)))
+            with pytest.raises(ssl.SSLCertVerificationError, match="match"):
+                elsewhere.request("GET", "/plain", None, {}, 2)
+            assert len(running.requests) == 2
         finally:
             running.shutdown()
 
