@@ -178,8 +178,7 @@ def test_tls_is_verified(tmp_path: Path, session: HttpSession) -> None:
             running.shutdown()
 
 
-def test_a_closed_session_closes_its_idle_connections(server: Server) -> None:
-    session = HttpSession()
+def test_a_closed_session_closes_its_idle_connections(session: HttpSession, server: Server) -> None:
     session.request("GET", f"{server.url}/plain", timeout=2)
     assert not server.ended.acquire(timeout=0.2)  # kept alive
     session.close()
