@@ -85,6 +85,47 @@ def test_a_delivery_that_raises_is_reported_and_the_thread_goes_on() -> None:
         slots.close()
 
 
+def test_the_loop_is_woken_when_few_orders_are_left_waiting_not_by_every_delivery() -> None:
+    """A pass of the loop per finished delivery was a fifth of the worker's CPU per order."""
+    gates = {key: threading.Event() for key in "abcd"}
+    finished: list[str] = []
+
+    def deliver(key: str) -> str:
+        gates[key].wait(5)
+        finished.append(key)
+        return key
+
+    def finish(key: str) -> None:
+        gates[key].set()
+        deadline = time.monotonic() + 5
+        while key not in finished and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert key in finished
+
+    slots: DeliverySlots[str, str] = DeliverySlots(1, deliver, threading.Event(), refill_below=2)
+    try:
+        slots.offer(["a", "b", "c", "d"])
+        finish("a")  # c and d still wait behind b: nothing for the loop to do
+        finish("b")
+        started = time.monotonic()
+        slots.wait(0.3)
+        assert time.monotonic() - started >= 0.29
+        finish("c")  # only d waits now: time to lease more
+        started = time.monotonic()
+        slots.wait(5)
+        assert time.monotonic() - started < 1
+        threading.Timer(0.05, slots.wake).start()  # a stop wakes the loop at once too
+        started = time.monotonic()
+        slots.wait(5)
+        assert time.monotonic() - started < 1
+        finish("d")
+        assert [d.key for d in slots.collect()] == ["a", "b", "c", "d"]
+    finally:
+        for gate in gates.values():
+            gate.set()
+        slots.close()
+
+
 def test_a_triage_pass_with_a_budget_routes_at_least_one_event_and_leaves_the_rest_new(post, db, db_path) -> None:
     for n in range(5):
         assert post(order_body(id=7000 + n), "orders/updated").status_code == 200

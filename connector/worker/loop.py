@@ -121,6 +121,7 @@ class Worker:
         self.watcher = watcher  # the config file, re-read when it changes (`connector worker`)
         self._next_park = 0.0  # see _claim
         self._next_filing = 0.0  # see _file_journals
+        self._slots: DeliverySlots[OrderKey, DeliveryOutcome] | None = None  # while run() runs
         self._apply(settings)
 
     def _apply(self, settings: Settings) -> None:
@@ -283,12 +284,16 @@ class Worker:
         per quarter of the threads or so. Returns what this pass claimed (handed to ``slots``).
         """
         idle, waiting = slots.counts()
-        ahead = max(2, self.settings["worker.concurrency"] // 2)
+        ahead = self._ahead()
         if waiting >= idle + ahead // 2:
             return []
         claimed = self._claim(idle + ahead - waiting, slots.busy())
         slots.offer(claimed)
         return claimed
+
+    def _ahead(self) -> int:
+        """Orders leased ahead of the delivery threads (see _claim_ahead)."""
+        return max(2, self.settings["worker.concurrency"] // 2)
 
     def _release(self, ahead: list[OrderKey]) -> None:
         """Give back the leases of orders claimed ahead and never started (the worker stops):
@@ -352,7 +357,11 @@ class Worker:
         listener = None if once else db.listener()
         if not once:
             self._start_background(db)
-        slots: DeliverySlots[OrderKey, DeliveryOutcome] = DeliverySlots(concurrency, self.deliver_one, self.stop_event)
+        # The loop is woken when a claim is due (_claim_ahead's threshold with every thread busy).
+        slots: DeliverySlots[OrderKey, DeliveryOutcome] = DeliverySlots(
+            concurrency, self.deliver_one, self.stop_event, refill_below=self._ahead() // 2
+        )
+        self._slots = slots
         next_prune = 0.0
         restarted = False
         store_failures = 0
@@ -417,9 +426,11 @@ class Worker:
 
     def _file_journals(self, once: bool, delivering: bool) -> int:
         """Webhooks answered from the intake journal (SQLite) become events, before triage;
-        every ``FILE_EVERY_S`` (on every pass of a ``once`` run)."""
+        every ``FILE_EVERY_S`` (on every pass of a ``once`` run with no delivery under way)."""
         db = self._db()
-        if not isinstance(db, SqliteDb) or (not once and time.monotonic() < self._next_filing):
+        # A `once` run files on every pass once its deliveries are done (it must not end before a
+        # webhook already answered is filed); while they run, on the schedule, as a continuous run.
+        if not isinstance(db, SqliteDb) or ((delivering or not once) and time.monotonic() < self._next_filing):
             return 0
         self._next_filing = time.monotonic() + FILE_EVERY_S
         if delivering:
@@ -505,3 +516,5 @@ class Worker:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self._slots is not None:
+            self._slots.wake()  # the loop may be waiting for deliveries: it stops now
