@@ -91,6 +91,27 @@ def test_every_write_is_committed_when_its_thread_returns(store: str, engine: st
         assert group.transactions - before < THREADS * 5
 
 
+@pytest.mark.sqlite_only
+def test_every_group_is_committed_on_one_connection_of_the_process(store: str) -> None:
+    """Not on each leader's own: SQLite drops a connection's page cache when another connection
+    has written, and a group commit on the leader's connection read its pages again each time."""
+    used: list[sqlite3.Connection] = []
+
+    def noting(t: int, i: int):  # type: ignore[no-untyped-def]
+        write = insert(t, i)
+
+        def noted(db: Db) -> None:
+            used.append(db.conn)  # type: ignore[attr-defined]
+            write(db)
+
+        return noted
+
+    outcomes = run_threads(store, noting)
+    assert all(result is None for results in outcomes.values() for result in results)
+    assert len(used) == THREADS * 5 and len({id(conn) for conn in used}) == 1
+    assert count(store) == THREADS * 5 * 2
+
+
 def test_a_refused_write_undoes_itself_alone_and_its_thread_is_told(store: str) -> None:
     outcomes = run_threads(store, lambda t, i: insert(t, i, fail=(t % 3 == 0 and i == 2)))
     for t, results in outcomes.items():
@@ -111,11 +132,15 @@ def test_a_failing_store_undoes_the_whole_transaction_and_tells_every_writer(sto
     release = threading.Event()
     errors: list[BaseException] = []
 
+    connections: list[sqlite3.Connection] = []
+
     def blocking(db: Db) -> None:  # holds the leader while the others queue behind it
+        connections.append(db.conn)  # type: ignore[attr-defined]
         release.wait(5)
         db.execute("INSERT INTO grouped (n, thread) VALUES (1, 'first')")
 
     def broken(db: Db) -> None:
+        connections.append(db.conn)  # type: ignore[attr-defined]
         db.execute("INSERT INTO grouped (n, thread) VALUES (2, 'queued')")
         raise sqlite3.OperationalError("disk I/O error")
 
@@ -145,3 +170,8 @@ def test_a_failing_store_undoes_the_whole_transaction_and_tells_every_writer(sto
     assert sorted(type(e).__name__ for e in errors) == ["OperationalError"] * 3
     assert count(store, "SELECT count(*) FROM grouped WHERE n <> 1") == 0
     assert count(store, "SELECT count(*) FROM grouped WHERE n = 1") == 1
+    # The connection that failed is not used again: the next group opens another.
+    seen: list[sqlite3.Connection] = []
+    group.run(get_db(store), lambda db: seen.append(db.conn))  # type: ignore[attr-defined]
+    close_thread_dbs()
+    assert seen and seen[0] not in connections

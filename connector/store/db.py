@@ -272,6 +272,7 @@ def get_db(location: str, busy_timeout_s: float = 10.0, pool_size: int = 10) -> 
 
 
 _intake_dbs: dict[tuple[int, str], SqliteDb] = {}
+_commit_dbs: dict[tuple[int, str], SqliteDb] = {}
 
 
 def intake_db(location: str) -> SqliteDb:
@@ -284,28 +285,54 @@ def intake_db(location: str) -> SqliteDb:
     It never waits in SQLite's busy handler (busy timeout 0: the intake retries in steps of well
     under a millisecond) and never checkpoints inline (a thread does, :mod:`connector.store.checkpoints`).
     Closed by :func:`close_shared_dbs`, or by :func:`drop_intake_db` after a failure."""
-    key = (os.getpid(), location)
-    db = _intake_dbs.get(key)
-    if db is None:
-        with _shared_guard:
-            db = _intake_dbs.get(key)
-            if db is None:
-                db = connect_sqlite(location)  # opening it may wait for a lock like any other
-                try:
-                    db.execute("PRAGMA wal_autocheckpoint = 0")
-                    db.execute("PRAGMA busy_timeout = 0")
-                except BaseException:
-                    db.close()
-                    raise
-                db.checkpoints_elsewhere = True
-                _intake_dbs[key] = db
-    return db
+    return _process_db(_intake_dbs, location, 10.0, "PRAGMA busy_timeout = 0")
 
 
 def drop_intake_db(location: str) -> None:
     """Close this process's intake connection to ``location`` (the next turn opens another)."""
+    _drop_process_db(_intake_dbs, location)
+
+
+def group_commit_db(location: str, busy_timeout_s: float) -> SqliteDb:
+    """This process's connection to the SQLite file ``location`` for the delivery threads' group
+    commits (:mod:`connector.store.group_commit`), used by one thread at a time: the leader of
+    the turn. For the reason :func:`intake_db` gives: on the leader's own connection, whose page
+    cache another connection's commit had dropped, each group commit read its pages again
+    (bench/deliver.py: 5-8% of the worker's CPU per order). Never checkpoints inline. Closed by
+    :func:`close_shared_dbs`, or by :func:`drop_group_commit_db` after a failure."""
+    return _process_db(_commit_dbs, location, busy_timeout_s)
+
+
+def drop_group_commit_db(location: str) -> None:
+    _drop_process_db(_commit_dbs, location)
+
+
+def _process_db(
+    registry: dict[tuple[int, str], SqliteDb], location: str, busy_timeout_s: float, *pragmas: str
+) -> SqliteDb:
+    """``registry``'s connection of this process to ``location``, opened on first use (keyed by
+    pid: a forked child opens its own)."""
+    key = (os.getpid(), location)
+    db = registry.get(key)
+    if db is None:
+        with _shared_guard:
+            db = registry.get(key)
+            if db is None:
+                db = connect_sqlite(location, busy_timeout_s)  # opening it may wait for a lock like any other
+                try:
+                    for pragma in ("PRAGMA wal_autocheckpoint = 0", *pragmas):
+                        db.execute(pragma)
+                except BaseException:
+                    db.close()
+                    raise
+                db.checkpoints_elsewhere = True
+                registry[key] = db
+    return db
+
+
+def _drop_process_db(registry: dict[tuple[int, str], SqliteDb], location: str) -> None:
     with _shared_guard:
-        db = _intake_dbs.pop((os.getpid(), location), None)
+        db = registry.pop((os.getpid(), location), None)
     if db is not None:
         try:
             db.close()
@@ -332,13 +359,15 @@ def close_thread_dbs() -> None:
 
 
 def close_shared_dbs() -> None:
-    """Close this process's PostgreSQL pools and SQLite intake connections (at exit, and between tests)."""
+    """Close this process's PostgreSQL pools and its SQLite intake and group-commit connections
+    (at exit, and between tests)."""
     with _shared_guard:
         mine = [key for key in _shared if key[0] == os.getpid()]
         for key in mine:
             _shared.pop(key).close()
-        for key in [key for key in _intake_dbs if key[0] == os.getpid()]:
-            _intake_dbs.pop(key).close()
+        for registry in (_intake_dbs, _commit_dbs):
+            for key in [key for key in registry if key[0] == os.getpid()]:
+                registry.pop(key).close()
 
 
 def write_transaction(db: Db) -> Any:
