@@ -60,10 +60,11 @@ class _TrackedConnection(sqlite3.Connection):
     Python 3.13's own do: an unclosed connection fails the test that dropped it
     (:func:`_nothing_left_open`)."""
 
-    _open = True
+    _open = False  # until it has opened: one that could not (a folder, a missing file) holds nothing
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._open = True
         # Where it was opened: the first frames of ours, so the warning names the culprit.
         frames = [f for f in traceback.extract_stack()[:-2] if "/connector/" in f.filename or "/tests/" in f.filename]
         self._opened_at = " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-4:]))

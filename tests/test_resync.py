@@ -177,3 +177,20 @@ def test_a_wrong_token_fails_the_job_with_a_clear_reason(tmp_path: Path, db_path
     assert job["status"] == "failed" and "401" in job["error"] and "access token" in job["error"]
     assert "wrong" not in job["error"]  # the token itself never appears
     close_thread_dbs()
+
+
+def test_a_job_thread_whose_store_fails_says_so_in_one_line_and_ends(tmp_path: Path, caplog, monkeypatch) -> None:
+    """Not an unhandled exception in a background thread (a traceback on stderr, outside the
+    logs): the job's lease lapses and a worker resumes it."""
+    from connector.resync.runner import start_job_thread
+
+    crashed: list[BaseException] = []
+    monkeypatch.setattr("threading.excepthook", lambda args: crashed.append(args.exc_value))
+    unopenable = tmp_path / "a-folder"
+    unopenable.mkdir()
+    settings = make_settings(tmp_path, shop={}, **{"database.path": str(unopenable)})
+    with caplog.at_level("WARNING", logger="connector.resync.runner"):
+        start_job_thread(settings, "job-0123456789", "tester").join(10)
+    assert crashed == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "connector.resync.runner"]
+    assert len(lines) == 1 and lines[0].startswith("job job-0123456789: the store failed (")

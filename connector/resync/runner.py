@@ -30,7 +30,7 @@ from connector.resync.spec import search_queries
 from connector.scrub import scrub_secrets
 from connector.shopify.admin_api import OrdersPage, ShopifyAdminClient
 from connector.store import jobs as job_store
-from connector.store.db import Db, close_thread_dbs, db_for, write_transaction
+from connector.store.db import STORE_ERRORS, Db, close_thread_dbs, db_for, write_transaction
 from connector.store.orders import newest_updated_at_by_order
 from connector.store.parts import newest_updated_at_by_part
 from connector.worker.routing import RoutingRules
@@ -203,6 +203,13 @@ def start_job_thread(
         try:
             db = db_for(settings)
             run_job(db, settings, job_id, owner, stop=stop)
+        except STORE_ERRORS as exc:  # nothing lost: the job's lease lapses and a worker resumes it
+            log.warning(
+                "job %s: the store failed (%s); a worker resumes it once its lease lapses",
+                job_id,
+                exc,
+                extra={"job": job_id},
+            )
         finally:
             close_thread_dbs()
 
