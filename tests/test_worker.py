@@ -422,6 +422,42 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     assert order_row(db_path)["lease_owner"] is None  # released at the end
 
 
+@pytest.mark.sqlite_only  # the statements are SQLite's trace; the others run on both engines
+def test_a_delivered_order_reads_its_work_once_and_checks_its_lease_in_its_first_write(post, target, db_path, settings, db):
+    """The statements one delivered order costs: its work (row, parts, open dead letters) in one
+    read, the lease checked by the snapshot's own UPDATE, no settling of dead letters it has none of."""
+    from connector.store.db import group_commit_db, write_transaction
+    from connector.store.orders import claim_due_orders, load_order_work
+    from connector.targets.base import ShopContext
+    from connector.targets.http import HttpJsonTarget
+    from connector.targets.http.settings import HttpSettings
+    from connector.worker.deliver import OrderDelivery
+    from connector.worker.retrying import RetryPolicy
+    from connector.worker.triage import triage_new_events
+
+    post(order_body(updated_at="2026-11-25T10:00:00Z"), "orders/updated")
+    triage_new_events(db, 10)
+    with write_transaction(db):
+        assert claim_due_orders(db, "me", 1, lease_s=30, scope=ALL_SHOPS) == [(SHOP, ORDER_ID)]
+    statements: list[str] = []
+    for conn in (db.conn, group_commit_db(db.location, db.busy_timeout_s).conn):  # reads, and the group commits
+        conn.set_trace_callback(statements.append)
+    ctx = ShopContext(SHOP, HttpSettings.from_target(settings.target_for(SHOP)))
+    delivery = OrderDelivery(db, HttpJsonTarget(), ctx, RetryPolicy.from_settings(settings), "me")
+    try:
+        assert delivery.run(load_order_work(db, SHOP, ORDER_ID)).result == "delivered"
+    finally:
+        for conn in (db.conn, group_commit_db(db.location, db.busy_timeout_s).conn):
+            conn.set_trace_callback(None)
+    reads_of_work = [s for s in statements if "FROM orders" in s and s.lstrip().startswith("SELECT")]
+    assert len(reads_of_work) == 1 and "order_parts" in reads_of_work[0] and "failures" in reads_of_work[0]
+    assert not [s for s in statements if "SELECT lease_owner" in s]
+    assert not [s for s in statements if "UPDATE failures" in s]
+    writes = [s for s in statements if s.startswith(("UPDATE", "INSERT"))]
+    assert writes[0].startswith("UPDATE orders SET delivered_event_id") and "lease_owner = 'me'" in writes[0]
+    assert order_row(db_path)["status"] == "synced" and target.writes[ORDER_PATH] == 1
+
+
 def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, target, db_path, settings, db, caplog):
     """Fencing: the stalled owner sent, but the order's sync state is the new owner's alone."""
     from connector.store.db import write_transaction

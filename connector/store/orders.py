@@ -65,6 +65,9 @@ class OrderWork:
     silent: bool
     attempts: int
     parts: tuple[PartWork, ...]
+    # A dead letter of the order is open (it was revived since): a success settles it. Only the
+    # lease holder dead-letters, so none can open while we hold the lease but our own.
+    open_failures: bool = False
 
 
 def _ensure_order(db: Db, shop: str, order_id: str) -> dict[str, Any]:
@@ -282,7 +285,8 @@ def claim_due_orders(
 def hold_lease(db: Db, shop: str, order_id: str, owner: str) -> None:
     """Fencing: raise :class:`LeaseLostError` unless ``owner`` still holds the order's lease.
 
-    First statement of every transaction that records a delivery's result: a worker that stalled
+    First statement of every transaction that records a delivery's result (a snapshot's record
+    does the same within its UPDATE: :func:`record_snapshot_delivered`): a worker that stalled
     past its lease, whose order another worker claimed meanwhile, must not write its stale result
     over the new owner's. Inside ``write_transaction``: the order row stays locked until it
     ends, so the lease cannot change hands before our writes commit, and the statements after
@@ -313,28 +317,30 @@ def release_leases(db: Db, keys: list[tuple[str, str]], owner: str) -> None:
         )
 
 
+# One statement for a claimed order's work: its row, whether a dead letter of it is open, and a
+# row per part still to deliver (none: one row with the part columns NULL). Two reads and the
+# settling UPDATE that every success ran for nothing were ~3% of a delivery's CPU (bench/deliver.py).
+_PART_COLUMNS = ("kind", "part_id", "newest_event_id", "newest_updated_at", "remote_id", "payload_hash", "remote_items")
+_ORDER_WORK_SQL = f"""
+SELECT o.*,
+       EXISTS (SELECT 1 FROM failures f WHERE f.replayed_at IS NULL AND f.shop = o.shop
+               AND f.order_id = o.order_id) AS open_failures,
+       {", ".join(f"p.{name} AS part__{name}" for name in _PART_COLUMNS)}
+FROM orders o
+LEFT JOIN order_parts p ON p.shop = o.shop AND p.order_id = o.order_id AND {PART_UNDELIVERED_SQL}
+WHERE o.shop = ? AND o.order_id = ?
+ORDER BY p.newest_event_id
+"""
+
+
 def load_order_work(db: Db, shop: str, order_id: str) -> OrderWork | None:
     """What is still to deliver for a claimed order; None when the order is gone (erased)."""
-    found = query_rows(db, "SELECT * FROM orders WHERE shop = ? AND order_id = ?", [shop, order_id])
-    if not found:
+    rows = query_rows(db, _ORDER_WORK_SQL, [shop, order_id])
+    if not rows:
         return None
-    row = found[0]
+    row = rows[0]
     parts = tuple(
-        PartWork(
-            p["kind"],
-            p["part_id"],
-            p["newest_event_id"],
-            p["newest_updated_at"],
-            p["remote_id"],
-            p["payload_hash"],
-            p["remote_items"],
-        )
-        for p in query_rows(
-            db,
-            "SELECT * FROM order_parts WHERE shop = ? AND order_id = ? "
-            f"AND {PART_UNDELIVERED_SQL.replace('p.', '')} ORDER BY newest_event_id",
-            [shop, order_id],
-        )
+        PartWork(*(part[f"part__{name}"] for name in _PART_COLUMNS)) for part in rows if part["part__kind"] is not None
     )
     snapshot_due = row["newest_event_id"] is not None and row["newest_event_id"] != row["delivered_event_id"]
     return OrderWork(
@@ -349,6 +355,7 @@ def load_order_work(db: Db, shop: str, order_id: str) -> OrderWork | None:
         silent=bool(row["silent"]),
         attempts=row["attempts"],
         parts=parts,
+        open_failures=bool(row["open_failures"]),
     )
 
 
@@ -360,14 +367,24 @@ def record_snapshot_delivered(
     updated_at: str | None,
     payload_hash: str,
     remote_id: str | None,
+    owner: str | None = None,
 ) -> None:
-    db.execute(
+    """The order's snapshot ``event_id`` is at the target. With ``owner``, this is also the
+    fencing of :func:`hold_lease`, in the same statement: run first in its transaction, it locks
+    the row as that SELECT would, and writes only while ``owner`` holds the lease (else raises
+    :class:`LeaseLostError`): one statement fewer for every delivered order."""
+    fence = " AND lease_owner = ?" if owner is not None else ""
+    cursor = db.execute(
         "UPDATE orders SET delivered_event_id = ?, delivered_updated_at = CASE "
         "WHEN coalesce(delivered_updated_at, '') > ? THEN delivered_updated_at ELSE ? END, "
         "payload_hash = ?, remote_id = coalesce(?, remote_id), last_synced_at = ? "
-        "WHERE shop = ? AND order_id = ?",
-        [event_id, updated_at or "", updated_at or "", payload_hash, remote_id, now_db(), shop, order_id],
+        f"WHERE shop = ? AND order_id = ?{fence}",
+        [event_id, updated_at or "", updated_at or "", payload_hash, remote_id, now_db(), shop, order_id]
+        + ([owner] if owner is not None else []),
     )
+    if owner is not None and cursor.rowcount == 0:
+        hold_lease(db, shop, order_id, owner)  # raises, naming who holds the lease now
+        raise LeaseLostError(f"lease on {shop} order {order_id} lost")
 
 
 def record_part_delivered(

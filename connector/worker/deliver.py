@@ -180,19 +180,27 @@ class OrderDelivery:
         """An error text as it may be stored and logged: credentials out, bounded."""
         return scrub_secrets(text, self._secrets)
 
-    def _step(self, work: order_store.OrderWork, last: bool, record: Callable[[Db], None] = lambda db: None) -> None:
+    def _step(
+        self,
+        work: order_store.OrderWork,
+        last: bool,
+        record: Callable[[Db], None] = lambda db: None,
+        record_holds_lease: bool = False,
+    ) -> None:
         """One step's writes (``record``), the attempts made since the last step, and — after
         the last step — the end of the claim, all in one transaction (one commit per step), and
-        only while we still hold the lease (fencing: ``orders.hold_lease``)."""
+        only while we still hold the lease (fencing: ``orders.hold_lease``, or ``record``'s own
+        first statement when ``record_holds_lease``)."""
 
         def write(db: Db) -> None:
-            order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
+            if not record_holds_lease:
+                order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
             record(db)
             self._flush_attempts(db)
             if last:
                 order_store.finish_success(db, work.shop, work.order_id)
-                # Revived after a dead letter and now delivered: that entry no longer needs a person.
-                failure_store.settle_delivered(db, work.shop, work.order_id)
+                if work.open_failures:  # revived after a dead letter and now delivered: no person needed
+                    failure_store.settle_delivered(db, work.shop, work.order_id)
             else:
                 # A long delivery (many parts, slow target) must not lose its order to another worker.
                 order_store.extend_lease(db, work.shop, work.order_id, self.worker_name, self.lease_s)
@@ -231,7 +239,7 @@ class OrderDelivery:
 
             def record_unchanged(db: Db) -> None:
                 order_store.record_snapshot_delivered(
-                    db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, None
+                    db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, None, self.worker_name
                 )
                 event_store.settle_queued_events(
                     db,
@@ -242,18 +250,25 @@ class OrderDelivery:
                     reason="same payload as last delivered",
                 )
 
-            self._step(work, last, record_unchanged)
+            self._step(work, last, record_unchanged, record_holds_lease=True)
             return None
         ref = RemoteRef(order_remote_id=work.remote_id)
         result = self._send(work, "order", lambda: self.target.send_order(payload, ref, self.ctx))
 
         def record_sent(db: Db) -> None:
             order_store.record_snapshot_delivered(
-                db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, result.remote_id
+                db,
+                work.shop,
+                work.order_id,
+                event_id,
+                work.snapshot_updated_at,
+                digest,
+                result.remote_id,
+                self.worker_name,
             )
             event_store.settle_queued_events(db, work.shop, work.order_id, EventState.DELIVERED, event_id)
 
-        self._step(work, last, record_sent)
+        self._step(work, last, record_sent, record_holds_lease=True)
         return result.remote_id
 
     def _deliver_part(
