@@ -121,6 +121,30 @@ def test_the_newest_state_of_an_order_wins_whatever_the_arrival_order(db):
     assert (work.snapshot_event_id, work.snapshot_updated_at) == (3, "2026-01-03T00:00:00.000000Z")
 
 
+@pytest.mark.sqlite_only  # SQLite's statement trace; the folding tests around it run on both engines
+def test_the_first_body_of_an_order_creates_its_row_due_in_one_statement(db):
+    event_id = store_event(db, "first")
+    label = order_store.OrderLabel("#1001", "1001", "2026-01-01T08:00:00Z")
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        with write_transaction(db):
+            assert order_store.queue_order_snapshot(
+                db, SHOP, ORDER, event_id, "2026-01-01T09:00:00Z", silent=True, label=label
+            ) == ("queued", None)
+    finally:
+        db.conn.set_trace_callback(None)
+    assert [s.split(" (")[0] for s in statements if "orders" in s] == ["INSERT INTO orders"]
+    row = order_store.get_order(db, SHOP, ORDER)
+    assert (row["status"], row["has_work"], row["attempts"], row["first_failed_at"]) == ("pending", 1, 0, None)
+    assert (row["newest_event_id"], row["newest_updated_at"], row["silent"]) == (event_id, "2026-01-01T09:00:00Z", 1)
+    assert (row["name"], row["order_number"], row["placed_at"]) == ("#1001", "1001", "2026-01-01T08:00:00Z")
+    assert claim(db) == [(SHOP, ORDER)]  # due now
+    # The next body of the order finds its row and folds as before: newer wins, older is superseded.
+    assert fold(db, "2026-01-01T10:00:00Z") == ("queued", None)
+    assert fold(db, "2026-01-01T09:30:00Z")[0] == "superseded"
+
+
 def test_a_state_older_than_the_delivered_one_is_stale(db):
     fold(db, "2026-01-02T00:00:00.000000Z")
     with write_transaction(db):
