@@ -75,6 +75,21 @@ def test_a_data_request_the_store_cannot_bind_is_invalid_and_triage_goes_on(post
     assert order[1] == "delivered" and stats.delivered == 1
 
 
+def test_an_order_event_the_store_refuses_is_invalid_and_the_rest_of_its_run_is_folded(post, run_worker, target, db_path):
+    """Triage folds a run of order events in one savepoint; one that raises there undoes it, and
+    the run is folded again event by event: that one ends invalid, the others as they would."""
+    with connect(db_path) as db:  # a row the store refuses, as a constraint or a type would
+        db.execute("CREATE TRIGGER refuse_666 BEFORE INSERT ON orders WHEN NEW.order_id = '666' "
+                   "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    for order_id in (1001, 666, 1002):
+        post(live_order(id=order_id, admin_graphql_api_id=f"gid://shopify/Order/{order_id}"), "orders/create")
+    stats = run_worker()
+    first, refused, third = states(db_path)
+    assert refused[1] == "invalid" and "internal error in triage" in refused[2] and "refused" in refused[2]
+    assert first[1] == third[1] == "delivered" and stats.delivered == 2
+    assert tuples(db_path, "SELECT order_id FROM orders ORDER BY order_id") == [("1001",), ("1002",)]
+
+
 def test_a_continuously_running_worker_survives_poison_and_keeps_delivering(post, settings, target, db_path):
     worker = Worker(Settings({**settings.values, "worker.max_json_depth": 10_000}, settings.shops, settings.source))
     thread = threading.Thread(target=worker.run, daemon=True)

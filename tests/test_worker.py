@@ -423,6 +423,22 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
 
 
 @pytest.mark.sqlite_only  # the statements are SQLite's trace; the others run on both engines
+def test_triage_folds_a_run_of_order_events_in_one_savepoint(post, db):
+    from connector.worker.triage import triage_new_events
+
+    for order_id in (1001, 1002, 1003):
+        post(order_body(id=order_id, admin_graphql_api_id=f"gid://shopify/Order/{order_id}"), "orders/create")
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        assert triage_new_events(db, 10) == 3
+    finally:
+        db.conn.set_trace_callback(None)
+    assert [s for s in statements if "SAVEPOINT" in s] == ["SAVEPOINT triage_run", "RELEASE SAVEPOINT triage_run"]
+    assert [r[0] for r in db.execute("SELECT state FROM events ORDER BY id")] == ["queued"] * 3
+
+
+@pytest.mark.sqlite_only  # the statements are SQLite's trace; the others run on both engines
 def test_a_delivered_order_reads_its_work_once_and_checks_its_lease_in_its_first_write(post, target, db_path, settings, db):
     """The statements one delivered order costs: its work (row, parts, open dead letters) in one
     read, the lease checked by the snapshot's own UPDATE, no settling of dead letters it has none of."""

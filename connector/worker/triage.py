@@ -128,8 +128,7 @@ def _fold(
         routed = [(row, route or route_safely(db, row, rules)) for row, route in run if row["id"] in still_new]
         shops = known_shops(db)
         _lock_in_key_order(db, [(row, route) for row, route in routed if row["shop"] in shops])
-        for row, route in routed:
-            _settle(db, row, route, partial(_apply, db, row, route, shops))
+        _settle_run(db, routed, shops)
         if routed:
             db.dialect.notify_workers(db)  # orders may be due now: idle workers on other hosts claim them
     return True
@@ -187,6 +186,29 @@ def _lock_in_key_order(db: Db, run: list[Routed]) -> None:
     )
     order_store.lock_orders(db, orders)
     order_store.lock_parts(db, parts)
+
+
+def _settle_run(db: Db, routed: list[Routed], shops: set[str]) -> None:
+    """Fold and settle a run of order events, all in one savepoint: two statements fewer per
+    event than a savepoint each (~20 statements take an order through the worker). An event
+    that raises (a poison body, a bug; rare) undoes the savepoint, and the run is settled again
+    event by event (:func:`_settle`), so that one ends ``invalid`` and the others as they would."""
+    kept_aside: list[tuple[dict[str, Any], Route, EventState, str | None]] = []
+    try:
+        with savepoint(db, "triage_run"):
+            for row, route in routed:
+                state, reason, fields = _apply(db, row, route, shops)
+                event_store.set_event_state(db, row["id"], state, reason, **fields)
+                if state in KEPT_ASIDE:
+                    kept_aside.append((row, route, state, reason))
+    except Exception as exc:
+        if is_storage_failure(exc):
+            raise
+        for row, route in routed:
+            _settle(db, row, route, partial(_apply, db, row, route, shops))
+        return
+    for row, route, state, reason in kept_aside:
+        log.warning("event kept aside (%s): %s", state, reason, extra=_extra(row, route))
 
 
 def _settle(
