@@ -422,6 +422,41 @@ def test_each_finished_step_extends_the_lease_of_a_long_delivery(post, run_worke
     assert order_row(db_path)["lease_owner"] is None  # released at the end
 
 
+def test_a_newer_state_folded_while_the_order_is_sent_keeps_it_due(post, run_worker, target, db_path, settings, db):
+    """The UPDATE that records the delivered snapshot also ends the claim: the work left is
+    computed with the event just delivered, so a newer body folded meanwhile is still to send."""
+    from connector.store.db import write_transaction
+    from connector.store.orders import claim_due_orders, load_order_work
+    from connector.targets.base import ShopContext
+    from connector.targets.http import HttpJsonTarget
+    from connector.targets.http.settings import HttpSettings
+    from connector.worker.deliver import OrderDelivery
+    from connector.worker.retrying import RetryPolicy
+    from connector.worker.triage import triage_new_events
+
+    post(order_body(updated_at="2026-11-25T10:00:00Z", note="first"), "orders/updated")
+    triage_new_events(db, 10)
+    with write_transaction(db):
+        assert claim_due_orders(db, "me", 1, lease_s=30, scope=ALL_SHOPS) == [(SHOP, ORDER_ID)]
+
+    class NewerMeanwhile(HttpJsonTarget):
+        def send_order(self, *args, **kwargs):  # Shopify sends a newer state while we deliver
+            post(order_body(updated_at="2026-11-25T11:00:00Z", note="second"), "orders/updated")
+            assert triage_new_events(db, 10) == 1
+            return super().send_order(*args, **kwargs)
+
+    ctx = ShopContext(SHOP, HttpSettings.from_target(settings.target_for(SHOP)))
+    delivery = OrderDelivery(db, NewerMeanwhile(), ctx, RetryPolicy.from_settings(settings), "me")
+    assert delivery.run(load_order_work(db, SHOP, ORDER_ID)).result == "delivered"
+    row = order_row(db_path)
+    assert (row["status"], row["has_work"], row["lease_owner"]) == ("pending", 1, None)
+    assert row["newest_event_id"] > row["delivered_event_id"]
+    run_worker()
+    after = order_row(db_path)
+    assert target.writes[ORDER_PATH] == 2 and after["status"] == "synced"
+    assert after["delivered_event_id"] == row["newest_event_id"]  # the newer state is what the target has
+
+
 @pytest.mark.sqlite_only  # the statements are SQLite's trace; the others run on both engines
 def test_triage_folds_a_run_of_order_events_in_one_savepoint(post, db):
     from connector.worker.triage import triage_new_events
@@ -441,7 +476,8 @@ def test_triage_folds_a_run_of_order_events_in_one_savepoint(post, db):
 @pytest.mark.sqlite_only  # the statements are SQLite's trace; the others run on both engines
 def test_a_delivered_order_reads_its_work_once_and_checks_its_lease_in_its_first_write(post, target, db_path, settings, db):
     """The statements one delivered order costs: its work (row, parts, open dead letters) in one
-    read, the lease checked by the snapshot's own UPDATE, no settling of dead letters it has none of."""
+    read; the lease checked, the snapshot recorded and the claim ended by one UPDATE; no settling
+    of dead letters it has none of."""
     from connector.store.db import group_commit_db, write_transaction
     from connector.store.orders import claim_due_orders, load_order_work
     from connector.targets.base import ShopContext
@@ -470,8 +506,11 @@ def test_a_delivered_order_reads_its_work_once_and_checks_its_lease_in_its_first
     assert not [s for s in statements if "SELECT lease_owner" in s]
     assert not [s for s in statements if "UPDATE failures" in s]
     writes = [s for s in statements if s.startswith(("UPDATE", "INSERT"))]
-    assert writes[0].startswith("UPDATE orders SET delivered_event_id") and "lease_owner = 'me'" in writes[0]
-    assert order_row(db_path)["status"] == "synced" and target.writes[ORDER_PATH] == 1
+    (order_write,) = [s for s in writes if s.startswith("UPDATE orders")]
+    assert writes[0] == order_write and order_write.startswith("UPDATE orders SET delivered_event_id")
+    assert "lease_owner = 'me'" in order_write and "lease_owner = NULL" in order_write  # fenced, and released
+    row = order_row(db_path)
+    assert (row["status"], row["has_work"], row["lease_owner"]) == ("synced", 0, None) and target.writes[ORDER_PATH] == 1
 
 
 def test_a_stalled_worker_whose_lease_was_taken_over_records_nothing(post, target, db_path, settings, db, caplog):

@@ -185,20 +185,22 @@ class OrderDelivery:
         work: order_store.OrderWork,
         last: bool,
         record: Callable[[Db], None] = lambda db: None,
-        record_holds_lease: bool = False,
+        snapshot_record: bool = False,
     ) -> None:
         """One step's writes (``record``), the attempts made since the last step, and — after
         the last step — the end of the claim, all in one transaction (one commit per step), and
-        only while we still hold the lease (fencing: ``orders.hold_lease``, or ``record``'s own
-        first statement when ``record_holds_lease``)."""
+        only while we still hold the lease (fencing: ``orders.hold_lease``). A
+        ``snapshot_record`` does both itself, in its first statement
+        (``orders.record_snapshot_delivered`` with the owner, and ``finish`` when ``last``)."""
 
         def write(db: Db) -> None:
-            if not record_holds_lease:
+            if not snapshot_record:
                 order_store.hold_lease(db, work.shop, work.order_id, self.worker_name)
             record(db)
             self._flush_attempts(db)
             if last:
-                order_store.finish_success(db, work.shop, work.order_id)
+                if not snapshot_record:
+                    order_store.finish_success(db, work.shop, work.order_id)
                 if work.open_failures:  # revived after a dead letter and now delivered: no person needed
                     failure_store.settle_delivered(db, work.shop, work.order_id)
             else:
@@ -239,7 +241,15 @@ class OrderDelivery:
 
             def record_unchanged(db: Db) -> None:
                 order_store.record_snapshot_delivered(
-                    db, work.shop, work.order_id, event_id, work.snapshot_updated_at, digest, None, self.worker_name
+                    db,
+                    work.shop,
+                    work.order_id,
+                    event_id,
+                    work.snapshot_updated_at,
+                    digest,
+                    None,
+                    owner=self.worker_name,
+                    finish=last,
                 )
                 event_store.settle_queued_events(
                     db,
@@ -250,7 +260,7 @@ class OrderDelivery:
                     reason="same payload as last delivered",
                 )
 
-            self._step(work, last, record_unchanged, record_holds_lease=True)
+            self._step(work, last, record_unchanged, snapshot_record=True)
             return None
         ref = RemoteRef(order_remote_id=work.remote_id)
         result = self._send(work, "order", lambda: self.target.send_order(payload, ref, self.ctx))
@@ -264,11 +274,12 @@ class OrderDelivery:
                 work.snapshot_updated_at,
                 digest,
                 result.remote_id,
-                self.worker_name,
+                owner=self.worker_name,
+                finish=last,
             )
             event_store.settle_queued_events(db, work.shop, work.order_id, EventState.DELIVERED, event_id)
 
-        self._step(work, last, record_sent, record_holds_lease=True)
+        self._step(work, last, record_sent, snapshot_record=True)
         return result.remote_id
 
     def _deliver_part(
