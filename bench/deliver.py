@@ -14,7 +14,9 @@ needs one PUT). The stand-in runs in its own process, on the same cores as the w
 per order is shown beside the worker's). With ``--baseline-root DIR`` (a checkout of another
 commit, e.g. ``git worktree add ../base main``) each measurement is also made with that
 checkout's connector, alternating with this one over ``--rounds`` rounds, so every figure
-stands beside its baseline of the same run; medians are reported with the spread.
+stands beside its baseline of the same run; medians are reported with the spread, and each
+build's CPU per order against the baseline both as the ratio of the medians and round by round
+(the builds of a round run back to back, so a round's ratio leaves out the machine's drift).
 
     python bench/deliver.py [--orders 2000] [--concurrency 16] [--targets parcellab,foxdeli,http]
     python bench/deliver.py --baseline-root ../base --rounds 3
@@ -250,7 +252,11 @@ def main() -> None:
             base_cpu = median(r["cpu_ms_per_order"] for r in runs["baseline"])
             for name in (n for n in runs if n != "baseline"):
                 ratio = median(r["cpu_ms_per_order"] for r in runs[name]) / base_cpu
-                print(f"| {kind} | {latency_ms:.0f} ms | {name} / baseline CPU per order | | | | **{ratio:.2f}** | | |")
+                # Each round runs every build back to back: its own ratio leaves out how the
+                # shared machine's speed drifted from one round to the next.
+                paired = [r["cpu_ms_per_order"] / b["cpu_ms_per_order"] for r, b in zip(runs[name], runs["baseline"], strict=True)]
+                print(f"| {kind} | {latency_ms:.0f} ms | {name} / baseline CPU per order | | | | **{ratio:.2f}** "
+                      f"(per round {' '.join(f'{x:.2f}' for x in paired)}, median {median(paired):.2f}) | | |")
     print(f"\nload avg at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
