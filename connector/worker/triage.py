@@ -114,8 +114,9 @@ def _route_safely(db: Db, row: dict[str, Any], rules: RoutingRules, parsed: Pars
 def _fold(
     db: Db, run: list[Pending], rules: RoutingRules, wait: bool, route_safely: Callable[..., Route] = _route_safely
 ) -> bool:
-    """Order events in one transaction, each in a savepoint of its own (routed here when not
-    yet). False: another triager holds the lock and ``wait`` is false; nothing was done."""
+    """Order events in one transaction, folded in one savepoint (:func:`_settle_run`; routed
+    here when not yet). False: another triager holds the lock and ``wait`` is false; nothing was
+    done."""
     if not run:
         return True
     with write_transaction(db):
