@@ -240,17 +240,7 @@ class OrderDelivery:
             self._record_unchanged(work, "order")
 
             def record_unchanged(db: Db) -> None:
-                order_store.record_snapshot_delivered(
-                    db,
-                    work.shop,
-                    work.order_id,
-                    event_id,
-                    work.snapshot_updated_at,
-                    digest,
-                    None,
-                    owner=self.worker_name,
-                    finish=last,
-                )
+                self._record_snapshot(db, work, event_id, digest, None, last)
                 event_store.settle_queued_events(
                     db,
                     work.shop,
@@ -266,21 +256,28 @@ class OrderDelivery:
         result = self._send(work, "order", lambda: self.target.send_order(payload, ref, self.ctx))
 
         def record_sent(db: Db) -> None:
-            order_store.record_snapshot_delivered(
-                db,
-                work.shop,
-                work.order_id,
-                event_id,
-                work.snapshot_updated_at,
-                digest,
-                result.remote_id,
-                owner=self.worker_name,
-                finish=last,
-            )
+            self._record_snapshot(db, work, event_id, digest, result.remote_id, last)
             event_store.settle_queued_events(db, work.shop, work.order_id, EventState.DELIVERED, event_id)
 
         self._step(work, last, record_sent, snapshot_record=True)
         return result.remote_id
+
+    def _record_snapshot(
+        self, db: Db, work: order_store.OrderWork, event_id: int, digest: str, remote_id: str | None, last: bool
+    ) -> None:
+        """A ``snapshot_record``'s first statement (see :meth:`_step`): fenced, and the claim's
+        end when the snapshot is its last step."""
+        order_store.record_snapshot_delivered(
+            db,
+            work.shop,
+            work.order_id,
+            event_id,
+            work.snapshot_updated_at,
+            digest,
+            remote_id,
+            owner=self.worker_name,
+            finish=last,
+        )
 
     def _deliver_part(
         self, work: order_store.OrderWork, part: order_store.PartWork, order: Any, remote_id: str | None, last: bool
