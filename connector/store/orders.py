@@ -82,7 +82,7 @@ class OrderWork:
     parts: tuple[PartWork, ...]
     # A dead letter of the order is open (it was revived since): a success settles it. Only the
     # lease holder dead-letters, so none can open while we hold the lease but our own.
-    open_failures: bool = False
+    open_failures: bool
 
 
 def _ensure_order(db: Db, shop: str, order_id: str) -> dict[str, Any]:

@@ -194,22 +194,21 @@ def _settle_run(db: Db, routed: list[Routed], shops: set[str]) -> None:
     event than a savepoint each (~20 statements take an order through the worker). An event
     that raises (a poison body, a bug; rare) undoes the savepoint, and the run is settled again
     event by event (:func:`_settle`), so that one ends ``invalid`` and the others as they would."""
-    kept_aside: list[tuple[dict[str, Any], Route, EventState, str | None]] = []
+    settled: list[tuple[dict[str, Any], Route, EventState, str | None]] = []
     try:
         with savepoint(db, "triage_run"):
             for row, route in routed:
                 state, reason, fields = _apply(db, row, route, shops)
                 event_store.set_event_state(db, row["id"], state, reason, **fields)
-                if state in KEPT_ASIDE:
-                    kept_aside.append((row, route, state, reason))
+                settled.append((row, route, state, reason))
     except Exception as exc:
         if is_storage_failure(exc):
             raise
         for row, route in routed:
             _settle(db, row, route, partial(_apply, db, row, route, shops))
         return
-    for row, route, state, reason in kept_aside:
-        log.warning("event kept aside (%s): %s", state, reason, extra=_extra(row, route))
+    for row, route, state, reason in settled:  # logged once the run is through, not twice
+        _warn_if_kept_aside(row, route, state, reason)
 
 
 def _settle(
@@ -229,6 +228,10 @@ def _settle(
         log.exception("event could not be triaged", extra=_extra(row, route))
         state, reason, fields = EventState.INVALID, _internal_error("triage", exc), {}
     event_store.set_event_state(db, row["id"], state, reason, **fields)
+    _warn_if_kept_aside(row, route, state, reason)
+
+
+def _warn_if_kept_aside(row: dict[str, Any], route: Route, state: EventState, reason: str | None) -> None:
     if state in KEPT_ASIDE:
         log.warning("event kept aside (%s): %s", state, reason, extra=_extra(row, route))
 
