@@ -210,8 +210,12 @@ def test_worker_hit_by_a_storage_failure_mid_delivery_loses_nothing(post, settin
             time.sleep(0.05)
         time.sleep(1.0)  # recording the delivery (and rescheduling it) fails: database is locked
         assert runner.is_alive()
+        stopping = time.monotonic()
         first.stop()
         runner.join(15)
+        # A stop does not wait out the store's failure: the lease hands the order on.
+        assert not runner.is_alive(), "the worker kept retrying its record after it was told to stop"
+        assert time.monotonic() - stopping < 3.0
     finally:
         locker.execute("ROLLBACK")
         locker.close()

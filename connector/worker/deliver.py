@@ -213,7 +213,8 @@ class OrderDelivery:
         """Run ``write`` in one transaction. When the store fails meanwhile (a restarting server,
         a connection cut mid-transaction, a lock held too long), the transaction rolled back
         whole: wait and run it again, up to STORE_RETRY_S, so what the target already has is
-        recorded rather than sent again after the lease expires."""
+        recorded rather than sent again after the lease expires. Not once the worker stops: a
+        stop must not wait out a store that keeps failing, and the lease hands the order on."""
         deadline, delay = time.monotonic() + STORE_RETRY_S, 0.2
         while True:
             attempts = list(self._attempts)
@@ -222,11 +223,19 @@ class OrderDelivery:
                 return
             except STORE_ERRORS as exc:
                 self._attempts = attempts  # their INSERTs were rolled back too
-                if time.monotonic() + delay > deadline:
+                if time.monotonic() + delay > deadline or self._stopping(0):
                     raise
                 log.warning("store failed while recording (%s); trying again", exc, extra=self._log_extra(work))
-                time.sleep(delay)
+                if self._stopping(delay):
+                    raise
                 delay = min(delay * 2, 5.0)
+
+    def _stopping(self, wait_s: float) -> bool:
+        """Wait ``wait_s`` (less when the worker stops meanwhile); True when it stops."""
+        if self.stop_event is None:
+            time.sleep(wait_s)
+            return False
+        return self.stop_event.wait(wait_s)
 
     # -- steps --------------------------------------------------------------------------------
     def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:
