@@ -223,19 +223,13 @@ class OrderDelivery:
                 return
             except STORE_ERRORS as exc:
                 self._attempts = attempts  # their INSERTs were rolled back too
-                if time.monotonic() + delay > deadline or self._stopping(0):
+                stop = self.stop_event or threading.Event()  # a delivery outside a worker never stops
+                if time.monotonic() + delay > deadline or stop.is_set():
                     raise
                 log.warning("store failed while recording (%s); trying again", exc, extra=self._log_extra(work))
-                if self._stopping(delay):
+                if stop.wait(delay):
                     raise
                 delay = min(delay * 2, 5.0)
-
-    def _stopping(self, wait_s: float) -> bool:
-        """Wait ``wait_s`` (less when the worker stops meanwhile); True when it stops."""
-        if self.stop_event is None:
-            time.sleep(wait_s)
-            return False
-        return self.stop_event.wait(wait_s)
 
     # -- steps --------------------------------------------------------------------------------
     def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:
