@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ from connector.targets.base import RemoteItems, RemoteRef, SendResult, ShopConte
 from connector.timeutil import db_time_in, now_db, parse_iso, utc_now
 from connector.worker.missing_order import missing_order_reason, wait_delay_s
 from connector.worker.parsed_bodies import MISSING, ParsedBodies
+from connector.worker.python_turn import PythonTurn
 from connector.worker.retrying import RetryPolicy, call_with_retries, durable_delay_s
 
 log = logging.getLogger(__name__)
@@ -104,10 +106,12 @@ class OrderDelivery:
         account_recheck_s: float = 900.0,
         stop_event: threading.Event | None = None,
         parsed_bodies: ParsedBodies | None = None,
+        python_turn: PythonTurn | None = None,
     ) -> None:
         self.db, self.target, self.ctx, self.policy = db, target, ctx, policy
         self.parsed_bodies = parsed_bodies  # what triage parsed (each body parsed once)
         self.stop_event = stop_event  # the worker is stopping: no more in-process retry waits
+        self.python_turn = python_turn  # handed on while this delivery waits (connector.worker.python_turn)
         self.worker_name = worker_name
         self.lease_s = lease_s
         self.options, self.account_recheck_s = options, account_recheck_s
@@ -219,7 +223,8 @@ class OrderDelivery:
         while True:
             attempts = list(self._attempts)
             try:
-                commit_write(self.db, write)  # on SQLite, with other threads' steps (group commit)
+                with self._waiting():
+                    commit_write(self.db, write)  # on SQLite, with other threads' steps (group commit)
                 return
             except STORE_ERRORS as exc:
                 self._attempts = attempts  # their INSERTs were rolled back too
@@ -227,7 +232,9 @@ class OrderDelivery:
                 if time.monotonic() + delay > deadline or stop.is_set():
                     raise
                 log.warning("store failed while recording (%s); trying again", exc, extra=self._log_extra(work))
-                if stop.wait(delay):
+                with self._waiting():
+                    stopped = stop.wait(delay)
+                if stopped:
                     raise
                 delay = min(delay * 2, 5.0)
 
@@ -390,7 +397,12 @@ class OrderDelivery:
             return result
 
         policy = self.policy if retry_in_process else dataclasses.replace(self.policy, attempts=1)
-        return call_with_retries(attempt, policy, stop_event=self.stop_event)
+        with self._waiting():  # on the target's answers and the back-off between them
+            return call_with_retries(attempt, policy, stop_event=self.stop_event)
+
+    def _waiting(self) -> AbstractContextManager[None]:
+        """Around a wait: the turn to run Python goes to another delivery meanwhile."""
+        return self.python_turn.handed_on() if self.python_turn is not None else nullcontext()
 
     def _record(
         self,

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,6 +52,7 @@ from connector.timeutil import now_db
 from connector.worker.deliver import DeliveryOutcome, OrderDelivery, dead_letter_order
 from connector.worker.parsed_bodies import ParsedBodies
 from connector.worker.profiles import ProfileCache
+from connector.worker.python_turn import PythonTurn
 from connector.worker.reload import SettingsWatcher
 from connector.worker.renewals import TokenRenewals
 from connector.worker.retrying import RetryPolicy
@@ -115,6 +117,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.stats = WorkerStats()
         self.parsed_bodies = ParsedBodies()  # triage's parses, for the deliveries that follow
+        self.python_turn = PythonTurn()  # one delivery thread at a time runs its Python (SQLite)
         self.on_attempt = self._with_metrics(on_attempt)
         self._targets_lock = threading.Lock()
         self.jobs: JobScheduler | None = None  # when running continuously
@@ -209,8 +212,14 @@ class Worker:
         target settings, building the target) dead-letters the order with the reason: retried
         every lease it would fail the same way for ever. A storage failure leaves the lease to
         expire, and the order is retried."""
-        shop, order_id = key
         db = self._db()
+        # On PostgreSQL a delivery's reads are round trips to the server, which the turn would
+        # make one at a time: its threads share the GIL as they did.
+        with self.python_turn.taken() if db.dialect.global_write_lock else nullcontext():
+            return self._deliver_one(db, key)
+
+    def _deliver_one(self, db: Db, key: OrderKey) -> DeliveryOutcome:
+        shop, order_id = key
         try:
             started = self._start_delivery(db, shop, order_id)
         except Exception as exc:  # see the docstring
@@ -262,6 +271,7 @@ class Worker:
             self.settings["worker.account_recheck_s"],
             self.stop_event,
             self.parsed_bodies,
+            self.python_turn,
         )
         return delivery, work, profile
 
