@@ -228,8 +228,8 @@ def _set_pragmas(conn: sqlite3.Connection, path: str, busy_timeout_s: float) -> 
     # A savepoint's journal (each write of a group commit, each run of triage) past 64 KB, and a
     # statement's, go to a temporary file by default: two system calls per page, 44 of the 57
     # writes per delivered order in bench/deliver.py. In memory they cost none, and need no
-    # writable temporary directory. Every sort the connector asks for is of one page of rows or
-    # follows an index, so little else lands there.
+    # writable temporary directory. Sorts and materialized subqueries go there too; the
+    # connector's follow an index or hold a page or a batch of rows.
     conn.execute("PRAGMA temp_store = MEMORY")
 
 
