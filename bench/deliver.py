@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -124,8 +125,11 @@ def queue_orders(db_path: str, count: int, first: int = 0) -> None:
     db.close()
 
 
-def deliver_child(kind: str, url: str, orders: int, concurrency: int, first: int = 0) -> dict[str, float]:
-    """In the child: queue, deliver, and report orders/s and CPU per delivered order."""
+def deliver_child(
+    kind: str, url: str, orders: int, concurrency: int, first: int = 0, ready: Callable[[], None] | None = None
+) -> dict[str, float]:
+    """In the child: queue, deliver, and report orders/s and CPU per delivered order (``ready``,
+    when given, is called between the two: ``bench/deliver_syscalls.py`` attaches perf then)."""
     from connector.config import load_settings
     from connector.store.db import connect
     from connector.worker.loop import Worker
@@ -143,15 +147,19 @@ def deliver_child(kind: str, url: str, orders: int, concurrency: int, first: int
             pass
         else:
             tune_gc_for_worker()
+        if ready is not None:
+            ready()
         cpu_before, started = os.times(), time.monotonic()
         stats = Worker(settings).run(once=True)
         elapsed, cpu_after = time.monotonic() - started, os.times()
         db = connect(db_path)
         synced = db.execute("SELECT count(*) FROM orders WHERE status = 'synced'").fetchone()[0]
         db.close()
-    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    user, system = cpu_after.user - cpu_before.user, cpu_after.system - cpu_before.system
+    per_order_ms = 1000 / max(1, stats.delivered)
     return {"rate": stats.delivered / elapsed, "synced": synced, "delivered": stats.delivered,
-            "cpu_ms_per_order": cpu / max(1, stats.delivered) * 1000, "cores": cpu / elapsed}
+            "cpu_ms_per_order": (user + system) * per_order_ms, "cores": (user + system) / elapsed,
+            "user_ms_per_order": user * per_order_ms, "system_ms_per_order": system * per_order_ms}
 
 
 def connector_rate(

@@ -4,7 +4,7 @@
         [--rounds 2] NAME=CHECKOUT [NAME=CHECKOUT ...]
 
 Each build's worker runs in a child process of its own (its ``connector`` imported from
-CHECKOUT), as ``bench/deliver.py`` runs it: the orders are queued first, then ``perf stat``
+CHECKOUT), by ``bench/deliver.py``'s own ``deliver_child``: the orders are queued first, then ``perf stat``
 is attached to the child (every thread, the ones started later included) for the delivery
 alone, ``Worker.run(once=True)`` with 16 delivery threads against the stand-in. Printed per
 build and round: the worker's CPU per order (user and system) and, per order, the system calls
@@ -35,34 +35,17 @@ EVENTS = {
     "context-switches": "switches",
 }
 
-# The child: queue the orders, say so, wait for the go, deliver, report (json on the last line).
+# The child: bench/deliver.py's measurement, pausing between queueing and delivering for perf to attach.
 CHILD = """
-import json, os, sys, tempfile, time
-from pathlib import Path
-root, bench, kind, url, orders, first = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+import json, sys
+root, bench, kind, url = sys.argv[1:5]
+orders, first = int(sys.argv[5]), int(sys.argv[6])
 sys.path[:0] = [root, bench]
 import deliver
-from connector.config import load_settings
-from connector.worker.loop import Worker
-with tempfile.TemporaryDirectory() as tmp:
-    db_path = str(Path(tmp) / "bench.db")
-    deliver.queue_orders(db_path, orders, first)  # orders the stand-in has not seen
-    settings = load_settings(env={}, overrides={
-        "database.path": db_path, "target.kind": kind, "target.base_url": url, "target.all_shops": True,
-        "worker.concurrency": 16, "worker.batch_size": 500, "worker.poll_interval_s": 0.01,
-        **deliver.TARGET_SETTINGS[kind]})
-    try:
-        from connector.worker.gc_tuning import tune_gc_for_worker
-        tune_gc_for_worker()
-    except ImportError:
-        pass
+def ready():
     print("ready", flush=True)
     sys.stdin.readline()
-    before = os.times()
-    stats = Worker(settings).run(once=True)
-    after = os.times()
-    print(json.dumps({"delivered": stats.delivered, "user": after.user - before.user,
-                      "system": after.system - before.system}), flush=True)
+print(json.dumps(deliver.deliver_child(kind, url, orders, 16, first, ready)))
 """
 
 
@@ -92,8 +75,8 @@ def measure(root: Path, kind: str, url: str, orders: int, first: int) -> dict[st
     delivered = max(1, result["delivered"])
     return {
         "delivered": result["delivered"],
-        "user_ms": result["user"] / delivered * 1000,
-        "system_ms": result["system"] / delivered * 1000,
+        "user_ms": result["user_ms_per_order"],
+        "system_ms": result["system_ms_per_order"],
         **{name: counts.get(name, float("nan")) / delivered for name in EVENTS.values()},
     }
 

@@ -220,23 +220,21 @@ class OrderDelivery:
         recorded rather than sent again after the lease expires. Not once the worker stops: a
         stop must not wait out a store that keeps failing, and the lease hands the order on."""
         deadline, delay = time.monotonic() + STORE_RETRY_S, 0.2
-        while True:
-            attempts = list(self._attempts)
-            try:
-                with self._waiting():
+        with self._waiting():  # for the group commit, and between its tries
+            while True:
+                attempts = list(self._attempts)
+                try:
                     commit_write(self.db, write)  # on SQLite, with other threads' steps (group commit)
-                return
-            except STORE_ERRORS as exc:
-                self._attempts = attempts  # their INSERTs were rolled back too
-                stop = self.stop_event or threading.Event()  # a delivery outside a worker never stops
-                if time.monotonic() + delay > deadline or stop.is_set():
-                    raise
-                log.warning("store failed while recording (%s); trying again", exc, extra=self._log_extra(work))
-                with self._waiting():
-                    stopped = stop.wait(delay)
-                if stopped:
-                    raise
-                delay = min(delay * 2, 5.0)
+                    return
+                except STORE_ERRORS as exc:
+                    self._attempts = attempts  # their INSERTs were rolled back too
+                    stop = self.stop_event or threading.Event()  # a delivery outside a worker never stops
+                    if time.monotonic() + delay > deadline or stop.is_set():
+                        raise
+                    log.warning("store failed while recording (%s); trying again", exc, extra=self._log_extra(work))
+                    if stop.wait(delay):
+                        raise
+                    delay = min(delay * 2, 5.0)
 
     # -- steps --------------------------------------------------------------------------------
     def _deliver_snapshot(self, work: order_store.OrderWork, order: Any, last: bool) -> str | None:
